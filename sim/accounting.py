@@ -1,0 +1,128 @@
+"""Accounting: monthly flows and cohort sums, accumulated round by round, and the metrics built from them.
+
+Money follows SPEC "Money": ``gross_revenue`` is list price; ``net_revenue = gross_revenue - discount_cost``;
+``gross_margin = margin rate x gross_revenue``; ``program_cost`` is the sum of its parts; ``profit =
+gross_margin - cost_to_serve - program_cost - acquisition_cost``. Each cost is recorded once, where it occurs.
+Discounting is continuous: a flow at time t (years) is worth ``exp(-delta t)`` with ``delta = ln(1 + rate)``,
+from the scenario start for ``npv_profit`` and from the customer's acquisition for CLV.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Flows recorded per month (summed), in the order they appear in timeseries.parquet.
+FLOWS = (
+    "customers_acquired", "referred_customers", "customers_dropped_out", "purchases", "repeat_purchases",
+    "gross_revenue", "discount_cost", "reward_cost", "tier_benefit_cost",
+    "referral_bonus_cost", "message_cost", "member_cost", "program_fixed_cost", "acquisition_cost",
+    "points_earned", "points_redeemed", "points_expired", "npv_profit",
+)
+#: Stocks read at each month's end.
+STOCKS = ("active_customers_end", "members_end", "points_outstanding", "points_liability")
+PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost",
+                 "member_cost", "program_fixed_cost")
+#: Per-cohort sums (cohorts.parquet; clv and cac are divided by customers at the end).
+COHORT_SUMS = ("customers", "repeat_purchases", "net_revenue", "clv", "cac", "active_end")
+
+
+class Ledger:
+    """Sums of one replication. ``month`` is the 0-based month index; ``cohort`` an index of the cohort table."""
+
+    def __init__(self, horizon_months: int, cohort_count: int, margin_rate: float, cost_per_order: float,
+                 annual_discount_rate: float) -> None:
+        self.horizon_months = horizon_months
+        self.margin_rate = margin_rate
+        self.cost_per_order = cost_per_order
+        self.delta = math.log1p(annual_discount_rate)
+        self.monthly = {name: np.zeros(horizon_months) for name in FLOWS + STOCKS}
+        self.cohort = {name: np.zeros(cohort_count) for name in COHORT_SUMS}
+
+    def discount(self, t: np.ndarray | float) -> np.ndarray | float:
+        """Present value factor of a flow at time ``t`` years after the reference point."""
+        return np.exp(-self.delta * t)
+
+    def _add_by_cohort(self, name: str, cohort: np.ndarray, weights: np.ndarray | None = None) -> None:
+        sums = np.bincount(cohort, weights=weights)
+        self.cohort[name][: len(sums)] += sums
+
+    def record_arrivals(self, month: int, cohort: int, count: int, times: np.ndarray, cac: float,
+                        referred: bool) -> None:
+        """New customers (their first purchase is recorded separately, as a purchase)."""
+        self.monthly["customers_acquired"][month] += count
+        self.cohort["customers"][cohort] += count
+        if referred:
+            self.monthly["referred_customers"][month] += count
+        if cac:
+            self.monthly["acquisition_cost"][month] += cac * count
+            self.monthly["npv_profit"][month] -= cac * float(np.sum(self.discount(times)))
+            self.cohort["cac"][cohort] += cac * count
+
+    def record_purchases(self, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
+                         list_value: np.ndarray, repeat: np.ndarray) -> None:
+        """Orders at list price ``list_value`` (no discounts yet) at ``times`` (years)."""
+        count = len(times)
+        gross = float(list_value.sum())
+        monthly = self.monthly
+        monthly["purchases"][month] += count
+        monthly["repeat_purchases"][month] += int(np.count_nonzero(repeat))
+        monthly["gross_revenue"][month] += gross
+        contribution = self.margin_rate * list_value - self.cost_per_order
+        from_start = self.discount(times)
+        monthly["npv_profit"][month] += float(np.dot(from_start, contribution))
+        from_acquisition = from_start / self.discount(acquired_at)
+        self._add_by_cohort("clv", cohort, from_acquisition * contribution)
+        self._add_by_cohort("net_revenue", cohort, list_value)
+        self._add_by_cohort("repeat_purchases", cohort[repeat])
+
+    def close(self, arrival_month: np.ndarray, death_month: np.ndarray, cohort_of: np.ndarray,
+              alive_at_end: np.ndarray) -> None:
+        """Stocks from the final customer state: active customers at every month's end, by cohort at the end."""
+        months = self.horizon_months
+        arrivals = np.bincount(arrival_month, minlength=months)
+        deaths = np.bincount(death_month, minlength=months)
+        self.monthly["customers_dropped_out"][:] = deaths
+        self.monthly["active_customers_end"][:] = np.cumsum(arrivals) - np.cumsum(deaths)
+        self._add_by_cohort("active_end", cohort_of[alive_at_end])
+
+    def totals(self) -> dict[str, float]:
+        """Horizon totals of every metric of SPEC "Results directory"."""
+        total = {name: float(self.monthly[name].sum()) for name in FLOWS}
+        for stock in STOCKS:
+            total[stock] = float(self.monthly[stock][-1])
+        total.update(derived_money(total, self.margin_rate, self.cost_per_order))
+        customers = total["customers_acquired"]
+        clv = float(self.cohort["clv"].sum()) - float(self.cohort_program_cost().sum())
+        total["clv_per_customer"] = clv / customers if customers else math.nan
+        total["clv_minus_cac_per_customer"] = (
+            (clv - float(self.cohort["cac"].sum())) / customers if customers else math.nan
+        )
+        settled = total["points_redeemed"] + total["points_expired"]
+        total["breakage_rate"] = total["points_expired"] / settled if settled else math.nan
+        return total
+
+    def cohort_program_cost(self) -> np.ndarray:
+        """Discounted program costs attributable to each cohort's customers (none without a policy)."""
+        return np.zeros_like(self.cohort["clv"])
+
+    def monthly_table(self) -> dict[str, np.ndarray]:
+        """Every metric month by month (flows summed over the month, stocks at its end)."""
+        table = dict(self.monthly)
+        table.update(derived_money(table, self.margin_rate, self.cost_per_order))
+        return table
+
+
+def derived_money(values: dict, margin_rate: float, cost_per_order: float) -> dict:
+    """Money identities of SPEC "Money" (works on totals and on monthly arrays alike).
+
+    Everything here is a function of recorded sums, so the identities hold exactly.
+    """
+    cost_to_serve = cost_per_order * values["purchases"]
+    net_revenue = values["gross_revenue"] - values["discount_cost"]
+    gross_margin = margin_rate * values["gross_revenue"]
+    program_cost = sum(values[name] for name in PROGRAM_COSTS)
+    profit = gross_margin - cost_to_serve - program_cost - values["acquisition_cost"]
+    return {"net_revenue": net_revenue, "gross_margin": gross_margin, "cost_to_serve": cost_to_serve,
+            "program_cost": program_cost, "profit": profit}

@@ -1,0 +1,181 @@
+"""Customer state as columns: one numpy array per attribute over all customers of a replication.
+
+Times are in years from the scenario start; rates per year; money in the scenario's currency.
+No per-customer Python objects: a customer is an index into these arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import rng
+from sim.rng import Purpose
+from sim.scenario import BetaLaw, GammaLaw, Scenario, SpendLaw
+from sim.scenario.behaviour import HazardDropout
+
+#: name -> dtype of every per-customer column.
+COLUMNS: dict[str, type] = {
+    "key": np.uint64,            # random-stream key (sim.rng)
+    "segment": np.uint8,
+    "cohort": np.int32,          # index into the run's cohort table
+    "acquired_at": np.float64,   # years
+    "next_purchase": np.float64,  # years; inf = no further purchase
+    "death": np.float64,         # years; inf = alive (so far)
+    "referral_due": np.float64,  # years; next organic referral, inf = none
+    "last_purchase": np.float64,  # years; -inf before the first
+    "rate": np.float32,          # purchases per year while active
+    "dropout_p": np.float32,     # chance of dropping out after a repeat purchase (BG/NBD)
+    "hazard": np.float32,        # dropout hazard per year (Pareto/NBD)
+    "spend_mean": np.float32,    # the customer's own mean order value
+    "referral_rate": np.float32,  # referrals per year while active
+    "purchases": np.int32,       # purchases made so far, acquisition purchase included
+    "referrals": np.int32,       # referrals made so far
+}
+BYTES_PER_CUSTOMER = sum(np.dtype(t).itemsize for t in COLUMNS.values())
+
+
+@dataclass(frozen=True)
+class SegmentLaws:
+    """A segment's behaviour as the laws the engine draws from (per year)."""
+
+    name: str
+    purchase_rate: GammaLaw
+    dropout: BetaLaw | None        # per-purchase dropout (BG/NBD)
+    hazard: GammaLaw | None        # hazard dropout (Pareto/NBD)
+    spend: SpendLaw
+    referral_rate: GammaLaw
+    referral_segment: int          # index of the segment referred customers join
+
+
+def segment_laws(scenario: Scenario) -> list[SegmentLaws]:
+    names = list(scenario.segments)
+    laws = []
+    for index, (name, seg) in enumerate(scenario.segments.items()):
+        hazard = isinstance(seg.dropout, HazardDropout)
+        target = seg.referrals_per_year.segment
+        laws.append(SegmentLaws(
+            name=name,
+            purchase_rate=seg.purchases_per_year.law(),
+            dropout=None if hazard else seg.dropout.law(),
+            hazard=seg.dropout.law() if hazard else None,
+            spend=seg.order_value.law(),
+            referral_rate=seg.referrals_per_year.law(),
+            referral_segment=index if target is None else names.index(target),
+        ))
+    return laws
+
+
+class Population:
+    """Growable struct-of-arrays; ``size`` customers are live in the first rows."""
+
+    def __init__(self, capacity: int) -> None:
+        self.size = 0
+        self.columns = {name: np.empty(max(capacity, 16), dtype=dtype) for name, dtype in COLUMNS.items()}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.__dict__["columns"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def view(self, name: str) -> np.ndarray:
+        """The live rows of a column."""
+        return self.columns[name][: self.size]
+
+    def append(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Add customers (one array per column, all the same length); returns their indices."""
+        count = len(values["key"])
+        if self.size + count > len(self.columns["key"]):
+            self._grow(self.size + count)
+        rows = slice(self.size, self.size + count)
+        for name in COLUMNS:
+            self.columns[name][rows] = values[name]
+        self.size += count
+        return np.arange(rows.start, rows.stop)
+
+    def _grow(self, needed: int) -> None:
+        capacity = max(needed, int(len(self.columns["key"]) * 1.5))
+        for name, column in self.columns.items():
+            grown = np.empty(capacity, dtype=column.dtype)
+            grown[: self.size] = column[: self.size]
+            self.columns[name] = grown
+
+
+def draw_batch(laws: SegmentLaws, segment: int, count: int, sequence: np.random.SeedSequence) -> dict[str, np.ndarray]:
+    """Latent traits of one acquisition batch, one child stream per trait (prefix-stable in ``count``)."""
+    rate_ss, drop_ss, spend_ss, ref_ss, key_ss = sequence.spawn(5)
+    keys = rng.customer_keys(int(key_ss.generate_state(1, np.uint64)[0]), count)
+    traits = {
+        "key": keys,
+        "segment": np.full(count, segment, dtype=np.uint8),
+        "rate": _gamma(laws.purchase_rate, count, np.random.default_rng(rate_ss)),
+        "spend_mean": _spend_means(laws.spend, count, np.random.default_rng(spend_ss)),
+        "referral_rate": _gamma(laws.referral_rate, count, np.random.default_rng(ref_ss)),
+    }
+    drop_rng = np.random.default_rng(drop_ss)
+    if laws.dropout is not None:
+        traits["dropout_p"] = _beta(laws.dropout, count, drop_rng)
+        traits["hazard"] = np.zeros(count)
+    else:
+        traits["dropout_p"] = np.zeros(count)
+        traits["hazard"] = _gamma(laws.hazard, count, drop_rng)
+    return traits
+
+
+def draw_children(laws: SegmentLaws, segment: int, keys: np.ndarray) -> dict[str, np.ndarray]:
+    """Latent traits of referred customers by inverse CDF of their own keyed uniforms.
+
+    Children are few, so the slower inverse-CDF route is affordable, and it keys each child's traits to
+    its referrer and referral index: the same child in both arms of a comparison.
+    """
+    from scipy import special  # only runs with referrals
+
+    count = len(keys)
+
+    def gamma(law: GammaLaw, purpose: Purpose) -> np.ndarray:
+        if law.shape is None:
+            return np.full(count, law.mean)
+        return special.gammaincinv(law.shape, rng.uniform(keys, purpose, 0)) * (law.mean / law.shape)
+
+    spend = laws.spend
+    if spend.q is None:
+        spend_means = np.full(count, spend.mean)
+    else:
+        spend_means = spend.mean * (spend.q - 1.0) / special.gammaincinv(spend.q, rng.uniform(keys, Purpose.CHILD_SPEND, 0))
+    traits = {
+        "key": keys,
+        "segment": np.full(count, segment, dtype=np.uint8),
+        "rate": gamma(laws.purchase_rate, Purpose.CHILD_RATE),
+        "spend_mean": spend_means,
+        "referral_rate": gamma(laws.referral_rate, Purpose.CHILD_REFERRAL),
+    }
+    if laws.dropout is not None:
+        law = laws.dropout
+        u = rng.uniform(keys, Purpose.CHILD_DROPOUT, 0)
+        traits["dropout_p"] = np.full(count, law.mean) if law.a is None else special.betaincinv(law.a, law.b, u)
+        traits["hazard"] = np.zeros(count)
+    else:
+        traits["dropout_p"] = np.zeros(count)
+        traits["hazard"] = gamma(laws.hazard, Purpose.CHILD_DROPOUT)
+    return traits
+
+
+def _gamma(law: GammaLaw, count: int, generator: np.random.Generator) -> np.ndarray:
+    if law.shape is None:
+        return np.full(count, law.mean)
+    return generator.gamma(law.shape, law.mean / law.shape, size=count)
+
+
+def _beta(law: BetaLaw, count: int, generator: np.random.Generator) -> np.ndarray:
+    if law.a is None:
+        return np.full(count, law.mean)
+    return generator.beta(law.a, law.b, size=count)
+
+
+def _spend_means(law: SpendLaw, count: int, generator: np.random.Generator) -> np.ndarray:
+    """Customers' own mean order values: mean * (q - 1) / Gamma(q, 1) (Gamma-Gamma), or all ``mean``."""
+    if law.q is None:
+        return np.full(count, law.mean)
+    return law.mean * (law.q - 1.0) / generator.standard_gamma(law.q, size=count)

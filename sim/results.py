@@ -1,0 +1,107 @@
+"""Result files of a run (SPEC "Results directory"): tidy tables built once, written atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.experiment import RunResult
+from sim.units import DAYS_PER_YEAR
+
+#: Day 0 of the simulation in transactions.parquet's ``date`` column (scenarios have no calendar dates).
+SIMULATION_EPOCH = dt.date(2000, 1, 1)
+
+#: Metrics in the order of SPEC "Results directory" (customers_dropped_out is ours, for the identity
+#: customers_acquired = active_customers_end + customers_dropped_out).
+METRICS = (
+    "customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out", "members_end",
+    "purchases", "repeat_purchases", "gross_revenue", "discount_cost", "net_revenue", "gross_margin",
+    "cost_to_serve", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost", "member_cost",
+    "program_fixed_cost", "program_cost", "acquisition_cost", "profit", "npv_profit", "clv_per_customer",
+    "clv_minus_cac_per_customer", "points_earned", "points_redeemed", "points_expired", "points_outstanding",
+    "points_liability", "breakage_rate",
+)
+MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv_minus_cac_per_customer",
+                                                        "breakage_rate"))
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    """The content of summary.json."""
+    scenario = result.scenario
+    metrics = result.metrics()
+    return {
+        "scenario": scenario.name,
+        "replications": len(result.replications),
+        "seed": scenario.seed,
+        "horizon_months": scenario.horizon_months,
+        "metrics": {name: metrics[name].as_dict() for name in METRICS},
+    }
+
+
+def timeseries(result: RunResult) -> pd.DataFrame:
+    """One row per replication and month (flows summed over the month, stocks at its end)."""
+    frames = []
+    for rep in result.replications:
+        frame = pd.DataFrame({name: rep.monthly[name] for name in MONTHLY_METRICS})
+        frame.insert(0, "month", np.arange(len(frame), dtype=np.int32))
+        frame.insert(0, "replication", np.int32(rep.replication))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def cohorts(result: RunResult) -> pd.DataFrame:
+    """One row per replication, acquisition month, channel and segment.
+
+    ``customers``, ``repeat_purchases``, ``net_revenue`` and ``active_end`` are cohort totals;
+    ``clv`` and ``cac`` are per customer of the cohort.
+    """
+    frames = []
+    for rep in result.replications:
+        frame = pd.DataFrame(rep.cohorts)
+        frame.insert(0, "replication", np.int32(rep.replication))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def transactions(result: RunResult) -> pd.DataFrame:
+    """Every purchase (``--transactions``): readable back by ``loyalty-sim calibrate``."""
+    frames = []
+    for rep in result.replications:
+        table = rep.transactions
+        days = table["time"] * DAYS_PER_YEAR
+        frames.append(pd.DataFrame({
+            "replication": np.int32(rep.replication),
+            "customer_id": table["customer_id"],
+            "time": days,
+            "date": pd.Timestamp(SIMULATION_EPOCH) + pd.to_timedelta(np.floor(days), unit="D"),
+            "amount": table["amount"],
+            "discount": np.zeros(len(days)),
+            "points_earned": np.zeros(len(days)),
+            "points_redeemed": np.zeros(len(days)),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transactions: bool = False) -> Path:
+    """Write the result files into ``out_dir`` (created if needed), each file atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"))
+    _atomic_write(out / "timeseries.parquet", lambda p: timeseries(result).to_parquet(p, index=False))
+    _atomic_write(out / "cohorts.parquet", lambda p: cohorts(result).to_parquet(p, index=False))
+    if with_transactions:
+        _atomic_write(out / "transactions.parquet", lambda p: transactions(result).to_parquet(p, index=False))
+    return out
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write to a temporary sibling then rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
