@@ -63,6 +63,7 @@ class Engine:
                              economics.annual_discount_rate)
         self.spend_rng = rng.replication_generator(scenario.seed, replication, "order-values")
         self.within_shape = np.array([law.spend.p or 0.0 for law in self.laws])
+        self.single_within_shape = bool(np.all(self.within_shape == self.within_shape[0]))
         self.growth = np.array([law.spend.growth_per_year for law in self.laws])
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
@@ -184,13 +185,14 @@ class Engine:
         pop = self.pop
         value = pop.spend_mean[ids].astype(np.float64)
         shapes = self.within_shape
-        if len(shapes) == 1 or np.all(shapes == shapes[0]):
+        if self.single_within_shape:
             if shapes[0] > 0:
                 value *= self.spend_rng.standard_gamma(shapes[0], size=ids.size) / shapes[0]
-        else:
-            shape = shapes[pop.segment[ids]]
-            varied = shape > 0
-            value[varied] *= self.spend_rng.standard_gamma(shape[varied]) / shape[varied]
+        else:  # a scalar shape per segment: numpy's gamma is far slower with an array of shapes
+            segment = pop.segment[ids]
+            for index in np.flatnonzero(shapes > 0):
+                chosen = np.flatnonzero(segment == index)
+                value[chosen] *= self.spend_rng.standard_gamma(shapes[index], size=chosen.size) / shapes[index]
         if self.growth.any():
             value *= (1.0 + self.growth[pop.segment[ids]]) ** (t - pop.acquired_at[ids])
         return value

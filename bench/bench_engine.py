@@ -1,0 +1,136 @@
+"""Engine speed benchmark: the no-policy model, 3 years, one replication.
+
+Each measurement runs in a fresh subprocess so that the figures are whole-process (imports, scenario
+loading, simulation, results tables) and peak memory is that process's own. Prints a table and writes
+bench/out/bench_engine.json.
+
+    .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, naive simpy at 20k
+    .venv/bin/python bench/bench_engine.py --sizes 100000  # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: A retail mix: BG/NBD and Pareto/NBD segments, heterogeneous spend, organic referrals.
+SEGMENTS = {
+    "regular": {
+        "purchases_per_year": {"mean": 4.0, "cv": 0.9},
+        "dropout": {"model": "per_purchase", "mean": 0.15, "cv": 0.6},
+        "order_value": {"mean": 55.0, "cv": 0.5, "between_cv": 0.4, "growth_per_year": 0.03},
+        "referrals_per_year": {"mean": 0.05},
+    },
+    "loyal": {
+        "purchases_per_year": {"mean": 9.0, "cv": 0.6},
+        "dropout": {"model": "hazard", "annual_churn": 0.2, "cv": 0.8},
+        "order_value": {"mean": 75.0, "cv": 0.4, "between_cv": 0.3},
+        "referrals_per_year": {"mean": 0.15},
+    },
+}
+
+
+def scenario_dict(customers: int) -> dict:
+    return {
+        "name": f"bench-{customers}",
+        "horizon_months": 36,
+        "replications": 1,
+        "seed": 1,
+        "economics": {"gross_margin": 0.3, "cost_to_serve_per_order": 4.0},
+        "segments": SEGMENTS,
+        "acquisition": [{"channel": "web", "cac": 30.0, "initial_customers": customers,
+                         "segments": {"regular": 0.8, "loyal": 0.2}}],
+    }
+
+
+def child_fast(customers: int) -> dict:
+    """Runs inside the subprocess: the fast engine (timed from its imports to its last table)."""
+    start = time.perf_counter()
+    from sim.experiment import run_scenario
+    from sim.scenario import Scenario
+
+    scenario = Scenario.model_validate(scenario_dict(customers))
+    imported = time.perf_counter()
+    result = run_scenario(scenario)
+    totals = result.replications[0].totals
+    return {"import_s": imported - start, "simulate_s": time.perf_counter() - imported, "purchases": totals["purchases"],
+            "customers": totals["customers_acquired"], "events": result.events}
+
+
+def child_naive(customers: int) -> dict:
+    """One simpy process per customer (the approach ENGINE.md warns against), same BG/NBD segment."""
+    import numpy as np
+    import simpy
+
+    start = time.perf_counter()
+    gen = np.random.default_rng(1)
+    seg = SEGMENTS["regular"]
+    shape = 1 / seg["purchases_per_year"]["cv"] ** 2
+    rates = gen.gamma(shape, seg["purchases_per_year"]["mean"] / shape, customers)
+    mean_p, cv_p = seg["dropout"]["mean"], seg["dropout"]["cv"]
+    total = (1 - mean_p) / (cv_p**2 * mean_p) - 1
+    drop = gen.beta(mean_p * total, (1 - mean_p) * total, customers)
+    env = simpy.Environment()
+    purchases = [0]
+
+    def customer(rate: float, p: float):
+        purchases[0] += 1  # acquisition purchase
+        while True:
+            yield env.timeout(gen.exponential(1 / rate))
+            purchases[0] += 1
+            if gen.random() < p:
+                return
+
+    for rate, p in zip(rates, drop):
+        env.process(customer(rate, p))
+    env.run(until=3.0)
+    return {"simulate_s": time.perf_counter() - start, "purchases": purchases[0], "customers": customers,
+            "events": purchases[0]}
+
+
+def measure(kind: str, customers: int) -> dict:
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(customers)], capture_output=True,
+                         text=True, check=True)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest child so far
+    figures = json.loads(out.stdout)
+    figures.update(kind=kind, wall_s=wall, peak_rss_bytes=peak, customers_per_s=figures["customers"] / wall,
+                   events_per_s=figures["events"] / wall, purchases_per_s=figures["purchases"] / wall,
+                   bytes_per_customer=peak / figures["customers"])
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--naive-size", type=int, default=20_000)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, customers = args.child[0], int(args.child[1])
+        print(json.dumps((child_fast if kind == "fast" else child_naive)(customers)))
+        return
+    # Sizes in increasing order: RUSAGE_CHILDREN reports the largest child so far.
+    runs = [measure("naive", args.naive_size)] if args.naive_size else []
+    runs += [measure("fast", n) for n in sorted(args.sizes)]
+    print(f"{'engine':6} {'customers':>11} {'wall s':>8} {'sim s':>7} {'customers/s':>12} {'events/s':>11} "
+          f"{'purchases/s':>12} {'peak MiB':>9} {'B/customer':>10}")
+    for r in runs:
+        print(f"{r['kind']:6} {r['customers']:>11,.0f} {r['wall_s']:>8.2f} {r['simulate_s']:>7.2f} "
+              f"{r['customers_per_s']:>12,.0f} {r['events_per_s']:>11,.0f} {r['purchases_per_s']:>12,.0f} "
+              f"{r['peak_rss_bytes'] / 2**20:>9,.0f} {r['bytes_per_customer']:>10,.0f}")
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    (out / "bench_engine.json").write_text(json.dumps(runs, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""`loyalty-sim run` end to end: every example scenario runs, and the result files follow SPEC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+from sim.cli import main
+from sim.results import METRICS
+
+EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_scenarios_run(example: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(example), "--out", str(tmp_path), "--replications", "2"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["replications"] == 2
+    assert set(summary["metrics"]) == set(METRICS)
+    assert summary["metrics"]["customers_acquired"]["ci_low"] <= summary["metrics"]["customers_acquired"]["mean"]
+
+
+def test_result_files_follow_the_spec(tmp_path: Path) -> None:
+    scenario = ROOT / "scenarios" / "cdnow_baseline.yaml"
+    args = ["run", str(scenario), "--out", str(tmp_path), "--replications", "3", "--seed", "5", "--transactions",
+            "--set", "acquisition.0.new_per_month=1000"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {k: summary[k] for k in ("scenario", "replications", "seed", "horizon_months")} == {
+        "scenario": "cdnow-baseline", "replications": 3, "seed": 5, "horizon_months": 18}
+    assert "vs_baseline" not in summary  # no policy: nothing to compare with
+    assert summary["metrics"]["breakage_rate"]["mean"] is None  # undefined without points
+
+    ts = pd.read_parquet(tmp_path / "timeseries.parquet")
+    assert list(ts.columns[:2]) == ["replication", "month"]
+    assert len(ts) == 3 * 18 and ts["month"].max() == 17
+    totals = ts.groupby("replication")["purchases"].sum().to_numpy()
+    assert np.isclose(totals.mean(), summary["metrics"]["purchases"]["mean"])
+
+    cohorts = pd.read_parquet(tmp_path / "cohorts.parquet")
+    assert list(cohorts.columns) == ["replication", "acquisition_month", "channel", "segment", "customers",
+                                     "repeat_purchases", "net_revenue", "clv", "cac", "active_end"]
+    paid = cohorts[cohorts["channel"] == "web"]
+    assert paid.groupby("replication")["customers"].sum().eq(3000).all()
+
+    tx = pd.read_parquet(tmp_path / "transactions.parquet")
+    assert list(tx.columns) == ["replication", "customer_id", "time", "date", "amount", "discount",
+                                "points_earned", "points_redeemed"]
+    per_rep = tx.groupby("replication").size().to_numpy()
+    np.testing.assert_array_equal(per_rep, ts.groupby("replication")["purchases"].sum().to_numpy())
+    assert (tx["time"] >= 0).all() and (tx["time"] < 18 / 12 * 365.25).all()
+    assert tx["date"].min() == pd.Timestamp("2000-01-01")
+
+
+def test_same_seed_same_files(tmp_path: Path) -> None:
+    scenario = str(ROOT / "scenarios" / "cdnow_baseline.yaml")
+    for name in ("a", "b"):
+        result = CliRunner().invoke(main, ["run", scenario, "--out", str(tmp_path / name), "--replications", "2"])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "summary.json").read_text() == (tmp_path / "b" / "summary.json").read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "a" / "cohorts.parquet"),
+                                  pd.read_parquet(tmp_path / "b" / "cohorts.parquet"))
+
+
+def test_run_refuses_a_policy_it_cannot_simulate_yet(tmp_path: Path) -> None:
+    path = tmp_path / "with_policy.yaml"
+    text = (ROOT / "scenarios" / "cdnow_baseline.yaml").read_text()
+    path.write_text(text + "policy:\n  points: {reward_threshold: 500, reward_value: 5}\n")
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "policy" in result.output and "not simulated" in result.output
+
+
+def test_validate_and_help_stay_light() -> None:
+    """The CLI answers --help and validate without importing the numerical libraries."""
+    code = ("import sys; from click.testing import CliRunner; from sim.cli import main; "
+            f"r = CliRunner().invoke(main, ['validate', {str(EXAMPLES[0])!r}]); assert r.exit_code == 0, r.output; "
+            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0; "
+            "heavy = [m for m in ('numpy', 'pandas', 'scipy', 'simpy', 'matplotlib', 'pyarrow') if m in sys.modules]; "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_schema_is_json_schema() -> None:
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0
+    document = json.loads(result.output)
+    assert document["title"] == "loyalty-sim scenario"
+    assert {"horizon_months", "segments", "acquisition", "policy", "response"} <= set(document["properties"])
+    assert document["additionalProperties"] is False
