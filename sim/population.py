@@ -125,25 +125,23 @@ def draw_batch(laws: SegmentLaws, segment: int, count: int, sequence: np.random.
 
 
 def draw_children(laws: SegmentLaws, segment: int, keys: np.ndarray) -> dict[str, np.ndarray]:
-    """Latent traits of referred customers by inverse CDF of their own keyed uniforms.
+    """Latent traits of referred customers from their own keyed streams (:func:`sim.rng.gamma`).
 
-    Children are few, so the slower inverse-CDF route is affordable, and it keys each child's traits to
-    its referrer and referral index: the same child in both arms of a comparison.
+    Each child's traits are keyed to its referrer and referral index, so the same referral brings the
+    same customer in both arms of a comparison, whatever else happened in the round.
     """
-    from scipy import special  # only runs with referrals
-
     count = len(keys)
 
     def gamma(law: GammaLaw, purpose: Purpose) -> np.ndarray:
         if law.shape is None:
             return np.full(count, law.mean)
-        return special.gammaincinv(law.shape, rng.uniform(keys, purpose, 0)) * (law.mean / law.shape)
+        return rng.gamma(keys, purpose, law.shape) * (law.mean / law.shape)
 
     spend = laws.spend
     if spend.q is None:
         spend_means = np.full(count, spend.mean)
     else:
-        spend_means = spend.mean * (spend.q - 1.0) / special.gammaincinv(spend.q, rng.uniform(keys, Purpose.CHILD_SPEND, 0))
+        spend_means = spend.mean * (spend.q - 1.0) / rng.gamma(keys, Purpose.CHILD_SPEND, spend.q)
     traits = {
         "key": keys,
         "segment": np.full(count, segment, dtype=np.uint8),
@@ -153,8 +151,8 @@ def draw_children(laws: SegmentLaws, segment: int, keys: np.ndarray) -> dict[str
     }
     if laws.dropout is not None:
         law = laws.dropout
-        u = rng.uniform(keys, Purpose.CHILD_DROPOUT, 0)
-        traits["dropout_p"] = np.full(count, law.mean) if law.a is None else special.betaincinv(law.a, law.b, u)
+        traits["dropout_p"] = (np.full(count, law.mean) if law.a is None
+                               else rng.beta(keys, Purpose.CHILD_DROPOUT, law.a, law.b))
         traits["hazard"] = np.zeros(count)
     else:
         traits["dropout_p"] = np.zeros(count)

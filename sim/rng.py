@@ -72,9 +72,10 @@ def customer_keys(base: int, count: int) -> np.ndarray:
 
 def uniform(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
     """The ``counter``-th uniform in [0, 1) of each customer's ``purpose`` stream."""
-    z = np.asarray(counter, dtype=np.uint64) + np.uint64(1)
+    # at least 1-d: numpy warns about the (intended) wrap-around of uint64 scalars, not arrays
+    z = np.atleast_1d(np.asarray(counter, dtype=np.uint64)) + np.uint64(1)
     z = z * _INCREMENTS[purpose]
-    z += keys
+    z = z + keys
     mix64(z)
     z >>= np.uint64(11)
     return z.astype(np.float64) * _TO_UNIT
@@ -89,9 +90,9 @@ def exponential(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -
 
 def child_keys(parent_keys: np.ndarray, referral_index: np.ndarray) -> np.ndarray:
     """Keys of referred customers: drawn from their referrer's stream, keyed by the referral's index."""
-    z = np.asarray(referral_index, dtype=np.uint64) + np.uint64(1)
+    z = np.atleast_1d(np.asarray(referral_index, dtype=np.uint64)) + np.uint64(1)
     z = z * _INCREMENTS[Purpose.CHILD_KEY]
-    z += parent_keys
+    z = z + parent_keys
     return mix64(mix64(z))
 
 
@@ -108,3 +109,41 @@ def batch_sequence(seed: int, replication: int, channel: str, month: int, segmen
 def replication_generator(seed: int, replication: int, purpose: str) -> np.random.Generator:
     """A per-replication generator for draws that need no per-customer pairing (e.g. order values)."""
     return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(replication, name_key(purpose))))
+
+
+def gamma(keys: np.ndarray, purpose: Purpose, shape: float, *, offset: int = 0) -> np.ndarray:
+    """One standard Gamma(shape) variate per customer from its ``purpose`` stream (exact).
+
+    Marsaglia & Tsang (2000), "A simple method for generating gamma variables", ACM TOMS 26(3): a
+    normal by Box-Muller and an acceptance uniform per attempt, each attempt on fresh counters, so the
+    draw stays keyed to the customer. For shape < 1, Gamma(shape + 1) x U^(1/shape).
+    ``offset`` separates several gamma draws on one purpose (counters offset .. offset + 3 x attempts).
+    """
+    boosted = shape + 1.0 if shape < 1.0 else shape
+    d = boosted - 1.0 / 3.0
+    c = 1.0 / np.sqrt(9.0 * d)
+    result = np.empty(len(keys))
+    pending = np.arange(len(keys))
+    attempt = 0
+    while pending.size:
+        k = keys[pending]
+        base = offset + 1 + 3 * attempt
+        radius = np.sqrt(-2.0 * np.log1p(-uniform(k, purpose, base)))
+        normal = radius * np.cos(2.0 * np.pi * uniform(k, purpose, base + 1))
+        v = (1.0 + c * normal) ** 3
+        accept_u = uniform(k, purpose, base + 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            accepted = (v > 0) & (np.log1p(-accept_u) < 0.5 * normal**2 + d - d * v + d * np.log(v))
+        result[pending[accepted]] = d * v[accepted]
+        pending = pending[~accepted]
+        attempt += 1
+    if shape < 1.0:
+        result *= (1.0 - uniform(keys, purpose, offset)) ** (1.0 / shape)
+    return result
+
+
+def beta(keys: np.ndarray, purpose: Purpose, a: float, b: float) -> np.ndarray:
+    """One Beta(a, b) variate per customer, as Ga / (Ga + Gb) from two gamma draws of the stream."""
+    first = gamma(keys, purpose, a)
+    second = gamma(keys, purpose, b, offset=1_000_000)
+    return first / (first + second)
