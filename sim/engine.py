@@ -19,7 +19,6 @@ import simpy
 from sim import rng
 from sim.accounting import Ledger
 from sim.population import (
-    BYTES_PER_CUSTOMER,
     Population,
     SegmentLaws,
     draw_batch,
@@ -292,8 +291,3 @@ def _arrival_times(batch: int, month: int, count: int) -> np.ndarray:
     if batch == 0:
         return np.zeros(count)
     return (month + (np.arange(count) + 0.5) / count) / 12.0
-
-
-def bytes_per_customer() -> int:
-    """Bytes of state per customer (the columns of :mod:`sim.population`)."""
-    return BYTES_PER_CUSTOMER
