@@ -71,7 +71,8 @@ class Ledger:
         monthly["gross_revenue"][month] += gross
         contribution = self.margin_rate * list_value - self.cost_per_order
         from_start = self.discount(times)
-        monthly["npv_profit"][month] += float(np.dot(from_start, contribution))
+        # not np.dot: BLAS threads would spin on both cores and fight the process pool
+        monthly["npv_profit"][month] += float(np.sum(from_start * contribution))
         from_acquisition = from_start / self.discount(acquired_at)
         self._add_by_cohort("clv", cohort, from_acquisition * contribution)
         self._add_by_cohort("net_revenue", cohort, list_value)

@@ -7,6 +7,7 @@ naming the file, the key path and the line, never a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -53,8 +54,10 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value",
               help="Override any scenario value (validated like the file); repeatable.")
 @click.option("--transactions", is_flag=True, help="Also write every purchase to transactions.parquet.")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes running replications "
+              "[default: the number of cores]; results are the same whatever the number.")
 def run(scenario_file: str, out_dir: str | None, replications: int | None, seed: int | None,
-        overrides: tuple[str, ...], transactions: bool) -> None:
+        overrides: tuple[str, ...], transactions: bool, workers: int | None) -> None:
     """Simulate one scenario and write summary.json, timeseries.parquet and cohorts.parquet."""
     extra = list(overrides)
     if replications is not None:
@@ -69,7 +72,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
                                                    "remove the `policy` block to run the no-program baseline")])
     out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name)
     _check_writable(out)
-    result = _run_with_progress(scenario, transactions)
+    result = _run_with_progress(scenario, transactions, workers or os.cpu_count() or 1)
 
     from sim.results import summary, write_run
 
@@ -77,7 +80,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     _print_summary(summary(result), out)
 
 
-def _run_with_progress(scenario, transactions: bool):
+def _run_with_progress(scenario, transactions: bool, workers: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sim.experiment import run_scenario
@@ -85,7 +88,7 @@ def _run_with_progress(scenario, transactions: bool):
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task(f"{scenario.name}: replications", total=scenario.replications)
-        return run_scenario(scenario, record_transactions=transactions,
+        return run_scenario(scenario, record_transactions=transactions, workers=workers,
                             on_replication=lambda _: progress.advance(task))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 
 from sim.engine import Engine, ReplicationResult
 from sim.scenario import Scenario
@@ -35,13 +37,26 @@ def run_replication(scenario: Scenario, replication: int, *, record_transactions
     return Engine(scenario, replication, record_transactions=record_transactions).run()
 
 
-def run_scenario(scenario: Scenario, *, record_transactions: bool = False,
+def run_scenario(scenario: Scenario, *, record_transactions: bool = False, workers: int = 1,
                  on_replication: Callable[[ReplicationResult], None] | None = None) -> RunResult:
-    """Run every replication of ``scenario`` in this process, reporting each as it finishes."""
-    results = []
-    for replication in range(scenario.replications):
-        result = run_replication(scenario, replication, record_transactions=record_transactions)
-        results.append(result)
-        if on_replication is not None:
-            on_replication(result)
+    """Run every replication of ``scenario``, reporting each as it finishes.
+
+    ``workers`` > 1 runs replications in a process pool. Each replication depends only on the seed and its
+    index, so the numbers are the same whatever the number of workers.
+    """
+    indices = range(scenario.replications)
+    results: list[ReplicationResult] = []
+    if workers <= 1 or scenario.replications == 1:
+        for replication in indices:
+            results.append(run_replication(scenario, replication, record_transactions=record_transactions))
+            if on_replication is not None:
+                on_replication(results[-1])
+    else:
+        task = partial(run_replication, scenario, record_transactions=record_transactions)
+        with ProcessPoolExecutor(max_workers=min(workers, scenario.replications)) as pool:
+            futures = [pool.submit(task, replication) for replication in indices]
+            for future in as_completed(futures):
+                if on_replication is not None:
+                    on_replication(future.result())
+            results = [future.result() for future in futures]
     return RunResult(scenario, results)

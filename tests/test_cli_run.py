@@ -72,6 +72,18 @@ def test_same_seed_same_files(tmp_path: Path) -> None:
                                   pd.read_parquet(tmp_path / "b" / "cohorts.parquet"))
 
 
+def test_workers_do_not_change_the_numbers(tmp_path: Path) -> None:
+    scenario = str(ROOT / "scenarios" / "cdnow_baseline.yaml")
+    for workers in ("1", "2"):
+        args = ["run", scenario, "--out", str(tmp_path / workers), "--replications", "3", "--workers", workers,
+                "--set", "acquisition.0.new_per_month=2000"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "1" / "summary.json").read_text() == (tmp_path / "2" / "summary.json").read_text()
+    for name in ("timeseries.parquet", "cohorts.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "1" / name), pd.read_parquet(tmp_path / "2" / name))
+
+
 def test_run_refuses_a_policy_it_cannot_simulate_yet(tmp_path: Path) -> None:
     path = tmp_path / "with_policy.yaml"
     text = (ROOT / "scenarios" / "cdnow_baseline.yaml").read_text()
