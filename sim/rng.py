@@ -70,13 +70,17 @@ def customer_keys(base: int, count: int) -> np.ndarray:
     return mix64(z)
 
 
-def uniform(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
-    """The ``counter``-th uniform in [0, 1) of each customer's ``purpose`` stream."""
+def _counter_state(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
+    """SplitMix64 state of the ``counter``-th draw: key + (counter + 1) x the purpose's increment."""
     # at least 1-d: numpy warns about the (intended) wrap-around of uint64 scalars, not arrays
     z = np.atleast_1d(np.asarray(counter, dtype=np.uint64)) + np.uint64(1)
     z = z * _INCREMENTS[purpose]
-    z = z + keys
-    mix64(z)
+    return z + keys
+
+
+def uniform(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
+    """The ``counter``-th uniform in [0, 1) of each customer's ``purpose`` stream."""
+    z = mix64(_counter_state(keys, purpose, counter))
     z >>= np.uint64(11)
     return z.astype(np.float64) * _TO_UNIT
 
@@ -90,10 +94,7 @@ def exponential(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -
 
 def child_keys(parent_keys: np.ndarray, referral_index: np.ndarray) -> np.ndarray:
     """Keys of referred customers: drawn from their referrer's stream, keyed by the referral's index."""
-    z = np.atleast_1d(np.asarray(referral_index, dtype=np.uint64)) + np.uint64(1)
-    z = z * _INCREMENTS[Purpose.CHILD_KEY]
-    z = z + parent_keys
-    return mix64(mix64(z))
+    return mix64(mix64(_counter_state(parent_keys, Purpose.CHILD_KEY, referral_index)))
 
 
 def name_key(name: str) -> int:
