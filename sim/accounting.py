@@ -15,7 +15,8 @@ import numpy as np
 
 #: Flows recorded per month (summed), in the order they appear in timeseries.parquet.
 FLOWS = (
-    "customers_acquired", "referred_customers", "customers_dropped_out", "purchases", "repeat_purchases",
+    "customers_acquired", "referred_customers", "customers_dropped_out", "customers_reactivated", "purchases",
+    "repeat_purchases",
     "gross_revenue", "discount_cost", "reward_cost", "tier_benefit_cost",
     "referral_bonus_cost", "message_cost", "member_cost", "program_fixed_cost", "acquisition_cost",
     "points_earned", "points_redeemed", "points_expired", "npv_profit",
@@ -24,8 +25,12 @@ FLOWS = (
 STOCKS = ("active_customers_end", "members_end", "points_outstanding", "points_liability")
 PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost",
                  "member_cost", "program_fixed_cost")
-#: Per-cohort sums (cohorts.parquet; clv and cac are divided by customers at the end).
-COHORT_SUMS = ("customers", "repeat_purchases", "net_revenue", "clv", "cac", "active_end")
+#: Per-cohort sums (cohorts.parquet; clv, cac and network_value are divided by customers at the end).
+#: ``clv`` holds discounted contributions, ``program`` the discounted program costs attributable to customers.
+COHORT_SUMS = ("customers", "repeat_purchases", "net_revenue", "clv", "program", "cac", "active_end",
+               "network_value")
+#: Sums over members only, for the naive member-vs-non-member comparison (self-selection bias).
+MEMBER_SUMS = ("members_acquired", "member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
 
 class Ledger:
@@ -39,6 +44,10 @@ class Ledger:
         self.delta = math.log1p(annual_discount_rate)
         self.monthly = {name: np.zeros(horizon_months) for name in FLOWS + STOCKS}
         self.cohort = {name: np.zeros(cohort_count) for name in COHORT_SUMS}
+        self.member = dict.fromkeys(MEMBER_SUMS, 0.0)
+        self._member_arrivals = np.zeros(horizon_months)
+        self._member_dropouts = np.zeros(horizon_months)
+        self._member_reactivations = np.zeros(horizon_months)
 
     def discount(self, t: np.ndarray | float) -> np.ndarray | float:
         """Present value factor of a flow at time ``t`` years after the reference point."""
@@ -48,9 +57,22 @@ class Ledger:
         sums = np.bincount(cohort, weights=weights)
         self.cohort[name][: len(sums)] += sums
 
-    def record_arrivals(self, month: int, cohort: int, count: int, times: np.ndarray, cac: float,
-                        referred: bool) -> None:
-        """New customers (their first purchase is recorded separately, as a purchase)."""
+    def _add_value(self, name: str, cohort: np.ndarray, parent: np.ndarray | None, values: np.ndarray) -> None:
+        """Add per-customer discounted values to their cohort and, for referred customers, to the
+        network value of their referrer's cohort."""
+        self._add_by_cohort(name, cohort, values)
+        if parent is not None:
+            referred = parent >= 0
+            if referred.any():
+                sign = 1.0 if name == "clv" else -1.0
+                self._add_by_cohort("network_value", parent[referred], sign * values[referred])
+
+    def record_arrivals(self, month: int, cohort: int, count: int, times: np.ndarray, cac: float, referred: bool,
+                        *, referral_bonus: np.ndarray | None = None, members: int = 0) -> None:
+        """New customers (their first purchase is recorded separately, as a purchase).
+
+        ``referral_bonus`` (per referred customer) is program cost, shown as the referral cohort's cac.
+        """
         self.monthly["customers_acquired"][month] += count
         self.cohort["customers"][cohort] += count
         if referred:
@@ -59,10 +81,19 @@ class Ledger:
             self.monthly["acquisition_cost"][month] += cac * count
             self.monthly["npv_profit"][month] -= cac * float(np.sum(self.discount(times)))
             self.cohort["cac"][cohort] += cac * count
+        if referral_bonus is not None:
+            bonus = float(referral_bonus.sum())
+            self.monthly["referral_bonus_cost"][month] += bonus
+            self.monthly["npv_profit"][month] -= float(np.sum(self.discount(times) * referral_bonus))
+            self.cohort["cac"][cohort] += bonus
+        if members:
+            self.member["members_acquired"] += members
+            self._member_arrivals[month] += members
 
     def record_purchases(self, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
-                         list_value: np.ndarray, repeat: np.ndarray) -> None:
-        """Orders at list price ``list_value`` (no discounts yet) at ``times`` (years)."""
+                         list_value: np.ndarray, repeat: np.ndarray, *, parent: np.ndarray | None = None,
+                         member: np.ndarray | None = None) -> None:
+        """Orders at list price ``list_value`` at ``times`` (years); discounts are recorded as a cost."""
         count = len(times)
         gross = float(list_value.sum())
         monthly = self.monthly
@@ -74,18 +105,59 @@ class Ledger:
         # not np.dot: BLAS threads would spin on both cores and fight the process pool
         monthly["npv_profit"][month] += float(np.sum(from_start * contribution))
         from_acquisition = from_start / self.discount(acquired_at)
-        self._add_by_cohort("clv", cohort, from_acquisition * contribution)
+        self._add_value("clv", cohort, parent, from_acquisition * contribution)
         self._add_by_cohort("net_revenue", cohort, list_value)
         self._add_by_cohort("repeat_purchases", cohort[repeat])
+        if member is not None and member.any():
+            self.member["member_purchases"] += int(np.count_nonzero(member))
+            self.member["member_repeat_purchases"] += int(np.count_nonzero(member & repeat))
+            self.member["member_gross_revenue"] += float(list_value[member].sum())
+
+    def record_cost(self, name: str, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
+                    amounts: np.ndarray, *, parent: np.ndarray | None = None) -> None:
+        """A program cost attributable to customers (it lowers their CLV), incurred at ``times``."""
+        self.monthly[name][month] += float(amounts.sum())
+        from_start = self.discount(times)
+        self.monthly["npv_profit"][month] -= float(np.sum(from_start * amounts))
+        self._add_value("program", cohort, parent, from_start / self.discount(acquired_at) * amounts)
+        if name == "discount_cost":  # net revenue is list minus discounts
+            self._add_by_cohort("net_revenue", cohort, -amounts)
+
+    def record_fixed_cost(self, name: str, month: int, amount: float, time: float) -> None:
+        """A cost of the program as a whole (not in any customer's CLV)."""
+        self.monthly[name][month] += amount
+        self.monthly["npv_profit"][month] -= amount * float(self.discount(time))
+
+    def record_points(self, month: int, *, earned: int = 0, redeemed: int = 0, expired: int = 0) -> None:
+        self.monthly["points_earned"][month] += earned
+        self.monthly["points_redeemed"][month] += redeemed
+        self.monthly["points_expired"][month] += expired
+
+    def record_reactivations(self, month: int, earlier_death_months: np.ndarray, members: np.ndarray) -> None:
+        """Dropped-out customers won back: their earlier dropout is counted now (the final one at the end)."""
+        self.monthly["customers_reactivated"][month] += len(earlier_death_months)
+        np.add.at(self.monthly["customers_dropped_out"], earlier_death_months, 1)
+        self._member_reactivations[month] += int(np.count_nonzero(members))
+        np.add.at(self._member_dropouts, earlier_death_months[members], 1)
+
+    def set_stock(self, name: str, month: int, value: float) -> None:
+        self.monthly[name][month] = value
 
     def close(self, arrival_month: np.ndarray, death_month: np.ndarray, cohort_of: np.ndarray,
-              alive_at_end: np.ndarray) -> None:
-        """Stocks from the final customer state: active customers at every month's end, by cohort at the end."""
+              alive_at_end: np.ndarray, member_death_month: np.ndarray | None = None) -> None:
+        """Stocks from the final customer state: active customers (and members) at every month's end,
+        active customers by cohort at the end. ``death_month`` holds the final dropouts of those who
+        dropped out; earlier dropouts of reactivated customers were recorded as they were won back."""
         months = self.horizon_months
+        monthly = self.monthly
         arrivals = np.bincount(arrival_month, minlength=months)
-        deaths = np.bincount(death_month, minlength=months)
-        self.monthly["customers_dropped_out"][:] = deaths
-        self.monthly["active_customers_end"][:] = np.cumsum(arrivals) - np.cumsum(deaths)
+        monthly["customers_dropped_out"] += np.bincount(death_month, minlength=months)
+        monthly["active_customers_end"][:] = (np.cumsum(arrivals) + np.cumsum(monthly["customers_reactivated"])
+                                              - np.cumsum(monthly["customers_dropped_out"]))
+        if member_death_month is not None:
+            self._member_dropouts += np.bincount(member_death_month, minlength=months)
+            monthly["members_end"][:] = (np.cumsum(self._member_arrivals) + np.cumsum(self._member_reactivations)
+                                         - np.cumsum(self._member_dropouts))
         self._add_by_cohort("active_end", cohort_of[alive_at_end])
 
     def totals(self) -> dict[str, float]:
@@ -94,8 +166,9 @@ class Ledger:
         for stock in STOCKS:
             total[stock] = float(self.monthly[stock][-1])
         total.update(derived_money(total, self.margin_rate, self.cost_per_order))
+        total.update(self.member)
         customers = total["customers_acquired"]
-        clv = float(self.cohort["clv"].sum()) - float(self.cohort_program_cost().sum())
+        clv = float(self.cohort["clv"].sum()) - float(self.cohort["program"].sum())
         total["clv_per_customer"] = clv / customers if customers else math.nan
         total["clv_minus_cac_per_customer"] = (
             (clv - float(self.cohort["cac"].sum())) / customers if customers else math.nan
@@ -103,10 +176,6 @@ class Ledger:
         settled = total["points_redeemed"] + total["points_expired"]
         total["breakage_rate"] = total["points_expired"] / settled if settled else math.nan
         return total
-
-    def cohort_program_cost(self) -> np.ndarray:
-        """Discounted program costs attributable to each cohort's customers (none without a policy)."""
-        return np.zeros_like(self.cohort["clv"])
 
     def monthly_table(self) -> dict[str, np.ndarray]:
         """Every metric month by month (flows summed over the month, stocks at its end)."""

@@ -31,10 +31,17 @@ def _fail(problems: Sequence[object]) -> None:
 
 
 def _load(path: str, overrides: Sequence[str] = ()):
-    from sim.loading import InputError, load_scenario
+    from sim.loading import load_scenario
+
+    return _guarded(lambda: load_scenario(path, overrides))
+
+
+def _guarded(action):
+    """Run ``action``; bad input (sim.loading.InputError) becomes its messages and exit status 2."""
+    from sim.loading import InputError
 
     try:
-        return load_scenario(path, overrides)
+        return action()
     except InputError as exc:
         _fail(exc.problems)
 
@@ -65,14 +72,10 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     if seed is not None:
         extra.append(f"seed={seed}")
     scenario = _load(scenario_file, extra)
-    if scenario.policy is not None:
-        from sim.loading import Problem
-
-        _fail([Problem(scenario_file, ("policy",), "the policy levers are not simulated by this version yet; "
-                                                   "remove the `policy` block to run the no-program baseline")])
+    baseline = _guarded(lambda: _baseline(scenario, scenario_file))
     out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name)
     _check_writable(out)
-    result = _run_with_progress(scenario, transactions, workers or os.cpu_count() or 1)
+    result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1)
 
     from sim.results import summary, write_run
 
@@ -80,15 +83,23 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     _print_summary(summary(result), out)
 
 
-def _run_with_progress(scenario, transactions: bool, workers: int):
+def _baseline(scenario, scenario_file: str):
+    from sim.loading import resolve_baseline
+
+    return resolve_baseline(scenario, scenario_file)
+
+
+def _run_with_progress(scenario, baseline, transactions: bool, workers: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sim.experiment import run_scenario
 
+    total = scenario.replications * (1 if baseline is None else 2)
+    label = scenario.name if baseline is None else f"{scenario.name} and its baseline"
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task(f"{scenario.name}: replications", total=scenario.replications)
-        return run_scenario(scenario, record_transactions=transactions, workers=workers,
+        task = progress.add_task(f"{label}: replications", total=total)
+        return run_scenario(scenario, baseline=baseline, record_transactions=transactions, workers=workers,
                             on_replication=lambda _: progress.advance(task))
 
 
@@ -101,14 +112,30 @@ def _print_summary(content: dict, out: Path) -> None:
     table.add_column("metric")
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
+    vs = content.get("vs_baseline")
+    if vs is not None:
+        table.add_column("vs baseline", justify="right")
+        table.add_column("95% CI", justify="right")
     for name in HEADLINE_METRICS:
-        value = content["metrics"][name]
-        low, high = value["ci_low"], value["ci_high"]
-        interval = "-" if low is None else f"{_number(low)} .. {_number(high)}"
-        table.add_row(name, _number(value["mean"]), interval)
-    console = Console()
+        row = [name, *_mean_and_interval(content["metrics"][name])]
+        if vs is not None:
+            row += _mean_and_interval(vs[name])
+        table.add_row(*row)
+    console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
+    if vs is not None:
+        roi, payback = vs["roi"], vs["payback_month"]
+        console.print(f"vs {content['baseline']} (same customers, paired): "
+                      f"roi {' '.join(_mean_and_interval(roi))}; payback month "
+                      + (' '.join(_mean_and_interval(payback)) if payback["mean"] is not None else
+                         f"not reached in {content['replications'] - payback['replications_paid_back']} "
+                         f"of {content['replications']} replications"))
     console.print(f"results written to {out}/")
+
+
+def _mean_and_interval(value: dict) -> list[str]:
+    low, high = value["ci_low"], value["ci_high"]
+    return [_number(value["mean"]), "-" if low is None else f"{_number(low)} .. {_number(high)}"]
 
 
 def _number(value: float | None) -> str:

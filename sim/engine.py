@@ -7,6 +7,14 @@ population over the interval exactly, in rounds: every customer whose next event
 end takes it together (vectorised), draws its next event time from its own keyed stream, and stays in the
 round set only while it is still due. Work is proportional to events, not to customers x time steps, and
 there is no discretisation: purchases form a Poisson process per customer (Fader, Hardie & Lee 2005).
+
+With a ``policy`` the engine also runs the program (``docs/levers.md``): the calendar gains discount
+windows, targeted-offer rounds and month-end tier evaluations, and each customer gains its own deadlines
+(an offer running out, a win-back offer going out, points expiring). A customer's next event is the
+earlier of its next purchase and its deadline. When a purchase-rate multiplier changes, the pending
+purchase time is moved by the time change t' = tau + (t - tau) m_old / m_new, which is exact for a
+Poisson process with a piecewise-constant rate and draws no new random numbers, so the scenario and its
+baseline stay paired draw for draw (common random numbers).
 """
 
 from __future__ import annotations
@@ -25,8 +33,10 @@ from sim.population import (
     draw_children,
     segment_laws,
 )
+from sim.program import HABITUATION_FLOOR, Program, score_customers
 from sim.rng import Purpose
 from sim.scenario import REFERRAL_CHANNEL, Scenario
+from sim.units import DAYS_PER_YEAR
 
 INF = np.inf
 
@@ -44,37 +54,46 @@ class ReplicationResult:
 
 
 class Engine:
-    """Simulates one replication of a scenario without policy levers (SPEC "Model semantics")."""
+    """Simulates one replication of a scenario, with its policy levers if it has any (SPEC "Model semantics")."""
 
     def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False) -> None:
-        if scenario.policy is not None:
-            raise NotImplementedError("policy levers are not simulated by this version of the engine")
         self.scenario = scenario
         self.replication = replication
         self.horizon = scenario.horizon_years
         self.months = scenario.horizon_months
         self.laws: list[SegmentLaws] = segment_laws(scenario)
         self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
-        self.pop = Population(scenario.planned_customers())
+        self.program = Program(scenario, self.laws) if scenario.policy is not None else None
+        extra = self.program.columns() if self.program is not None else ()
+        self.pop = Population(scenario.planned_customers(), extra=extra)
         economics = scenario.economics
         self.ledger = Ledger(self.months, self.months * len(self.channels) * len(self.laws),
                              economics.gross_margin, economics.cost_to_serve_per_order,
                              economics.annual_discount_rate)
-        self.spend_rng = rng.replication_generator(scenario.seed, replication, "order-values")
         self.within_shape = np.array([law.spend.p or 0.0 for law in self.laws])
-        self.single_within_shape = bool(np.all(self.within_shape == self.within_shape[0]))
         self.growth = np.array([law.spend.growth_per_year for law in self.laws])
+        self.log_growth = np.log1p(self.growth)
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.now = 0.0
         self.events = 0
         self.transactions: list[tuple[np.ndarray, ...]] | None = [] if record_transactions else None
+        # the program's calendar state: open blanket windows and running pull-forward dips
+        self.open_windows: list = []
+        self.dips: list = []
+        self.blanket_depth = 0.0
+        self.dip_factor = np.ones(len(self.laws))
 
     # -- calendar ---------------------------------------------------------------------------------
     def run(self) -> ReplicationResult:
         env = simpy.Environment()
         env.process(self._acquisition_calendar(env))
         env.process(self._month_calendar(env))
+        if self.program is not None:
+            for window in self.program.windows:
+                env.process(self._window_calendar(env, window))
+            for target_round in self.program.target_rounds:
+                env.process(self._target_calendar(env, target_round))
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
         with np.errstate(divide="ignore", over="ignore"):
             env.run()
@@ -90,6 +109,8 @@ class Engine:
         for month in range(self.months):
             yield env.timeout((month + 1) / 12.0 - env.now)
             self.advance_to((month + 1) / 12.0)
+            if self.program is not None:
+                self._month_end(month)
 
     # -- arrivals ---------------------------------------------------------------------------------
     def _cohort(self, month: int, channel: int, segment: int) -> int:
@@ -115,10 +136,31 @@ class Engine:
                     self._add_customers(traits, times, cohort, month, acq.cac, referred=False)
 
     def _add_customers(self, traits: dict[str, np.ndarray], times: np.ndarray, cohort: int, month: int,
-                       cac: float, *, referred: bool) -> np.ndarray:
+                       cac: float, *, referred: bool, parents: np.ndarray | None = None) -> np.ndarray:
         count = len(times)
         keys = traits["key"]
-        lifetime = rng.exponential(keys, Purpose.LIFETIME, 0) / traits["hazard"]
+        members = 0
+        bonus = None
+        hazard = traits["hazard"]
+        if self.program is not None:
+            program = self.program
+            segment = int(traits["segment"][0])
+            member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
+            members = int(np.count_nonzero(member))
+            traits["member"] = member
+            if program.points is not None:
+                traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
+            hazard = hazard * np.where(member, program.member_dropout, 1.0)
+            if program.referral is not None:
+                traits["referral_rate"] = traits["referral_rate"] * np.where(member, program.referral_rate, 1.0)
+            if parents is not None:
+                traits["parent_cohort"] = self.pop.cohort[parents]
+                if program.referral is not None:
+                    paid = program.referral.referrer_bonus + program.referral.referee_bonus
+                    bonus = np.where(self.pop.member[parents], paid, 0.0)
+            if program.winback is not None:
+                traits["winback_at"] = times + program.winback_delay
+        lifetime = rng.exponential(keys, Purpose.LIFETIME, 0) / hazard
         first_referral = rng.exponential(keys, Purpose.REFERRAL_TIME, 0) / traits["referral_rate"]
         traits.update(
             cohort=np.full(count, cohort, dtype=np.int32),
@@ -130,8 +172,13 @@ class Engine:
             purchases=np.zeros(count, dtype=np.int32),
             referrals=np.zeros(count, dtype=np.int32),
         )
-        self.ledger.record_arrivals(month, cohort, count, times, cac, referred)
-        return self.pop.append(traits)
+        self.ledger.record_arrivals(month, cohort, count, times, cac, referred, referral_bonus=bonus,
+                                    members=members)
+        ids = self.pop.append(traits)
+        if self.program is not None:
+            self.pop.mult[ids] = self._rate_multiplier(ids, times)
+            self._refresh_deadline(ids)
+        return ids
 
     # -- the interval advance ---------------------------------------------------------------------
     def advance_to(self, t_end: float) -> None:
@@ -140,7 +187,11 @@ class Engine:
             return
         month = min(int(self.now * 12.0 + 1e-9), self.months - 1)
         pop = self.pop
-        self._purchase_rounds(np.flatnonzero(pop.view("next_purchase") < t_end), t_end, month)
+        if self.program is None:
+            due = pop.view("next_purchase") < t_end
+        else:
+            due = np.minimum(pop.view("next_purchase"), pop.view("deadline")) < t_end
+        self._purchase_rounds(np.flatnonzero(due), t_end, month)
         if self.has_referrals:
             referrers = np.flatnonzero(pop.view("referral_due") < t_end)
             while referrers.size:
@@ -151,6 +202,9 @@ class Engine:
         self.now = t_end
 
     def _purchase_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
+        if self.program is not None:
+            self._program_rounds(ids, t_end, month)
+            return
         pop = self.pop
         while ids.size:
             t = pop.next_purchase[ids]
@@ -162,10 +216,11 @@ class Engine:
                     return
             made = pop.purchases[ids]
             repeat = made > 0
-            value = self._order_values(ids, t)
+            value = self._order_values(ids, t, made)
             self.ledger.record_purchases(month, pop.cohort[ids], t, pop.acquired_at[ids], value, repeat)
             if self.transactions is not None:
-                self.transactions.append((ids.copy(), t, value))
+                zero = np.zeros(ids.size)
+                self.transactions.append((ids.copy(), t, value, zero, zero, zero))
             pop.purchases[ids] = made + 1
             pop.last_purchase[ids] = t
             keys = pop.key[ids]
@@ -179,21 +234,26 @@ class Engine:
             self.events += ids.size
             ids = ids[next_time < t_end]
 
-    def _order_values(self, ids: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """List-price order values: own mean x Gamma(p, 1) / p (Gamma-Gamma) x (1 + growth)^tenure."""
+    def _order_values(self, ids: np.ndarray, t: np.ndarray, made: np.ndarray) -> np.ndarray:
+        """List-price order values: own mean x Gamma(p, 1) / p (Gamma-Gamma) x (1 + growth)^tenure.
+
+        The gamma of a customer's ``made``-th order comes from its own keyed stream, so the same order is
+        worth the same in a scenario and its baseline (growth aside: it follows the order's date).
+        """
         pop = self.pop
         value = pop.spend_mean[ids].astype(np.float64)
         shapes = self.within_shape
-        if self.single_within_shape:
+        if len(shapes) == 1:
             if shapes[0] > 0:
-                value *= self.spend_rng.standard_gamma(shapes[0], size=ids.size) / shapes[0]
-        else:  # a scalar shape per segment: numpy's gamma is far slower with an array of shapes
+                value *= rng.gamma_by_inversion(pop.key[ids], Purpose.ORDER_VALUE, made, shapes[0]) / shapes[0]
+        else:
             segment = pop.segment[ids]
             for index in np.flatnonzero(shapes > 0):
                 chosen = np.flatnonzero(segment == index)
-                value[chosen] *= self.spend_rng.standard_gamma(shapes[index], size=chosen.size) / shapes[index]
+                draws = rng.gamma_by_inversion(pop.key[ids[chosen]], Purpose.ORDER_VALUE, made[chosen], shapes[index])
+                value[chosen] *= draws / shapes[index]
         if self.growth.any():
-            value *= (1.0 + self.growth[pop.segment[ids]]) ** (t - pop.acquired_at[ids])
+            value *= np.exp(self.log_growth[pop.segment[ids]] * (t - pop.acquired_at[ids]))
         return value
 
     def _referral_rounds(self, ids: np.ndarray, t_end: float, month: int) -> np.ndarray:
@@ -225,8 +285,312 @@ class Engine:
             chosen = target == segment
             traits = draw_children(self.laws[segment], int(segment), keys[chosen])
             cohort = self._cohort(month, len(self.channels) - 1, int(segment))
-            children.append(self._add_customers(traits, born[chosen], cohort, month, 0.0, referred=True))
+            children.append(self._add_customers(traits, born[chosen], cohort, month, 0.0, referred=True,
+                                                parents=parent[chosen]))
         return np.concatenate(children)
+
+    # -- the program: customers' rounds with deadlines --------------------------------------------
+    def _program_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
+        """Rounds when a policy acts: each due customer takes the earlier of its purchase and its deadline."""
+        pop = self.pop
+        while ids.size:
+            t_buy = pop.next_purchase[ids]
+            t_own = pop.deadline[ids]
+            buy = t_buy <= t_own
+            if buy.any():
+                self._program_purchases(ids[buy], t_buy[buy], month)
+            if not buy.all():
+                self._deadlines(ids[~buy], t_own[~buy], month)
+            ids = ids[np.minimum(pop.next_purchase[ids], pop.deadline[ids]) < t_end]
+
+    def _program_purchases(self, ids: np.ndarray, t: np.ndarray, month: int) -> None:
+        pop, program, ledger = self.pop, self.program, self.ledger
+        alive = t < pop.death[ids]
+        if not alive.all():  # hazard dropout came first
+            pop.next_purchase[ids[~alive]] = INF
+            ids, t = ids[alive], t[alive]
+            if not ids.size:
+                return
+        made = pop.purchases[ids]
+        repeat = made > 0
+        value = self._order_values(ids, t, made)
+        cohort, acquired_at, parent = pop.cohort[ids], pop.acquired_at[ids], pop.parent_cohort[ids]
+        member = pop.member[ids]
+        ledger.record_purchases(month, cohort, t, acquired_at, value, repeat, parent=parent, member=member)
+        # discounts: the deeper of an open blanket window and a held personal offer (used up now)
+        held = pop.offer_until[ids] > t
+        depth = np.where(held, pop.offer_depth[ids], 0.0)
+        np.maximum(depth, self.blanket_depth, out=depth)
+        pop.offer_until[ids[held]] = -INF
+        discounted = depth > 0
+        paid = value * (1.0 - depth)
+        if discounted.any():
+            ledger.record_cost("discount_cost", month, cohort, t, acquired_at, value - paid, parent=parent)
+            pop.discounted[ids[discounted]] += 1
+        earned = redeemed = np.zeros(ids.size)
+        if program.points is not None and member.any():
+            points = program.points
+            balance = pop.points[ids]
+            rewards = np.where(member & pop.redeemer[ids], balance // points.reward_threshold, 0)
+            redeemed = rewards * points.reward_threshold
+            earned = np.where(member, np.floor(paid * points.earn_per_currency
+                                               * program.tier_earn[pop.tier[ids]]), 0.0).astype(np.int64)
+            pop.points[ids] = balance - redeemed + earned
+            if rewards.any():
+                ledger.record_cost("reward_cost", month, cohort, t, acquired_at,
+                                   rewards * (points.reward_value * points.reward_cost_ratio), parent=parent)
+            ledger.record_points(month, earned=int(earned.sum()), redeemed=int(redeemed.sum()))
+        if self.transactions is not None:
+            self.transactions.append((ids.copy(), t, value, value - paid, earned, redeemed))
+        if len(program.tier_min):
+            pop.spend12[ids, month % 12] += paid
+        pop.repeat_spend[ids] += np.where(repeat, value, 0.0)
+        pop.purchases[ids] = made + 1
+        pop.last_purchase[ids] = t
+        if program.winback is not None:
+            pop.winback_at[ids] = t + program.winback_delay
+        keys = pop.key[ids]
+        mult = self._rate_multiplier(ids, t)
+        pop.mult[ids] = mult
+        next_time = t + rng.exponential(keys, Purpose.INTERPURCHASE, made) / (pop.rate[ids] * mult)
+        if self.has_per_purchase_dropout:
+            chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_multiplier(ids))
+            drops = repeat & (rng.uniform(keys, Purpose.DROPOUT, made) < chance)
+            if drops.any():
+                pop.death[ids[drops]] = t[drops]
+                next_time[drops] = INF
+        pop.next_purchase[ids] = next_time
+        self._refresh_deadline(ids)
+        self.events += ids.size
+
+    def _deadlines(self, ids: np.ndarray, t: np.ndarray, month: int) -> None:
+        """Customers' own deadlines at ``t``: points expiring, an offer running out, a win-back offer."""
+        pop, program, ledger = self.pop, self.program, self.ledger
+        if program.expiry is not None:
+            expiring = (pop.points[ids] > 0) & (pop.last_purchase[ids] + program.expiry <= t)
+            if expiring.any():
+                gone = ids[expiring]
+                ledger.record_points(month, expired=int(pop.points[gone].sum()))
+                pop.points[gone] = 0
+        ended = pop.offer_until[ids] <= t
+        pop.offer_until[ids[ended]] = -INF
+        revived = np.empty(0, dtype=ids.dtype)
+        revived_t = np.empty(0)
+        if program.winback is not None:
+            sending = pop.winback_at[ids] <= t
+            if sending.any():
+                revived, revived_t = self._send_winback(ids[sending], t[sending], month)
+        # rates changed (progress reset, offer gone or given): move the pending purchases (time change)
+        self._rescale(ids, t)
+        if revived.size:
+            mult = pop.mult[revived]
+            pop.next_purchase[revived] = revived_t + rng.exponential(
+                pop.key[revived], Purpose.REACTIVATION, 3 * pop.lives[revived].astype(np.int64) + 1,
+            ) / (pop.rate[revived] * mult)
+        self._refresh_deadline(ids)
+        self.events += ids.size
+
+    def _send_winback(self, ids: np.ndarray, t: np.ndarray, month: int) -> tuple[np.ndarray, np.ndarray]:
+        """Win-back offers to customers inactive for ``inactive_days``; returns the reactivated ones."""
+        pop, offer = self.pop, self.program.winback
+        pop.winback_at[ids] = INF  # once per inactivity spell
+        cohort, acquired_at, parent = pop.cohort[ids], pop.acquired_at[ids], pop.parent_cohort[ids]
+        if offer.message_cost:
+            self.ledger.record_cost("message_cost", month, cohort, t, acquired_at,
+                                    np.full(ids.size, offer.message_cost), parent=parent)
+        dead = pop.death[ids] <= t
+        lives = pop.lives[ids].astype(np.int64)
+        back = dead & (rng.uniform(pop.key[ids], Purpose.REACTIVATION, 3 * lives)
+                       < self.scenario.response.winback_reactivation)
+        revived, revived_t = ids[back], t[back]
+        if revived.size:
+            earlier = np.minimum((pop.death[revived] * 12.0).astype(np.int64), self.months - 1)
+            self.ledger.record_reactivations(month, earlier, pop.member[revived])
+            lifetime = rng.exponential(pop.key[revived], Purpose.REACTIVATION, 3 * lives[back] + 2)
+            hazard = pop.hazard[revived] * self._dropout_multiplier(revived)
+            pop.death[revived] = revived_t + lifetime / hazard
+            pop.lives[revived] = np.minimum(lives[back] + 1, 255)
+            pop.referral_due[revived] = revived_t + rng.exponential(
+                pop.key[revived], Purpose.REFERRAL_TIME, 1_000_000 + lives[back]) / pop.referral_rate[revived]
+        receiving = ~dead | back
+        self._give_offer(ids[receiving], t[receiving], offer.depth, offer.valid_days)
+        return revived, revived_t
+
+    def _give_offer(self, ids: np.ndarray, t: np.ndarray | float, depth: float, valid_days: float) -> None:
+        """A single-use coupon, valid for ``valid_days``; a held one keeps the better terms of the two."""
+        pop = self.pop
+        held = pop.offer_until[ids] > t
+        until = t + valid_days / DAYS_PER_YEAR
+        pop.offer_depth[ids] = np.where(held, np.maximum(pop.offer_depth[ids], depth), depth)
+        pop.offer_until[ids] = np.where(held, np.maximum(pop.offer_until[ids], until), until)
+
+    def _rate_multiplier(self, ids: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+        """Each customer's purchase-rate multiplier at ``t`` (docs/levers.md, "How multipliers combine")."""
+        pop, program = self.pop, self.program
+        member = pop.member[ids]
+        mult = np.where(member, program.member_rate * program.tier_rate[pop.tier[ids]], 1.0)
+        if program.goal_gradient:
+            progress = np.minimum(pop.points[ids] / program.points.reward_threshold, 1.0)
+            mult *= np.where(member & pop.redeemer[ids], 1.0 + program.goal_gradient * progress, 1.0)
+        segment = pop.segment[ids]
+        full_price = self.dip_factor[segment]
+        if program.habituation:
+            full_price = full_price * np.maximum(HABITUATION_FLOOR,
+                                                 (1.0 - program.habituation) ** pop.discounted[ids])
+        offered = pop.offer_until[ids] > t
+        if self.open_windows:
+            offered[:] = True
+        mult *= np.where(offered, program.uplift[segment], full_price)
+        return mult
+
+    def _dropout_multiplier(self, ids: np.ndarray) -> np.ndarray:
+        pop, program = self.pop, self.program
+        return np.where(pop.member[ids], program.member_dropout * program.tier_dropout[pop.tier[ids]], 1.0)
+
+    def _rescale(self, ids: np.ndarray, t: np.ndarray | float) -> None:
+        """New rate multipliers at ``t``; pending purchases move by the exact time change."""
+        pop = self.pop
+        new = self._rate_multiplier(ids, t)
+        pending = pop.next_purchase[ids]
+        changed = (new != pop.mult[ids]) & np.isfinite(pending)
+        if changed.any():
+            moved = ids[changed]
+            start = t[changed] if isinstance(t, np.ndarray) else t
+            pop.next_purchase[moved] = start + (pending[changed] - start) * (pop.mult[moved] / new[changed])
+        pop.mult[ids] = new
+
+    def _refresh_deadline(self, ids: np.ndarray) -> None:
+        """The earliest of each customer's own deadlines."""
+        pop, program = self.pop, self.program
+        until = pop.offer_until[ids]
+        deadline = np.where(until > -INF, until, INF)
+        if program.winback is not None:
+            np.minimum(deadline, pop.winback_at[ids], out=deadline)
+        if program.expiry is not None:
+            expiry = np.where(pop.points[ids] > 0, pop.last_purchase[ids] + program.expiry, INF)
+            np.minimum(deadline, expiry, out=deadline)
+        pop.deadline[ids] = deadline
+
+    # -- the program: calendar events -------------------------------------------------------------
+    def _everyone(self) -> np.ndarray:
+        return np.arange(self.pop.size)
+
+    def _window_calendar(self, env: simpy.Environment, window):
+        """A blanket discount window: open, close, then the pull-forward dip of each segment."""
+        yield env.timeout(window.start - env.now)
+        self.advance_to(window.start)
+        self.open_windows.append(window)
+        self._calendar_change(window.start)
+        if window.end >= self.horizon:
+            return
+        yield env.timeout(window.end - env.now)
+        self.advance_to(window.end)
+        self.open_windows.remove(window)
+        self.dips.append(window)
+        self._calendar_change(window.end)
+        for dip_end in sorted(set(window.dip_end[window.dip_end > window.end].tolist())):
+            if dip_end >= self.horizon:
+                return
+            yield env.timeout(dip_end - env.now)
+            self.advance_to(dip_end)
+            self._calendar_change(dip_end)
+        self.dips.remove(window)
+
+    def _calendar_change(self, t: float) -> None:
+        """Blanket windows or dips changed at ``t``: recompute everybody's rate and move pending purchases."""
+        self.blanket_depth = max((w.depth for w in self.open_windows), default=0.0)
+        factor = np.ones(len(self.laws))
+        for window in self.dips:
+            factor *= np.where(window.dip_end > t, window.dip_factor, 1.0)
+        self.dip_factor = factor
+        self._rescale(self._everyone(), t)
+
+    def _target_calendar(self, env: simpy.Environment, target_round):
+        """A targeted-offer round: score every customer from its observable history, send to the top share."""
+        t, offer = target_round.time, target_round.offer
+        yield env.timeout(t - env.now)
+        self.advance_to(t)
+        pop = self.pop
+        everyone = self._everyone()
+        acquired = pop.acquired_at[everyone] <= t
+        scored = everyone[acquired & (pop.purchases[everyone] > 0)]
+        if not scored.size:
+            return
+        repeats = pop.purchases[scored] - 1
+        arrival = pop.acquired_at[scored]
+        score = score_customers(self.laws, pop.segment[scored], repeats, pop.last_purchase[scored] - arrival,
+                                t - arrival, pop.repeat_spend[scored], target=offer.target)
+        eligible = np.flatnonzero(np.isfinite(score))
+        count = int(round(offer.share * eligible.size))
+        if not count:
+            return
+        # the top ``count`` scores; ties broken by customer order so the choice is reproducible
+        order = np.lexsort((scored[eligible], -score[eligible]))
+        chosen = scored[eligible[order[:count]]]
+        month = min(int(t * 12.0 + 1e-9), self.months - 1)
+        if offer.message_cost:
+            self.ledger.record_cost("message_cost", month, pop.cohort[chosen], np.full(count, t),
+                                    pop.acquired_at[chosen], np.full(count, offer.message_cost),
+                                    parent=pop.parent_cohort[chosen])
+        alive = chosen[pop.death[chosen] > t]
+        self._give_offer(alive, t, offer.depth, offer.valid_days)
+        self._rescale(alive, t)
+        self._refresh_deadline(alive)
+        self.events += count
+
+    def _month_end(self, month: int) -> None:
+        """Month-end accounting of the program: member and tier costs, fixed cost, tiers, points stocks."""
+        pop, program, ledger = self.pop, self.program, self.ledger
+        start, end = month / 12.0, (month + 1) / 12.0
+        everyone = self._everyone()
+        member = pop.member[everyone]
+        costs = program.policy.costs
+        tiers = len(program.tier_min)
+        if costs.per_member_per_year or (tiers and program.tier_benefit.any()):
+            ids = everyone[member]
+            arrival = pop.acquired_at[ids]
+            begin = np.maximum(arrival, start)
+            active = np.maximum(0.0, np.minimum(pop.death[ids], end) - begin)
+            middle = begin + active / 2.0
+            cohort, parent = pop.cohort[ids], pop.parent_cohort[ids]
+            if costs.per_member_per_year:
+                ledger.record_cost("member_cost", month, cohort, middle, arrival,
+                                   active * costs.per_member_per_year, parent=parent)
+            if tiers and program.tier_benefit.any():
+                ledger.record_cost("tier_benefit_cost", month, cohort, middle, arrival,
+                                   active * program.tier_benefit[pop.tier[ids]], parent=parent)
+        if costs.fixed_per_month:
+            ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
+        if tiers:
+            self._evaluate_tiers(everyone[member], month, end)
+        if program.points is not None:
+            outstanding = int(pop.view("points").sum())
+            ledger.set_stock("points_outstanding", month, outstanding)
+            ledger.set_stock("points_liability", month, outstanding * self._liability_per_point())
+
+    def _evaluate_tiers(self, members: np.ndarray, month: int, t: float) -> None:
+        """Members hold the highest tier their trailing 12-month net spend reaches, until the next month end."""
+        pop, program = self.pop, self.program
+        spend = pop.spend12[members].sum(axis=1, dtype=np.float64)
+        tier = np.searchsorted(program.tier_min, spend, side="right").astype(np.int8)
+        changed = members[tier != pop.tier[members]]
+        if changed.size:
+            old_dropout = self._dropout_multiplier(changed)
+            pop.tier[changed] = tier[tier != pop.tier[members]]
+            self._rescale(changed, t)
+            living = changed[pop.death[changed] > t]
+            if living.size:  # hazard dropout: the same time change on the pending lifetime
+                ratio = old_dropout[pop.death[changed] > t] / self._dropout_multiplier(living)
+                finite = np.isfinite(pop.death[living])
+                moved = living[finite]
+                pop.death[moved] = t + (pop.death[moved] - t) * ratio[finite]
+        pop.columns["spend12"][: pop.size, (month + 1) % 12] = 0.0
+
+    def _liability_per_point(self) -> float:
+        """Cost of an outstanding point net of expected breakage, estimated as the non-redeemers' share."""
+        points = self.program.points
+        return (points.reward_value * points.reward_cost_ratio / points.reward_threshold
+                * points.redeemer_share)
 
     # -- the end ----------------------------------------------------------------------------------
     def _result(self) -> ReplicationResult:
@@ -237,7 +601,10 @@ class Engine:
         cohort = pop.view("cohort")
         arrival_month = cohort // (len(self.channels) * len(self.laws))
         death_month = np.minimum((death[dead] * 12.0).astype(np.int64), months - 1)
-        self.ledger.close(arrival_month, death_month, cohort, ~dead)
+        member_death_month = None
+        if self.program is not None:
+            member_death_month = death_month[pop.view("member")[dead]]
+        self.ledger.close(arrival_month, death_month, cohort, ~dead, member_death_month)
         return ReplicationResult(
             replication=self.replication,
             totals=self.ledger.totals(),
@@ -260,20 +627,25 @@ class Engine:
             "customers": customers.astype(np.int64),
             "repeat_purchases": sums["repeat_purchases"][present].astype(np.int64),
             "net_revenue": sums["net_revenue"][present],
-            "clv": (sums["clv"][present] - self.ledger.cohort_program_cost()[present]) / customers,
+            "clv": (sums["clv"][present] - sums["program"][present]) / customers,
             "cac": sums["cac"][present] / customers,
             "active_end": sums["active_end"][present].astype(np.int64),
+            "network_value": sums["network_value"][present] / customers,
         }
 
     def _transaction_table(self) -> dict[str, np.ndarray] | None:
         if self.transactions is None:
             return None
+        names = ("customer_id", "time", "list_value", "discount", "points_earned", "points_redeemed")
         if not self.transactions:
-            empty = np.empty(0)
-            return {"customer_id": empty.astype(np.int64), "time": empty, "amount": empty}
-        ids, times, values = (np.concatenate(parts) for parts in zip(*self.transactions))
-        order = np.lexsort((times, ids))
-        return {"customer_id": ids[order], "time": times[order], "amount": values[order]}
+            table = {name: np.empty(0) for name in names}
+            table["customer_id"] = table["customer_id"].astype(np.int64)
+        else:
+            table = {name: np.concatenate(parts) for name, parts in zip(names, zip(*self.transactions))}
+        order = np.lexsort((table["time"], table["customer_id"]))
+        table = {name: column[order] for name, column in table.items()}
+        table["amount"] = table.pop("list_value") - table["discount"]   # what the customer paid
+        return table
 
 
 def _allocate(total: int, shares: list[float]) -> list[int]:

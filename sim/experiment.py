@@ -1,11 +1,18 @@
-"""Replications of a scenario: the unit of work that runs, executors aside, the same everywhere."""
+"""Replications of scenarios: the unit of work that runs, executors aside, the same everywhere.
+
+Scenarios compared with each other (a scenario and its baseline, the scenarios of ``compare``) run with the
+same seed and the same replication indices, so replication *i* of every scenario faces the same customers
+and the differences are paired (common random numbers; Law & Kelton, ch. 11).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import partial
+
+import numpy as np
 
 from sim.engine import Engine, ReplicationResult
 from sim.scenario import Scenario
@@ -14,22 +21,71 @@ from sim.stats import Estimate, estimate
 
 @dataclass
 class RunResult:
-    """All replications of one scenario."""
+    """All replications of one scenario, and of its baseline when it has one."""
 
     scenario: Scenario
     replications: list[ReplicationResult]
+    baseline: RunResult | None = None
 
-    def metric_values(self, name: str) -> list[float]:
-        return [rep.totals[name] for rep in self.replications]
+    def metric_values(self, name: str) -> np.ndarray:
+        return np.array([rep.totals[name] for rep in self.replications], dtype=float)
 
     def metrics(self) -> dict[str, Estimate]:
         """Every metric's mean and 95% CI over replications."""
         names = self.replications[0].totals
         return {name: estimate(self.metric_values(name)) for name in names}
 
+    def differences(self, other: RunResult, confidence: float = 0.95) -> dict[str, Estimate]:
+        """Paired differences ``self - other``, replication by replication, with t-based CIs;
+        also ``roi`` (incremental profit / this scenario's program cost) and ``payback_month``."""
+        _check_paired(self, other)
+        names = self.replications[0].totals
+        result = {name: estimate(self.metric_values(name) - other.metric_values(name), confidence)
+                  for name in names}
+        program_cost = self.metric_values("program_cost")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roi = np.where(program_cost > 0,
+                           (self.metric_values("profit") - other.metric_values("profit")) / program_cost, np.nan)
+        result["roi"] = estimate(roi, confidence)
+        result["payback_month"] = estimate_payback(self.payback_months(other), confidence)
+        return result
+
+    def payback_months(self, other: RunResult) -> np.ndarray:
+        """Per replication: the month (1-based) by whose end cumulative incremental profit turned
+        non-negative for good; ``inf`` if it never did within the horizon."""
+        months = []
+        for mine, theirs in zip(self.replications, other.replications):
+            cumulative = np.cumsum(mine.monthly["profit"] - theirs.monthly["profit"])
+            negative = np.flatnonzero(cumulative < 0)
+            if not negative.size:
+                months.append(1.0)
+            elif negative[-1] == len(cumulative) - 1:
+                months.append(math.inf)
+            else:
+                months.append(float(negative[-1] + 2))
+        return np.array(months)
+
+    def vs_baseline(self) -> dict[str, Estimate] | None:
+        return None if self.baseline is None else self.differences(self.baseline)
+
     @property
     def events(self) -> int:
-        return sum(rep.events for rep in self.replications)
+        own = sum(rep.events for rep in self.replications)
+        return own + (self.baseline.events if self.baseline is not None else 0)
+
+
+def estimate_payback(months: np.ndarray, confidence: float = 0.95) -> Estimate:
+    """Mean payback month with its CI; undefined (NaN) when some replication never paid back."""
+    if not np.all(np.isfinite(months)):
+        return Estimate(math.nan, None, None, None)
+    return estimate(months, confidence)
+
+
+def _check_paired(a: RunResult, b: RunResult) -> None:
+    ids_a = [rep.replication for rep in a.replications]
+    ids_b = [rep.replication for rep in b.replications]
+    if ids_a != ids_b or a.scenario.seed != b.scenario.seed:
+        raise ValueError("paired differences need the same seed and the same replications")
 
 
 def run_replication(scenario: Scenario, replication: int, *, record_transactions: bool = False) -> ReplicationResult:
@@ -37,26 +93,53 @@ def run_replication(scenario: Scenario, replication: int, *, record_transactions
     return Engine(scenario, replication, record_transactions=record_transactions).run()
 
 
-def run_scenario(scenario: Scenario, *, record_transactions: bool = False, workers: int = 1,
-                 on_replication: Callable[[ReplicationResult], None] | None = None) -> RunResult:
-    """Run every replication of ``scenario``, reporting each as it finishes.
+def _task(scenario: Scenario, replication: int, record_transactions: bool) -> ReplicationResult:
+    return run_replication(scenario, replication, record_transactions=record_transactions)
 
-    ``workers`` > 1 runs replications in a process pool. Each replication depends only on the seed and its
-    index, so the numbers are the same whatever the number of workers.
+
+def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False, workers: int = 1,
+             on_replication: Callable[[int, ReplicationResult], None] | None = None) -> list[RunResult]:
+    """Run every replication of several scenarios (all on their own seeds), reporting each as it finishes.
+
+    ``workers`` > 1 runs the replications in a process pool. Each replication depends only on its
+    scenario, seed and index, so the numbers are the same whatever the number of workers.
+    ``on_replication(scenario_index, result)`` is called in the order replications finish.
+    ``record_transactions`` applies to the first scenario only (the others are its comparisons).
     """
-    indices = range(scenario.replications)
-    results: list[ReplicationResult] = []
-    if workers <= 1 or scenario.replications == 1:
-        for replication in indices:
-            results.append(run_replication(scenario, replication, record_transactions=record_transactions))
+    tasks = [(index, replication) for index, scenario in enumerate(scenarios)
+             for replication in range(scenario.replications)]
+    done: dict[tuple[int, int], ReplicationResult] = {}
+    if workers <= 1 or len(tasks) == 1:
+        for index, replication in tasks:
+            done[index, replication] = _task(scenarios[index], replication, record_transactions and index == 0)
             if on_replication is not None:
-                on_replication(results[-1])
+                on_replication(index, done[index, replication])
     else:
-        task = partial(run_replication, scenario, record_transactions=record_transactions)
-        with ProcessPoolExecutor(max_workers=min(workers, scenario.replications)) as pool:
-            futures = [pool.submit(task, replication) for replication in indices]
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+            futures = {pool.submit(_task, scenarios[index], replication, record_transactions and index == 0):
+                       (index, replication) for index, replication in tasks}
             for future in as_completed(futures):
+                key = futures[future]
+                done[key] = future.result()
                 if on_replication is not None:
-                    on_replication(future.result())
-            results = [future.result() for future in futures]
-    return RunResult(scenario, results)
+                    on_replication(key[0], done[key])
+    return [RunResult(scenario, [done[index, r] for r in range(scenario.replications)])
+            for index, scenario in enumerate(scenarios)]
+
+
+def run_scenario(scenario: Scenario, *, baseline: Scenario | None = None, record_transactions: bool = False,
+                 workers: int = 1, on_replication: Callable[[ReplicationResult], None] | None = None) -> RunResult:
+    """Run every replication of ``scenario`` and, if given, of its ``baseline`` on the same customers.
+
+    ``baseline`` is typically :func:`sim.loading.resolve_baseline` of the scenario (``baseline: auto`` =
+    the scenario without its policy). The result's :meth:`RunResult.vs_baseline` holds the paired
+    differences.
+    """
+    scenarios = [scenario] if baseline is None else [scenario, baseline]
+    callback = None if on_replication is None else (lambda _index, rep: on_replication(rep))
+    results = run_many(scenarios, record_transactions=record_transactions, workers=workers,
+                       on_replication=callback)
+    main = results[0]
+    if baseline is not None:
+        main.baseline = results[1]
+    return main

@@ -28,6 +28,8 @@ _MAX_NODES = 200_000  # a scenario has hundreds of nodes; far more means an alia
 _MAX_BYTES = 5_000_000
 #: Peak bytes per simulated customer (state arrays plus round temporaries), measured by bench/bench_engine.py.
 BYTES_PER_CUSTOMER = 160
+#: The program's extra state (sim.population.PROGRAM_COLUMNS, 107 bytes) with headroom.
+PROGRAM_BYTES_PER_CUSTOMER = 140
 _MEMORY_SHARE = 0.7
 
 
@@ -320,15 +322,39 @@ def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     return scenario
 
 
+def _baseline_path(scenario: Scenario, path: Path) -> Path:
+    target = Path(scenario.baseline)
+    return target if target.is_absolute() else path.parent / target
+
+
 def _check_baseline(scenario: Scenario, doc: Document, path: Path) -> None:
     if scenario.baseline in ("auto", "none"):
         return
-    target = Path(scenario.baseline)
-    if not target.is_absolute():
-        target = path.parent / target
+    target = _baseline_path(scenario, path)
     if not target.is_file():
         raise InputError([doc.problem(("baseline",), f"'auto', 'none' or the path of a scenario file; "
                                                       f"{target} does not exist")])
+
+
+def resolve_baseline(scenario: Scenario, path: str | os.PathLike[str]) -> Scenario | None:
+    """The scenario ``scenario`` (read from ``path``) is compared with, or None.
+
+    ``auto``: the same scenario without its policy (None if it has none, there is nothing to compare);
+    ``none``: None; a path (relative to the scenario file): that scenario, run with this scenario's seed
+    and replications so that the comparison is paired. Its horizon must be the same.
+    """
+    if scenario.baseline == "none":
+        return None
+    if scenario.baseline == "auto":
+        return scenario.without_policy() if scenario.policy is not None else None
+    target = _baseline_path(scenario, Path(path))
+    other = load_scenario(target)
+    if other.horizon_months != scenario.horizon_months:
+        doc = read_yaml(path)
+        raise InputError([doc.problem(("baseline",), (
+            f"the baseline {target} runs {other.horizon_months} months and this scenario "
+            f"{scenario.horizon_months}; a paired comparison needs the same horizon"))])
+    return other.model_copy(update={"seed": scenario.seed, "replications": scenario.replications})
 
 
 def _check_size(scenario: Scenario, doc: Document) -> None:
@@ -338,7 +364,7 @@ def _check_size(scenario: Scenario, doc: Document) -> None:
     # e^(rate x years), which bounds the expected count from above.
     top_referral = max(s.referrals_per_year.mean for s in scenario.segments.values())
     expected = planned * math.exp(min(top_referral * scenario.horizon_years, 700.0))
-    need = expected * BYTES_PER_CUSTOMER
+    need = expected * (BYTES_PER_CUSTOMER + (PROGRAM_BYTES_PER_CUSTOMER if scenario.policy is not None else 0))
     have = _physical_memory()
     if need > _MEMORY_SHARE * have:
         raise InputError([doc.problem(("acquisition",), (

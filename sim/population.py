@@ -33,7 +33,25 @@ COLUMNS: dict[str, type] = {
     "purchases": np.int32,       # purchases made so far, acquisition purchase included
     "referrals": np.int32,       # referrals made so far
 }
+#: Columns only a scenario with a ``policy`` block carries: name -> (dtype, columns per customer).
+PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
+    "member": (np.bool_, 1),
+    "redeemer": (np.bool_, 1),
+    "tier": (np.int8, 1),           # 0 = no tier, k = the k-th tier of the policy
+    "lives": (np.uint8, 1),         # win-back reactivations so far
+    "discounted": (np.int32, 1),    # discounted purchases so far (habituation)
+    "points": (np.int64, 1),        # points balance (integer points, so conservation is exact)
+    "mult": (np.float64, 1),        # purchase-rate multiplier the pending purchase time was drawn at
+    "deadline": (np.float64, 1),    # earliest own deadline: offer end, win-back send, points expiry; inf = none
+    "offer_until": (np.float64, 1),  # personal offer valid until (years); -inf = none held
+    "offer_depth": (np.float32, 1),
+    "winback_at": (np.float64, 1),  # when a win-back offer goes out unless the customer buys first; inf = none
+    "repeat_spend": (np.float64, 1),  # list value of repeat orders (what the firm sees, for scoring)
+    "parent_cohort": (np.int32, 1),  # cohort of the referrer, -1 for acquired customers
+    "spend12": (np.float32, 12),    # net spend per month, ring buffer over the trailing 12 months (tiers)
+}
 BYTES_PER_CUSTOMER = sum(np.dtype(t).itemsize for t in COLUMNS.values())
+PROGRAM_BYTES_PER_CUSTOMER = sum(np.dtype(t).itemsize * width for t, width in PROGRAM_COLUMNS.values())
 
 
 @dataclass(frozen=True)
@@ -68,11 +86,19 @@ def segment_laws(scenario: Scenario) -> list[SegmentLaws]:
 
 
 class Population:
-    """Growable struct-of-arrays; ``size`` customers are live in the first rows."""
+    """Growable struct-of-arrays; ``size`` customers are live in the first rows.
 
-    def __init__(self, capacity: int) -> None:
+    ``extra`` names the :data:`PROGRAM_COLUMNS` this population also carries; those not given to
+    :meth:`append` start at their neutral value (see ``_PROGRAM_DEFAULTS``).
+    """
+
+    def __init__(self, capacity: int, *, extra: tuple[str, ...] = ()) -> None:
         self.size = 0
-        self.columns = {name: np.empty(max(capacity, 16), dtype=dtype) for name, dtype in COLUMNS.items()}
+        capacity = max(capacity, 16)
+        self.columns = {name: np.empty(capacity, dtype=dtype) for name, dtype in COLUMNS.items()}
+        for name in extra:
+            dtype, width = PROGRAM_COLUMNS[name]
+            self.columns[name] = np.empty((capacity,) if width == 1 else (capacity, width), dtype=dtype)
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -90,17 +116,24 @@ class Population:
         if self.size + count > len(self.columns["key"]):
             self._grow(self.size + count)
         rows = slice(self.size, self.size + count)
-        for name in COLUMNS:
-            self.columns[name][rows] = values[name]
+        for name, column in self.columns.items():
+            column[rows] = values[name] if name in values else _PROGRAM_DEFAULTS[name]
         self.size += count
         return np.arange(rows.start, rows.stop)
 
     def _grow(self, needed: int) -> None:
         capacity = max(needed, int(len(self.columns["key"]) * 1.5))
         for name, column in self.columns.items():
-            grown = np.empty(capacity, dtype=column.dtype)
+            grown = np.empty((capacity,) + column.shape[1:], dtype=column.dtype)
             grown[: self.size] = column[: self.size]
             self.columns[name] = grown
+
+
+_PROGRAM_DEFAULTS = {
+    "member": False, "redeemer": False, "tier": 0, "lives": 0, "discounted": 0, "points": 0, "mult": 1.0,
+    "deadline": np.inf, "offer_until": -np.inf, "offer_depth": 0.0, "winback_at": np.inf, "repeat_spend": 0.0,
+    "parent_cohort": -1, "spend12": 0.0,
+}
 
 
 def draw_batch(laws: SegmentLaws, segment: int, count: int, sequence: np.random.SeedSequence) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sim.experiment import RunResult
+from sim.stats import estimate
 from sim.units import DAYS_PER_YEAR
 
 #: Day 0 of the simulation in transactions.parquet's ``date`` column (scenarios have no calendar dates).
@@ -20,7 +22,8 @@ SIMULATION_EPOCH = dt.date(2000, 1, 1)
 #: Metrics in the order of SPEC "Results directory" (customers_dropped_out is ours, for the identity
 #: customers_acquired = active_customers_end + customers_dropped_out).
 METRICS = (
-    "customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out", "members_end",
+    "customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out",
+    "customers_reactivated", "members_end",
     "purchases", "repeat_purchases", "gross_revenue", "discount_cost", "net_revenue", "gross_margin",
     "cost_to_serve", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost", "member_cost",
     "program_fixed_cost", "program_cost", "acquisition_cost", "profit", "npv_profit", "clv_per_customer",
@@ -31,16 +34,59 @@ MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv
                                                         "breakage_rate"))
 
 
+#: Paired-difference entries of ``vs_baseline`` beyond the metrics.
+VS_BASELINE_EXTRA = ("roi", "payback_month")
+
+
 def summary(result: RunResult) -> dict[str, Any]:
-    """The content of summary.json."""
+    """The content of summary.json (``vs_baseline`` and ``member_comparison`` when there is a baseline)."""
     scenario = result.scenario
     metrics = result.metrics()
-    return {
+    content: dict[str, Any] = {
         "scenario": scenario.name,
         "replications": len(result.replications),
         "seed": scenario.seed,
         "horizon_months": scenario.horizon_months,
         "metrics": {name: metrics[name].as_dict() for name in METRICS},
+    }
+    vs = result.vs_baseline()
+    if vs is not None:
+        content["baseline"] = result.baseline.scenario.name
+        content["vs_baseline"] = {name: vs[name].as_dict() for name in METRICS + VS_BASELINE_EXTRA}
+        paid_back = np.isfinite(result.payback_months(result.baseline))
+        content["vs_baseline"]["payback_month"]["replications_paid_back"] = int(paid_back.sum())
+        comparison = member_comparison(result)
+        if comparison is not None:
+            content["member_comparison"] = comparison
+    return content
+
+
+def member_comparison(result: RunResult) -> dict[str, Any] | None:
+    """What a naive member-vs-non-member comparison claims, next to the program's true effect.
+
+    Per replication: the naive effect is members' repeat purchases per member minus non-members' per
+    non-member; the true effect is the incremental repeat purchases against the baseline (same customers)
+    per member. Self-selection (heavier buyers join more readily) makes the first several times the second
+    (Leenheer et al. 2007). None when everybody or nobody is a member, or there is no baseline.
+    """
+    if result.baseline is None:
+        return None
+    members = result.metric_values("members_acquired")
+    others = result.metric_values("customers_acquired") - members
+    if np.any(members == 0) or np.any(others == 0):
+        return None
+    member_repeat = result.metric_values("member_repeat_purchases")
+    other_repeat = result.metric_values("repeat_purchases") - member_repeat
+    naive = member_repeat / members - other_repeat / others
+    true = (result.metric_values("repeat_purchases") - result.baseline.metric_values("repeat_purchases")) / members
+    true_mean = float(true.mean())
+    return {
+        "members_acquired": estimate(members).as_dict(),
+        "repeat_purchases_per_member": estimate(member_repeat / members).as_dict(),
+        "repeat_purchases_per_non_member": estimate(other_repeat / others).as_dict(),
+        "naive_effect_per_member": estimate(naive).as_dict(),
+        "incremental_repeat_purchases_per_member": estimate(true).as_dict(),
+        "overstatement_factor": float(naive.mean()) / true_mean if true_mean > 0 else None,
     }
 
 
@@ -81,17 +127,24 @@ def transactions(result: RunResult) -> pd.DataFrame:
             "time": days,
             "date": pd.Timestamp(SIMULATION_EPOCH) + pd.to_timedelta(np.floor(days), unit="D"),
             "amount": table["amount"],
-            "discount": np.zeros(len(days)),
-            "points_earned": np.zeros(len(days)),
-            "points_redeemed": np.zeros(len(days)),
+            "discount": table["discount"],
+            "points_earned": table["points_earned"].astype(np.int64),
+            "points_redeemed": table["points_redeemed"].astype(np.int64),
         }))
     return pd.concat(frames, ignore_index=True)
 
 
 def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transactions: bool = False) -> Path:
-    """Write the result files into ``out_dir`` (created if needed), each file atomically."""
+    """Write the result files into ``out_dir`` (created if needed), each file atomically.
+
+    With a baseline, its own summary.json, timeseries.parquet and cohorts.parquet go to ``out_dir/baseline``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if result.baseline is not None:
+        write_run(result.baseline, out / "baseline")
+    elif (out / "baseline" / "summary.json").is_file():  # from an earlier run with a baseline
+        shutil.rmtree(out / "baseline")
     _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"))
     _atomic_write(out / "timeseries.parquet", lambda p: timeseries(result).to_parquet(p, index=False))
     _atomic_write(out / "cohorts.parquet", lambda p: cohorts(result).to_parquet(p, index=False))

@@ -15,6 +15,8 @@ Two kinds of streams:
 
 from __future__ import annotations
 
+import functools
+import warnings
 import zlib
 from enum import IntEnum
 
@@ -41,6 +43,7 @@ class Purpose(IntEnum):
     ENROLLMENT = 10
     REDEEMER = 11
     REACTIVATION = 12
+    ORDER_VALUE = 13
 
 
 def _increment(purpose: int) -> np.uint64:
@@ -148,3 +151,36 @@ def beta(keys: np.ndarray, purpose: Purpose, a: float, b: float) -> np.ndarray:
     first = gamma(keys, purpose, a)
     second = gamma(keys, purpose, b, offset=1_000_000)
     return first / (first + second)
+
+
+@functools.lru_cache(maxsize=64)
+def _gamma_inversion(shape: float):
+    """scipy's PINV (Derflinger, Hoermann & Leydold 2010, ACM TOMACS 20(4)) for Gamma(shape, 1).
+
+    A polynomial interpolation of the inverse CDF with u-error below 1e-12: numerically exact, and a
+    monotone map from uniforms, so a keyed uniform gives a keyed, paired gamma at ~30 ns a draw.
+    """
+    from scipy import stats
+    from scipy.stats.sampling import NumericalInversePolynomial
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return NumericalInversePolynomial(stats.gamma(shape), center=max(shape - 1.0, shape / 2.0),
+                                          u_resolution=1e-12)
+
+
+#: Above this shape the Wilson-Hilferty cube of a normal quantile is within 2e-9 (relative) of the
+#: exact gamma quantile, from u = 1e-9 to 1 - 1e-9.
+_WILSON_HILFERTY_SHAPE = 1e6
+
+
+def gamma_by_inversion(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int, shape: float) -> np.ndarray:
+    """The ``counter``-th standard Gamma(shape) variate of each customer's ``purpose`` stream."""
+    u = uniform(keys, purpose, counter)
+    u += 2.0**-54  # the midpoint of the uniform's cell: strictly inside (0, 1)
+    if shape > _WILSON_HILFERTY_SHAPE:  # PINV cannot set up; the gamma is all but normal here
+        from scipy.special import ndtri
+
+        spread = 1.0 / (9.0 * shape)
+        return shape * (1.0 - spread + ndtri(u) * np.sqrt(spread)) ** 3
+    return _gamma_inversion(float(shape)).ppf(u)

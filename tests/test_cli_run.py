@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_result_files_follow_the_spec(tmp_path: Path) -> None:
 
     cohorts = pd.read_parquet(tmp_path / "cohorts.parquet")
     assert list(cohorts.columns) == ["replication", "acquisition_month", "channel", "segment", "customers",
-                                     "repeat_purchases", "net_revenue", "clv", "cac", "active_end"]
+                                     "repeat_purchases", "net_revenue", "clv", "cac", "active_end", "network_value"]
     paid = cohorts[cohorts["channel"] == "web"]
     assert paid.groupby("replication")["customers"].sum().eq(3000).all()
 
@@ -84,13 +85,46 @@ def test_workers_do_not_change_the_numbers(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "1" / name), pd.read_parquet(tmp_path / "2" / name))
 
 
-def test_run_refuses_a_policy_it_cannot_simulate_yet(tmp_path: Path) -> None:
+def _policy_scenario(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "with_policy.yaml"
-    text = (ROOT / "scenarios" / "cdnow_baseline.yaml").read_text()
-    path.write_text(text + "policy:\n  points: {reward_threshold: 500, reward_value: 5}\n")
+    text = (ROOT / "scenarios" / "cdnow_baseline.yaml").read_text().replace("replications: 20", "replications: 3")
+    path.write_text(text + extra + "policy:\n  points: {reward_threshold: 100, reward_value: 5}\n")
+    return path
+
+
+def test_run_with_a_policy_compares_with_its_baseline(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(_policy_scenario(tmp_path)), "--out", str(tmp_path / "out"),
+                                       "--replications", "3", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    vs = summary["vs_baseline"]
+    assert set(vs) == set(summary["metrics"]) | {"roi", "payback_month"}
+    assert summary["baseline"].endswith("(baseline)")
+    base = json.loads((tmp_path / "out" / "baseline" / "summary.json").read_text())
+    # paired differences of means are differences of the two arms' means
+    for name in ("profit", "purchases", "program_cost"):
+        assert math.isclose(vs[name]["mean"], summary["metrics"][name]["mean"] - base["metrics"][name]["mean"],
+                            rel_tol=1e-9, abs_tol=1e-6)
+    assert base["metrics"]["program_cost"]["mean"] == 0
+    assert "vs baseline" in result.output
+
+
+def test_baseline_none_skips_the_comparison(tmp_path: Path) -> None:
+    path = _policy_scenario(tmp_path, "baseline: none\n")
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "vs_baseline" not in json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert not (tmp_path / "out" / "baseline").exists()
+
+
+def test_baseline_file_with_another_horizon_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "short.yaml"
+    other.write_text((ROOT / "scenarios" / "cdnow_baseline.yaml").read_text().replace(
+        "horizon_months: 18", "horizon_months: 12"))
+    path = _policy_scenario(tmp_path, "baseline: short.yaml\n")
     result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "policy" in result.output and "not simulated" in result.output
+    assert "with_policy.yaml" in result.output and "baseline" in result.output and "horizon" in result.output
 
 
 def test_validate_and_help_stay_light() -> None:

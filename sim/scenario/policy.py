@@ -1,6 +1,6 @@
 """The levers (``policy``) and how customers respond to them (``response``).
 
-The defaults of :class:`Response` come from published effect sizes; see ``docs/model.md`` for each
+The defaults of :class:`Response` come from published effect sizes; see ``docs/levers.md`` for each
 source (Kivetz, Urminsky & Zheng 2006; Bijmolt et al. 2005; van Heerde, Gupta & Wittink 2003;
 Mela, Gupta & Lehmann 1997; Leenheer et al. 2007; Verhoef 2003; Schmitt, Skiera & Van den Bulte 2011).
 """
@@ -15,6 +15,8 @@ from pydantic import Field, field_validator
 from sim.scenario.base import Frozen, Money, NonNegative, Positive, Share
 
 Month = Annotated[int, Field(ge=1)]
+#: A rate lift: the rate is multiplied by 1 + lift, which must stay positive (a zero rate would stop time).
+Lift = Annotated[float, Field(gt=-1)]
 Depth = Annotated[float, Field(ge=0, lt=1)]
 
 
@@ -29,7 +31,7 @@ class Points(Frozen):
     """Points earned on net spend; a reward of ``reward_value`` for every ``reward_threshold`` points."""
 
     earn_per_currency: NonNegative = 1.0
-    reward_threshold: Positive
+    reward_threshold: Annotated[int, Field(ge=1)]  # points are whole numbers
     reward_value: Money
     reward_cost_ratio: Share = 1.0
     redeemer_share: Share = 1.0
@@ -42,7 +44,7 @@ class Tier(Frozen):
     name: str
     min_spend_12m: Money
     earn_multiplier: NonNegative = 1.0
-    frequency_lift: Annotated[float, Field(ge=-1)] = 0.0
+    frequency_lift: Lift = 0.0
     dropout_multiplier: NonNegative = 1.0
     benefit_cost_per_year: Money = 0.0
 
@@ -121,13 +123,15 @@ class Policy(Frozen):
     @classmethod
     def _discount_names(cls, discounts: list) -> list:
         _unique_names(discounts)
+        if sum(isinstance(d, WinbackOffer) for d in discounts) > 1:
+            raise ValueError("at most one win-back offer (kind: winback) per policy")
         return discounts
 
 
 class Response(Frozen):
     """How customers react to the levers. Multipliers combine multiplicatively (SPEC "Model semantics")."""
 
-    member_frequency_lift: Annotated[float, Field(ge=-1)] = 0.05
+    member_frequency_lift: Lift = 0.05
     member_dropout_multiplier: NonNegative = 0.85
     goal_gradient: NonNegative = 0.20
     discount_uplift: NonNegative = 1.5
