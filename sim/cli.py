@@ -158,6 +158,102 @@ def _check_writable(out: Path) -> None:
 
 
 @main.command()
+@click.argument("scenario_files", metavar="A.yaml B.yaml ...", nargs=-1, required=True)
+@click.option("--baseline", "baseline_file", metavar="BASE.yaml",
+              help="Compare every scenario with this one [default: compare B, C ... with A].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Results directory [default: results/compare-<names>].")
+@click.option("--replications", type=click.IntRange(min=1), help="Replications of every scenario "
+              "[default: the first scenario's].")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed of every scenario "
+              "[default: the first scenario's].")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes [default: the number of cores].")
+def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir: str | None,
+            replications: int | None, seed: int | None, workers: int | None) -> None:
+    """Paired comparison of scenarios on common random numbers: differences with 95% CIs.
+
+    All scenarios run with the same seed and replications, so they face the same customers. With several
+    comparisons the intervals are Bonferroni-adjusted so that they hold together at 95%.
+    """
+    from sim.loading import Problem, read_yaml
+
+    files = list(scenario_files) + ([baseline_file] if baseline_file else [])
+    if len(files) < 2:
+        _fail([Problem(scenario_files[0], (), "compare needs two scenarios, or one and --baseline")])
+    scenarios = [_load(f) for f in files]
+    first = scenarios[0]
+    common = {"seed": first.seed if seed is None else seed,
+              "replications": first.replications if replications is None else replications}
+    problems = []
+    names: dict[str, str] = {}
+    for path, scenario in zip(files, scenarios):
+        if scenario.horizon_months != first.horizon_months:
+            problems.append(read_yaml(path).problem(("horizon_months",), (
+                f"{scenario.horizon_months} months, but {files[0]} runs {first.horizon_months}; "
+                "a paired comparison needs the same horizon")))
+        if scenario.name in names:
+            problems.append(read_yaml(path).problem(("name",), (
+                f"'{scenario.name}' is also the name of {names[scenario.name]}; compared scenarios need "
+                "distinct names")))
+        names.setdefault(scenario.name, path)
+    if problems:
+        _fail(problems)
+    scenarios = [s.model_copy(update=common) for s in scenarios]
+    out = Path(out_dir) if out_dir else Path("results") / _slug("compare-" + "-vs-".join(s.name for s in scenarios))
+    _check_writable(out)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from sim.compare import Comparison, write_comparison
+    from sim.experiment import run_many
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task("compare: replications", total=len(scenarios) * common["replications"])
+        results = run_many(scenarios, workers=workers or os.cpu_count() or 1,
+                           on_replication=lambda *_: progress.advance(task))
+    if baseline_file:
+        comparison = Comparison(results[:-1], results[-1], reference_is_baseline=True)
+    else:
+        comparison = Comparison(results, results[0], reference_is_baseline=False)
+    write_comparison(comparison, out)
+    _print_comparison(comparison.content(), out)
+
+
+def _print_comparison(content: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    level = f"{content['confidence']:.1%}".replace(".0%", "%")
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    reference = content["reference"]
+    means = Table(title=f"{content['replications']} replications, seed {content['seed']}, "
+                        f"{content['horizon_months']} months: means")
+    means.add_column("metric")
+    for name in content["metrics"]:
+        means.add_column(name, justify="right")
+    for metric in HEADLINE_METRICS:
+        means.add_row(metric, *(_number(content["metrics"][name][metric]["mean"]) for name in content["metrics"]))
+    console.print(means)
+    diffs = Table(title=f"paired differences vs {reference} ({level} CIs"
+                        + (f", Bonferroni over {content['comparisons']} comparisons)" if content["comparisons"] > 1
+                           else ")"))
+    diffs.add_column("metric")
+    for name in content["differences"]:
+        diffs.add_column(f"{name} - {reference}", justify="right")
+    for metric in HEADLINE_METRICS + ("roi", "payback_month"):
+        diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
+                                for name in content["differences"]))
+    console.print(diffs)
+    console.print(f"results written to {out}/")
+
+
+def _with_interval(value: dict) -> str:
+    mean, low = _mean_and_interval(value)
+    return mean if low == "-" else f"{mean} [{low}]"
+
+
+@main.command()
 @click.argument("file", metavar="SCENARIO.yaml")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value", help="Check with overrides.")
 def validate(file: str, overrides: tuple[str, ...]) -> None:

@@ -1,0 +1,86 @@
+"""`loyalty-sim compare`: paired differences on common random numbers, Bonferroni intervals, files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+from conftest import ROOT
+
+from sim.cli import main
+
+CDNOW = (ROOT / "scenarios" / "cdnow_baseline.yaml").read_text()
+
+
+def _variant(tmp_path: Path, name: str, policy: str = "", horizon: int = 18) -> str:
+    path = tmp_path / f"{name}.yaml"
+    text = CDNOW.replace("name: cdnow-baseline", f"name: {name}").replace("horizon_months: 18",
+                                                                           f"horizon_months: {horizon}")
+    path.write_text(text + policy)
+    return str(path)
+
+
+POINTS = "policy:\n  points: {reward_threshold: 100, reward_value: 5}\n"
+DISCOUNT = ("policy:\n  enrollment: {probability: 0}\n  discounts:\n"
+            "    - {name: sale, kind: blanket, depth: 0.2, start_month: 2, every_months: 3, duration_days: 7}\n")
+
+
+def test_compare_with_a_baseline(tmp_path: Path) -> None:
+    files = [_variant(tmp_path, "points", POINTS), _variant(tmp_path, "sale", DISCOUNT)]
+    base = _variant(tmp_path, "plain")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compare", *files, "--baseline", base, "--out", str(out),
+                                       "--replications", "3", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    content = json.loads((out / "compare.json").read_text())
+    assert content["reference"] == "plain" and content["comparisons"] == 2
+    assert math.isclose(content["confidence"], 0.975)  # Bonferroni: two intervals hold together at 95%
+    assert "Bonferroni over 2 comparisons" in result.output
+    table = pd.read_parquet(out / "comparison.parquet")
+    assert sorted(table["scenario"].unique()) == ["plain", "points", "sale"]
+    for name in ("points", "sale"):
+        mine = table[table["scenario"] == name].set_index("replication")
+        theirs = table[table["scenario"] == "plain"].set_index("replication")
+        diff = content["differences"][name]["profit"]
+        paired = mine["profit"] - theirs["profit"]
+        assert math.isclose(diff["mean"], paired.mean(), rel_tol=1e-9)
+        assert diff["ci_low"] < diff["mean"] < diff["ci_high"]
+        # every scenario also has its own result files
+        assert (out / "scenarios" / name / "summary.json").is_file()
+    assert content["differences"]["sale"]["discount_cost"]["mean"] > 0
+    # the program-less reference has no program cost: roi is undefined for it, defined for the others
+    assert content["differences"]["points"]["roi"]["mean"] is not None
+
+
+def test_compare_without_baseline_compares_with_the_first(tmp_path: Path) -> None:
+    files = [_variant(tmp_path, "plain"), _variant(tmp_path, "points", POINTS)]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compare", *files, "--out", str(out), "--replications", "2",
+                                       "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    content = json.loads((out / "compare.json").read_text())
+    assert content["reference"] == "plain" and list(content["differences"]) == ["points"]
+    assert content["confidence"] == 0.95
+
+
+def test_compare_refuses_other_horizons_and_repeated_names(tmp_path: Path) -> None:
+    a = _variant(tmp_path, "a")
+    short = _variant(tmp_path, "b", horizon=12)
+    result = CliRunner().invoke(main, ["compare", a, short])
+    assert result.exit_code == 2
+    assert "b.yaml" in result.output and "horizon_months" in result.output
+
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(Path(a).read_text())
+    result = CliRunner().invoke(main, ["compare", a, str(twin)])
+    assert result.exit_code == 2
+    assert "twin.yaml" in result.output and "name" in result.output and "distinct" in result.output
+
+
+def test_compare_needs_two_scenarios(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["compare", _variant(tmp_path, "a")])
+    assert result.exit_code == 2
+    assert "two scenarios" in result.output
