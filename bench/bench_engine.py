@@ -1,11 +1,12 @@
-"""Engine speed benchmark: the no-policy model, 3 years, one replication.
+"""Engine speed benchmark: the no-policy model and every policy lever on, 3 years, one replication.
 
 Each measurement runs in a fresh subprocess so that the figures are whole-process (imports, scenario
 loading, simulation, results tables) and peak memory is that process's own. Prints a table and writes
 bench/out/bench_engine.json.
 
-    .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, naive simpy at 20k
-    .venv/bin/python bench/bench_engine.py --sizes 100000  # quick
+    .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, naive simpy at 20k,
+                                                           # every lever on at 1M
+    .venv/bin/python bench/bench_engine.py --sizes 100000 --lever-sizes 100000  # quick
 """
 
 from __future__ import annotations
@@ -37,8 +38,31 @@ SEGMENTS = {
 }
 
 
-def scenario_dict(customers: int) -> dict:
+#: Every lever of the policy block at once.
+POLICY = {
+    "enrollment": {"probability": 0.6, "self_selection": 1.0},
+    "points": {"earn_per_currency": 1, "reward_threshold": 500, "reward_value": 10, "reward_cost_ratio": 0.7,
+               "redeemer_share": 0.75, "expiry_months_inactive": 12},
+    "tiers": [{"name": "silver", "min_spend_12m": 300, "earn_multiplier": 1.25, "frequency_lift": 0.02},
+              {"name": "gold", "min_spend_12m": 800, "earn_multiplier": 1.5, "frequency_lift": 0.05,
+               "dropout_multiplier": 0.85, "benefit_cost_per_year": 15}],
+    "discounts": [
+        {"name": "black-friday", "kind": "blanket", "depth": 0.2, "start_month": 11, "every_months": 12,
+         "duration_days": 4},
+        {"name": "win-back", "kind": "winback", "inactive_days": 120, "depth": 0.15, "valid_days": 30,
+         "message_cost": 0.1},
+        {"name": "vip", "kind": "targeted", "target": "top_predicted_clv", "share": 0.2, "every_months": 3,
+         "depth": 0.1, "valid_days": 30, "message_cost": 0.05},
+    ],
+    "referral": {"referrer_bonus": 10, "referee_bonus": 10},
+    "costs": {"fixed_per_month": 5000, "per_member_per_year": 1.5},
+}
+
+
+def scenario_dict(customers: int, levers: bool = False) -> dict:
+    extra = {"policy": POLICY} if levers else {}
     return {
+        **extra,
         "name": f"bench-{customers}",
         "horizon_months": 36,
         "replications": 1,
@@ -50,13 +74,13 @@ def scenario_dict(customers: int) -> dict:
     }
 
 
-def child_fast(customers: int) -> dict:
+def child_fast(customers: int, levers: bool = False) -> dict:
     """Runs inside the subprocess: the fast engine (timed from its imports to its last table)."""
     start = time.perf_counter()
     from sim.experiment import run_scenario
     from sim.scenario import Scenario
 
-    scenario = Scenario.model_validate(scenario_dict(customers))
+    scenario = Scenario.model_validate(scenario_dict(customers, levers))
     imported = time.perf_counter()
     result = run_scenario(scenario)
     totals = result.replications[0].totals
@@ -111,16 +135,20 @@ def measure(kind: str, customers: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--lever-sizes", type=int, nargs="*", default=[1_000_000])
     parser.add_argument("--naive-size", type=int, default=20_000)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, customers = args.child[0], int(args.child[1])
-        print(json.dumps((child_fast if kind == "fast" else child_naive)(customers)))
+        child = {"fast": child_fast, "levers": lambda n: child_fast(n, levers=True), "naive": child_naive}[kind]
+        print(json.dumps(child(customers)))
         return
     # Sizes in increasing order: RUSAGE_CHILDREN reports the largest child so far.
     runs = [measure("naive", args.naive_size)] if args.naive_size else []
-    runs += [measure("fast", n) for n in sorted(args.sizes)]
+    # peak memory is the largest child so far: measure the levers (more state) after smaller plain runs
+    runs += [measure(kind, n) for n, kind in sorted([(n, "fast") for n in args.sizes]
+                                                     + [(n, "levers") for n in args.lever_sizes])]
     print(f"{'engine':6} {'customers':>11} {'wall s':>8} {'sim s':>7} {'customers/s':>12} {'events/s':>11} "
           f"{'purchases/s':>12} {'peak MiB':>9} {'B/customer':>10}")
     for r in runs:

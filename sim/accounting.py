@@ -90,10 +90,19 @@ class Ledger:
             self.member["members_acquired"] += members
             self._member_arrivals[month] += members
 
+    def factors(self, times: np.ndarray, acquired_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Present-value factors of flows at ``times``: from the scenario start, from each acquisition."""
+        from_start = self.discount(times)
+        return from_start, from_start / self.discount(acquired_at)
+
     def record_purchases(self, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
                          list_value: np.ndarray, repeat: np.ndarray, *, parent: np.ndarray | None = None,
-                         member: np.ndarray | None = None) -> None:
-        """Orders at list price ``list_value`` at ``times`` (years); discounts are recorded as a cost."""
+                         member: np.ndarray | None = None,
+                         factors: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Orders at list price ``list_value`` at ``times`` (years); discounts are recorded as a cost.
+
+        ``factors`` are :meth:`factors` of ``times`` and ``acquired_at`` if the caller has them already.
+        """
         count = len(times)
         gross = float(list_value.sum())
         monthly = self.monthly
@@ -101,10 +110,9 @@ class Ledger:
         monthly["repeat_purchases"][month] += int(np.count_nonzero(repeat))
         monthly["gross_revenue"][month] += gross
         contribution = self.margin_rate * list_value - self.cost_per_order
-        from_start = self.discount(times)
+        from_start, from_acquisition = factors if factors is not None else self.factors(times, acquired_at)
         # not np.dot: BLAS threads would spin on both cores and fight the process pool
         monthly["npv_profit"][month] += float(np.sum(from_start * contribution))
-        from_acquisition = from_start / self.discount(acquired_at)
         self._add_value("clv", cohort, parent, from_acquisition * contribution)
         self._add_by_cohort("net_revenue", cohort, list_value)
         self._add_by_cohort("repeat_purchases", cohort[repeat])
@@ -114,12 +122,13 @@ class Ledger:
             self.member["member_gross_revenue"] += float(list_value[member].sum())
 
     def record_cost(self, name: str, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
-                    amounts: np.ndarray, *, parent: np.ndarray | None = None) -> None:
+                    amounts: np.ndarray, *, parent: np.ndarray | None = None,
+                    factors: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """A program cost attributable to customers (it lowers their CLV), incurred at ``times``."""
         self.monthly[name][month] += float(amounts.sum())
-        from_start = self.discount(times)
+        from_start, from_acquisition = factors if factors is not None else self.factors(times, acquired_at)
         self.monthly["npv_profit"][month] -= float(np.sum(from_start * amounts))
-        self._add_value("program", cohort, parent, from_start / self.discount(acquired_at) * amounts)
+        self._add_value("program", cohort, parent, from_acquisition * amounts)
         if name == "discount_cost":  # net revenue is list minus discounts
             self._add_by_cohort("net_revenue", cohort, -amounts)
 

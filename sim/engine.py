@@ -33,7 +33,6 @@ from sim.population import (
     draw_children,
     segment_laws,
 )
-from sim.program import HABITUATION_FLOOR, Program, score_customers
 from sim.rng import Purpose
 from sim.scenario import REFERRAL_CHANNEL, Scenario
 from sim.units import DAYS_PER_YEAR
@@ -63,7 +62,11 @@ class Engine:
         self.months = scenario.horizon_months
         self.laws: list[SegmentLaws] = segment_laws(scenario)
         self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
-        self.program = Program(scenario, self.laws) if scenario.policy is not None else None
+        self.program = None
+        if scenario.policy is not None:  # scipy's import is only paid by runs with a program
+            from sim.program import Program
+
+            self.program = Program(scenario, self.laws)
         extra = self.program.columns() if self.program is not None else ()
         self.pop = Population(scenario.planned_customers(), extra=extra)
         economics = scenario.economics
@@ -316,7 +319,9 @@ class Engine:
         value = self._order_values(ids, t, made)
         cohort, acquired_at, parent = pop.cohort[ids], pop.acquired_at[ids], pop.parent_cohort[ids]
         member = pop.member[ids]
-        ledger.record_purchases(month, cohort, t, acquired_at, value, repeat, parent=parent, member=member)
+        factors = ledger.factors(t, acquired_at)
+        ledger.record_purchases(month, cohort, t, acquired_at, value, repeat, parent=parent, member=member,
+                                factors=factors)
         # discounts: the deeper of an open blanket window and a held personal offer (used up now)
         held = pop.offer_until[ids] > t
         depth = np.where(held, pop.offer_depth[ids], 0.0)
@@ -325,7 +330,8 @@ class Engine:
         discounted = depth > 0
         paid = value * (1.0 - depth)
         if discounted.any():
-            ledger.record_cost("discount_cost", month, cohort, t, acquired_at, value - paid, parent=parent)
+            ledger.record_cost("discount_cost", month, cohort, t, acquired_at, value - paid, parent=parent,
+                               factors=factors)
             pop.discounted[ids[discounted]] += 1
         earned = redeemed = np.zeros(ids.size)
         if program.points is not None and member.any():
@@ -338,12 +344,15 @@ class Engine:
             pop.points[ids] = balance - redeemed + earned
             if rewards.any():
                 ledger.record_cost("reward_cost", month, cohort, t, acquired_at,
-                                   rewards * (points.reward_value * points.reward_cost_ratio), parent=parent)
+                                   rewards * (points.reward_value * points.reward_cost_ratio), parent=parent,
+                                   factors=factors)
             ledger.record_points(month, earned=int(earned.sum()), redeemed=int(redeemed.sum()))
         if self.transactions is not None:
             self.transactions.append((ids.copy(), t, value, value - paid, earned, redeemed))
         if len(program.tier_min):
-            pop.spend12[ids, month % 12] += paid
+            paid32 = paid.astype(np.float32)   # the total holds exactly the ring's float32 values
+            pop.spend12[ids, month % 12] += paid32
+            pop.spend_12m[ids] += paid32
         pop.repeat_spend[ids] += np.where(repeat, value, 0.0)
         pop.purchases[ids] = made + 1
         pop.last_purchase[ids] = t
@@ -435,7 +444,7 @@ class Engine:
         segment = pop.segment[ids]
         full_price = self.dip_factor[segment]
         if program.habituation:
-            full_price = full_price * np.maximum(HABITUATION_FLOOR,
+            full_price = full_price * np.maximum(program.habituation_floor,
                                                  (1.0 - program.habituation) ** pop.discounted[ids])
         offered = pop.offer_until[ids] > t
         if self.open_windows:
@@ -510,6 +519,8 @@ class Engine:
         t, offer = target_round.time, target_round.offer
         yield env.timeout(t - env.now)
         self.advance_to(t)
+        from sim.program import score_customers
+
         pop = self.pop
         everyone = self._everyone()
         acquired = pop.acquired_at[everyone] <= t
@@ -524,9 +535,10 @@ class Engine:
         count = int(round(offer.share * eligible.size))
         if not count:
             return
-        # the top ``count`` scores; ties broken by customer order so the choice is reproducible
-        order = np.lexsort((scored[eligible], -score[eligible]))
-        chosen = scored[eligible[order[:count]]]
+        # the top ``count`` scores (a deterministic selection, so the choice is reproducible)
+        if count < eligible.size:
+            eligible = eligible[np.argpartition(-score[eligible], count - 1)[:count]]
+        chosen = np.sort(scored[eligible])
         month = min(int(t * 12.0 + 1e-9), self.months - 1)
         if offer.message_cost:
             self.ledger.record_cost("message_cost", month, pop.cohort[chosen], np.full(count, t),
@@ -571,8 +583,7 @@ class Engine:
     def _evaluate_tiers(self, members: np.ndarray, month: int, t: float) -> None:
         """Members hold the highest tier their trailing 12-month net spend reaches, until the next month end."""
         pop, program = self.pop, self.program
-        spend = pop.spend12[members].sum(axis=1, dtype=np.float64)
-        tier = np.searchsorted(program.tier_min, spend, side="right").astype(np.int8)
+        tier = np.searchsorted(program.tier_min, pop.spend_12m[members], side="right").astype(np.int8)
         changed = members[tier != pop.tier[members]]
         if changed.size:
             old_dropout = self._dropout_multiplier(changed)
@@ -584,7 +595,10 @@ class Engine:
                 finite = np.isfinite(pop.death[living])
                 moved = living[finite]
                 pop.death[moved] = t + (pop.death[moved] - t) * ratio[finite]
-        pop.columns["spend12"][: pop.size, (month + 1) % 12] = 0.0
+        # the month that leaves the trailing window
+        leaving = pop.columns["spend12"][: pop.size, (month + 1) % 12]
+        pop.columns["spend_12m"][: pop.size] -= leaving
+        leaving[:] = 0.0
 
     def _liability_per_point(self) -> float:
         """Cost of an outstanding point net of expected breakage, estimated as the non-redeemers' share."""

@@ -49,6 +49,7 @@ PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
     "repeat_spend": (np.float64, 1),  # list value of repeat orders (what the firm sees, for scoring)
     "parent_cohort": (np.int32, 1),  # cohort of the referrer, -1 for acquired customers
     "spend12": (np.float32, 12),    # net spend per month, ring buffer over the trailing 12 months (tiers)
+    "spend_12m": (np.float64, 1),   # their sum, kept as purchases come in and months leave the window
 }
 BYTES_PER_CUSTOMER = sum(np.dtype(t).itemsize for t in COLUMNS.values())
 PROGRAM_BYTES_PER_CUSTOMER = sum(np.dtype(t).itemsize * width for t, width in PROGRAM_COLUMNS.values())
@@ -132,7 +133,7 @@ class Population:
 _PROGRAM_DEFAULTS = {
     "member": False, "redeemer": False, "tier": 0, "lives": 0, "discounted": 0, "points": 0, "mult": 1.0,
     "deadline": np.inf, "offer_until": -np.inf, "offer_depth": 0.0, "winback_at": np.inf, "repeat_spend": 0.0,
-    "parent_cohort": -1, "spend12": 0.0,
+    "parent_cohort": -1, "spend12": 0.0, "spend_12m": 0.0,
 }
 
 

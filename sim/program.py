@@ -72,6 +72,7 @@ class Program:
         self.expiry = (None if policy.points is None or policy.points.expiry_months_inactive is None
                        else policy.points.expiry_months_inactive / 12.0)
         self.habituation = response.habituation
+        self.habituation_floor = HABITUATION_FLOOR
         self.referral = policy.referral
         self.referral_rate = 1.0 + response.referral_bonus_lift if policy.referral is not None else 1.0
         winbacks = [d for d in policy.discounts if isinstance(d, WinbackOffer)]
@@ -93,7 +94,7 @@ class Program:
         names = ["member", "redeemer", "tier", "lives", "discounted", "points", "mult", "deadline",
                  "offer_until", "offer_depth", "winback_at", "repeat_spend", "parent_cohort"]
         if len(self.tier_min):
-            names.append("spend12")
+            names += ["spend12", "spend_12m"]
         return tuple(names)
 
     # -- enrollment ---------------------------------------------------------------------------------
