@@ -591,7 +591,8 @@ class Engine:
             self._rescale(changed, t)
             living = changed[pop.death[changed] > t]
             if living.size:  # hazard dropout: the same time change on the pending lifetime
-                ratio = old_dropout[pop.death[changed] > t] / self._dropout_multiplier(living)
+                with np.errstate(divide="ignore", invalid="ignore"):  # a multiplier 0 means no dropout
+                    ratio = old_dropout[pop.death[changed] > t] / self._dropout_multiplier(living)
                 finite = np.isfinite(pop.death[living])
                 moved = living[finite]
                 pop.death[moved] = t + (pop.death[moved] - t) * ratio[finite]
