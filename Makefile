@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/loyalty-sim run scenarios/baseline_retail.yaml --out reports/demo
+	$(BIN)/loyalty-sim run scenarios/points_program.yaml --out reports/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
