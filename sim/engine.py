@@ -461,7 +461,8 @@ class Engine:
         pop = self.pop
         new = self._rate_multiplier(ids, t)
         pending = pop.next_purchase[ids]
-        changed = (new != pop.mult[ids]) & np.isfinite(pending)
+        # the acquisition purchase is at arrival, whatever the rate: only Poisson purchases move
+        changed = (new != pop.mult[ids]) & np.isfinite(pending) & (pop.purchases[ids] > 0)
         if changed.any():
             moved = ids[changed]
             start = t[changed] if isinstance(t, np.ndarray) else t
@@ -523,14 +524,16 @@ class Engine:
 
         pop = self.pop
         everyone = self._everyone()
-        acquired = pop.acquired_at[everyone] <= t
-        scored = everyone[acquired & (pop.purchases[everyone] > 0)]
+        # every customer acquired so far; one arriving right now has its acquisition purchase pending
+        scored = everyone[pop.acquired_at[everyone] <= t]
         if not scored.size:
             return
-        repeats = pop.purchases[scored] - 1
+        made = pop.purchases[scored]
+        repeats = np.maximum(made - 1, 0)
         arrival = pop.acquired_at[scored]
-        score = score_customers(self.laws, pop.segment[scored], repeats, pop.last_purchase[scored] - arrival,
-                                t - arrival, pop.repeat_spend[scored], target=offer.target)
+        recency = np.where(made > 0, pop.last_purchase[scored] - arrival, 0.0)
+        score = score_customers(self.laws, pop.segment[scored], repeats, recency, t - arrival,
+                                pop.repeat_spend[scored], target=offer.target)
         eligible = np.flatnonzero(np.isfinite(score))
         count = int(round(offer.share * eligible.size))
         if not count:

@@ -116,7 +116,11 @@ def _enrollment_intercept(law: SegmentLaws, probability: float, self_selection: 
     grid = np.linspace(0.5, 4095.5, 4096) / 4096.0
     log_ratio = np.log(stats.gamma.ppf(grid, shape, scale=1.0 / shape))
     gap = lambda c: float(np.mean(special.expit(c + self_selection * log_ratio))) - probability  # noqa: E731
-    return optimize.brentq(gap, -60.0, 60.0, xtol=1e-12)
+    # the mean lies between expit(c + s min) and expit(c + s max), which brackets the root exactly
+    centre = special.logit(probability)
+    low = centre - self_selection * log_ratio.max() - 1.0
+    high = centre - self_selection * log_ratio.min() + 1.0
+    return optimize.brentq(gap, low, high, xtol=1e-12)
 
 
 def _windows(discounts, horizon: float, extra: np.ndarray, pull_forward: float) -> list[Window]:
@@ -164,7 +168,14 @@ def score_customers(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nd
         if not chosen.size:
             continue
         x, t_x, T = repeats[chosen], recency[chosen], age[chosen]
+        if law.purchase_rate.mean == 0:  # nobody in the segment ever buys again
+            score[chosen] = 0.0
+            continue
         r, alpha = _gamma_parameters(law.purchase_rate)
+        if law.hazard is not None and law.hazard.mean == 0:  # nobody drops out: gamma-Poisson posterior
+            score[chosen] = (0.0 if target == "at_risk" else
+                             (r + x) / (alpha + T) * SCORING_WINDOW * _expected_order_value(law, x, repeat_spend[chosen]))
+            continue
         if law.dropout is not None:
             a, b = _beta_parameters(law.dropout)
             if target == "at_risk":
