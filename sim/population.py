@@ -44,7 +44,7 @@ PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
     "mult": (np.float64, 1),        # purchase-rate multiplier the pending purchase time was drawn at
     "deadline": (np.float64, 1),    # earliest own deadline: offer end, win-back send, points expiry; inf = none
     "offer_until": (np.float64, 1),  # personal offer valid until (years); -inf = none held
-    "offer_depth": (np.float32, 1),
+    "offer_depth": (np.float64, 1),
     "winback_at": (np.float64, 1),  # when a win-back offer goes out unless the customer buys first; inf = none
     "repeat_spend": (np.float64, 1),  # list value of repeat orders (what the firm sees, for scoring)
     "parent_cohort": (np.int32, 1),  # cohort of the referrer, -1 for acquired customers

@@ -172,9 +172,18 @@ def score_customers(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nd
             score[chosen] = 0.0
             continue
         r, alpha = _gamma_parameters(law.purchase_rate)
-        if law.hazard is not None and law.hazard.mean == 0:  # nobody drops out: gamma-Poisson posterior
+        never_drop = (law.hazard is not None and law.hazard.mean == 0) or (law.dropout is not None
+                                                                          and law.dropout.mean == 0)
+        if never_drop:  # the gamma-Poisson posterior mean
             score[chosen] = (0.0 if target == "at_risk" else
                              (r + x) / (alpha + T) * SCORING_WINDOW * _expected_order_value(law, x, repeat_spend[chosen]))
+            continue
+        if law.dropout is not None and law.dropout.mean == 1:  # gone right after the first repeat purchase
+            if target == "at_risk":
+                score[chosen] = np.where(x > 0, 1.0, 0.0)
+            else:  # only those without a repeat purchase yet can still make one (exactly one)
+                one_more = -np.expm1(r * np.log((alpha + T) / (alpha + T + SCORING_WINDOW)))
+                score[chosen] = np.where(x > 0, 0.0, one_more) * _expected_order_value(law, x, repeat_spend[chosen])
             continue
         if law.dropout is not None:
             a, b = _beta_parameters(law.dropout)
