@@ -17,6 +17,9 @@ from sim.scenario.base import Frozen, Money, NonNegative, Positive, Share
 Month = Annotated[int, Field(ge=1)]
 #: A rate lift: the rate is multiplied by 1 + lift, which must stay positive (a zero rate would stop time).
 Lift = Annotated[float, Field(gt=-1)]
+#: A dropout multiplier: at least 1e-6, because the pending lifetime is time-changed by old / new
+#: multiplier when a tier is entered and left again, and a zero (or denormal) hazard cannot be undone.
+DropoutMultiplier = Annotated[float, Field(ge=1e-6)]
 Depth = Annotated[float, Field(ge=0, lt=1)]
 
 
@@ -45,7 +48,7 @@ class Tier(Frozen):
     min_spend_12m: Money
     earn_multiplier: NonNegative = 1.0
     frequency_lift: Lift = 0.0
-    dropout_multiplier: NonNegative = 1.0
+    dropout_multiplier: DropoutMultiplier = 1.0
     benefit_cost_per_year: Money = 0.0
 
 
@@ -132,7 +135,7 @@ class Response(Frozen):
     """How customers react to the levers. Multipliers combine multiplicatively (SPEC "Model semantics")."""
 
     member_frequency_lift: Lift = 0.05
-    member_dropout_multiplier: NonNegative = 0.85
+    member_dropout_multiplier: DropoutMultiplier = 0.85
     goal_gradient: NonNegative = 0.20
     discount_uplift: NonNegative = 1.5
     pull_forward: Share = 0.5
