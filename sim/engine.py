@@ -392,7 +392,8 @@ class Engine:
         # rates changed (progress reset, offer gone or given): move the pending purchases (time change)
         self._rescale(ids, t)
         if revived.size:
-            mult = pop.mult[revived]
+            mult = self._rate_multiplier(revived, revived_t)
+            pop.mult[revived] = mult
             pop.next_purchase[revived] = revived_t + rng.exponential(
                 pop.key[revived], Purpose.REACTIVATION, 3 * pop.lives[revived].astype(np.int64) + 1,
             ) / (pop.rate[revived] * mult)
@@ -457,16 +458,22 @@ class Engine:
         return np.where(pop.member[ids], program.member_dropout * program.tier_dropout[pop.tier[ids]], 1.0)
 
     def _rescale(self, ids: np.ndarray, t: np.ndarray | float) -> None:
-        """New rate multipliers at ``t``; pending purchases move by the exact time change."""
+        """New rate multipliers at ``t`` of customers with a pending Poisson purchase, which moves by the
+        exact time change (the dropped-out have none; the acquisition purchase is at arrival whatever the
+        rate). Whoever starts buying again later gets its multiplier computed then."""
         pop = self.pop
-        new = self._rate_multiplier(ids, t)
         pending = pop.next_purchase[ids]
-        # the acquisition purchase is at arrival, whatever the rate: only Poisson purchases move
-        changed = (new != pop.mult[ids]) & np.isfinite(pending) & (pop.purchases[ids] > 0)
+        live = np.isfinite(pending) & (pop.purchases[ids] > 0)
+        if not live.all():
+            ids, pending = ids[live], pending[live]
+            if isinstance(t, np.ndarray):
+                t = t[live]
+        new = self._rate_multiplier(ids, t)
+        old = pop.mult[ids]
+        changed = new != old
         if changed.any():
-            moved = ids[changed]
             start = t[changed] if isinstance(t, np.ndarray) else t
-            pop.next_purchase[moved] = start + (pending[changed] - start) * (pop.mult[moved] / new[changed])
+            pop.next_purchase[ids[changed]] = start + (pending[changed] - start) * (old[changed] / new[changed])
         pop.mult[ids] = new
 
     def _refresh_deadline(self, ids: np.ndarray) -> None:
@@ -520,7 +527,7 @@ class Engine:
         t, offer = target_round.time, target_round.offer
         yield env.timeout(t - env.now)
         self.advance_to(t)
-        from sim.program import score_customers
+        from sim.program import select_targets
 
         pop = self.pop
         everyone = self._everyone()
@@ -532,16 +539,11 @@ class Engine:
         repeats = np.maximum(made - 1, 0)
         arrival = pop.acquired_at[scored]
         recency = np.where(made > 0, pop.last_purchase[scored] - arrival, 0.0)
-        score = score_customers(self.laws, pop.segment[scored], repeats, recency, t - arrival,
-                                pop.repeat_spend[scored], target=offer.target)
-        eligible = np.flatnonzero(np.isfinite(score))
-        count = int(round(offer.share * eligible.size))
+        chosen = scored[select_targets(self.laws, pop.segment[scored], repeats, recency, t - arrival,
+                                       pop.repeat_spend[scored], target=offer.target, share=offer.share)]
+        count = chosen.size
         if not count:
             return
-        # the top ``count`` scores (a deterministic selection, so the choice is reproducible)
-        if count < eligible.size:
-            eligible = eligible[np.argpartition(-score[eligible], count - 1)[:count]]
-        chosen = np.sort(scored[eligible])
         month = min(int(t * 12.0 + 1e-9), self.months - 1)
         if offer.message_cost:
             self.ledger.record_cost("message_cost", month, pop.cohort[chosen], np.full(count, t),
@@ -563,17 +565,19 @@ class Engine:
         tiers = len(program.tier_min)
         if costs.per_member_per_year or (tiers and program.tier_benefit.any()):
             ids = everyone[member]
+            ids = ids[pop.death[ids] > start]  # members active at some time in the month
             arrival = pop.acquired_at[ids]
             begin = np.maximum(arrival, start)
             active = np.maximum(0.0, np.minimum(pop.death[ids], end) - begin)
             middle = begin + active / 2.0
             cohort, parent = pop.cohort[ids], pop.parent_cohort[ids]
+            factors = ledger.factors(middle, arrival)
             if costs.per_member_per_year:
                 ledger.record_cost("member_cost", month, cohort, middle, arrival,
-                                   active * costs.per_member_per_year, parent=parent)
+                                   active * costs.per_member_per_year, parent=parent, factors=factors)
             if tiers and program.tier_benefit.any():
                 ledger.record_cost("tier_benefit_cost", month, cohort, middle, arrival,
-                                   active * program.tier_benefit[pop.tier[ids]], parent=parent)
+                                   active * program.tier_benefit[pop.tier[ids]], parent=parent, factors=factors)
         if costs.fixed_per_month:
             ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
         if tiers:

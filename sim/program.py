@@ -145,15 +145,60 @@ def _windows(discounts, horizon: float, extra: np.ndarray, pull_forward: float) 
     return windows
 
 
+def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
+                   age: np.ndarray, repeat_spend: np.ndarray, *, target: str, share: float) -> np.ndarray:
+    """Indices of the customers who get a targeted offer: the ``share`` with the highest
+    :func:`score_customers` score among those with a score (ties broken deterministically).
+
+    For ``top_predicted_clv`` the exact scores (a 2F1 per customer) are computed only where they can matter:
+    a cheap upper bound (the expected purchases without future dropout, times P(alive) under BG/NBD) ranks
+    the customers, and exact scores are computed down that ranking until no unscored customer's bound can
+    beat the share's cut-off. The selection is the one the exact scores of everybody would give.
+    """
+    if target != "top_predicted_clv":
+        score = score_customers(laws, segment, repeats, recency, age, repeat_spend, target=target)
+        eligible = np.flatnonzero(np.isfinite(score))
+        return _top(eligible, score[eligible], int(round(share * eligible.size)))
+    count = int(round(share * len(segment)))
+    if count == 0:
+        return np.empty(0, dtype=np.int64)
+    bound = score_customers(laws, segment, repeats, recency, age, repeat_spend, target=target, bound=True)
+    order = np.argsort(-bound)
+    done, exact = [], []
+    position, chunk = 0, max(2 * count, 4096)
+    while position < len(order):
+        batch = order[position:position + chunk]
+        position += batch.size
+        done.append(batch)
+        exact.append(score_customers(laws, segment[batch], repeats[batch], recency[batch], age[batch],
+                                     repeat_spend[batch], target=target))
+        scored = np.concatenate(exact)
+        if scored.size >= count and position < len(order):
+            cut = np.partition(scored, scored.size - count)[scored.size - count]
+            if bound[order[position]] * (1.0 + 1e-9) < cut:  # nobody left can reach the cut-off
+                break
+        chunk *= 2
+    return _top(np.concatenate(done), np.concatenate(exact), count)
+
+
+def _top(ids: np.ndarray, score: np.ndarray, count: int) -> np.ndarray:
+    if count >= ids.size:
+        return np.sort(ids)
+    return np.sort(ids[np.argpartition(-score, count - 1)[:count]])
+
+
 def score_customers(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
-                    age: np.ndarray, repeat_spend: np.ndarray, *, target: str) -> np.ndarray:
+                    age: np.ndarray, repeat_spend: np.ndarray, *, target: str, bound: bool = False) -> np.ndarray:
     """The firm's score of each customer from what it can observe (higher = more deserving of the offer).
 
     ``repeats`` x, ``recency`` t_x (time of the last purchase since arrival), ``age`` T, in years;
     ``repeat_spend`` the list value of the repeat orders. ``top_predicted_clv``: expected repeat purchases
     in the next :data:`SCORING_WINDOW` times the expected order value (Gamma-Gamma). ``at_risk``: 1 - P(alive)
     for past-valuable customers (at least one repeat purchase, repeat spend at or above the median of
-    those), -inf for the others.
+    those), -inf for the others. ``bound=True`` (top_predicted_clv only) gives a cheap upper bound instead:
+    P(alive) x (r+x)/(alpha+T) x window (the expected purchases of an alive customer if it could not drop
+    out) x the expected order value, with, for Pareto/NBD, the bound P(alive) <= 1 / (1 + s (T - t_x) /
+    ((r+s+x) (beta+T))) in place of P(alive).
     """
     score = np.full(len(segment), -np.inf)
     if target == "at_risk":
@@ -184,6 +229,15 @@ def score_customers(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nd
             else:  # only those without a repeat purchase yet can still make one (exactly one)
                 one_more = -np.expm1(r * np.log((alpha + T) / (alpha + T + SCORING_WINDOW)))
                 score[chosen] = np.where(x > 0, 0.0, one_more) * _expected_order_value(law, x, repeat_spend[chosen])
+            continue
+        if bound:
+            if law.dropout is not None:
+                alive = theory.bgnbd_probability_alive(x, t_x, T, r, alpha, *_beta_parameters(law.dropout))
+            else:  # the dead-since-t_x integrand falls with y, so it is at least (T - t_x) x its value at T
+                s_, beta = _gamma_parameters(law.hazard)
+                alive = 1.0 / (1.0 + s_ * (T - t_x) / ((r + s_ + x) * (beta + T)))
+            score[chosen] = (alive * (r + x) / (alpha + T) * SCORING_WINDOW
+                             * _expected_order_value(law, x, repeat_spend[chosen]))
             continue
         if law.dropout is not None:
             a, b = _beta_parameters(law.dropout)

@@ -22,7 +22,7 @@ from sim.accounting import FLOWS, PROGRAM_COSTS
 from sim.experiment import run_replication, run_scenario
 from sim.loading import load_scenario
 from sim.population import segment_laws
-from sim.program import score_customers
+from sim.program import score_customers, select_targets
 from sim.scenario import Scenario
 from sim.units import DAYS_PER_YEAR
 
@@ -873,3 +873,32 @@ def test_referral_bonus_lift_raises_referrals() -> None:
         expected = customers * math.expm1(growth)
         std_error = math.sqrt(customers * -math.expm1(-growth) * math.exp(2 * growth) / replications)
         assert_within(referred.mean(), expected, std_error, max_std_error=0.03 * expected)
+
+
+@pytest.mark.parametrize("share", [0.01, 0.2, 0.9])
+def test_bounded_selection_equals_scoring_everybody(share: float) -> None:
+    """select_targets scores exactly only where its cheap upper bound can matter; the customers it picks
+    must be exactly the top share of the exact scores of everybody (BG/NBD and Pareto/NBD segments)."""
+    sc = scenario(segments={
+        "bg": {"purchases_per_year": {"mean": 5.0, "cv": 0.8}, "dropout": {"model": "per_purchase", "mean": 0.2,
+                                                                          "cv": 0.5},
+               "order_value": {"mean": 40.0, "cv": 0.5, "between_cv": 0.4}},
+        "pareto": {"purchases_per_year": {"mean": 8.0, "cv": 0.6}, "dropout": {"model": "hazard",
+                                                                             "annual_churn": 0.3, "cv": 0.7},
+                   "order_value": {"mean": 60.0, "cv": 0.4, "between_cv": 0.3}}},
+        acquisition=[{"channel": "web", "initial_customers": 10, "segments": {"bg": 0.5, "pareto": 0.5}}])
+    laws = segment_laws(sc)
+    gen = np.random.default_rng(3)
+    n = 20_000
+    segment = gen.integers(0, 2, n).astype(np.uint8)
+    age = gen.uniform(0.01, 3.0, n)
+    repeats = gen.poisson(4.0 * age)
+    recency = np.where(repeats > 0, age * gen.beta(3.0, 1.0, n), 0.0)
+    spend = repeats * gen.gamma(4.0, 12.0, n)
+    score = score_customers(laws, segment, repeats, recency, age, spend, target="top_predicted_clv")
+    bound = score_customers(laws, segment, repeats, recency, age, spend, target="top_predicted_clv", bound=True)
+    assert np.all(score <= bound * (1 + 1e-9))  # the bound is a bound
+    count = int(round(share * n))
+    expected = np.sort(np.argsort(-score, kind="stable")[:count])
+    chosen = select_targets(laws, segment, repeats, recency, age, spend, target="top_predicted_clv", share=share)
+    np.testing.assert_array_equal(chosen, expected)
