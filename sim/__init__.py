@@ -15,12 +15,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["InputError", "RunResult", "Scenario", "load_scenario", "run_replication", "run_scenario",
-           "write_run"]
+__all__ = ["InputError", "RunResult", "Scenario", "load_scenario", "resolve_baseline", "run_replication",
+           "run_scenario", "write_run"]
 
 _HOMES = {
     "InputError": "sim.loading",
     "load_scenario": "sim.loading",
+    "resolve_baseline": "sim.loading",
     "Scenario": "sim.scenario",
     "RunResult": "sim.experiment",
     "run_replication": "sim.experiment",
