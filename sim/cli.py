@@ -63,9 +63,15 @@ def main() -> None:
 @click.option("--transactions", is_flag=True, help="Also write every purchase to transactions.parquet.")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes running replications "
               "[default: the number of cores]; results are the same whatever the number.")
+@click.option("--resume", is_flag=True, help="Reuse the replications an interrupted run of the same "
+              "scenario into the same --out had finished (kept in DIR/.partial).")
 def run(scenario_file: str, out_dir: str | None, replications: int | None, seed: int | None,
-        overrides: tuple[str, ...], transactions: bool, workers: int | None) -> None:
-    """Simulate one scenario and write summary.json, timeseries.parquet and cohorts.parquet."""
+        overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool) -> None:
+    """Simulate one scenario (and its baseline) and write summary.json, timeseries.parquet and cohorts.parquet.
+
+    Each replication is kept in DIR/.partial as it finishes, so a killed run loses nothing finished:
+    run again with --resume to simulate only what is missing.
+    """
     extra = list(overrides)
     if replications is not None:
         extra.append(f"replications={replications}")
@@ -75,11 +81,21 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     baseline = _guarded(lambda: _baseline(scenario, scenario_file))
     out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name)
     _check_writable(out)
-    result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1)
+
+    from sim.checkpoint import Checkpoint, fingerprint
+
+    arms = [scenario] if baseline is None else [scenario, baseline]
+    checkpoint = Checkpoint(out, fingerprint(arms, transactions))
+    finished = checkpoint.start(resume=resume)
+    if resume:
+        click.echo(f"resuming: {len(finished)} finished replication(s) found in {checkpoint.folder}", err=True)
+    result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1,
+                                checkpoint, finished)
 
     from sim.results import summary, write_run
 
     write_run(result, out, with_transactions=transactions)
+    checkpoint.finish()
     _print_summary(summary(result), out)
 
 
@@ -89,7 +105,7 @@ def _baseline(scenario, scenario_file: str):
     return resolve_baseline(scenario, scenario_file)
 
 
-def _run_with_progress(scenario, baseline, transactions: bool, workers: int):
+def _run_with_progress(scenario, baseline, transactions: bool, workers: int, checkpoint, finished: dict):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sim.experiment import run_scenario
@@ -97,10 +113,16 @@ def _run_with_progress(scenario, baseline, transactions: bool, workers: int):
     total = scenario.replications * (1 if baseline is None else 2)
     label = scenario.name if baseline is None else f"{scenario.name} and its baseline"
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+
     with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task(f"{label}: replications", total=total)
+        task = progress.add_task(f"{label}: replications", total=total, completed=len(finished))
+
+        def done(arm: int, replication) -> None:
+            checkpoint.save(arm, replication)
+            progress.advance(task)
+
         return run_scenario(scenario, baseline=baseline, record_transactions=transactions, workers=workers,
-                            on_replication=lambda _: progress.advance(task))
+                            on_replication=done, finished=finished)
 
 
 def _print_summary(content: dict, out: Path) -> None:

@@ -98,18 +98,21 @@ def _task(scenario: Scenario, replication: int, record_transactions: bool) -> Re
 
 
 def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False, workers: int = 1,
-             on_replication: Callable[[int, ReplicationResult], None] | None = None) -> list[RunResult]:
+             on_replication: Callable[[int, ReplicationResult], None] | None = None,
+             finished: dict[tuple[int, int], ReplicationResult] | None = None) -> list[RunResult]:
     """Run every replication of several scenarios (all on their own seeds), reporting each as it finishes.
 
     ``workers`` > 1 runs the replications in a process pool. Each replication depends only on its
     scenario, seed and index, so the numbers are the same whatever the number of workers.
     ``on_replication(scenario_index, result)`` is called in the order replications finish.
     ``record_transactions`` applies to the first scenario only (the others are its comparisons).
+    ``finished`` holds replications already simulated, keyed by (scenario index, replication); they are
+    not run again (see :mod:`sim.checkpoint`).
     """
+    done: dict[tuple[int, int], ReplicationResult] = dict(finished or {})
     tasks = [(index, replication) for index, scenario in enumerate(scenarios)
-             for replication in range(scenario.replications)]
-    done: dict[tuple[int, int], ReplicationResult] = {}
-    if workers <= 1 or len(tasks) == 1:
+             for replication in range(scenario.replications) if (index, replication) not in done]
+    if workers <= 1 or len(tasks) <= 1:
         for index, replication in tasks:
             done[index, replication] = _task(scenarios[index], replication, record_transactions and index == 0)
             if on_replication is not None:
@@ -128,17 +131,18 @@ def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False
 
 
 def run_scenario(scenario: Scenario, *, baseline: Scenario | None = None, record_transactions: bool = False,
-                 workers: int = 1, on_replication: Callable[[ReplicationResult], None] | None = None) -> RunResult:
+                 workers: int = 1, on_replication: Callable[[int, ReplicationResult], None] | None = None,
+                 finished: dict[tuple[int, int], ReplicationResult] | None = None) -> RunResult:
     """Run every replication of ``scenario`` and, if given, of its ``baseline`` on the same customers.
 
     ``baseline`` is typically :func:`sim.loading.resolve_baseline` of the scenario (``baseline: auto`` =
     the scenario without its policy). The result's :meth:`RunResult.vs_baseline` holds the paired
-    differences.
+    differences. ``on_replication(arm, result)`` (arm 0 = the scenario, 1 = the baseline) and ``finished``
+    are as in :func:`run_many`.
     """
     scenarios = [scenario] if baseline is None else [scenario, baseline]
-    callback = None if on_replication is None else (lambda _index, rep: on_replication(rep))
     results = run_many(scenarios, record_transactions=record_transactions, workers=workers,
-                       on_replication=callback)
+                       on_replication=on_replication, finished=finished)
     main = results[0]
     if baseline is not None:
         main.baseline = results[1]

@@ -145,3 +145,74 @@ def test_schema_is_json_schema() -> None:
     assert document["title"] == "loyalty-sim scenario"
     assert {"horizon_months", "segments", "acquisition", "policy", "response"} <= set(document["properties"])
     assert document["additionalProperties"] is False
+
+
+def _frames_equal(a: Path, b: Path) -> None:
+    assert json.loads((a / "summary.json").read_text()) == json.loads((b / "summary.json").read_text())
+    for name in ("timeseries.parquet", "cohorts.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+
+
+def test_interrupted_run_resumes_without_redoing_finished_replications(tmp_path: Path, monkeypatch) -> None:
+    """A run that dies keeps its finished replications; --resume simulates only the missing ones and ends
+    with the same files as an uninterrupted run."""
+    import sim.experiment
+
+    path = str(_policy_scenario(tmp_path))
+    args = ["run", path, "--replications", "3", "--workers", "1"]
+    whole = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    assert not (tmp_path / "whole" / ".partial").exists()  # cleaned up after a finished run
+
+    real = sim.experiment.run_replication
+    calls = []
+
+    def dies_on_the_fourth(scenario, replication, **kwargs):
+        calls.append((scenario.name, replication))
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(scenario, replication, **kwargs)
+
+    monkeypatch.setattr(sim.experiment, "run_replication", dies_on_the_fourth)
+    died = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cut")])
+    assert died.exit_code != 0
+    assert len(list((tmp_path / "cut" / ".partial").glob("*.pkl"))) == 3
+
+    counted = []
+    monkeypatch.setattr(sim.experiment, "run_replication",
+                        lambda scenario, replication, **kw: counted.append(1) or real(scenario, replication, **kw))
+    resumed = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cut"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(counted) == 3  # 6 replications (scenario and baseline) minus the 3 finished
+    _frames_equal(tmp_path / "whole", tmp_path / "cut")
+
+    # other work (here another seed) never reuses them
+    counted.clear()
+    (tmp_path / "cut" / ".partial").mkdir()
+    again = CliRunner().invoke(main, [*args, "--seed", "99", "--out", str(tmp_path / "cut"), "--resume"])
+    assert again.exit_code == 0, again.output
+    assert len(counted) == 6
+
+
+def test_killed_run_resumes(tmp_path: Path) -> None:
+    """kill -9 in the middle of a run, then --resume: the same files as a run never interrupted."""
+    import signal
+    import time
+
+    path = str(_policy_scenario(tmp_path))
+    command = [sys.executable, "-m", "sim.cli", "run", path, "--replications", "8", "--workers", "1"]
+    subprocess.run([*command, "--out", str(tmp_path / "whole")], check=True, capture_output=True)
+    process = subprocess.Popen([*command, "--out", str(tmp_path / "cut")], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    partial = tmp_path / "cut" / ".partial"
+    deadline = time.monotonic() + 120
+    while len(list(partial.glob("*.pkl"))) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = len(list(partial.glob("*.pkl")))
+    assert 2 <= kept < 16, "the run should have been killed half-way"
+    resumed = subprocess.run([*command, "--out", str(tmp_path / "cut"), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{kept} finished replication(s)" in resumed.stderr
+    _frames_equal(tmp_path / "whole", tmp_path / "cut")
