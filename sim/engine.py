@@ -251,10 +251,10 @@ class Engine:
                 value *= rng.gamma_by_inversion(pop.key[ids], Purpose.ORDER_VALUE, made, shapes[0]) / shapes[0]
         else:
             segment = pop.segment[ids]
+            u = rng.open_uniform(pop.key[ids], Purpose.ORDER_VALUE, made)
             for index in np.flatnonzero(shapes > 0):
                 chosen = np.flatnonzero(segment == index)
-                draws = rng.gamma_by_inversion(pop.key[ids[chosen]], Purpose.ORDER_VALUE, made[chosen], shapes[index])
-                value[chosen] *= draws / shapes[index]
+                value[chosen] *= rng.gamma_quantile(u[chosen], shapes[index]) / shapes[index]
         if self.growth.any():
             value *= np.exp(self.log_growth[pop.segment[ids]] * (t - pop.acquired_at[ids]))
         return value
@@ -444,9 +444,9 @@ class Engine:
             mult *= np.where(member & pop.redeemer[ids], 1.0 + program.goal_gradient * progress, 1.0)
         segment = pop.segment[ids]
         full_price = self.dip_factor[segment]
-        if program.habituation:
-            full_price = full_price * np.maximum(program.habituation_floor,
-                                                 (1.0 - program.habituation) ** pop.discounted[ids])
+        if program.habituation:  # max(floor, (1 - h)^n) by table: n beyond the floor reads the last entry
+            table = program.habituation_table
+            full_price = full_price * table[np.minimum(pop.discounted[ids], len(table) - 1)]
         offered = pop.offer_until[ids] > t
         if self.open_windows:
             offered[:] = True

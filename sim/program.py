@@ -73,6 +73,13 @@ class Program:
                        else policy.points.expiry_months_inactive / 12.0)
         self.habituation = response.habituation
         self.habituation_floor = HABITUATION_FLOOR
+        # max(floor, (1 - h)^n) for n = 0, 1, ... up to the first n at the floor
+        # (capped at 10^6 entries: a tinier habituation needs more discounted purchases than anyone makes)
+        with np.errstate(over="ignore", divide="ignore"):
+            steps = 0.0 if response.habituation == 0 else np.ceil(np.log(HABITUATION_FLOOR)
+                                                                  / np.log1p(-response.habituation))
+        self.habituation_table = np.maximum(HABITUATION_FLOOR,
+                                            (1.0 - response.habituation) ** np.arange(int(min(steps, 1e6)) + 1))
         self.referral = policy.referral
         self.referral_rate = 1.0 + response.referral_bonus_lift if policy.referral is not None else 1.0
         winbacks = [d for d in policy.discounts if isinstance(d, WinbackOffer)]

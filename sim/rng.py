@@ -176,8 +176,18 @@ _WILSON_HILFERTY_SHAPE = 1e6
 
 def gamma_by_inversion(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int, shape: float) -> np.ndarray:
     """The ``counter``-th standard Gamma(shape) variate of each customer's ``purpose`` stream."""
+    return gamma_quantile(open_uniform(keys, purpose, counter), shape)
+
+
+def open_uniform(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
+    """:func:`uniform` moved to the midpoint of its cell: strictly inside (0, 1), for inversion."""
     u = uniform(keys, purpose, counter)
-    u += 2.0**-54  # the midpoint of the uniform's cell: strictly inside (0, 1)
+    u += 2.0**-54
+    return u
+
+
+def gamma_quantile(u: np.ndarray, shape: float) -> np.ndarray:
+    """The standard Gamma(shape) quantile of ``u`` in (0, 1) (PINV; Wilson-Hilferty for huge shapes)."""
     if shape > _WILSON_HILFERTY_SHAPE:  # PINV cannot set up; the gamma is all but normal here
         from scipy.special import ndtri
 

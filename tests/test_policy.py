@@ -902,3 +902,16 @@ def test_bounded_selection_equals_scoring_everybody(share: float) -> None:
     expected = np.sort(np.argsort(-score, kind="stable")[:count])
     chosen = select_targets(laws, segment, repeats, recency, age, spend, target="top_predicted_clv", share=share)
     np.testing.assert_array_equal(chosen, expected)
+
+
+@pytest.mark.parametrize("habituation", [0.0, 0.02, 0.3, 0.9])
+def test_habituation_table_is_the_floored_power(habituation: float) -> None:
+    """The engine reads max(0.5, (1 - h)^n) from a table clipped at the first n on the floor."""
+    from sim.program import HABITUATION_FLOOR, Program
+
+    sc = scenario(policy={"discounts": [{"name": "s", "kind": "blanket", "depth": 0.1, "duration_days": 3}]},
+                  response={"habituation": habituation})
+    table = Program(sc, segment_laws(sc)).habituation_table
+    n = np.arange(200)
+    expected = np.maximum(HABITUATION_FLOOR, (1.0 - habituation) ** n)
+    np.testing.assert_allclose(table[np.minimum(n, len(table) - 1)], expected, rtol=1e-15)
