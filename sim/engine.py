@@ -530,9 +530,13 @@ class Engine:
         from sim.program import select_targets
 
         pop = self.pop
+        month = min(int(t * 12.0 + 1e-9), self.months - 1)
+        # customers arriving right now make their acquisition purchase before the firm's round
+        arriving = np.flatnonzero((pop.view("purchases") == 0) & (pop.view("next_purchase") == t))
+        if arriving.size:
+            self._program_purchases(arriving, np.full(arriving.size, t), month)
         everyone = self._everyone()
-        # every customer acquired so far; one arriving right now has its acquisition purchase pending
-        scored = everyone[pop.acquired_at[everyone] <= t]
+        scored = everyone[pop.acquired_at[everyone] <= t]   # every customer acquired so far
         if not scored.size:
             return
         made = pop.purchases[scored]
@@ -544,7 +548,6 @@ class Engine:
         count = chosen.size
         if not count:
             return
-        month = min(int(t * 12.0 + 1e-9), self.months - 1)
         if offer.message_cost:
             self.ledger.record_cost("message_cost", month, pop.cohort[chosen], np.full(count, t),
                                     pop.acquired_at[chosen], np.full(count, offer.message_cost),
