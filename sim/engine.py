@@ -156,13 +156,13 @@ class Engine:
             hazard = hazard * np.where(member, program.member_dropout, 1.0)
             if program.referral is not None:
                 traits["referral_rate"] = traits["referral_rate"] * np.where(member, program.referral_rate, 1.0)
-            if parents is not None:
-                traits["parent_cohort"] = self.pop.cohort[parents]
-                if program.referral is not None:
-                    paid = program.referral.referrer_bonus + program.referral.referee_bonus
-                    bonus = np.where(self.pop.member[parents], paid, 0.0)
+            if parents is not None and program.referral is not None:
+                paid = program.referral.referrer_bonus + program.referral.referee_bonus
+                bonus = np.where(self.pop.member[parents], paid, 0.0)
             if program.winback is not None:
                 traits["winback_at"] = times + program.winback_delay
+        traits["parent_cohort"] = (np.full(count, -1, dtype=np.int32) if parents is None
+                                   else self.pop.cohort[parents])
         lifetime = rng.exponential(keys, Purpose.LIFETIME, 0) / hazard
         first_referral = rng.exponential(keys, Purpose.REFERRAL_TIME, 0) / traits["referral_rate"]
         traits.update(
@@ -220,7 +220,8 @@ class Engine:
             made = pop.purchases[ids]
             repeat = made > 0
             value = self._order_values(ids, t, made)
-            self.ledger.record_purchases(month, pop.cohort[ids], t, pop.acquired_at[ids], value, repeat)
+            self.ledger.record_purchases(month, pop.cohort[ids], t, pop.acquired_at[ids], value, repeat,
+                                         parent=pop.parent_cohort[ids] if self.has_referrals else None)
             if self.transactions is not None:
                 zero = np.zeros(ids.size)
                 self.transactions.append((ids.copy(), t, value, zero, zero, zero))

@@ -32,6 +32,7 @@ COLUMNS: dict[str, type] = {
     "referral_rate": np.float32,  # referrals per year while active
     "purchases": np.int32,       # purchases made so far, acquisition purchase included
     "referrals": np.int32,       # referrals made so far
+    "parent_cohort": np.int32,   # cohort of the referrer (network value), -1 for acquired customers
 }
 #: Columns only a scenario with a ``policy`` block carries: name -> (dtype, columns per customer).
 PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
@@ -47,7 +48,6 @@ PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
     "offer_depth": (np.float64, 1),
     "winback_at": (np.float64, 1),  # when a win-back offer goes out unless the customer buys first; inf = none
     "repeat_spend": (np.float64, 1),  # list value of repeat orders (what the firm sees, for scoring)
-    "parent_cohort": (np.int32, 1),  # cohort of the referrer, -1 for acquired customers
     "spend12": (np.float32, 12),    # net spend per month, ring buffer over the trailing 12 months (tiers)
     "spend_12m": (np.float64, 1),   # their sum, kept as purchases come in and months leave the window
 }
@@ -133,7 +133,7 @@ class Population:
 _PROGRAM_DEFAULTS = {
     "member": False, "redeemer": False, "tier": 0, "lives": 0, "discounted": 0, "points": 0, "mult": 1.0,
     "deadline": np.inf, "offer_until": -np.inf, "offer_depth": 0.0, "winback_at": np.inf, "repeat_spend": 0.0,
-    "parent_cohort": -1, "spend12": 0.0, "spend_12m": 0.0,
+    "spend12": 0.0, "spend_12m": 0.0,
 }
 
 

@@ -99,7 +99,7 @@ class Program:
     # -- which columns the population needs ---------------------------------------------------------
     def columns(self) -> tuple[str, ...]:
         names = ["member", "redeemer", "tier", "lives", "discounted", "points", "mult", "deadline",
-                 "offer_until", "offer_depth", "winback_at", "repeat_spend", "parent_cohort"]
+                 "offer_until", "offer_depth", "winback_at", "repeat_spend"]
         if len(self.tier_min):
             names += ["spend12", "spend_12m"]
         return tuple(names)
