@@ -45,6 +45,10 @@ def check_invariants(sc: Scenario, result) -> None:
     assert np.all(np.diff(np.cumsum(monthly["customers_acquired"]) - monthly["active_customers_end"]) >= 0)
     assert all(totals[name] >= 0 for name in PROGRAM_COSTS + ("acquisition_cost", "cost_to_serve"))
     assert np.all(monthly["active_customers_end"] >= 0)
+    # network value: every referred customer's CLV is credited to its referrer's cohort, once
+    credited = float(np.sum(cohorts["network_value"] * cohorts["customers"]))
+    referred_clv = float(np.sum((cohorts["clv"] * cohorts["customers"])[referral_rows]))
+    np.testing.assert_allclose(credited, referred_clv, rtol=1e-9, atol=1e-6)
 
 
 def test_invariants_on_the_base_scenario() -> None:
