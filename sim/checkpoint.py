@@ -22,7 +22,7 @@ from sim.scenario import Scenario
 FOLDER = ".partial"
 
 
-def fingerprint(scenarios: list[Scenario], record_transactions: bool) -> str:
+def fingerprint(scenarios: list[Scenario], record_transactions: bool, engine: str = "fast") -> str:
     """What must be equal for a stored replication to be reused."""
     try:
         version = metadata.version("loyalty-sim")
@@ -30,6 +30,7 @@ def fingerprint(scenarios: list[Scenario], record_transactions: bool) -> str:
         version = "source"
     digest = hashlib.sha256(version.encode())
     digest.update(b"transactions" if record_transactions else b"totals")
+    digest.update(engine.encode())
     for scenario in scenarios:
         digest.update(scenario.model_dump_json().encode())
     return digest.hexdigest()

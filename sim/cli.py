@@ -65,8 +65,11 @@ def main() -> None:
               "[default: the number of cores]; results are the same whatever the number.")
 @click.option("--resume", is_flag=True, help="Reuse the replications an interrupted run of the same "
               "scenario into the same --out had finished (kept in DIR/.partial).")
+@click.option("--engine", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
+              help="reference: one simpy process per customer, the executable specification (small "
+                   "populations only; same laws, other random numbers).")
 def run(scenario_file: str, out_dir: str | None, replications: int | None, seed: int | None,
-        overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool) -> None:
+        overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool, engine: str) -> None:
     """Simulate one scenario (and its baseline) and write summary.json, timeseries.parquet and cohorts.parquet.
 
     Each replication is kept in DIR/.partial as it finishes, so a killed run loses nothing finished:
@@ -85,12 +88,12 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     from sim.checkpoint import Checkpoint, fingerprint
 
     arms = [scenario] if baseline is None else [scenario, baseline]
-    checkpoint = Checkpoint(out, fingerprint(arms, transactions))
+    checkpoint = Checkpoint(out, fingerprint(arms, transactions, engine))
     finished = checkpoint.start(resume=resume)
     if resume:
         click.echo(f"resuming: {len(finished)} finished replication(s) found in {checkpoint.folder}", err=True)
     result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1,
-                                checkpoint, finished)
+                                checkpoint, finished, engine)
 
     from sim.results import summary, write_run
 
@@ -105,7 +108,8 @@ def _baseline(scenario, scenario_file: str):
     return resolve_baseline(scenario, scenario_file)
 
 
-def _run_with_progress(scenario, baseline, transactions: bool, workers: int, checkpoint, finished: dict):
+def _run_with_progress(scenario, baseline, transactions: bool, workers: int, checkpoint, finished: dict,
+                       engine: str = "fast"):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from sim.experiment import run_scenario
@@ -122,7 +126,7 @@ def _run_with_progress(scenario, baseline, transactions: bool, workers: int, che
             progress.advance(task)
 
         return run_scenario(scenario, baseline=baseline, record_transactions=transactions, workers=workers,
-                            on_replication=done, finished=finished)
+                            on_replication=done, finished=finished, engine=engine)
 
 
 def _print_summary(content: dict, out: Path) -> None:

@@ -161,6 +161,7 @@ class Engine:
                 bonus = np.where(self.pop.member[parents], paid, 0.0)
             if program.winback is not None:
                 traits["winback_at"] = times + program.winback_delay
+            traits["spell_start"] = times
         traits["parent_cohort"] = (np.full(count, -1, dtype=np.int32) if parents is None
                                    else self.pop.cohort[parents])
         lifetime = rng.exponential(keys, Purpose.LIFETIME, 0) / hazard
@@ -417,6 +418,8 @@ class Engine:
         if revived.size:
             earlier = np.minimum((pop.death[revived] * 12.0).astype(np.int64), self.months - 1)
             self.ledger.record_reactivations(month, earlier, pop.member[revived])
+            pop.previous_death[revived] = pop.death[revived]
+            pop.spell_start[revived] = revived_t
             lifetime = rng.exponential(pop.key[revived], Purpose.REACTIVATION, 3 * lives[back] + 2)
             hazard = pop.hazard[revived] * self._dropout_multiplier(revived)
             pop.death[revived] = revived_t + lifetime / hazard
@@ -571,9 +574,13 @@ class Engine:
             ids = everyone[member]
             ids = ids[pop.death[ids] > start]  # members active at some time in the month
             arrival = pop.acquired_at[ids]
-            begin = np.maximum(arrival, start)
+            begin = np.maximum(pop.spell_start[ids], start)
             active = np.maximum(0.0, np.minimum(pop.death[ids], end) - begin)
-            middle = begin + active / 2.0
+            # the end of the spell before a win-back in this month (a second win-back within one month
+            # would count that spell from the month start)
+            earlier = pop.previous_death[ids]
+            active += np.maximum(0.0, np.minimum(earlier, end) - np.maximum(arrival, start))
+            middle = (np.maximum(arrival, start) + np.minimum(pop.death[ids], end)) / 2.0  # for discounting
             cohort, parent = pop.cohort[ids], pop.parent_cohort[ids]
             factors = ledger.factors(middle, arrival)
             if costs.per_member_per_year:

@@ -88,18 +88,29 @@ def _check_paired(a: RunResult, b: RunResult) -> None:
         raise ValueError("paired differences need the same seed and the same replications")
 
 
-def run_replication(scenario: Scenario, replication: int, *, record_transactions: bool = False) -> ReplicationResult:
+#: The engines ``run --engine`` can choose: the fast vectorised one, and the plain one-process-per-customer
+#: reference (sim.reference), the executable specification, for small populations.
+ENGINES = ("fast", "reference")
+
+
+def run_replication(scenario: Scenario, replication: int, *, record_transactions: bool = False,
+                    engine: str = "fast") -> ReplicationResult:
     """Simulate replication ``replication`` (0-based) of ``scenario``; the same numbers wherever it runs."""
+    if engine == "reference":
+        from sim.reference import ReferenceEngine
+
+        return ReferenceEngine(scenario, replication, record_transactions=record_transactions).run()
     return Engine(scenario, replication, record_transactions=record_transactions).run()
 
 
-def _task(scenario: Scenario, replication: int, record_transactions: bool) -> ReplicationResult:
-    return run_replication(scenario, replication, record_transactions=record_transactions)
+def _task(scenario: Scenario, replication: int, record_transactions: bool, engine: str = "fast") -> ReplicationResult:
+    return run_replication(scenario, replication, record_transactions=record_transactions, engine=engine)
 
 
 def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False, workers: int = 1,
              on_replication: Callable[[int, ReplicationResult], None] | None = None,
-             finished: dict[tuple[int, int], ReplicationResult] | None = None) -> list[RunResult]:
+             finished: dict[tuple[int, int], ReplicationResult] | None = None,
+             engine: str = "fast") -> list[RunResult]:
     """Run every replication of several scenarios (all on their own seeds), reporting each as it finishes.
 
     ``workers`` > 1 runs the replications in a process pool. Each replication depends only on its
@@ -114,12 +125,13 @@ def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False
              for replication in range(scenario.replications) if (index, replication) not in done]
     if workers <= 1 or len(tasks) <= 1:
         for index, replication in tasks:
-            done[index, replication] = _task(scenarios[index], replication, record_transactions and index == 0)
+            done[index, replication] = _task(scenarios[index], replication, record_transactions and index == 0,
+                                             engine)
             if on_replication is not None:
                 on_replication(index, done[index, replication])
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            futures = {pool.submit(_task, scenarios[index], replication, record_transactions and index == 0):
+            futures = {pool.submit(_task, scenarios[index], replication, record_transactions and index == 0, engine):
                        (index, replication) for index, replication in tasks}
             for future in as_completed(futures):
                 key = futures[future]
@@ -132,7 +144,8 @@ def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False
 
 def run_scenario(scenario: Scenario, *, baseline: Scenario | None = None, record_transactions: bool = False,
                  workers: int = 1, on_replication: Callable[[int, ReplicationResult], None] | None = None,
-                 finished: dict[tuple[int, int], ReplicationResult] | None = None) -> RunResult:
+                 finished: dict[tuple[int, int], ReplicationResult] | None = None,
+                 engine: str = "fast") -> RunResult:
     """Run every replication of ``scenario`` and, if given, of its ``baseline`` on the same customers.
 
     ``baseline`` is typically :func:`sim.loading.resolve_baseline` of the scenario (``baseline: auto`` =
@@ -142,7 +155,7 @@ def run_scenario(scenario: Scenario, *, baseline: Scenario | None = None, record
     """
     scenarios = [scenario] if baseline is None else [scenario, baseline]
     results = run_many(scenarios, record_transactions=record_transactions, workers=workers,
-                       on_replication=on_replication, finished=finished)
+                       on_replication=on_replication, finished=finished, engine=engine)
     main = results[0]
     if baseline is not None:
         main.baseline = results[1]
