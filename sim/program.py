@@ -122,7 +122,7 @@ def _enrollment_intercept(law: SegmentLaws, probability: float, self_selection: 
         return None
     grid = np.linspace(0.5, 4095.5, 4096) / 4096.0
     log_ratio = np.log(stats.gamma.ppf(grid, shape, scale=1.0 / shape))
-    gap = lambda c: float(np.mean(special.expit(c + self_selection * log_ratio))) - probability  # noqa: E731
+    gap = lambda c: float(np.mean(special.expit(c + self_selection * log_ratio))) - probability
     # the mean lies between expit(c + s min) and expit(c + s max), which brackets the root exactly
     centre = special.logit(probability)
     low = centre - self_selection * log_ratio.max() - 1.0
@@ -165,8 +165,8 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     if target != "top_predicted_clv":
         score = score_customers(laws, segment, repeats, recency, age, repeat_spend, target=target)
         eligible = np.flatnonzero(np.isfinite(score))
-        return _top(eligible, score[eligible], int(round(share * eligible.size)))
-    count = int(round(share * len(segment)))
+        return _top(eligible, score[eligible], round(share * eligible.size))
+    count = round(share * len(segment))
     if count == 0:
         return np.empty(0, dtype=np.int64)
     bound = score_customers(laws, segment, repeats, recency, age, repeat_spend, target=target, bound=True)

@@ -212,7 +212,7 @@ def test_killed_run_resumes(tmp_path: Path) -> None:
     process.wait()
     kept = len(list(partial.glob("*.pkl")))
     assert 2 <= kept < 16, "the run should have been killed half-way"
-    resumed = subprocess.run([*command, "--out", str(tmp_path / "cut"), "--resume"], capture_output=True, text=True)
+    resumed = subprocess.run([*command, "--out", str(tmp_path / "cut"), "--resume"], capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{kept} finished replication(s)" in resumed.stderr
     _frames_equal(tmp_path / "whole", tmp_path / "cut")

@@ -898,7 +898,7 @@ def test_bounded_selection_equals_scoring_everybody(share: float) -> None:
     score = score_customers(laws, segment, repeats, recency, age, spend, target="top_predicted_clv")
     bound = score_customers(laws, segment, repeats, recency, age, spend, target="top_predicted_clv", bound=True)
     assert np.all(score <= bound * (1 + 1e-9))  # the bound is a bound
-    count = int(round(share * n))
+    count = round(share * n)
     expected = np.sort(np.argsort(-score, kind="stable")[:count])
     chosen = select_targets(laws, segment, repeats, recency, age, spend, target="top_predicted_clv", share=share)
     np.testing.assert_array_equal(chosen, expected)
