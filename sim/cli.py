@@ -102,6 +102,14 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     _print_summary(summary(result), out)
 
 
+def _progress():
+    """A progress bar of replications with ETA, shown only on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, transient=True, disable=not sys.stderr.isatty())
+
+
 def _baseline(scenario, scenario_file: str):
     from sim.loading import resolve_baseline
 
@@ -110,15 +118,11 @@ def _baseline(scenario, scenario_file: str):
 
 def _run_with_progress(scenario, baseline, transactions: bool, workers: int, checkpoint, finished: dict,
                        engine: str = "fast"):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from sim.experiment import run_scenario
 
     total = scenario.replications * (1 if baseline is None else 2)
     label = scenario.name if baseline is None else f"{scenario.name} and its baseline"
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-
-    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
+    with _progress() as progress:
         task = progress.add_task(f"{label}: replications", total=total, completed=len(finished))
 
         def done(arm: int, replication) -> None:
@@ -228,13 +232,10 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     out = Path(out_dir) if out_dir else Path("results") / _slug("compare-" + "-vs-".join(s.name for s in scenarios))
     _check_writable(out)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from sim.compare import Comparison, write_comparison
     from sim.experiment import run_many
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as progress:
+    with _progress() as progress:
         task = progress.add_task("compare: replications", total=len(scenarios) * common["replications"])
         results = run_many(scenarios, workers=workers or os.cpu_count() or 1,
                            on_replication=lambda *_: progress.advance(task))

@@ -116,6 +116,10 @@ class Engine:
                 self._month_end(month)
 
     # -- arrivals ---------------------------------------------------------------------------------
+    def _month_of(self, t: float) -> int:
+        """The 0-based month a calendar date (years) opens (a month start belongs to its month)."""
+        return min(int(t * 12.0 + 1e-9), self.months - 1)
+
     def _cohort(self, month: int, channel: int, segment: int) -> int:
         return (month * len(self.channels) + channel) * len(self.laws) + segment
 
@@ -189,7 +193,7 @@ class Engine:
         """Simulate every customer event in [now, t_end): purchases, dropouts, referrals (and their children)."""
         if t_end <= self.now:
             return
-        month = min(int(self.now * 12.0 + 1e-9), self.months - 1)
+        month = self._month_of(self.now)
         pop = self.pop
         if self.program is None:
             due = pop.view("next_purchase") < t_end
@@ -211,13 +215,9 @@ class Engine:
             return
         pop = self.pop
         while ids.size:
-            t = pop.next_purchase[ids]
-            alive = t < pop.death[ids]
-            if not alive.all():  # hazard dropout came first
-                pop.next_purchase[ids[~alive]] = INF
-                ids, t = ids[alive], t[alive]
-                if not ids.size:
-                    return
+            ids, t = self._still_alive(ids, pop.next_purchase[ids])
+            if not ids.size:
+                return
             made = pop.purchases[ids]
             repeat = made > 0
             value = self._order_values(ids, t, made)
@@ -238,6 +238,15 @@ class Engine:
             pop.next_purchase[ids] = next_time
             self.events += ids.size
             ids = ids[next_time < t_end]
+
+    def _still_alive(self, ids: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The customers (and purchase times) whose hazard lifetime has not ended before the purchase;
+        the others will never buy again."""
+        alive = t < self.pop.death[ids]
+        if alive.all():
+            return ids, t
+        self.pop.next_purchase[ids[~alive]] = INF
+        return ids[alive], t[alive]
 
     def _order_values(self, ids: np.ndarray, t: np.ndarray, made: np.ndarray) -> np.ndarray:
         """List-price order values: own mean x Gamma(p, 1) / p (Gamma-Gamma) x (1 + growth)^tenure.
@@ -310,12 +319,9 @@ class Engine:
 
     def _program_purchases(self, ids: np.ndarray, t: np.ndarray, month: int) -> None:
         pop, program, ledger = self.pop, self.program, self.ledger
-        alive = t < pop.death[ids]
-        if not alive.all():  # hazard dropout came first
-            pop.next_purchase[ids[~alive]] = INF
-            ids, t = ids[alive], t[alive]
-            if not ids.size:
-                return
+        ids, t = self._still_alive(ids, t)
+        if not ids.size:
+            return
         made = pop.purchases[ids]
         repeat = made > 0
         value = self._order_values(ids, t, made)
@@ -534,13 +540,12 @@ class Engine:
         from sim.program import select_targets
 
         pop = self.pop
-        month = min(int(t * 12.0 + 1e-9), self.months - 1)
+        month = self._month_of(t)
         # customers arriving right now make their acquisition purchase before the firm's round
         arriving = np.flatnonzero((pop.view("purchases") == 0) & (pop.view("next_purchase") == t))
         if arriving.size:
             self._program_purchases(arriving, np.full(arriving.size, t), month)
-        everyone = self._everyone()
-        scored = everyone[pop.acquired_at[everyone] <= t]   # every customer acquired so far
+        scored = np.flatnonzero(pop.view("acquired_at") <= t)   # every customer acquired so far
         if not scored.size:
             return
         made = pop.purchases[scored]
@@ -566,13 +571,11 @@ class Engine:
         """Month-end accounting of the program: member and tier costs, fixed cost, tiers, points stocks."""
         pop, program, ledger = self.pop, self.program, self.ledger
         start, end = month / 12.0, (month + 1) / 12.0
-        everyone = self._everyone()
-        member = pop.member[everyone]
+        members = np.flatnonzero(pop.view("member"))
         costs = program.policy.costs
         tiers = len(program.tier_min)
         if costs.per_member_per_year or (tiers and program.tier_benefit.any()):
-            ids = everyone[member]
-            ids = ids[pop.death[ids] > start]  # members active at some time in the month
+            ids = members[pop.death[members] > start]  # members active at some time in the month
             arrival = pop.acquired_at[ids]
             begin = np.maximum(pop.spell_start[ids], start)
             active = np.maximum(0.0, np.minimum(pop.death[ids], end) - begin)
@@ -592,7 +595,7 @@ class Engine:
         if costs.fixed_per_month:
             ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
         if tiers:
-            self._evaluate_tiers(everyone[member], month, end)
+            self._evaluate_tiers(members, month, end)
         if program.points is not None:
             outstanding = int(pop.view("points").sum())
             ledger.set_stock("points_outstanding", month, outstanding)

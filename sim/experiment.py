@@ -103,10 +103,6 @@ def run_replication(scenario: Scenario, replication: int, *, record_transactions
     return Engine(scenario, replication, record_transactions=record_transactions).run()
 
 
-def _task(scenario: Scenario, replication: int, record_transactions: bool, engine: str = "fast") -> ReplicationResult:
-    return run_replication(scenario, replication, record_transactions=record_transactions, engine=engine)
-
-
 def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False, workers: int = 1,
              on_replication: Callable[[int, ReplicationResult], None] | None = None,
              finished: dict[tuple[int, int], ReplicationResult] | None = None,
@@ -125,14 +121,15 @@ def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False
              for replication in range(scenario.replications) if (index, replication) not in done]
     if workers <= 1 or len(tasks) <= 1:
         for index, replication in tasks:
-            done[index, replication] = _task(scenarios[index], replication, record_transactions and index == 0,
-                                             engine)
+            done[index, replication] = run_replication(scenarios[index], replication, engine=engine,
+                                                       record_transactions=record_transactions and index == 0)
             if on_replication is not None:
                 on_replication(index, done[index, replication])
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            futures = {pool.submit(_task, scenarios[index], replication, record_transactions and index == 0, engine):
-                       (index, replication) for index, replication in tasks}
+            futures = {pool.submit(run_replication, scenarios[index], replication, engine=engine,
+                                   record_transactions=record_transactions and index == 0): (index, replication)
+                       for index, replication in tasks}
             for future in as_completed(futures):
                 key = futures[future]
                 done[key] = future.result()
