@@ -281,10 +281,167 @@ def _with_interval(value: dict) -> str:
 
 
 @main.command()
+@click.argument("sweep_file", metavar="SWEEP.yaml")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Results directory [default: results/<sweep name>].")
+@click.option("--workers", type=click.IntRange(min=1), help="Local processes [default: the number of cores]; "
+              "with --scheduler, a hint for batching. Results are the same whatever the number.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask distributed cluster whose scheduler "
+              "is at ADDRESS (e.g. tcp://10.0.0.5:8786) instead of local processes.")
+@click.option("--resume", is_flag=True, help="Keep the finished points (and replications) of an "
+              "interrupted run of the same sweep into the same --out, and run only what is missing.")
+@click.option("--replications", type=click.IntRange(min=1), help="Override the sweep's replications.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Override the sweep's seed.")
+def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: str | None, resume: bool,
+          replications: int | None, seed: int | None) -> None:
+    """Run a parameter sweep: every point is the scenario with the swept values, on common random numbers.
+
+    Writes DIR/sweep.json (design, points, which are finished), DIR/results.parquet (a folder with one
+    Parquet file per finished point; read it whole with pandas.read_parquet) and, once every point is
+    finished, DIR/sensitivity.json (one-at-a-time effects, Sobol indices, Pareto front).
+    """
+    from sim.sweep import plan_sweep
+
+    plan = _guarded(lambda: plan_sweep(sweep_file, replications=replications, seed=seed))
+    out = Path(out_dir) if out_dir else Path("results") / _slug(plan.body.name)
+    _check_writable(out)
+    manifest = _guarded(lambda: _sweep_with_progress(plan, out, workers or os.cpu_count() or 1, scheduler,
+                                                     resume))
+    _print_sweep(plan, manifest, out)
+
+
+def _sweep_with_progress(plan, out: Path, workers: int, scheduler: str | None, resume: bool):
+    from sim.sweep import SweepProgress, run_sweep
+
+    where = f"on {scheduler}" if scheduler else f"{workers} worker(s)"
+    click.echo(f"sweep {plan.body.name}: {len(plan.points)} point(s) x {plan.replications} replication(s), "
+               f"{len(plan.scenarios)} distinct scenario(s) to simulate, {where}", err=True)
+    with _progress() as progress:
+        task = progress.add_task("replications", total=None)
+
+        def start(todo: int, stored: int) -> None:
+            if stored:
+                click.echo(f"resuming: {stored} replication(s) already finished", err=True)
+            progress.update(task, total=todo)
+
+        callbacks = SweepProgress(on_start=start, on_units=lambda n: progress.advance(task, n))
+        try:
+            return run_sweep(plan, out, workers=workers, scheduler=scheduler, resume=resume, progress=callbacks)
+        except OSError as exc:
+            if scheduler is None:
+                raise
+            from sim.loading import Problem
+
+            _fail([Problem("--scheduler", (), f"cannot reach the Dask scheduler at {scheduler}: {exc}")])
+
+
+def _print_sweep(plan, manifest: dict, out: Path) -> None:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.stats import estimate
+    from sim.sweep import SENSITIVITY, read_results
+
+    metric = plan.metric
+    results = read_results(out)
+    by_point = results.groupby("point")[metric]
+    ranked = by_point.mean().sort_values(ascending=False)
+    table = Table(title=f"{plan.body.name}: {metric}, best points of {len(plan.points)} (95% CI over "
+                        f"{plan.replications} replications)")
+    table.add_column("point", justify="right")
+    for parameter in plan.parameters:
+        table.add_column(parameter.key.rsplit(".", 1)[-1], justify="right")
+    table.add_column(metric, justify="right")
+    table.add_column("95% CI", justify="right")
+    for point in ranked.index[:8]:
+        values = plan.points[int(point)]
+        table.add_row(str(point), *(_number(v) if not isinstance(v, str) else v for v in values.values()),
+                      *_mean_and_interval(estimate(by_point.get_group(point).to_numpy()).as_dict()))
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(table)
+    sensitivity = json.loads((out / SENSITIVITY).read_text())
+    if sensitivity.get("oat"):
+        swings = [f"{p['parameter']} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"
+                  for p in sensitivity["oat"]["parameters"]]
+        console.print(f"one at a time around the scenario's values ({metric} "
+                      f"{_number(sensitivity['oat']['center']['mean'])}): " + "; ".join(swings))
+    console.print(f"results written to {out}/")
+
+
+@main.command()
+@click.argument("transactions_file", metavar="TRANSACTIONS")
+@click.option("--calibration-end", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Last day of the calibration period; the rest of the log is the holdout check "
+                   "[default: the whole log, no holdout].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="SEGMENT.yaml",
+              help="Write the segments: block here [default: print it].")
+@click.option("--chart", type=click.Path(dir_okay=False), metavar="PNG", help="Chart of cumulative repeat "
+              "purchases, predicted vs actual [default with -o and a holdout: beside it, NAME-holdout.png].")
+@click.option("--model", type=click.Choice(["auto", "bgnbd", "paretonbd"]), default="auto", show_default=True,
+              help="Purchase and dropout model; auto fits both and keeps the better likelihood.")
+@click.option("--segments", type=click.IntRange(min=1, max=10), default=1, show_default=True,
+              help="Number of RFM segments, each fitted separately.")
+@click.option("--segment-name", default="calibrated", show_default=True, help="Name of the single segment.")
+@click.option("--customer-column", default="customer_id", show_default=True)
+@click.option("--date-column", default="date", show_default=True)
+@click.option("--amount-column", default="amount", show_default=True)
+@click.option("--date-format", metavar="FORMAT", help="strftime format of the dates, e.g. %d/%m/%Y "
+              "[default: ISO 8601 or another unambiguous common form].")
+def calibrate(transactions_file: str, calibration_end, output: str | None, chart: str | None, model: str,
+              segments: int, segment_name: str, customer_column: str, date_column: str, amount_column: str,
+              date_format: str | None) -> None:
+    """Fit BG/NBD or Pareto/NBD and Gamma-Gamma to a transaction log (CSV or transactions.parquet).
+
+    Prints the parameters with standard errors, the log-likelihoods and the model chosen, and the holdout
+    check; writes a segments: block in native parameters, ready to paste into a scenario.
+    """
+    from sim.calibration.command import run_calibrate
+    from sim.calibration.log import LogColumns
+
+    columns = LogColumns(customer=customer_column, date=date_column, amount=amount_column)
+    _guarded(lambda: run_calibrate(transactions_file, calibration_end=calibration_end and calibration_end.date(),
+                                   output=output, chart=chart, model=model, segments=segments,
+                                   segment_name=segment_name, columns=columns, date_format=date_format))
+
+
+@main.command()
+@click.argument("results_dir", metavar="RESULTS_DIR")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="REPORT.html",
+              help="HTML file to write [default: RESULTS_DIR/report.html]; the PNGs go beside it, "
+                   "into REPORT_files/.")
+def report(results_dir: str, output: str | None) -> None:
+    """Self-contained HTML report with charts of a run, comparison or sweep directory.
+
+    Images are embedded in the page, so it opens offline and can be mailed as one file; the same charts
+    are written as PNG files beside it.
+    """
+    from sim.report import build_report
+
+    written = _guarded(lambda: build_report(results_dir, output))
+    click.echo(f"{written.kind} report with {len(written.files)} chart(s) written to {written.html} "
+               f"(PNGs in {written.html.stem}_files/) in {written.seconds:.1f} s")
+
+
+@main.command()
 @click.argument("file", metavar="SCENARIO.yaml")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value", help="Check with overrides.")
 def validate(file: str, overrides: tuple[str, ...]) -> None:
-    """Check a scenario file without running it."""
+    """Check a scenario or sweep file without running it (a sweep: every point it implies)."""
+    from sim.loading import read_yaml
+
+    doc = _guarded(lambda: read_yaml(file))
+    if "sweep" in doc.data:
+        if overrides:
+            _fail([f"{file}: --set applies to scenario files, not sweeps"])
+        from sim.sweep import plan_sweep
+
+        plan = _guarded(lambda: plan_sweep(file))
+        click.echo(f"{file}: valid sweep '{plan.body.name}': {plan.body.design} design, {len(plan.points)} "
+                   f"point(s) x {plan.replications} replication(s), {len(plan.parameters)} parameter(s); "
+                   f"{len(plan.scenarios)} distinct scenario(s) to simulate")
+        return
     scenario = _load(file, overrides)
     customers = scenario.planned_customers()
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "

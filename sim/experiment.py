@@ -53,17 +53,8 @@ class RunResult:
     def payback_months(self, other: RunResult) -> np.ndarray:
         """Per replication: the month (1-based) by whose end cumulative incremental profit turned
         non-negative for good; ``inf`` if it never did within the horizon."""
-        months = []
-        for mine, theirs in zip(self.replications, other.replications):
-            cumulative = np.cumsum(mine.monthly["profit"] - theirs.monthly["profit"])
-            negative = np.flatnonzero(cumulative < 0)
-            if not negative.size:
-                months.append(1.0)
-            elif negative[-1] == len(cumulative) - 1:
-                months.append(math.inf)
-            else:
-                months.append(float(negative[-1] + 2))
-        return np.array(months)
+        return np.array([payback_month(mine.monthly["profit"] - theirs.monthly["profit"])
+                         for mine, theirs in zip(self.replications, other.replications)])
 
     def vs_baseline(self) -> dict[str, Estimate] | None:
         return None if self.baseline is None else self.differences(self.baseline)
@@ -72,6 +63,18 @@ class RunResult:
     def events(self) -> int:
         own = sum(rep.events for rep in self.replications)
         return own + (self.baseline.events if self.baseline is not None else 0)
+
+
+def payback_month(monthly_difference: np.ndarray) -> float:
+    """The month (1-based) by whose end the cumulative sum of ``monthly_difference`` (incremental profit)
+    turned non-negative for good; ``inf`` if it never did within the horizon."""
+    cumulative = np.cumsum(monthly_difference)
+    negative = np.flatnonzero(cumulative < 0)
+    if not negative.size:
+        return 1.0
+    if negative[-1] == len(cumulative) - 1:
+        return math.inf
+    return float(negative[-1] + 2)
 
 
 def estimate_payback(months: np.ndarray, confidence: float = 0.95) -> Estimate:

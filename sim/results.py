@@ -13,29 +13,12 @@ import numpy as np
 import pandas as pd
 
 from sim.experiment import RunResult
+from sim.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
 from sim.stats import estimate
 from sim.units import DAYS_PER_YEAR
 
 #: Day 0 of the simulation in transactions.parquet's ``date`` column (scenarios have no calendar dates).
 SIMULATION_EPOCH = dt.date(2000, 1, 1)
-
-#: Metrics in the order of SPEC "Results directory" (customers_dropped_out is ours, for the identity
-#: customers_acquired = active_customers_end + customers_dropped_out).
-METRICS = (
-    "customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out",
-    "customers_reactivated", "members_end",
-    "purchases", "repeat_purchases", "gross_revenue", "discount_cost", "net_revenue", "gross_margin",
-    "cost_to_serve", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost", "member_cost",
-    "program_fixed_cost", "program_cost", "acquisition_cost", "profit", "npv_profit", "clv_per_customer",
-    "clv_minus_cac_per_customer", "points_earned", "points_redeemed", "points_expired", "points_outstanding",
-    "points_liability", "breakage_rate",
-)
-MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv_minus_cac_per_customer",
-                                                        "breakage_rate"))
-
-
-#: Paired-difference entries of ``vs_baseline`` beyond the metrics.
-VS_BASELINE_EXTRA = ("roi", "payback_month")
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -12,6 +12,15 @@ from sim.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def _is_sweep(path: Path) -> bool:
+    return any(line.startswith("sweep:") for line in path.read_text().splitlines())
+
+
+#: The example files of scenarios/: scenarios (for `run`) and sweeps (for `sweep`).
+EXAMPLE_SCENARIOS = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if not _is_sweep(p)]
+EXAMPLE_SWEEPS = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if _is_sweep(p)]
+
 BASE = {
     "name": "test",
     "horizon_months": 12,

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import EXAMPLE_SCENARIOS
 
 from sim.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "bad_scenarios"
-EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
+EXAMPLES = EXAMPLE_SCENARIOS   # the example sweeps are checked in test_sweep.py
 VALID = ROOT / "scenarios" / "baseline_retail.yaml"
 _HEADER = re.compile(r"#\s*([a-z_]+):\s*(.*?)\s*$")
 #: Every corpus file must be refused within this many seconds (the alias bomb is the slowest, ~1.5 s).

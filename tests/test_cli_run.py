@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import EXAMPLE_SCENARIOS, ROOT
 
 from sim.cli import main
 from sim.results import METRICS
 
-EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml"))
+EXAMPLES = EXAMPLE_SCENARIOS   # the example sweeps are tested in test_sweep.py
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -109,5 +109,10 @@ class Scenario(Frozen):
         return sum(a.initial_customers + a.new_per_month * self.acquisition_months(a) for a in self.acquisition)
 
     def without_policy(self) -> Scenario:
-        """The same scenario with no levers: the baseline of ``baseline: auto``."""
-        return self.model_copy(update={"policy": None, "name": f"{self.name} (baseline)"})
+        """The same scenario with no levers: the baseline of ``baseline: auto``.
+
+        The ``response`` block (how customers react to levers) is reset to its defaults: without levers it
+        has no effect, and scenarios that differ only in it then share one baseline (a sweep runs it once).
+        """
+        return self.model_copy(update={"policy": None, "response": Response(),
+                                       "name": f"{self.name} (baseline)"})
