@@ -325,14 +325,7 @@ def _sweep_with_progress(plan, out: Path, workers: int, scheduler: str | None, r
             progress.update(task, total=todo)
 
         callbacks = SweepProgress(on_start=start, on_units=lambda n: progress.advance(task, n))
-        try:
-            return run_sweep(plan, out, workers=workers, scheduler=scheduler, resume=resume, progress=callbacks)
-        except OSError as exc:
-            if scheduler is None:
-                raise
-            from sim.loading import Problem
-
-            _fail([Problem("--scheduler", (), f"cannot reach the Dask scheduler at {scheduler}: {exc}")])
+        return run_sweep(plan, out, workers=workers, scheduler=scheduler, resume=resume, progress=callbacks)
 
 
 def _print_sweep(plan, manifest: dict, out: Path) -> None:

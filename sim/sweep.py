@@ -25,6 +25,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -464,20 +465,30 @@ def batches(units: Sequence[tuple[int, int]], workers: int) -> list[list[tuple[i
     return [list(units[i:i + size]) for i in range(0, len(units), size)]
 
 
+def connect(scheduler: str):
+    """A client of the Dask distributed scheduler at ``scheduler``; bad input (exit 2) if it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="20s")
+    except (OSError, ValueError) as exc:   # refused, timed out, or not an address
+        raise InputError([Problem("--scheduler", (), f"cannot reach a Dask scheduler at {scheduler!r}: "
+                                                     f"{exc}")]) from None
+
+
 def execute(tasks: list[tuple[dict[int, Scenario], list[tuple[int, int]], str]], *, workers: int = 1,
-            scheduler: str | None = None) -> Iterator[list]:
+            client=None) -> Iterator[list]:
     """Run tasks (arguments of :func:`run_units`), yielding each one's result as it finishes: in this
-    process (``workers`` = 1), in a process pool, or on the Dask cluster at ``scheduler``."""
+    process (``workers`` = 1), in a process pool, or on a Dask cluster through ``client``."""
     if not tasks:
         return
-    if scheduler is not None:
-        from distributed import Client, as_completed
+    if client is not None:
+        from distributed import as_completed
 
-        with Client(scheduler, timeout="30s") as client:
-            futures = [client.submit(run_units, *task, pure=False) for task in tasks]
-            for future in as_completed(futures):
-                yield future.result()
-                future.release()
+        futures = [client.submit(run_units, *task, pure=False) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+            future.release()
     elif workers <= 1 or len(tasks) == 1:
         for task in tasks:
             yield run_units(*task)
@@ -508,10 +519,19 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike[str], *, workers: int = 1,
     points, so a killed sweep loses nothing finished and ``resume`` runs only what is missing. Once every
     point is finished, ``out/sensitivity.json`` is written. Returns the final manifest.
     """
+    progress = progress or SweepProgress()
+    client = connect(scheduler) if scheduler is not None else None   # before anything on disk is touched
+    try:
+        return _run(plan, Path(out), workers, client, resume, engine, progress)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine: str,
+         progress: SweepProgress) -> dict:
     from sim.checkpoint import Checkpoint
 
-    progress = progress or SweepProgress()
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     key = plan.fingerprint(engine)
     manifest_path = out / MANIFEST
@@ -566,11 +586,9 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike[str], *, workers: int = 1,
 
     write_ready(set(needed))          # points whose replications were all stored by an interrupted sweep
     tasks = [({i: plan.scenarios[i] for i in {u[0] for u in batch}}, batch, engine)
-             for batch in batches(units, workers if scheduler is None else 2 * workers)]
+             for batch in batches(units, workers if client is None else 2 * workers)]
     last_manifest = 0.0
-    import time
-
-    for result in execute(tasks, workers=workers, scheduler=scheduler):
+    for result in execute(tasks, workers=workers, client=client):
         for index, rep in result:
             done[index, rep.replication] = rep
             checkpoint.save(index, rep)

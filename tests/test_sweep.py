@@ -269,3 +269,12 @@ def test_example_sweeps_validate() -> None:
         result = CliRunner().invoke(main, ["validate", str(example)])
         assert result.exit_code == 0, result.output
         assert "valid sweep" in result.output
+
+
+def test_unreachable_scheduler_is_bad_input_and_keeps_earlier_results(tmp_path: Path, whole_grid: Path) -> None:
+    before = sorted(p.name for p in (whole_grid / "results.parquet").iterdir())
+    result = CliRunner().invoke(main, ["sweep", str(_sweep(tmp_path, GRID)), "--out", str(whole_grid),
+                                       "--scheduler", "no-port-here"])
+    assert result.exit_code == 2
+    assert "--scheduler: cannot reach a Dask scheduler at 'no-port-here'" in result.output
+    assert sorted(p.name for p in (whole_grid / "results.parquet").iterdir()) == before
