@@ -169,6 +169,19 @@ class Ledger:
                                          - np.cumsum(self._member_dropouts))
         self._add_by_cohort("active_end", cohort_of[alive_at_end])
 
+    def merge(self, other: Ledger) -> None:
+        """Add the closed ledger of another shard of the same replication: every sum is additive (the
+        stocks too, being sums over customers), so the merged ledger is the whole population's."""
+        for name, column in other.monthly.items():
+            self.monthly[name] += column
+        for name, column in other.cohort.items():
+            self.cohort[name] += column
+        for name, value in other.member.items():
+            self.member[name] += value
+        self._member_arrivals += other._member_arrivals
+        self._member_dropouts += other._member_dropouts
+        self._member_reactivations += other._member_reactivations
+
     def totals(self) -> dict[str, float]:
         """Horizon totals of every metric of SPEC "Results directory"."""
         total = {name: float(self.monthly[name].sum()) for name in FLOWS}

@@ -68,8 +68,15 @@ def main() -> None:
 @click.option("--engine", type=click.Choice(["fast", "reference"]), default="fast", show_default=True,
               help="reference: one simpy process per customer, the executable specification (small "
                    "populations only; same laws, other random numbers).")
+@click.option("--shards", type=click.IntRange(min=1, max=100_000), default=1, show_default=True,
+              help="Split every replication into this many customer shards (whole acquisition batches "
+                   "with the customers they refer), run apart and added up: for populations one worker "
+                   "cannot hold.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask distributed cluster whose scheduler "
+              "is at ADDRESS instead of local processes.")
 def run(scenario_file: str, out_dir: str | None, replications: int | None, seed: int | None,
-        overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool, engine: str) -> None:
+        overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool, engine: str,
+        shards: int, scheduler: str | None) -> None:
     """Simulate one scenario (and its baseline) and write summary.json, timeseries.parquet and cohorts.parquet.
 
     Each replication is kept in DIR/.partial as it finishes, so a killed run loses nothing finished:
@@ -80,20 +87,33 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
         extra.append(f"replications={replications}")
     if seed is not None:
         extra.append(f"seed={seed}")
-    scenario = _load(scenario_file, extra)
+    from sim.loading import load_scenario
+
+    scenario = _guarded(lambda: load_scenario(scenario_file, extra, shards=shards))
+    if shards > 1:
+        _check_shards(scenario, scenario_file, transactions, engine)
     baseline = _guarded(lambda: _baseline(scenario, scenario_file))
     out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name)
     _check_writable(out)
+    client = None
+    if scheduler is not None:
+        from sim.executors import connect
+
+        client = _guarded(lambda: connect(scheduler))
 
     from sim.checkpoint import Checkpoint, fingerprint
 
     arms = [scenario] if baseline is None else [scenario, baseline]
-    checkpoint = Checkpoint(out, fingerprint(arms, transactions, engine))
+    checkpoint = Checkpoint(out, fingerprint(arms, transactions, engine if shards == 1 else f"{engine}/{shards}"))
     finished = checkpoint.start(resume=resume)
     if resume:
         click.echo(f"resuming: {len(finished)} finished replication(s) found in {checkpoint.folder}", err=True)
-    result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1,
-                                checkpoint, finished, engine)
+    try:
+        result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1,
+                                    checkpoint, finished, engine, shards, client)
+    finally:
+        if client is not None:
+            client.close()
 
     from sim.results import summary, write_run
 
@@ -116,8 +136,25 @@ def _baseline(scenario, scenario_file: str):
     return resolve_baseline(scenario, scenario_file)
 
 
+def _check_shards(scenario, scenario_file: str, transactions: bool, engine: str) -> None:
+    from sim.experiment import check_shardable
+    from sim.loading import Problem
+
+    if transactions:
+        _fail([Problem("--shards", (), "--transactions is not available in a sharded run")])
+    if engine != "fast":
+        _fail([Problem("--shards", (), "only the fast engine runs in shards")])
+    reason = check_shardable(scenario)
+    if reason is not None:
+        from sim.loading import read_yaml
+
+        doc = read_yaml(scenario_file)
+        index = next(i for i, d in enumerate(scenario.policy.discounts) if d.kind == "targeted")
+        _fail([doc.problem(("policy", "discounts", index, "kind"), f"--shards: {reason}")])
+
+
 def _run_with_progress(scenario, baseline, transactions: bool, workers: int, checkpoint, finished: dict,
-                       engine: str = "fast"):
+                       engine: str = "fast", shards: int = 1, client=None):
     from sim.experiment import run_scenario
 
     total = scenario.replications * (1 if baseline is None else 2)
@@ -130,7 +167,8 @@ def _run_with_progress(scenario, baseline, transactions: bool, workers: int, che
             progress.advance(task)
 
         return run_scenario(scenario, baseline=baseline, record_transactions=transactions, workers=workers,
-                            on_replication=done, finished=finished, engine=engine)
+                            on_replication=done, finished=finished, engine=engine, shards=shards,
+                            client=client)
 
 
 def _print_summary(content: dict, out: Path) -> None:
@@ -375,7 +413,8 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
 @click.option("--model", type=click.Choice(["auto", "bgnbd", "paretonbd"]), default="auto", show_default=True,
               help="Purchase and dropout model; auto fits both and keeps the better likelihood.")
 @click.option("--segments", type=click.IntRange(min=1, max=10), default=1, show_default=True,
-              help="Number of RFM segments, each fitted separately.")
+              help="Number of RFM (recency, frequency, monetary) segments, each with its own laws drawn "
+                   "from its customers' histories under the pooled fit.")
 @click.option("--segment-name", default="calibrated", show_default=True, help="Name of the single segment.")
 @click.option("--customer-column", default="customer_id", show_default=True)
 @click.option("--date-column", default="date", show_default=True)

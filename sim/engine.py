@@ -55,9 +55,14 @@ class ReplicationResult:
 class Engine:
     """Simulates one replication of a scenario, with its policy levers if it has any (SPEC "Model semantics")."""
 
-    def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False) -> None:
+    def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
+                 shard: tuple[int, int] | None = None) -> None:
+        """``shard=(k, n)``: simulate only the acquisition batches of shard ``k`` of ``n`` (see :func:`shards`)
+        and the customers they refer; :func:`merge_shards` adds the shards up to the whole replication."""
         self.scenario = scenario
         self.replication = replication
+        self.shard = shard
+        self.batches = None if shard is None else shards(scenario, shard[1])[shard[0]]
         self.horizon = scenario.horizon_years
         self.months = scenario.horizon_months
         self.laws: list[SegmentLaws] = segment_laws(scenario)
@@ -68,7 +73,8 @@ class Engine:
 
             self.program = Program(scenario, self.laws)
         extra = self.program.columns() if self.program is not None else ()
-        self.pop = Population(scenario.planned_customers(), extra=extra)
+        planned = scenario.planned_customers() if self.batches is None else sum(self.batches.values())
+        self.pop = Population(planned, extra=extra)
         economics = scenario.economics
         self.ledger = Ledger(self.months, self.months * len(self.channels) * len(self.laws),
                              economics.gross_margin, economics.cost_to_serve_per_order,
@@ -89,6 +95,11 @@ class Engine:
 
     # -- calendar ---------------------------------------------------------------------------------
     def run(self) -> ReplicationResult:
+        self.simulate()
+        return self._result()
+
+    def simulate(self) -> Ledger:
+        """Run the calendar to the horizon; returns the closed ledger (a shard's share of the totals)."""
         env = simpy.Environment()
         env.process(self._acquisition_calendar(env))
         env.process(self._month_calendar(env))
@@ -100,7 +111,8 @@ class Engine:
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
         with np.errstate(divide="ignore", over="ignore"):
             env.run()
-        return self._result()
+        self._close()
+        return self.ledger
 
     def _acquisition_calendar(self, env: simpy.Environment):
         for month in range(self.months):
@@ -126,21 +138,15 @@ class Engine:
     def _acquire(self, month: int) -> None:
         scenario = self.scenario
         names = list(scenario.segments)
-        for channel_index, acq in enumerate(scenario.acquisition):
-            mix = scenario.segment_mix(acq)
-            batches = [(0, acq.initial_customers)] if month == 0 else []
-            if month < scenario.acquisition_months(acq):
-                batches.append((month + 1, acq.new_per_month))
-            for batch, total in batches:
-                counts = _allocate(total, [mix.get(n, 0.0) for n in names])
-                for segment, count in enumerate(counts):
-                    if count == 0:
-                        continue
-                    times = _arrival_times(batch, month, count)
-                    seq = rng.batch_sequence(scenario.seed, self.replication, acq.channel, batch, names[segment])
-                    traits = draw_batch(self.laws[segment], segment, count, seq)
-                    cohort = self._cohort(month, channel_index, segment)
-                    self._add_customers(traits, times, cohort, month, acq.cac, referred=False)
+        for (channel_index, batch, segment, block), (offset, count, total) in month_batches(scenario, month):
+            if self.batches is not None and (channel_index, batch, segment, block) not in self.batches:
+                continue
+            acq = scenario.acquisition[channel_index]
+            times = _arrival_times(batch, month, total)[offset:offset + count]
+            seq = rng.batch_sequence(scenario.seed, self.replication, acq.channel, batch, names[segment], block)
+            traits = draw_batch(self.laws[segment], segment, count, seq)
+            cohort = self._cohort(month, channel_index, segment)
+            self._add_customers(traits, times, cohort, month, acq.cac, referred=False)
 
     def _add_customers(self, traits: dict[str, np.ndarray], times: np.ndarray, cohort: int, month: int,
                        cac: float, *, referred: bool, parents: np.ndarray | None = None) -> np.ndarray:
@@ -592,7 +598,7 @@ class Engine:
             if tiers and program.tier_benefit.any():
                 ledger.record_cost("tier_benefit_cost", month, cohort, middle, arrival,
                                    active * program.tier_benefit[pop.tier[ids]], parent=parent, factors=factors)
-        if costs.fixed_per_month:
+        if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
             ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
         if tiers:
             self._evaluate_tiers(members, month, end)
@@ -629,7 +635,7 @@ class Engine:
                 * points.redeemer_share)
 
     # -- the end ----------------------------------------------------------------------------------
-    def _result(self) -> ReplicationResult:
+    def _close(self) -> None:
         pop, months = self.pop, self.months
         death = pop.view("death")
         dead = death < self.horizon
@@ -641,33 +647,9 @@ class Engine:
         if self.program is not None:
             member_death_month = death_month[pop.view("member")[dead]]
         self.ledger.close(arrival_month, death_month, cohort, ~dead, member_death_month)
-        return ReplicationResult(
-            replication=self.replication,
-            totals=self.ledger.totals(),
-            monthly=self.ledger.monthly_table(),
-            cohorts=self._cohort_table(),
-            events=self.events,
-            transactions=self._transaction_table(),
-        )
 
-    def _cohort_table(self) -> dict[str, np.ndarray]:
-        sums = self.ledger.cohort
-        present = np.flatnonzero(sums["customers"])
-        customers = sums["customers"][present]
-        per_month = len(self.channels) * len(self.laws)
-        names = list(self.scenario.segments)
-        return {
-            "acquisition_month": present // per_month,
-            "channel": np.array([self.channels[(i % per_month) // len(self.laws)] for i in present], dtype=object),
-            "segment": np.array([names[i % len(self.laws)] for i in present], dtype=object),
-            "customers": customers.astype(np.int64),
-            "repeat_purchases": sums["repeat_purchases"][present].astype(np.int64),
-            "net_revenue": sums["net_revenue"][present],
-            "clv": (sums["clv"][present] - sums["program"][present]) / customers,
-            "cac": sums["cac"][present] / customers,
-            "active_end": sums["active_end"][present].astype(np.int64),
-            "network_value": sums["network_value"][present] / customers,
-        }
+    def _result(self) -> ReplicationResult:
+        return _result_of(self.scenario, self.replication, self.ledger, self.events, self._transaction_table())
 
     def _transaction_table(self) -> dict[str, np.ndarray] | None:
         if self.transactions is None:
@@ -682,6 +664,89 @@ class Engine:
         table = {name: column[order] for name, column in table.items()}
         table["amount"] = table.pop("list_value") - table["discount"]   # what the customer paid
         return table
+
+
+#: Customers of an acquisition batch drawn from one seed sequence: larger batches are drawn in blocks of
+#: this size (each its own sequence), so that shards can split them.
+BLOCK = 2**18
+
+BatchKey = tuple[int, int, int, int]   # channel index, batch, segment index, block
+
+
+def month_batches(scenario: Scenario, month: int) -> list[tuple[BatchKey, tuple[int, int, int]]]:
+    """The acquisition blocks drawn at the start of ``month``: key -> (offset in the batch, customers, the
+    batch's customers). Batch 0 is the initial customers, batch m + 1 month m's new customers."""
+    names = list(scenario.segments)
+    found = []
+    for channel_index, acq in enumerate(scenario.acquisition):
+        mix = scenario.segment_mix(acq)
+        batches = [(0, acq.initial_customers)] if month == 0 else []
+        if month < scenario.acquisition_months(acq):
+            batches.append((month + 1, acq.new_per_month))
+        for batch, total in batches:
+            for segment, count in enumerate(_allocate(total, [mix.get(n, 0.0) for n in names])):
+                for block, offset in enumerate(range(0, count, BLOCK)):
+                    found.append(((channel_index, batch, segment, block),
+                                  (offset, min(BLOCK, count - offset), count)))
+    return found
+
+
+def acquisition_batches(scenario: Scenario) -> dict[BatchKey, int]:
+    """Every acquisition block of the scenario and its customers (see :func:`month_batches`)."""
+    return {key: size for month in range(scenario.horizon_months)
+            for key, (_, size, _) in month_batches(scenario, month)}
+
+
+def shards(scenario: Scenario, count: int) -> list[dict[BatchKey, int]]:
+    """The acquisition blocks split into ``count`` shards of about equal customers (largest block first to
+    the least loaded shard). Customers are independent but for referrals, and referred customers are drawn
+    from their referrer's stream, so shards run apart add up exactly to the whole (:func:`merge_shards`).
+    A block (at most :data:`BLOCK` customers) is never split."""
+    loads = [0] * count
+    assigned: list[dict[BatchKey, int]] = [{} for _ in range(count)]
+    for key, customers in sorted(acquisition_batches(scenario).items(), key=lambda item: (-item[1], item[0])):
+        target = loads.index(min(loads))
+        assigned[target][key] = customers
+        loads[target] += customers
+    return assigned
+
+
+def run_shard(scenario: Scenario, replication: int, shard: int, count: int) -> tuple[Ledger, int]:
+    """Shard ``shard`` of ``count`` of a replication: its closed ledger and its number of events."""
+    engine = Engine(scenario, replication, shard=(shard, count))
+    return engine.simulate(), engine.events
+
+
+def merge_shards(scenario: Scenario, replication: int, parts: list[tuple[Ledger, int]]) -> ReplicationResult:
+    """The whole replication from the results of :func:`run_shard` for every shard."""
+    ledger = parts[0][0]
+    for other, _ in parts[1:]:
+        ledger.merge(other)
+    return _result_of(scenario, replication, ledger, sum(events for _, events in parts), None)
+
+
+def _result_of(scenario: Scenario, replication: int, ledger: Ledger, events: int,
+               transactions: dict[str, np.ndarray] | None) -> ReplicationResult:
+    channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
+    names = list(scenario.segments)
+    sums = ledger.cohort
+    present = np.flatnonzero(sums["customers"])
+    customers = sums["customers"][present]
+    per_month = len(channels) * len(names)
+    cohorts = {
+        "acquisition_month": present // per_month,
+        "channel": np.array([channels[(i % per_month) // len(names)] for i in present], dtype=object),
+        "segment": np.array([names[i % len(names)] for i in present], dtype=object),
+        "customers": customers.astype(np.int64),
+        "repeat_purchases": sums["repeat_purchases"][present].astype(np.int64),
+        "net_revenue": sums["net_revenue"][present],
+        "clv": (sums["clv"][present] - sums["program"][present]) / customers,
+        "cac": sums["cac"][present] / customers,
+        "active_end": sums["active_end"][present].astype(np.int64),
+        "network_value": sums["network_value"][present] / customers,
+    }
+    return ReplicationResult(replication=replication, totals=ledger.totals(), monthly=ledger.monthly_table(),
+                             cohorts=cohorts, events=events, transactions=transactions)
 
 
 def _allocate(total: int, shares: list[float]) -> list[int]:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine import Engine, ReplicationResult
+from sim.engine import Engine, ReplicationResult, merge_shards, run_shard
 from sim.scenario import Scenario
 from sim.stats import Estimate, estimate
 
@@ -106,38 +105,68 @@ def run_replication(scenario: Scenario, replication: int, *, record_transactions
     return Engine(scenario, replication, record_transactions=record_transactions).run()
 
 
+def check_shardable(scenario: Scenario) -> str | None:
+    """Why ``scenario`` cannot run in customer shards, or None. Targeted offers go to the top share of all
+    customers by score: a shard cannot rank its customers against the others'."""
+    if scenario.policy is not None and any(d.kind == "targeted" for d in scenario.policy.discounts):
+        return "targeted offers rank every customer against all the others, so the population cannot be split"
+    return None
+
+
+def _unit(scenario: Scenario, replication: int, record_transactions: bool, engine: str, shard: int, shards: int):
+    if shards == 1:
+        return run_replication(scenario, replication, record_transactions=record_transactions, engine=engine)
+    return run_shard(scenario, replication, shard, shards)
+
+
 def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False, workers: int = 1,
              on_replication: Callable[[int, ReplicationResult], None] | None = None,
              finished: dict[tuple[int, int], ReplicationResult] | None = None,
-             engine: str = "fast") -> list[RunResult]:
+             engine: str = "fast", shards: int = 1, client=None) -> list[RunResult]:
     """Run every replication of several scenarios (all on their own seeds), reporting each as it finishes.
 
-    ``workers`` > 1 runs the replications in a process pool. Each replication depends only on its
-    scenario, seed and index, so the numbers are the same whatever the number of workers.
+    ``workers`` > 1 runs the replications in a process pool, ``client`` (a :class:`distributed.Client`) on
+    a Dask cluster. Each replication depends only on its scenario, seed and index, so the numbers are the
+    same whatever the executor. ``shards`` > 1 splits every replication into that many customer shards
+    (whole acquisition batches with the customers they refer; :func:`sim.engine.shards`) run as separate
+    units and added up: the same totals as a whole run, to the last bit for counts and up to the order of
+    floating-point sums for money, for populations no single worker could hold.
     ``on_replication(scenario_index, result)`` is called in the order replications finish.
     ``record_transactions`` applies to the first scenario only (the others are its comparisons).
     ``finished`` holds replications already simulated, keyed by (scenario index, replication); they are
     not run again (see :mod:`sim.checkpoint`).
     """
+    from sim.executors import execute
+
+    if shards > 1:
+        if record_transactions:
+            raise ValueError("transactions are not recorded in sharded runs")
+        if engine != "fast":
+            raise ValueError("only the fast engine runs in shards")
+        for scenario in scenarios:
+            reason = check_shardable(scenario)
+            if reason is not None:
+                raise ValueError(f"{scenario.name}: {reason}")
     done: dict[tuple[int, int], ReplicationResult] = dict(finished or {})
-    tasks = [(index, replication) for index, scenario in enumerate(scenarios)
-             for replication in range(scenario.replications) if (index, replication) not in done]
-    if workers <= 1 or len(tasks) <= 1:
-        for index, replication in tasks:
-            done[index, replication] = run_replication(scenarios[index], replication, engine=engine,
-                                                       record_transactions=record_transactions and index == 0)
-            if on_replication is not None:
-                on_replication(index, done[index, replication])
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            futures = {pool.submit(run_replication, scenarios[index], replication, engine=engine,
-                                   record_transactions=record_transactions and index == 0): (index, replication)
-                       for index, replication in tasks}
-            for future in as_completed(futures):
-                key = futures[future]
-                done[key] = future.result()
-                if on_replication is not None:
-                    on_replication(key[0], done[key])
+    keys = [(index, replication, shard) for index, scenario in enumerate(scenarios)
+            for replication in range(scenario.replications) if (index, replication) not in done
+            for shard in range(shards)]
+    tasks = [(scenarios[index], replication, record_transactions and index == 0, engine, shard, shards)
+             for index, replication, shard in keys]
+    parts: dict[tuple[int, int], dict[int, tuple]] = {}
+    for task_index, result in execute(_unit, tasks, workers=workers, client=client):
+        index, replication, shard = keys[task_index]
+        key = index, replication
+        scenario = scenarios[index]
+        if shards > 1:
+            parts.setdefault(key, {})[shard] = result
+            if len(parts[key]) < shards:
+                continue
+            pieces = parts.pop(key)
+            result = merge_shards(scenario, replication, [pieces[k] for k in range(shards)])
+        done[key] = result
+        if on_replication is not None:
+            on_replication(key[0], result)
     return [RunResult(scenario, [done[index, r] for r in range(scenario.replications)])
             for index, scenario in enumerate(scenarios)]
 
@@ -145,17 +174,18 @@ def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False
 def run_scenario(scenario: Scenario, *, baseline: Scenario | None = None, record_transactions: bool = False,
                  workers: int = 1, on_replication: Callable[[int, ReplicationResult], None] | None = None,
                  finished: dict[tuple[int, int], ReplicationResult] | None = None,
-                 engine: str = "fast") -> RunResult:
+                 engine: str = "fast", shards: int = 1, client=None) -> RunResult:
     """Run every replication of ``scenario`` and, if given, of its ``baseline`` on the same customers.
 
     ``baseline`` is typically :func:`sim.loading.resolve_baseline` of the scenario (``baseline: auto`` =
     the scenario without its policy). The result's :meth:`RunResult.vs_baseline` holds the paired
-    differences. ``on_replication(arm, result)`` (arm 0 = the scenario, 1 = the baseline) and ``finished``
-    are as in :func:`run_many`.
+    differences. ``on_replication(arm, result)`` (arm 0 = the scenario, 1 = the baseline), ``finished``,
+    ``shards`` and ``client`` are as in :func:`run_many`.
     """
     scenarios = [scenario] if baseline is None else [scenario, baseline]
     results = run_many(scenarios, record_transactions=record_transactions, workers=workers,
-                       on_replication=on_replication, finished=finished, engine=engine)
+                       on_replication=on_replication, finished=finished, engine=engine, shards=shards,
+                       client=client)
     main = results[0]
     if baseline is not None:
         main.baseline = results[1]

@@ -304,8 +304,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Scenario:
-    """Read, override, validate and size-check a scenario file.
+def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shards: int = 1) -> Scenario:
+    """Read, override, validate and size-check a scenario file (the size of one of ``shards`` customer
+    shards, when the run is split; :func:`sim.engine.shards`).
 
     Raises
     ------
@@ -318,7 +319,7 @@ def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     apply_overrides(doc, overrides)
     scenario = validate(Scenario, doc)
     _check_baseline(scenario, doc, Path(path))
-    _check_size(scenario, doc)
+    _check_size(scenario, doc, shards)
     return scenario
 
 
@@ -357,9 +358,14 @@ def resolve_baseline(scenario: Scenario, path: str | os.PathLike[str]) -> Scenar
     return other.model_copy(update={"seed": scenario.seed, "replications": scenario.replications})
 
 
-def _check_size(scenario: Scenario, doc: Document) -> None:
-    """Refuse, before allocating anything, a population that cannot fit in this machine's memory."""
+def _check_size(scenario: Scenario, doc: Document, shards: int = 1) -> None:
+    """Refuse, before allocating anything, a population (or its largest shard) that cannot fit in this
+    machine's memory."""
     planned = scenario.planned_customers()
+    if shards > 1:
+        from sim.engine import shards as split
+
+        planned = max(sum(part.values()) for part in split(scenario, shards))
     # Referred customers refer too: without dropout the population grows like a Yule process,
     # e^(rate x years), which bounds the expected count from above.
     top_referral = max(s.referrals_per_year.mean for s in scenario.segments.values())
@@ -370,7 +376,8 @@ def _check_size(scenario: Scenario, doc: Document) -> None:
         raise InputError([doc.problem(("acquisition",), (
             f"the scenario brings up to about {expected:,.3g} customers per replication, which needs about "
             f"{need / 2**30:,.1f} GiB; this machine has {have / 2**30:,.1f} GiB. Lower the customer counts "
-            f"(results scale: simulate a sample and multiply) or split the population into shards."))])
+            f"(results scale: simulate a sample and multiply) or split the population into shards "
+            f"(`run --shards N`, on a Dask cluster with --scheduler)."))])
 
 
 def _physical_memory() -> int:

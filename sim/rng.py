@@ -105,9 +105,12 @@ def name_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-def batch_sequence(seed: int, replication: int, channel: str, month: int, segment: str) -> np.random.SeedSequence:
-    """The seed sequence of one acquisition batch (SPEC "Common random numbers")."""
-    return np.random.SeedSequence(entropy=seed, spawn_key=(replication, name_key(channel), month, name_key(segment)))
+def batch_sequence(seed: int, replication: int, channel: str, month: int, segment: str,
+                   block: int = 0) -> np.random.SeedSequence:
+    """The seed sequence of one acquisition batch (SPEC "Common random numbers"); a batch larger than
+    :data:`sim.engine.BLOCK` is drawn in blocks, block ``b`` > 0 from its own sequence."""
+    key = (replication, name_key(channel), month, name_key(segment))
+    return np.random.SeedSequence(entropy=seed, spawn_key=key if block == 0 else (*key, block))
 
 
 def replication_generator(seed: int, replication: int, purpose: str) -> np.random.Generator:

@@ -26,7 +26,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -465,42 +465,6 @@ def batches(units: Sequence[tuple[int, int]], workers: int) -> list[list[tuple[i
     return [list(units[i:i + size]) for i in range(0, len(units), size)]
 
 
-def connect(scheduler: str):
-    """A client of the Dask distributed scheduler at ``scheduler``; bad input (exit 2) if it cannot be reached."""
-    from distributed import Client
-
-    try:
-        return Client(scheduler, timeout="20s")
-    except (OSError, ValueError) as exc:   # refused, timed out, or not an address
-        raise InputError([Problem("--scheduler", (), f"cannot reach a Dask scheduler at {scheduler!r}: "
-                                                     f"{exc}")]) from None
-
-
-def execute(tasks: list[tuple[dict[int, Scenario], list[tuple[int, int]], str]], *, workers: int = 1,
-            client=None) -> Iterator[list]:
-    """Run tasks (arguments of :func:`run_units`), yielding each one's result as it finishes: in this
-    process (``workers`` = 1), in a process pool, or on a Dask cluster through ``client``."""
-    if not tasks:
-        return
-    if client is not None:
-        from distributed import as_completed
-
-        futures = [client.submit(run_units, *task, pure=False) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
-            future.release()
-    elif workers <= 1 or len(tasks) == 1:
-        for task in tasks:
-            yield run_units(*task)
-    else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            futures = [pool.submit(run_units, *task) for task in tasks]
-            for future in as_completed(futures):
-                yield future.result()
-
-
 @dataclass
 class SweepProgress:
     """Callbacks of :func:`run_sweep`; each is optional."""
@@ -520,6 +484,8 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike[str], *, workers: int = 1,
     point is finished, ``out/sensitivity.json`` is written. Returns the final manifest.
     """
     progress = progress or SweepProgress()
+    from sim.executors import connect
+
     client = connect(scheduler) if scheduler is not None else None   # before anything on disk is touched
     try:
         return _run(plan, Path(out), workers, client, resume, engine, progress)
@@ -588,7 +554,9 @@ def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine:
     tasks = [({i: plan.scenarios[i] for i in {u[0] for u in batch}}, batch, engine)
              for batch in batches(units, workers if client is None else 2 * workers)]
     last_manifest = 0.0
-    for result in execute(tasks, workers=workers, client=client):
+    from sim.executors import execute
+
+    for _, result in execute(run_units, tasks, workers=workers, client=client):
         for index, rep in result:
             done[index, rep.replication] = rep
             checkpoint.save(index, rep)
