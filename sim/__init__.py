@@ -7,6 +7,10 @@ The public API::
     result = sim.run_scenario(scenario)
     result.metrics()["clv_per_customer"]
 
+    plan = sim.plan_sweep("scenarios/sweep_points.yaml")      # validated: every point, before running
+    sim.run_sweep(plan, "results/sweep", workers=2)           # or scheduler="tcp://host:8786"
+    rows = sim.read_sweep_results("results/sweep")            # one row per point and replication
+
 Attributes load lazily so that ``import sim`` (and the CLI's ``--help``) stays light.
 """
 
@@ -15,8 +19,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["InputError", "RunResult", "Scenario", "load_scenario", "resolve_baseline", "run_replication",
-           "run_scenario", "write_run"]
+__all__ = ["InputError", "RunResult", "Scenario", "load_scenario", "plan_sweep", "read_sweep_results",
+           "resolve_baseline", "run_replication", "run_scenario", "run_sweep", "write_run"]
 
 _HOMES = {
     "InputError": "sim.loading",
@@ -27,10 +31,16 @@ _HOMES = {
     "run_replication": "sim.experiment",
     "run_scenario": "sim.experiment",
     "write_run": "sim.results",
+    "plan_sweep": "sim.sweep",
+    "run_sweep": "sim.sweep",
+    "read_sweep_results": "sim.sweep",
 }
+
+
+_RENAMED = {"read_sweep_results": "read_results"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _HOMES:
-        return getattr(import_module(_HOMES[name]), name)
+        return getattr(import_module(_HOMES[name]), _RENAMED.get(name, name))
     raise AttributeError(f"module 'sim' has no attribute {name!r}")
