@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo browser test test-fast bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job on the shipped example: the sweep of the points program and its report (the committed
+# example reports/demo/report.html), then one run of the program against its baseline and its report.
 demo: $(STAMP)
-	$(BIN)/loyalty-sim run scenarios/points_program.yaml --out reports/demo
+	$(BIN)/loyalty-sim sweep scenarios/sweep_points.yaml --out reports/demo/sweep
+	$(BIN)/loyalty-sim report reports/demo/sweep -o reports/demo/report.html
+	$(BIN)/loyalty-sim run scenarios/points_program.yaml --out reports/demo/run
+	$(BIN)/loyalty-sim report reports/demo/run -o reports/demo/run_report.html
 
-test: $(STAMP)
+# Headless Chromium for tests/test_report_browser.py, from Debian's packages where missing (CI runs as
+# root on Debian). Elsewhere it says what to install, and the browser test is skipped.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "browser test will be skipped: install Debian's chromium and chromium-driver (as root)"; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,12 +75,16 @@ class Comparison:
         return pd.DataFrame(rows)
 
 
-def write_comparison(comparison: Comparison, out_dir: str | os.PathLike[str]) -> Path:
-    """compare.json, comparison.parquet, and each scenario's own result files in a sub-directory."""
+def write_comparison(comparison: Comparison, out_dir: str | os.PathLike[str],
+                     sources: Mapping[str, str | os.PathLike[str]] | None = None) -> Path:
+    """compare.json, comparison.parquet, and each scenario's own result files in a sub-directory.
+
+    ``sources`` maps scenario names to the files they were read from (named in each scenario.yaml).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for result, folder in zip(comparison._all(), scenario_folders(comparison._all())):
-        write_run(result, out / "scenarios" / folder)
+        write_run(result, out / "scenarios" / folder, source=(sources or {}).get(result.scenario.name))
     content = comparison.content()
     content["folders"] = dict(zip(content["metrics"], scenario_folders(comparison._all())))
     _atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(content, indent=2) + "\n"))

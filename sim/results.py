@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
+from pydantic import BaseModel, ValidationError
 
 from sim.experiment import RunResult
 from sim.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
@@ -117,23 +119,91 @@ def transactions(result: RunResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transactions: bool = False) -> Path:
+def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transactions: bool = False,
+              source: str | os.PathLike[str] | None = None) -> Path:
     """Write the result files into ``out_dir`` (created if needed), each file atomically.
 
     With a baseline, its own summary.json, timeseries.parquet and cohorts.parquet go to ``out_dir/baseline``.
+    ``scenario.yaml`` holds the scenario as it was simulated (validated, defaults filled in, overrides
+    applied); ``source`` is the file it was read from, named in its first lines.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if result.baseline is not None:
-        write_run(result.baseline, out / "baseline")
+        write_run(result.baseline, out / "baseline", source=_baseline_source(result.scenario, source))
     elif (out / "baseline" / "summary.json").is_file():  # from an earlier run with a baseline
         shutil.rmtree(out / "baseline")
+    _atomic_write(out / SCENARIO_FILE, lambda p: p.write_text(scenario_yaml(result.scenario, source)))
     _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"))
     _atomic_write(out / "timeseries.parquet", lambda p: timeseries(result).to_parquet(p, index=False))
     _atomic_write(out / "cohorts.parquet", lambda p: cohorts(result).to_parquet(p, index=False))
     if with_transactions:
         _atomic_write(out / "transactions.parquet", lambda p: transactions(result).to_parquet(p, index=False))
     return out
+
+
+#: The scenario as simulated, in every run directory (and the baseline's).
+SCENARIO_FILE = "scenario.yaml"
+
+
+def scenario_yaml(scenario: BaseModel, source: str | os.PathLike[str] | None = None) -> str:
+    """The validated scenario as YAML, defaults filled in; ``loyalty-sim run`` reads it back as it is.
+
+    The first comment lines name the ``source`` file. A relative ``baseline`` path stays relative to
+    that source, not to this file.
+    """
+    header = "# The scenario as simulated: validated, with every default filled in and overrides applied.\n"
+    header += f"# source: {source if source is not None else 'unknown (written through the Python API)'}\n"
+    return header + yaml.safe_dump(resolved(scenario), sort_keys=False, allow_unicode=True, width=100)
+
+
+def resolved(model: BaseModel) -> dict[str, Any]:
+    """A model as plain data with its defaults written out, still valid input for the same model.
+
+    Fields left unset whose value is None are left out. A default the model would refuse next to the
+    fields that were given (the time unit of a native parameter given in its friendly form) is left out too.
+    """
+    kind = type(model)
+    data = {name: _plain(getattr(model, name)) for name in kind.model_fields}
+    data = {name: value for name, value in data.items() if value is not None or name in model.model_fields_set}
+    if _accepts(kind, data):
+        return data
+    kept = {name: value for name, value in data.items() if name in model.model_fields_set}
+    for name, value in data.items():
+        if name not in kept and _accepts(kind, {**kept, name: value}):
+            kept[name] = value
+    return {name: kept[name] for name in data if name in kept}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return resolved(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _accepts(kind: type[BaseModel], data: dict[str, Any]) -> bool:
+    try:
+        kind.model_validate(data)
+    except ValidationError:
+        return False
+    return True
+
+
+def _baseline_source(scenario: BaseModel, source: str | os.PathLike[str] | None) -> str | None:
+    """Where an ``auto`` or file baseline came from, for its scenario.yaml header."""
+    if source is None:
+        return None
+    baseline = getattr(scenario, "baseline", "auto")
+    if baseline in ("auto", "none"):
+        return f"{source} without its policy block (baseline: auto)"
+    target = Path(baseline)
+    return str(target if target.is_absolute() else Path(source).parent / target)
 
 
 def _atomic_write(path: Path, write) -> None:

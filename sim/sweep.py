@@ -174,6 +174,7 @@ class SweepPlan:
     point_base: list[int | None] = field(default_factory=list)
     oat: list[dict[str, Any]] = field(default_factory=list)   # {"parameter", "value", "arm", "base"}
     unit_sample: np.ndarray | None = None                     # the design's unit-cube sample (sobol)
+    base: Scenario | None = None                              # the scenario with the sweep's fixed values
     metric: str = "profit"
 
     @property
@@ -208,6 +209,7 @@ class SweepPlan:
             "baseline": self.has_baseline,
             "metric": self.metric,
             "engine": engine,
+            "set": dict(body.set),
             "parameters": {p.key: ({"values": list(p.values)} if p.values is not None else
                                    {"low": p.low, "high": p.high, "levels": p.levels, "log": p.log,
                                     "integer": p.integer}) for p in self.parameters},
@@ -260,8 +262,8 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
             settings.append(Setting((name,), value, ("sweep", name), name))
     plain = _scenario_with(scenario_doc, scenario_path, doc, None, settings)
     for key, value in body.set.items():
-        path = _key_path(key, plain.model_dump(), doc, ("sweep", "set", key))[0]
-        settings.append(Setting(path, value, ("sweep", "set", key), key))
+        fixed_path = _key_path(key, plain.model_dump(), doc, ("sweep", "set", key))[0]
+        settings.append(Setting(fixed_path, value, ("sweep", "set", key), key))
     base = _scenario_with(scenario_doc, scenario_path, doc, "sweep.set", settings)
     base_values = base.model_dump()
     parameters = [_parameter(key, spec, base_values, doc) for key, spec in body.parameters.items()]
@@ -271,7 +273,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
     else:
         unit_sample = _unit_sample(body.design, len(parameters), body.samples, base.seed)
         points = [{p.key: p.at(u) for p, u in zip(parameters, row)} for row in unit_sample]
-    plan = SweepPlan(str(path), body, scenario_path, parameters, points, unit_sample=unit_sample)
+    plan = SweepPlan(str(path), body, scenario_path, parameters, points, unit_sample=unit_sample, base=base)
     plan.metric = _metric(body, doc, base, scenario_path)
     distinct: dict[str, int] = {}
 
@@ -478,7 +480,9 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike[str], *, workers: int = 1,
               resume: bool = False, engine: str = "fast", progress: SweepProgress | None = None) -> dict:
     """Run every point of ``plan`` not finished yet, writing each point's rows as soon as it is complete.
 
-    ``out/results.parquet/`` holds one Parquet file per finished point (never rewritten); ``out/sweep.json``
+    ``out/scenario.yaml`` is the scenario every point starts from (the sweep's ``set`` values, seed and
+    replications applied); ``out/results.parquet/`` holds one Parquet file per finished point (never
+    rewritten); ``out/sweep.json``
     lists the points and which are finished; ``out/.partial/`` keeps finished replications of unfinished
     points, so a killed sweep loses nothing finished and ``resume`` runs only what is missing. Once every
     point is finished, ``out/sensitivity.json`` is written. Returns the final manifest.
@@ -514,6 +518,13 @@ def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine:
         shutil.rmtree(results_dir, ignore_errors=True)
         (out / SENSITIVITY).unlink(missing_ok=True)
     results_dir.mkdir(exist_ok=True)
+    if plan.base is not None:
+        from sim.results import SCENARIO_FILE, scenario_yaml
+
+        tmp = out / f".{SCENARIO_FILE}.tmp"
+        tmp.write_text(scenario_yaml(plan.base, f"{plan.scenario_path} with the sweep's fixed values "
+                                                f"({plan.source})"))
+        os.replace(tmp, out / SCENARIO_FILE)
     finished = {i for i in range(len(plan.points)) if _point_file(results_dir, i).is_file()}
     checkpoint = Checkpoint(out, key)
     stored = checkpoint.start(resume=resume)

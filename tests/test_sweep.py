@@ -278,3 +278,24 @@ def test_unreachable_scheduler_is_bad_input_and_keeps_earlier_results(tmp_path: 
     assert result.exit_code == 2
     assert "--scheduler: cannot reach a Dask scheduler at 'no-port-here'" in result.output
     assert sorted(p.name for p in (whole_grid / "results.parquet").iterdir()) == before
+
+
+def test_sweep_directory_holds_the_scenario_every_point_starts_from(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+  replications: 1
+  oat: false
+  set: {acquisition.0.initial_customers: 123}
+  parameters:
+    response.goal_gradient: [0.1]
+""")
+    plan = plan_sweep(path)
+    assert plan.source == str(path)
+    run_sweep(plan, tmp_path / "out")
+    written = (tmp_path / "out" / "scenario.yaml").read_text()
+    assert f"({path})" in written
+    from sim.loading import load_scenario
+
+    again = load_scenario(tmp_path / "out" / "scenario.yaml")
+    assert again.acquisition[0].initial_customers == 123 and again.replications == 1
+    manifest = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert manifest["set"] == {"acquisition.0.initial_customers": 123}

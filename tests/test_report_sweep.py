@@ -1,0 +1,216 @@
+"""Sweep reports, against the sweep directory format of SPEC (sweep.json, results.parquet, sensitivity.json).
+
+:func:`synthetic_sweep` writes such a directory from a known response surface, so the report can be
+tested (and timed, bench/bench_report.py) without simulating: 200 points in a second.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+from matplotlib.figure import Figure
+
+from sim.cli import main
+from sim.report import analysis, sweep_charts
+from sim.results import METRICS
+
+#: The swept parameters of the synthetic sweep and their ranges.
+RANGES = {
+    "policy.points.reward_threshold": (200.0, 1200.0),
+    "policy.points.earn_per_currency": (0.5, 2.0),
+    "response.goal_gradient": (0.0, 0.4),
+    "response.member_frequency_lift": (0.0, 0.1),
+    "policy.points.redeemer_share": (0.5, 0.95),
+    "policy.costs.fixed_per_month": (0.0, 6000.0),
+}
+
+
+def surface(values: dict[str, np.ndarray]) -> np.ndarray:
+    """The synthetic incremental profit: goal gradient and member lift help, earning more costs; parameters
+    not swept are at the middle of their range."""
+    def get(key: str) -> np.ndarray | float:
+        return values[key] if key in values else sum(RANGES[key]) / 2
+
+    return (300_000 * get("response.goal_gradient") + 900_000 * get("response.member_frequency_lift")
+            - 60_000 * get("policy.points.earn_per_currency") + 20 * (get("policy.points.reward_threshold") - 700)
+            - 36 * get("policy.costs.fixed_per_month") - 40_000)
+
+
+def synthetic_sweep(out: Path, *, points: int = 30, replications: int = 4, parameters: int = 6,
+                    baseline: bool = True, finished: int | None = None, sensitivity: bool = True,
+                    folder: bool = True, seed: int = 5) -> Path:
+    """Write a sweep directory of ``points`` random points over the first ``parameters`` of :data:`RANGES`."""
+    rng = np.random.default_rng(seed)
+    keys = list(RANGES)[:parameters]
+    values = {k: rng.uniform(*RANGES[k], size=points) for k in keys}
+    values["policy.points.reward_threshold"] = np.round(values["policy.points.reward_threshold"])
+    truth = surface(values)
+    done = points if finished is None else finished
+    rows = []
+    for p in range(done):
+        for r in range(replications):
+            incremental = truth[p] + rng.normal(0, 8_000)
+            earn = values["policy.points.earn_per_currency"][p] if parameters > 1 else 1.25
+            program_cost = 100_000 + 60_000 * earn + rng.normal(0, 2_000)
+            row = {"point": p, "replication": r, **{k: values[k][p] for k in keys}}
+            row.update({m: float(rng.uniform(1_000, 50_000)) for m in METRICS})
+            row.update({"program_cost": program_cost, "profit": 1e7 + incremental,
+                        "clv_per_customer": 110 + incremental / 20_000})
+            if baseline:
+                row.update({f"vs_baseline.{m}": float(rng.normal(0, 1_000)) for m in METRICS})
+                row.update({"vs_baseline.profit": incremental, "vs_baseline.program_cost": program_cost,
+                            "vs_baseline.roi": incremental / program_cost,
+                            "vs_baseline.payback_month": float(rng.integers(2, 12)) if incremental > 0 else np.inf})
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    if folder:
+        (out / "results.parquet").mkdir()
+        for p, frame in table.groupby("point"):
+            frame.to_parquet(out / "results.parquet" / f"point-{p:07d}.parquet", index=False)
+    else:
+        table.to_parquet(out / "results.parquet", index=False)
+    design = {"name": "synthetic", "scenario": str(ROOT / "scenarios" / "points_program.yaml"),
+              "design": "latin_hypercube", "samples": points, "replications": replications, "seed": seed,
+              "baseline": baseline, "parameters": {k: {"low": RANGES[k][0], "high": RANGES[k][1]} for k in keys},
+              "points": [{"point": p, "values": {k: float(values[k][p]) for k in keys}, "finished": p < done}
+                         for p in range(points)]}
+    (out / "sweep.json").write_text(json.dumps(design, indent=1))
+    if sensitivity and done == points:
+        metric = "vs_baseline.profit" if baseline else "profit"
+        (out / "sensitivity.json").write_text(json.dumps(_sensitivity(keys, metric, table)))
+    return out
+
+
+def _sensitivity(keys: list[str], metric: str, table: pd.DataFrame) -> dict:
+    center = {k: np.array([(RANGES[k][0] + RANGES[k][1]) / 2]) for k in keys}
+    offset = 1e7 if metric == "profit" else 0.0
+
+    def at(changes: dict) -> dict:
+        mean = float(surface({**center, **changes})[0]) + offset
+        return {"mean": mean, "ci_low": mean - 5_000, "ci_high": mean + 5_000}
+
+    oat = {"center": at({}), "parameters": [
+        {"parameter": k, "center_value": float(center[k][0]), "low_value": RANGES[k][0], "high_value": RANGES[k][1],
+         "low": at({k: np.array([RANGES[k][0]])}), "high": at({k: np.array([RANGES[k][1]])})} for k in keys]}
+    swing = np.array([abs(p["high"]["mean"] - p["low"]["mean"]) for p in oat["parameters"]])
+    share = swing**2 / np.sum(swing**2)
+    sobol = {"parameters": keys, "S1": list(share * 0.9), "S1_conf": [0.03] * len(keys),
+             "ST": list(share), "ST_conf": [0.04] * len(keys)}
+    means = table.groupby("point")[[metric, "program_cost"]].mean()
+    front = means.index[analysis.efficient_frontier(means["program_cost"], means[metric])].tolist()
+    return {"metric": metric, "oat": oat, "sobol": sobol,
+            "pareto": {"x": "program_cost", "y": metric, "points": front}}
+
+
+def _charts(folder: Path) -> str:
+    return " ".join(p.name for p in sorted(folder.glob("*.png")))
+
+
+def test_sweep_report(tmp_path: Path) -> None:
+    folder = synthetic_sweep(tmp_path / "sweep")
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    names = _charts(folder / "report_files")
+    for chart in ("metric-frontier", "-frontier", "tornado", "sobol", "heatmap", "pairs"):
+        assert chart in names
+    html = (folder / "report.html").read_text()
+    assert "Best point: #" in html and "What drives the answer" in html
+    assert "Showing the 4 most influential of 6 parameters" in html
+    assert "swept: 0.5 to 2" in html      # the assumptions table marks the swept keys
+    assert "https://" not in html and "http://" not in html
+
+
+def test_partial_sweep_without_sensitivity(tmp_path: Path) -> None:
+    folder = synthetic_sweep(tmp_path / "sweep", points=20, finished=12, folder=False)
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    names = _charts(folder / "report_files")
+    assert "tornado" not in names and "sobol" not in names and "heatmap" in names
+    assert "only 12 of 20 points are finished" in (folder / "report.html").read_text()
+
+
+def test_sweep_without_baseline_and_with_one_parameter(tmp_path: Path) -> None:
+    folder = synthetic_sweep(tmp_path / "sweep", points=12, parameters=1, baseline=False)
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 0, result.output
+    names = _charts(folder / "report_files")
+    assert "parameter" in names and "heatmap" not in names and "pairs" not in names
+    assert "best 10 points by profit" in (folder / "report.html").read_text()
+
+
+def test_tornado_puts_the_widest_swing_on_top() -> None:
+    oat = {"center": {"mean": 0.0}, "parameters": [
+        {"parameter": "a.narrow", "low_value": 1, "high_value": 2, "low": {"mean": -1.0}, "high": {"mean": 1.0}},
+        {"parameter": "a.wide", "low_value": 1, "high_value": 2, "low": {"mean": -5.0}, "high": {"mean": 9.0}},
+        {"parameter": "a.middle", "low_value": 1, "high_value": 2, "low": {"mean": 3.0}, "high": {"mean": -2.0}}]}
+    figure = sweep_charts.tornado_chart(oat, metric_label="incremental profit")
+    labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
+    assert labels == ["a.narrow", "a.middle", "a.wide"]          # bottom to top
+    widths = sorted(round(abs(p.get_width()), 6) for p in figure.axes[0].patches)
+    assert widths == [1.0, 1.0, 2.0, 3.0, 5.0, 9.0]
+
+
+def test_sobol_bars_are_the_indices() -> None:
+    sobol = {"parameters": ["x.a", "x.b"], "S1": [0.1, 0.6], "S1_conf": [0.01, 0.02], "ST": [0.2, 0.7],
+             "ST_conf": [0.02, 0.03]}
+    figure = sweep_charts.sobol_chart(sobol)
+    widths = sorted(round(p.get_width(), 6) for p in figure.axes[0].patches)
+    assert widths == [0.1, 0.2, 0.6, 0.7]
+
+
+def test_heatmap_cells_are_the_mean_over_the_other_parameters() -> None:
+    grid = pd.DataFrame([(x, y, z) for x in (1, 2) for y in (10, 20, 30) for z in (0, 1)], columns=["x", "y", "z"])
+    grid["m"] = grid["x"] * 100 + grid["y"] + grid["z"] * 4
+    figure = sweep_charts.heatmap_chart(grid, "x", "y", "m", metric_label="m")
+    image = figure.axes[0].images[0].get_array()
+    expected = np.array([[x * 100 + y + 2 for x in (1, 2)] for y in (10, 20, 30)], dtype=float)
+    np.testing.assert_allclose(np.asarray(image), expected)
+
+
+def test_pairs_plot_shows_at_most_four_parameters() -> None:
+    rng = np.random.default_rng(1)
+    points = pd.DataFrame({k: rng.uniform(size=50) for k in "abcdef"})
+    points["m"] = points["a"] - points["b"]
+    figure = sweep_charts.pairs_chart(points, list("abcdef"), "m", metric_label="m")
+    assert isinstance(figure, Figure)
+    assert sum(1 for ax in figure.axes if ax.get_subplotspec() is not None) == 16
+
+
+@pytest.mark.parametrize("damage", ["corrupt-manifest", "no-results", "no-metric-column"])
+def test_bad_sweep_directories_exit_2(tmp_path: Path, damage: str) -> None:
+    folder = synthetic_sweep(tmp_path / "sweep", points=6, folder=False)
+    if damage == "corrupt-manifest":
+        (folder / "sweep.json").write_text("{")
+        expected = "sweep.json"
+    elif damage == "no-results":
+        (folder / "results.parquet").unlink()
+        expected = "results.parquet: no such file"
+    else:
+        pd.read_parquet(folder / "results.parquet").drop(columns=["vs_baseline.profit"]).to_parquet(
+            folder / "results.parquet")
+        expected = "no column 'vs_baseline.profit'"
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+
+
+def test_report_of_a_200_point_sweep(tmp_path: Path, record_property) -> None:
+    """Runs and reports its time (the benchmark, bench/bench_report.py, is where speed is judged)."""
+    folder = synthetic_sweep(tmp_path / "sweep", points=200, replications=5)
+    start = time.perf_counter()
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    seconds = time.perf_counter() - start
+    assert result.exit_code == 0, result.output
+    record_property("report_seconds_200_points", round(seconds, 2))
+    print(f"report of a 200-point sweep: {seconds:.1f} s")
+    pngs = list((folder / "report_files").glob("*.png"))
+    assert len(pngs) <= 8
+    assert sum(p.stat().st_size for p in pngs) < 3_000_000
