@@ -65,22 +65,24 @@ def render(html: Path, screenshot: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, Path]:
-    """A run report (scenario with a baseline) and a sweep report (synthetic directory), built by the CLI."""
-    from test_report import small_run
+    """A run report (scenario with a baseline), a comparison report and a sweep report (synthetic directory),
+    built by the CLI."""
+    from test_report import small_comparison, small_run
     from test_report_sweep import synthetic_sweep
 
     base = tmp_path_factory.mktemp("browser")
     run_dir = small_run(base / "run")
+    comparison_dir = small_comparison(base / "comparison")
     sweep_dir = synthetic_sweep(base / "sweep", points=40, replications=3)
     built = {}
-    for kind, folder in (("run", run_dir), ("sweep", sweep_dir)):
+    for kind, folder in (("run", run_dir), ("comparison", comparison_dir), ("sweep", sweep_dir)):
         result = CliRunner().invoke(main, ["report", str(folder), "-o", str(base / f"{kind}.html")])
         assert result.exit_code == 0, result.output
         built[kind] = base / f"{kind}.html"
     return built
 
 
-@pytest.mark.parametrize("kind", ["run", "sweep"])
+@pytest.mark.parametrize("kind", ["run", "comparison", "sweep"])
 def test_report_renders_in_chromium(reports: dict[str, Path], kind: str) -> None:
     screenshot = ARTIFACTS / f"report-{kind}.png"
     page = render(reports[kind], screenshot)
