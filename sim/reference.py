@@ -73,7 +73,8 @@ memoryless), keeps its traits, tier, points and tenure.
 
 Where the fast engine differs (tests/test_reference.py, ``xfail``): ``member_cost`` and
 ``tier_benefit_cost`` are charged here for the exact time a member is alive in the month (levers.md 2.7);
-the fast engine charges a member won back in a month also for the part of the month it was dropped out.
+the fast engine charges a member won back twice or more within one calendar month also for the time it was
+dropped out before the earlier win-back (only possible when ``inactive_days`` is under a month).
 """
 
 from __future__ import annotations

@@ -75,15 +75,48 @@ def test_cdnow_log_likelihoods() -> None:
     assert mle == pytest.approx(-9582.4292, abs=1e-4)
 
 
-def test_cdnow_bgnbd_expected_repeat_purchases() -> None:
-    """FHL 2005's 0.0532, 0.1506, 1.0437 at t = 1, 3, 32 weeks need the unrounded estimates.
+#: Hardie's values (../shared/data/cdnow/README.md; FHL 2005 and the BG/NBD Excel note): E[X(t)], t in weeks.
+HARDIE = {1.0: 0.0532, 3.0: 0.1506, 32.0: 1.0437, 78.0: 1.8576}
+#: Terms the spreadsheet sums of the 2F1 series (j = 0 ... 150); at t = 78 weeks, z = t / (alpha + t) = 0.946
+#: and the series has not converged there, which is why the published E[X(78)] is 1.8576, not 1.8580.
+SPREADSHEET_TERMS = 150
 
-    At t = 78 the unrounded estimates give 1.8580 (checked by quadrature below), not 1.8576.
+
+def _spreadsheet_expected_repeat_purchases(t: float, r: float, alpha: float, a: float, b: float,
+                                           terms: int) -> float:
+    """E[X(t)] as the spreadsheet computes it: FHL 2005 eq. (9) with 2F1(r, b; a+b-1; z) summed term by term,
+    u_0 = 1, u_j = u_{j-1} (r+j-1)(b+j-1) / ((a+b-1+j-1) j) z, for j = 0 ... ``terms``."""
+    z = t / (alpha + t)
+    term = total = 1.0
+    for j in range(1, terms + 1):
+        term *= (r + j - 1) * (b + j - 1) / ((a + b - 1 + j - 1) * j) * z
+        total += term
+    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * total)
+
+
+def test_cdnow_bgnbd_expected_repeat_purchases() -> None:
+    """Hardie's E[X(t)] at t = 1, 3, 32, 78 weeks, to the 4 published decimals.
+
+    * sim.theory at the unrounded estimates gives 0.0532, 0.1506, 1.0437 exactly (within 5e-5);
+    * the spreadsheet's computation (the series summed to j = 150) gives all four, 1.8576 included;
+    * the series summed to convergence equals sim.theory to 1e-12 at every t: the published 1.8576 is the
+      truncation error of the spreadsheet (-4e-4 at z = 0.946), and sim.theory's 1.8580 is the exact value
+      (also confirmed by quadrature below). 149 or 151 terms would give 1.8576 too, 140 or 160 would not:
+      the published value pins the truncation.
     """
-    weeks = np.array([1.0, 3.0, 32.0, 78.0])
-    got = theory.bgnbd_expected_repeat_purchases(weeks, **BGNBD_MLE)
-    np.testing.assert_array_equal(np.round(got, 4), [0.0532, 0.1506, 1.0437, 1.8580])
-    rounded = theory.bgnbd_expected_repeat_purchases(weeks, **BGNBD)
+    for weeks, published in HARDIE.items():
+        exact = float(theory.bgnbd_expected_repeat_purchases(weeks, **BGNBD_MLE))
+        spreadsheet = _spreadsheet_expected_repeat_purchases(weeks, **BGNBD_MLE, terms=SPREADSHEET_TERMS)
+        converged = _spreadsheet_expected_repeat_purchases(weeks, **BGNBD_MLE, terms=5000)
+        assert abs(spreadsheet - published) <= 5e-5, (weeks, spreadsheet)
+        assert converged == pytest.approx(exact, rel=1e-12, abs=1e-12)
+        if weeks < 78:
+            assert abs(exact - published) <= 5e-5, (weeks, exact)
+    assert round(float(theory.bgnbd_expected_repeat_purchases(78.0, **BGNBD_MLE)), 4) == 1.8580
+    for terms in (140, 160):
+        assert round(_spreadsheet_expected_repeat_purchases(78.0, **BGNBD_MLE, terms=terms), 4) != 1.8576
+    # the rounded published estimates are not enough for 4 decimals
+    rounded = theory.bgnbd_expected_repeat_purchases(np.array(list(HARDIE)), **BGNBD)
     np.testing.assert_array_equal(np.round(rounded, 4), [0.0533, 0.1509, 1.0452, 1.8605])
 
 
