@@ -430,7 +430,11 @@ class Engine:
         if revived.size:
             earlier = np.minimum((pop.death[revived] * 12.0).astype(np.int64), self.months - 1)
             self.ledger.record_reactivations(month, earlier, pop.member[revived])
-            pop.previous_death[revived] = pop.death[revived]
+            if self._charges_membership:   # the closed spell's part of this month: month end sees the new one
+                closed = pop.member[revived]
+                members, died = revived[closed], pop.death[revived[closed]]
+                begin = np.maximum(pop.spell_start[members], month / 12.0)
+                self._charge_membership(members, month, np.maximum(0.0, died - begin), (begin + died) / 2.0)
             pop.spell_start[revived] = revived_t
             lifetime = rng.exponential(pop.key[revived], Purpose.REACTIVATION, 3 * lives[back] + 2)
             hazard = pop.hazard[revived] * self._dropout_multiplier(revived)
@@ -580,24 +584,11 @@ class Engine:
         members = np.flatnonzero(pop.view("member"))
         costs = program.policy.costs
         tiers = len(program.tier_min)
-        if costs.per_member_per_year or (tiers and program.tier_benefit.any()):
+        if self._charges_membership:
             ids = members[pop.death[members] > start]  # members active at some time in the month
-            arrival = pop.acquired_at[ids]
             begin = np.maximum(pop.spell_start[ids], start)
-            active = np.maximum(0.0, np.minimum(pop.death[ids], end) - begin)
-            # the end of the spell before a win-back in this month (a second win-back within one month
-            # would count that spell from the month start)
-            earlier = pop.previous_death[ids]
-            active += np.maximum(0.0, np.minimum(earlier, end) - np.maximum(arrival, start))
-            middle = (np.maximum(arrival, start) + np.minimum(pop.death[ids], end)) / 2.0  # for discounting
-            cohort, parent = pop.cohort[ids], pop.parent_cohort[ids]
-            factors = ledger.factors(middle, arrival)
-            if costs.per_member_per_year:
-                ledger.record_cost("member_cost", month, cohort, middle, arrival,
-                                   active * costs.per_member_per_year, parent=parent, factors=factors)
-            if tiers and program.tier_benefit.any():
-                ledger.record_cost("tier_benefit_cost", month, cohort, middle, arrival,
-                                   active * program.tier_benefit[pop.tier[ids]], parent=parent, factors=factors)
+            finish = np.minimum(pop.death[ids], end)
+            self._charge_membership(ids, month, np.maximum(0.0, finish - begin), (begin + finish) / 2.0)
         if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
             ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
         if tiers:
@@ -606,6 +597,25 @@ class Engine:
             outstanding = int(pop.view("points").sum())
             ledger.set_stock("points_outstanding", month, outstanding)
             ledger.set_stock("points_liability", month, outstanding * self._liability_per_point())
+
+    @property
+    def _charges_membership(self) -> bool:
+        program = self.program
+        return bool(program.policy.costs.per_member_per_year or (len(program.tier_min)
+                                                                 and program.tier_benefit.any()))
+
+    def _charge_membership(self, ids: np.ndarray, month: int, years: np.ndarray, middle: np.ndarray) -> None:
+        """Member cost and tier benefit cost of ``years`` of membership of each of ``ids`` in ``month``,
+        discounted at ``middle``."""
+        pop, program, ledger = self.pop, self.program, self.ledger
+        arrival, cohort, parent = pop.acquired_at[ids], pop.cohort[ids], pop.parent_cohort[ids]
+        factors = ledger.factors(middle, arrival)
+        if program.policy.costs.per_member_per_year:
+            ledger.record_cost("member_cost", month, cohort, middle, arrival,
+                               years * program.policy.costs.per_member_per_year, parent=parent, factors=factors)
+        if len(program.tier_min) and program.tier_benefit.any():
+            ledger.record_cost("tier_benefit_cost", month, cohort, middle, arrival,
+                               years * program.tier_benefit[pop.tier[ids]], parent=parent, factors=factors)
 
     def _evaluate_tiers(self, members: np.ndarray, month: int, t: float) -> None:
         """Members hold the highest tier their trailing 12-month net spend reaches, until the next month end."""

@@ -99,7 +99,7 @@ class Program:
     # -- which columns the population needs ---------------------------------------------------------
     def columns(self) -> tuple[str, ...]:
         names = ["member", "redeemer", "tier", "lives", "discounted", "points", "mult", "deadline",
-                 "offer_until", "offer_depth", "winback_at", "repeat_spend", "spell_start", "previous_death"]
+                 "offer_until", "offer_depth", "winback_at", "repeat_spend", "spell_start"]
         if len(self.tier_min):
             names += ["spend12", "spend_12m"]
         return tuple(names)
