@@ -44,6 +44,8 @@ def execute(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: in
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        import sim.experiment  # noqa: F401  (the engine and its libraries, imported once here and inherited
+        #                       by forked workers instead of imported again by each)
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
             futures = {pool.submit(function, *task): i for i, task in enumerate(tasks)}
             for future in as_completed(futures):
