@@ -1,4 +1,4 @@
-"""The fast engine: simpy owns the calendar, numpy owns the customers.
+"""The calendar engine, for scenarios with a program: simpy owns the calendar, numpy owns the customers.
 
 Time base: **years** from the scenario start (a month is exactly 1/12). simpy processes wake at calendar
 dates (acquisition batches at month starts, month ends; policy events later). Between two calendar dates
@@ -7,8 +7,10 @@ population over the interval exactly, in rounds: every customer whose next event
 end takes it together (vectorised), draws its next event time from its own keyed stream, and stays in the
 round set only while it is still due. Work is proportional to events, not to customers x time steps, and
 there is no discretisation: purchases form a Poisson process per customer (Fader, Hardie & Lee 2005).
+Scenarios without a program run on :mod:`sim.lifetimes`, which needs no calendar; both make their draws
+through :mod:`sim.draws`, so a program without any response pairs with its baseline draw for draw.
 
-With a ``policy`` the engine also runs the program (``docs/levers.md``): the calendar gains discount
+The engine runs the program (``docs/levers.md``): the calendar gains discount
 windows, targeted-offer rounds and month-end tier evaluations, and each customer gains its own deadlines
 (an offer running out, a win-back offer going out, points expiring). A customer's next event is the
 earlier of its next purchase and its deadline. When a purchase-rate multiplier changes, the pending
@@ -26,13 +28,9 @@ import simpy
 
 from sim import rng
 from sim.accounting import Ledger
-from sim.population import (
-    Population,
-    SegmentLaws,
-    draw_batch,
-    draw_children,
-    segment_laws,
-)
+from sim.allocator import keep_freed_memory
+from sim.draws import Draws
+from sim.population import Population, SegmentLaws, draw_batch, segment_laws
 from sim.rng import Purpose
 from sim.scenario import REFERRAL_CHANNEL, Scenario
 from sim.units import DAYS_PER_YEAR
@@ -53,7 +51,7 @@ class ReplicationResult:
 
 
 class Engine:
-    """Simulates one replication of a scenario, with its policy levers if it has any (SPEC "Model semantics")."""
+    """Simulates one replication of a scenario with a policy (SPEC "Model semantics", ``docs/levers.md``)."""
 
     def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False) -> None:
         self.scenario = scenario
@@ -62,20 +60,16 @@ class Engine:
         self.months = scenario.horizon_months
         self.laws: list[SegmentLaws] = segment_laws(scenario)
         self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
-        self.program = None
-        if scenario.policy is not None:  # scipy's import is only paid by runs with a program
-            from sim.program import Program
+        assert scenario.policy is not None, "scenarios without a program run on sim.lifetimes"
+        from sim.program import Program  # scipy's import is only paid by runs with a program
 
-            self.program = Program(scenario, self.laws)
-        extra = self.program.columns() if self.program is not None else ()
-        self.pop = Population(scenario.planned_customers(), extra=extra)
+        self.program = Program(scenario, self.laws)
+        self.draws = Draws(self.laws)
+        self.pop = Population(scenario.planned_customers(), extra=self.program.columns())
         economics = scenario.economics
         self.ledger = Ledger(self.months, self.months * len(self.channels) * len(self.laws),
                              economics.gross_margin, economics.cost_to_serve_per_order,
                              economics.annual_discount_rate)
-        self.within_shape = np.array([law.spend.p or 0.0 for law in self.laws])
-        self.growth = np.array([law.spend.growth_per_year for law in self.laws])
-        self.log_growth = np.log1p(self.growth)
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.now = 0.0
@@ -89,14 +83,14 @@ class Engine:
 
     # -- calendar ---------------------------------------------------------------------------------
     def run(self) -> ReplicationResult:
+        keep_freed_memory()
         env = simpy.Environment()
         env.process(self._acquisition_calendar(env))
         env.process(self._month_calendar(env))
-        if self.program is not None:
-            for window in self.program.windows:
-                env.process(self._window_calendar(env, window))
-            for target_round in self.program.target_rounds:
-                env.process(self._target_calendar(env, target_round))
+        for window in self.program.windows:
+            env.process(self._window_calendar(env, window))
+        for target_round in self.program.target_rounds:
+            env.process(self._target_calendar(env, target_round))
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
         with np.errstate(divide="ignore", over="ignore"):
             env.run()
@@ -112,8 +106,7 @@ class Engine:
         for month in range(self.months):
             yield env.timeout((month + 1) / 12.0 - env.now)
             self.advance_to((month + 1) / 12.0)
-            if self.program is not None:
-                self._month_end(month)
+            self._month_end(month)
 
     # -- arrivals ---------------------------------------------------------------------------------
     def _month_of(self, t: float) -> int:
@@ -132,11 +125,11 @@ class Engine:
             if month < scenario.acquisition_months(acq):
                 batches.append((month + 1, acq.new_per_month))
             for batch, total in batches:
-                counts = _allocate(total, [mix.get(n, 0.0) for n in names])
+                counts = allocate(total, [mix.get(n, 0.0) for n in names])
                 for segment, count in enumerate(counts):
                     if count == 0:
                         continue
-                    times = _arrival_times(batch, month, count)
+                    times = arrival_times(batch, month, count)
                     seq = rng.batch_sequence(scenario.seed, self.replication, acq.channel, batch, names[segment])
                     traits = draw_batch(self.laws[segment], segment, count, seq)
                     cohort = self._cohort(month, channel_index, segment)
@@ -146,36 +139,34 @@ class Engine:
                        cac: float, *, referred: bool, parents: np.ndarray | None = None) -> np.ndarray:
         count = len(times)
         keys = traits["key"]
-        members = 0
         bonus = None
-        hazard = traits["hazard"]
-        if self.program is not None:
-            program = self.program
-            segment = int(traits["segment"][0])
-            member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
-            members = int(np.count_nonzero(member))
-            traits["member"] = member
-            if program.points is not None:
-                traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
-            hazard = hazard * np.where(member, program.member_dropout, 1.0)
-            if program.referral is not None:
-                traits["referral_rate"] = traits["referral_rate"] * np.where(member, program.referral_rate, 1.0)
-            if parents is not None and program.referral is not None:
+        program = self.program
+        segment = int(traits["segment"][0])
+        member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
+        members = int(np.count_nonzero(member))
+        traits["member"] = member
+        if program.points is not None:
+            traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
+        hazard = traits["hazard"] * np.where(member, program.member_dropout, 1.0)
+        # the referral rate as the population holds it (float32), as sim.lifetimes draws with it
+        referral_rate = traits["referral_rate"].astype(np.float32)
+        if program.referral is not None:
+            referral_rate = (referral_rate * np.where(member, program.referral_rate, 1.0)).astype(np.float32)
+            if parents is not None:
                 paid = program.referral.referrer_bonus + program.referral.referee_bonus
                 bonus = np.where(self.pop.member[parents], paid, 0.0)
-            if program.winback is not None:
-                traits["winback_at"] = times + program.winback_delay
-            traits["spell_start"] = times
+        if program.winback is not None:
+            traits["winback_at"] = times + program.winback_delay
+        traits["spell_start"] = times
         traits["parent_cohort"] = (np.full(count, -1, dtype=np.int32) if parents is None
                                    else self.pop.cohort[parents])
-        lifetime = rng.exponential(keys, Purpose.LIFETIME, 0) / hazard
-        first_referral = rng.exponential(keys, Purpose.REFERRAL_TIME, 0) / traits["referral_rate"]
         traits.update(
             cohort=np.full(count, cohort, dtype=np.int32),
             acquired_at=times,
             next_purchase=times,             # the acquisition purchase, taken in the next round
-            death=times + lifetime,
-            referral_due=times + first_referral,
+            death=self.draws.lifetime_end(keys, times, hazard),
+            referral_rate=referral_rate,
+            referral_due=self.draws.referral_after(keys, 0, times, referral_rate),
             last_purchase=np.full(count, -INF),
             purchases=np.zeros(count, dtype=np.int32),
             referrals=np.zeros(count, dtype=np.int32),
@@ -183,9 +174,8 @@ class Engine:
         self.ledger.record_arrivals(month, cohort, count, times, cac, referred, referral_bonus=bonus,
                                     members=members)
         ids = self.pop.append(traits)
-        if self.program is not None:
-            self.pop.mult[ids] = self._rate_multiplier(ids, times)
-            self._refresh_deadline(ids)
+        self.pop.mult[ids] = self._rate_multiplier(ids, times)
+        self._refresh_deadline(ids)
         return ids
 
     # -- the interval advance ---------------------------------------------------------------------
@@ -195,10 +185,7 @@ class Engine:
             return
         month = self._month_of(self.now)
         pop = self.pop
-        if self.program is None:
-            due = pop.view("next_purchase") < t_end
-        else:
-            due = np.minimum(pop.view("next_purchase"), pop.view("deadline")) < t_end
+        due = np.minimum(pop.view("next_purchase"), pop.view("deadline")) < t_end
         self._purchase_rounds(np.flatnonzero(due), t_end, month)
         if self.has_referrals:
             referrers = np.flatnonzero(pop.view("referral_due") < t_end)
@@ -209,36 +196,6 @@ class Engine:
                 referrers = children[pop.referral_due[children] < t_end]
         self.now = t_end
 
-    def _purchase_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
-        if self.program is not None:
-            self._program_rounds(ids, t_end, month)
-            return
-        pop = self.pop
-        while ids.size:
-            ids, t = self._still_alive(ids, pop.next_purchase[ids])
-            if not ids.size:
-                return
-            made = pop.purchases[ids]
-            repeat = made > 0
-            value = self._order_values(ids, t, made)
-            self.ledger.record_purchases(month, pop.cohort[ids], t, pop.acquired_at[ids], value, repeat,
-                                         parent=pop.parent_cohort[ids] if self.has_referrals else None)
-            if self.transactions is not None:
-                zero = np.zeros(ids.size)
-                self.transactions.append((ids.copy(), t, value, zero, zero, zero))
-            pop.purchases[ids] = made + 1
-            pop.last_purchase[ids] = t
-            keys = pop.key[ids]
-            next_time = t + rng.exponential(keys, Purpose.INTERPURCHASE, made) / pop.rate[ids]
-            if self.has_per_purchase_dropout:
-                drops = repeat & (rng.uniform(keys, Purpose.DROPOUT, made) < pop.dropout_p[ids])
-                if drops.any():
-                    pop.death[ids[drops]] = t[drops]
-                    next_time[drops] = INF
-            pop.next_purchase[ids] = next_time
-            self.events += ids.size
-            ids = ids[next_time < t_end]
-
     def _still_alive(self, ids: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The customers (and purchase times) whose hazard lifetime has not ended before the purchase;
         the others will never buy again."""
@@ -247,28 +204,6 @@ class Engine:
             return ids, t
         self.pop.next_purchase[ids[~alive]] = INF
         return ids[alive], t[alive]
-
-    def _order_values(self, ids: np.ndarray, t: np.ndarray, made: np.ndarray) -> np.ndarray:
-        """List-price order values: own mean x Gamma(p, 1) / p (Gamma-Gamma) x (1 + growth)^tenure.
-
-        The gamma of a customer's ``made``-th order comes from its own keyed stream, so the same order is
-        worth the same in a scenario and its baseline (growth aside: it follows the order's date).
-        """
-        pop = self.pop
-        value = pop.spend_mean[ids].astype(np.float64)
-        shapes = self.within_shape
-        if len(shapes) == 1:
-            if shapes[0] > 0:
-                value *= rng.gamma_by_inversion(pop.key[ids], Purpose.ORDER_VALUE, made, shapes[0]) / shapes[0]
-        else:
-            segment = pop.segment[ids]
-            u = rng.open_uniform(pop.key[ids], Purpose.ORDER_VALUE, made)
-            for index in np.flatnonzero(shapes > 0):
-                chosen = np.flatnonzero(segment == index)
-                value[chosen] *= rng.gamma_quantile(u[chosen], shapes[index]) / shapes[index]
-        if self.growth.any():
-            value *= np.exp(self.log_growth[pop.segment[ids]] * (t - pop.acquired_at[ids]))
-        return value
 
     def _referral_rounds(self, ids: np.ndarray, t_end: float, month: int) -> np.ndarray:
         """Organic referrals due before ``t_end``; returns the indices of the customers they brought."""
@@ -284,7 +219,7 @@ class Engine:
             times.append(t)
             numbers.append(made)
             pop.referrals[ids] = made + 1
-            next_time = t + rng.exponential(pop.key[ids], Purpose.REFERRAL_TIME, made + 1) / pop.referral_rate[ids]
+            next_time = self.draws.referral_after(pop.key[ids], made + 1, t, pop.referral_rate[ids])
             pop.referral_due[ids] = next_time
             self.events += ids.size
             ids = ids[next_time < t_end]
@@ -292,19 +227,16 @@ class Engine:
         if not parent.size:  # every due referrer had dropped out
             return parent
         born = np.concatenate(times)
-        keys = rng.child_keys(pop.key[parent], np.concatenate(numbers))
-        target = np.array([law.referral_segment for law in self.laws])[pop.segment[parent]]
         children = []
-        for segment in np.unique(target):
-            chosen = target == segment
-            traits = draw_children(self.laws[segment], int(segment), keys[chosen])
-            cohort = self._cohort(month, len(self.channels) - 1, int(segment))
+        for chosen, segment, traits in self.draws.children(pop.key[parent], np.concatenate(numbers),
+                                                           pop.segment[parent]):
+            cohort = self._cohort(month, len(self.channels) - 1, segment)
             children.append(self._add_customers(traits, born[chosen], cohort, month, 0.0, referred=True,
                                                 parents=parent[chosen]))
         return np.concatenate(children)
 
     # -- the program: customers' rounds with deadlines --------------------------------------------
-    def _program_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
+    def _purchase_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
         """Rounds when a policy acts: each due customer takes the earlier of its purchase and its deadline."""
         pop = self.pop
         while ids.size:
@@ -324,7 +256,8 @@ class Engine:
             return
         made = pop.purchases[ids]
         repeat = made > 0
-        value = self._order_values(ids, t, made)
+        value = self.draws.order_values(pop.key[ids], made, pop.segment[ids], pop.spend_mean[ids], t,
+                                        pop.acquired_at[ids])
         cohort, acquired_at, parent = pop.cohort[ids], pop.acquired_at[ids], pop.parent_cohort[ids]
         member = pop.member[ids]
         factors = ledger.factors(t, acquired_at)
@@ -369,10 +302,10 @@ class Engine:
         keys = pop.key[ids]
         mult = self._rate_multiplier(ids, t)
         pop.mult[ids] = mult
-        next_time = t + rng.exponential(keys, Purpose.INTERPURCHASE, made) / (pop.rate[ids] * mult)
+        next_time = self.draws.next_purchase(keys, made, t, pop.rate[ids] * mult)
         if self.has_per_purchase_dropout:
             chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_multiplier(ids))
-            drops = repeat & (rng.uniform(keys, Purpose.DROPOUT, made) < chance)
+            drops = self.draws.drops(keys, made, chance)
             if drops.any():
                 pop.death[ids[drops]] = t[drops]
                 next_time[drops] = INF
@@ -634,57 +567,54 @@ class Engine:
         death = pop.view("death")
         dead = death < self.horizon
         self.events += int(np.count_nonzero(dead))
-        cohort = pop.view("cohort")
-        arrival_month = cohort // (len(self.channels) * len(self.laws))
         death_month = np.minimum((death[dead] * 12.0).astype(np.int64), months - 1)
-        member_death_month = None
-        if self.program is not None:
-            member_death_month = death_month[pop.view("member")[dead]]
-        self.ledger.close(arrival_month, death_month, cohort, ~dead, member_death_month)
+        self.ledger.record_exits(death_month, pop.view("cohort")[~dead])
+        self.ledger.close(death_month[pop.view("member")[dead]])
         return ReplicationResult(
             replication=self.replication,
             totals=self.ledger.totals(),
             monthly=self.ledger.monthly_table(),
-            cohorts=self._cohort_table(),
+            cohorts=cohort_table(self.ledger, self.channels, list(self.scenario.segments)),
             events=self.events,
-            transactions=self._transaction_table(),
+            transactions=transaction_table(self.transactions),
         )
 
-    def _cohort_table(self) -> dict[str, np.ndarray]:
-        sums = self.ledger.cohort
-        present = np.flatnonzero(sums["customers"])
-        customers = sums["customers"][present]
-        per_month = len(self.channels) * len(self.laws)
-        names = list(self.scenario.segments)
-        return {
-            "acquisition_month": present // per_month,
-            "channel": np.array([self.channels[(i % per_month) // len(self.laws)] for i in present], dtype=object),
-            "segment": np.array([names[i % len(self.laws)] for i in present], dtype=object),
-            "customers": customers.astype(np.int64),
-            "repeat_purchases": sums["repeat_purchases"][present].astype(np.int64),
-            "net_revenue": sums["net_revenue"][present],
-            "clv": (sums["clv"][present] - sums["program"][present]) / customers,
-            "cac": sums["cac"][present] / customers,
-            "active_end": sums["active_end"][present].astype(np.int64),
-            "network_value": sums["network_value"][present] / customers,
-        }
 
-    def _transaction_table(self) -> dict[str, np.ndarray] | None:
-        if self.transactions is None:
-            return None
-        names = ("customer_id", "time", "list_value", "discount", "points_earned", "points_redeemed")
-        if not self.transactions:
-            table = {name: np.empty(0) for name in names}
-            table["customer_id"] = table["customer_id"].astype(np.int64)
-        else:
-            table = {name: np.concatenate(parts) for name, parts in zip(names, zip(*self.transactions))}
-        order = np.lexsort((table["time"], table["customer_id"]))
-        table = {name: column[order] for name, column in table.items()}
-        table["amount"] = table.pop("list_value") - table["discount"]   # what the customer paid
-        return table
+def cohort_table(ledger: Ledger, channels: list[str], segments: list[str]) -> dict[str, np.ndarray]:
+    """The non-empty cohorts (acquisition month x channel x segment) and their per-customer metrics."""
+    sums = ledger.cohort
+    present = np.flatnonzero(sums["customers"])
+    customers = sums["customers"][present]
+    per_month = len(channels) * len(segments)
+    return {
+        "acquisition_month": present // per_month,
+        "channel": np.array([channels[(i % per_month) // len(segments)] for i in present], dtype=object),
+        "segment": np.array([segments[i % len(segments)] for i in present], dtype=object),
+        "customers": customers.astype(np.int64),
+        "repeat_purchases": sums["repeat_purchases"][present].astype(np.int64),
+        "net_revenue": sums["net_revenue"][present],
+        "clv": (sums["clv"][present] - sums["program"][present]) / customers,
+        "cac": sums["cac"][present] / customers,
+        "active_end": sums["active_end"][present].astype(np.int64),
+        "network_value": sums["network_value"][present] / customers,
+    }
 
 
-def _allocate(total: int, shares: list[float]) -> list[int]:
+def transaction_table(parts: list[tuple[np.ndarray, ...]] | None) -> dict[str, np.ndarray] | None:
+    """The transaction log from its parts (customer ids, times, list values and, with a program, discounts,
+    points earned and redeemed), by customer and time."""
+    if parts is None:
+        return None
+    names = ("customer_id", "time", "list_value", "discount", "points_earned", "points_redeemed")
+    columns = [np.concatenate(column) for column in zip(*parts)] if parts else [np.empty(0, dtype=np.int64)]
+    table = {name: columns[i] if i < len(columns) else np.zeros(len(columns[0])) for i, name in enumerate(names)}
+    order = np.lexsort((table["time"], table["customer_id"]))
+    table = {name: column[order] for name, column in table.items()}
+    table["amount"] = table.pop("list_value") - table["discount"]   # what the customer paid
+    return table
+
+
+def allocate(total: int, shares: list[float]) -> list[int]:
     """Split ``total`` customers by ``shares`` exactly (largest remainder), so counts never drift."""
     raw = np.array(shares) * total
     counts = np.floor(raw).astype(np.int64)
@@ -694,8 +624,10 @@ def _allocate(total: int, shares: list[float]) -> list[int]:
     return counts.tolist()
 
 
-def _arrival_times(batch: int, month: int, count: int) -> np.ndarray:
-    """Initial customers (batch 0) arrive at time 0; a month's new customers evenly over the month."""
+def arrival_times(batch: int, month: int, count: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Arrival times (years) of customers ``start`` .. ``stop - 1`` of a batch of ``count``: initial
+    customers (batch 0) at time 0; a month's new customers evenly over the month."""
+    stop = count if stop is None else stop
     if batch == 0:
-        return np.zeros(count)
-    return (month + (np.arange(count) + 0.5) / count) / 12.0
+        return np.zeros(stop - start)
+    return (month + (np.arange(start, stop) + 0.5) / count) / 12.0
