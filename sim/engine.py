@@ -250,67 +250,82 @@ class Engine:
             ids = ids[np.minimum(pop.next_purchase[ids], pop.deadline[ids]) < t_end]
 
     def _program_purchases(self, ids: np.ndarray, t: np.ndarray, month: int) -> None:
+        """Purchases at ``t``: order values, discounts, points, the customers' new rates and deadlines.
+
+        Each column is read once and what changes is written once; the rate multiplier and deadline are
+        computed from these values (after a purchase nobody holds an offer any more: it was just used).
+        """
         pop, program, ledger = self.pop, self.program, self.ledger
         ids, t = self._still_alive(ids, t)
         if not ids.size:
             return
-        made = pop.purchases[ids]
+        made, keys, segment = pop.purchases[ids], pop.key[ids], pop.segment[ids]
         repeat = made > 0
-        value = self.draws.order_values(pop.key[ids], made, pop.segment[ids], pop.spend_mean[ids], t,
-                                        pop.acquired_at[ids])
-        cohort, acquired_at, parent = pop.cohort[ids], pop.acquired_at[ids], pop.parent_cohort[ids]
-        member = pop.member[ids]
+        acquired_at, cohort, parent = pop.acquired_at[ids], pop.cohort[ids], pop.parent_cohort[ids]
+        member, tier = pop.member[ids], pop.tier[ids]
+        value = self.draws.order_values(keys, made, segment, pop.spend_mean[ids], t, acquired_at)
         factors = ledger.factors(t, acquired_at)
         ledger.record_purchases(month, cohort, t, acquired_at, value, repeat, parent=parent, member=member,
                                 factors=factors)
         # discounts: the deeper of an open blanket window and a held personal offer (used up now)
-        held = pop.offer_until[ids] > t
+        offer_until = pop.offer_until[ids]
+        held = offer_until > t
         depth = np.where(held, pop.offer_depth[ids], 0.0)
         np.maximum(depth, self.blanket_depth, out=depth)
-        pop.offer_until[ids[held]] = -INF
+        if held.any():
+            offer_until[held] = -INF
+            pop.offer_until[ids] = offer_until
         discounted = depth > 0
         paid = value * (1.0 - depth)
+        times_discounted = pop.discounted[ids]
         if discounted.any():
             ledger.record_cost("discount_cost", month, cohort, t, acquired_at, value - paid, parent=parent,
                                factors=factors)
-            pop.discounted[ids[discounted]] += 1
+            times_discounted += discounted
+            pop.discounted[ids] = times_discounted
         earned = redeemed = np.zeros(ids.size)
-        if program.points is not None and member.any():
-            points = program.points
-            balance = pop.points[ids]
-            rewards = np.where(member & pop.redeemer[ids], balance // points.reward_threshold, 0)
-            redeemed = rewards * points.reward_threshold
-            earned = np.where(member, np.floor(paid * points.earn_per_currency
-                                               * program.tier_earn[pop.tier[ids]]), 0.0).astype(np.int64)
-            pop.points[ids] = balance - redeemed + earned
-            if rewards.any():
-                ledger.record_cost("reward_cost", month, cohort, t, acquired_at,
-                                   rewards * (points.reward_value * points.reward_cost_ratio), parent=parent,
-                                   factors=factors)
-            ledger.record_points(month, earned=int(earned.sum()), redeemed=int(redeemed.sum()))
+        balance = redeemer = None
+        if program.points is not None:
+            balance, redeemer = pop.points[ids], pop.redeemer[ids]
+            if member.any():
+                points = program.points
+                rewards = np.where(member & redeemer, balance // points.reward_threshold, 0)
+                redeemed = rewards * points.reward_threshold
+                earned = np.where(member, np.floor(paid * points.earn_per_currency * program.tier_earn[tier]),
+                                  0.0).astype(np.int64)
+                balance = balance - redeemed + earned
+                pop.points[ids] = balance
+                if rewards.any():
+                    ledger.record_cost("reward_cost", month, cohort, t, acquired_at,
+                                       rewards * (points.reward_value * points.reward_cost_ratio), parent=parent,
+                                       factors=factors)
+                ledger.record_points(month, earned=int(earned.sum()), redeemed=int(redeemed.sum()))
         if self.transactions is not None:
             self.transactions.append((ids.copy(), t, value, value - paid, earned, redeemed))
         if len(program.tier_min):
             paid32 = paid.astype(np.float32)   # the total holds exactly the ring's float32 values
-            pop.spend12[ids, month % 12] += paid32
+            ring = pop.spend12[month % 12]
+            ring[ids] += paid32
             pop.spend_12m[ids] += paid32
-        pop.repeat_spend[ids] += np.where(repeat, value, 0.0)
+        pop.repeat_spend[ids] += value * repeat
         pop.purchases[ids] = made + 1
         pop.last_purchase[ids] = t
+        winback_at = None
         if program.winback is not None:
-            pop.winback_at[ids] = t + program.winback_delay
-        keys = pop.key[ids]
-        mult = self._rate_multiplier(ids, t)
+            winback_at = t + program.winback_delay
+            pop.winback_at[ids] = winback_at
+        offered = bool(self.open_windows)
+        mult = self._multiplier(member, tier, balance, redeemer, segment, times_discounted, offered)
         pop.mult[ids] = mult
         next_time = self.draws.next_purchase(keys, made, t, pop.rate[ids] * mult)
         if self.has_per_purchase_dropout:
-            chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_multiplier(ids))
+            chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_factor(member, tier))
             drops = self.draws.drops(keys, made, chance)
             if drops.any():
                 pop.death[ids[drops]] = t[drops]
                 next_time[drops] = INF
         pop.next_purchase[ids] = next_time
-        self._refresh_deadline(ids)
+        pop.deadline[ids] = self._deadline_of(offer_until, winback_at, balance, t)
         self.events += ids.size
 
     def _deadlines(self, ids: np.ndarray, t: np.ndarray, month: int) -> None:
@@ -380,25 +395,40 @@ class Engine:
     def _rate_multiplier(self, ids: np.ndarray, t: np.ndarray | float) -> np.ndarray:
         """Each customer's purchase-rate multiplier at ``t`` (docs/levers.md, "How multipliers combine")."""
         pop, program = self.pop, self.program
-        member = pop.member[ids]
-        mult = np.where(member, program.member_rate * program.tier_rate[pop.tier[ids]], 1.0)
+        points = program.points is not None
+        offered = True if self.open_windows else pop.offer_until[ids] > t
+        return self._multiplier(pop.member[ids], pop.tier[ids], pop.points[ids] if points else None,
+                                pop.redeemer[ids] if points else None, pop.segment[ids], pop.discounted[ids],
+                                offered)
+
+    def _multiplier(self, member: np.ndarray, tier: np.ndarray, points: np.ndarray | None,
+                    redeemer: np.ndarray | None, segment: np.ndarray, discounted: np.ndarray,
+                    offered: np.ndarray | bool) -> np.ndarray:
+        """The purchase-rate multiplier of customers in these states: membership and tier, progress to the
+        next reward (goal gradient), and an offer (personal or a window) or else full price (dips and
+        habituation after ``discounted`` discounted purchases)."""
+        program = self.program
+        mult = np.where(member, program.member_rate * program.tier_rate[tier], 1.0)
         if program.goal_gradient:
-            progress = np.minimum(pop.points[ids] / program.points.reward_threshold, 1.0)
-            mult *= np.where(member & pop.redeemer[ids], 1.0 + program.goal_gradient * progress, 1.0)
-        segment = pop.segment[ids]
+            progress = np.minimum(points / program.points.reward_threshold, 1.0)
+            mult *= np.where(member & redeemer, 1.0 + program.goal_gradient * progress, 1.0)
+        if offered is True:
+            mult *= program.uplift[segment]
+            return mult
         full_price = self.dip_factor[segment]
         if program.habituation:  # max(floor, (1 - h)^n) by table: n beyond the floor reads the last entry
             table = program.habituation_table
-            full_price = full_price * table[np.minimum(pop.discounted[ids], len(table) - 1)]
-        offered = pop.offer_until[ids] > t
-        if self.open_windows:
-            offered[:] = True
-        mult *= np.where(offered, program.uplift[segment], full_price)
+            full_price = full_price * table[np.minimum(discounted, len(table) - 1)]
+        mult *= full_price if offered is False else np.where(offered, program.uplift[segment], full_price)
         return mult
 
     def _dropout_multiplier(self, ids: np.ndarray) -> np.ndarray:
-        pop, program = self.pop, self.program
-        return np.where(pop.member[ids], program.member_dropout * program.tier_dropout[pop.tier[ids]], 1.0)
+        return self._dropout_factor(self.pop.member[ids], self.pop.tier[ids])
+
+    def _dropout_factor(self, member: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """The dropout multiplier of customers with this membership and tier."""
+        program = self.program
+        return np.where(member, program.member_dropout * program.tier_dropout[tier], 1.0)
 
     def _rescale(self, ids: np.ndarray, t: np.ndarray | float) -> None:
         """New rate multipliers at ``t`` of customers with a pending Poisson purchase, which moves by the
@@ -422,14 +452,20 @@ class Engine:
     def _refresh_deadline(self, ids: np.ndarray) -> None:
         """The earliest of each customer's own deadlines."""
         pop, program = self.pop, self.program
-        until = pop.offer_until[ids]
-        deadline = np.where(until > -INF, until, INF)
+        pop.deadline[ids] = self._deadline_of(
+            pop.offer_until[ids], pop.winback_at[ids] if program.winback is not None else None,
+            pop.points[ids] if program.expiry is not None else None, pop.last_purchase[ids])
+
+    def _deadline_of(self, offer_until: np.ndarray, winback_at: np.ndarray | None, points: np.ndarray | None,
+                     last_purchase: np.ndarray) -> np.ndarray:
+        """The earliest of an offer running out, a win-back offer going out and points expiring."""
+        program = self.program
+        deadline = np.where(offer_until > -INF, offer_until, INF)
         if program.winback is not None:
-            np.minimum(deadline, pop.winback_at[ids], out=deadline)
+            np.minimum(deadline, winback_at, out=deadline)
         if program.expiry is not None:
-            expiry = np.where(pop.points[ids] > 0, pop.last_purchase[ids] + program.expiry, INF)
-            np.minimum(deadline, expiry, out=deadline)
-        pop.deadline[ids] = deadline
+            np.minimum(deadline, np.where(points > 0, last_purchase + program.expiry, INF), out=deadline)
+        return deadline
 
     # -- the program: calendar events -------------------------------------------------------------
     def _everyone(self) -> np.ndarray:
@@ -470,7 +506,7 @@ class Engine:
         t, offer = target_round.time, target_round.offer
         yield env.timeout(t - env.now)
         self.advance_to(t)
-        from sim.program import select_targets
+        from sim.scoring import select_targets
 
         pop = self.pop
         month = self._month_of(t)
@@ -551,7 +587,7 @@ class Engine:
                 moved = living[finite]
                 pop.death[moved] = t + (pop.death[moved] - t) * ratio[finite]
         # the month that leaves the trailing window
-        leaving = pop.columns["spend12"][: pop.size, (month + 1) % 12]
+        leaving = pop.columns["spend12"][(month + 1) % 12, : pop.size]
         pop.columns["spend_12m"][: pop.size] -= leaving
         leaving[:] = 0.0
 

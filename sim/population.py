@@ -93,7 +93,8 @@ class Population:
     """Growable struct-of-arrays; ``size`` customers are live in the first rows.
 
     ``extra`` names the :data:`PROGRAM_COLUMNS` this population also carries; those not given to
-    :meth:`append` start at their neutral value (see ``_PROGRAM_DEFAULTS``).
+    :meth:`append` start at their neutral value (see ``_PROGRAM_DEFAULTS``). A column of width w > 1 is
+    a (w, capacity) array: each of its w rows is contiguous over customers.
     """
 
     def __init__(self, capacity: int, *, extra: tuple[str, ...] = ()) -> None:
@@ -102,7 +103,7 @@ class Population:
         self.columns = {name: np.empty(capacity, dtype=dtype) for name, dtype in COLUMNS.items()}
         for name in extra:
             dtype, width = PROGRAM_COLUMNS[name]
-            self.columns[name] = np.empty((capacity,) if width == 1 else (capacity, width), dtype=dtype)
+            self.columns[name] = np.empty((capacity,) if width == 1 else (width, capacity), dtype=dtype)
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -111,8 +112,8 @@ class Population:
             raise AttributeError(name) from None
 
     def view(self, name: str) -> np.ndarray:
-        """The live rows of a column."""
-        return self.columns[name][: self.size]
+        """The live customers of a column."""
+        return self.columns[name][..., : self.size]
 
     def append(self, values: dict[str, np.ndarray]) -> np.ndarray:
         """Add customers (one array per column, all the same length); returns their indices."""
@@ -121,15 +122,15 @@ class Population:
             self._grow(self.size + count)
         rows = slice(self.size, self.size + count)
         for name, column in self.columns.items():
-            column[rows] = values[name] if name in values else _PROGRAM_DEFAULTS[name]
+            column[..., rows] = values[name] if name in values else _PROGRAM_DEFAULTS[name]
         self.size += count
         return np.arange(rows.start, rows.stop)
 
     def _grow(self, needed: int) -> None:
         capacity = max(needed, int(len(self.columns["key"]) * 1.5))
         for name, column in self.columns.items():
-            grown = np.empty((capacity,) + column.shape[1:], dtype=column.dtype)
-            grown[: self.size] = column[: self.size]
+            grown = np.empty(column.shape[:-1] + (capacity,), dtype=column.dtype)
+            grown[..., : self.size] = column[..., : self.size]
             self.columns[name] = grown
 
 
