@@ -90,10 +90,12 @@ class Ledger:
             self.member["members_acquired"] += members
             self._member_arrivals[month] += members
 
-    def factors(self, times: np.ndarray, acquired_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Present-value factors of flows at ``times``: from the scenario start, from each acquisition."""
+    def factors(self, times: np.ndarray, acquired_at: np.ndarray,
+                arrival_discount: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Present-value factors of flows at ``times``: from the scenario start, from each acquisition.
+        ``arrival_discount`` is :meth:`discount` of ``acquired_at`` if the caller keeps it."""
         from_start = self.discount(times)
-        return from_start, from_start / self.discount(acquired_at)
+        return from_start, from_start / (self.discount(acquired_at) if arrival_discount is None else arrival_discount)
 
     def record_purchases(self, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
                          list_value: np.ndarray, repeat: np.ndarray, *, parent: np.ndarray | None = None,
@@ -131,6 +133,19 @@ class Ledger:
         self._add_value("program", cohort, parent, from_acquisition * amounts)
         if name == "discount_cost":  # net revenue is list minus discounts
             self._add_by_cohort("net_revenue", cohort, -amounts)
+
+    def record_costs(self, amounts: dict[str, np.ndarray], month: int, cohort: np.ndarray,
+                     factors: tuple[np.ndarray, np.ndarray], *, parent: np.ndarray | None = None) -> None:
+        """Several program costs (not discounts) of the same customers at the same times: :meth:`record_cost`
+        each, with one pass over the cohorts for their total; ``factors`` as :meth:`factors` gives them."""
+        from_start, from_acquisition = factors
+        total = None
+        for name, values in amounts.items():
+            self.monthly[name][month] += float(values.sum())
+            self.monthly["npv_profit"][month] -= float(np.sum(from_start * values))
+            total = values if total is None else total + values
+        if total is not None:
+            self._add_value("program", cohort, parent, from_acquisition * total)
 
     def record_fixed_cost(self, name: str, month: int, amount: float, time: float) -> None:
         """A cost of the program as a whole (not in any customer's CLV)."""

@@ -158,6 +158,7 @@ class Engine:
         if program.winback is not None:
             traits["winback_at"] = times + program.winback_delay
         traits["spell_start"] = times
+        traits["arrival_discount"] = self.ledger.discount(times)
         traits["parent_cohort"] = (np.full(count, -1, dtype=np.int32) if parents is None
                                    else self.pop.cohort[parents])
         traits.update(
@@ -264,17 +265,17 @@ class Engine:
         acquired_at, cohort, parent = pop.acquired_at[ids], pop.cohort[ids], pop.parent_cohort[ids]
         member, tier = pop.member[ids], pop.tier[ids]
         value = self.draws.order_values(keys, made, segment, pop.spend_mean[ids], t, acquired_at)
-        factors = ledger.factors(t, acquired_at)
+        factors = ledger.factors(t, acquired_at, pop.arrival_discount[ids])
         ledger.record_purchases(month, cohort, t, acquired_at, value, repeat, parent=parent, member=member,
                                 factors=factors)
         # discounts: the deeper of an open blanket window and a held personal offer (used up now)
         offer_until = pop.offer_until[ids]
-        held = offer_until > t
-        depth = np.where(held, pop.offer_depth[ids], 0.0)
-        np.maximum(depth, self.blanket_depth, out=depth)
-        if held.any():
+        held = np.flatnonzero(offer_until > t)
+        depth = np.full(ids.size, self.blanket_depth)
+        if held.size:
+            depth[held] = np.maximum(depth[held], pop.offer_depth[ids[held]])
             offer_until[held] = -INF
-            pop.offer_until[ids] = offer_until
+            pop.offer_until[ids[held]] = -INF
         discounted = depth > 0
         paid = value * (1.0 - depth)
         times_discounted = pop.discounted[ids]
@@ -289,10 +290,9 @@ class Engine:
             balance, redeemer = pop.points[ids], pop.redeemer[ids]
             if member.any():
                 points = program.points
-                rewards = np.where(member & redeemer, balance // points.reward_threshold, 0)
+                rewards = balance // points.reward_threshold * (member & redeemer)
                 redeemed = rewards * points.reward_threshold
-                earned = np.where(member, np.floor(paid * points.earn_per_currency * program.tier_earn[tier]),
-                                  0.0).astype(np.int64)
+                earned = (np.floor(paid * points.earn_per_currency * program.tier_earn[tier]) * member).astype(np.int64)
                 balance = balance - redeemed + earned
                 pop.points[ids] = balance
                 if rewards.any():
@@ -408,10 +408,10 @@ class Engine:
         next reward (goal gradient), and an offer (personal or a window) or else full price (dips and
         habituation after ``discounted`` discounted purchases)."""
         program = self.program
-        mult = np.where(member, program.member_rate * program.tier_rate[tier], 1.0)
-        if program.goal_gradient:
+        mult = program.member_tier_rate[self._member_tier(member, tier)]
+        if program.goal_gradient:  # redeeming members only
             progress = np.minimum(points / program.points.reward_threshold, 1.0)
-            mult *= np.where(member & redeemer, 1.0 + program.goal_gradient * progress, 1.0)
+            mult *= 1.0 + program.goal_gradient * progress * (member & redeemer)
         if offered is True:
             mult *= program.uplift[segment]
             return mult
@@ -427,8 +427,14 @@ class Engine:
 
     def _dropout_factor(self, member: np.ndarray, tier: np.ndarray) -> np.ndarray:
         """The dropout multiplier of customers with this membership and tier."""
-        program = self.program
-        return np.where(member, program.member_dropout * program.tier_dropout[tier], 1.0)
+        return self.program.member_tier_dropout[self._member_tier(member, tier)]
+
+    def _member_tier(self, member: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """Index of (membership, tier) in the program's member_tier_* tables."""
+        index = member.astype(np.intp)
+        index *= len(self.program.tier_min) + 1
+        index += tier
+        return index
 
     def _rescale(self, ids: np.ndarray, t: np.ndarray | float) -> None:
         """New rate multipliers at ``t`` of customers with a pending Poisson purchase, which moves by the
@@ -468,9 +474,6 @@ class Engine:
         return deadline
 
     # -- the program: calendar events -------------------------------------------------------------
-    def _everyone(self) -> np.ndarray:
-        return np.arange(self.pop.size)
-
     def _window_calendar(self, env: simpy.Environment, window):
         """A blanket discount window: open, close, then the pull-forward dip of each segment."""
         yield env.timeout(window.start - env.now)
@@ -493,13 +496,24 @@ class Engine:
         self.dips.remove(window)
 
     def _calendar_change(self, t: float) -> None:
-        """Blanket windows or dips changed at ``t``: recompute everybody's rate and move pending purchases."""
+        """Blanket windows or dips changed at ``t``: recompute everybody's rate and move pending purchases
+        (as :meth:`_rescale` does, over whole columns rather than gathered customers)."""
         self.blanket_depth = max((w.depth for w in self.open_windows), default=0.0)
         factor = np.ones(len(self.laws))
         for window in self.dips:
             factor *= np.where(window.dip_end > t, window.dip_factor, 1.0)
         self.dip_factor = factor
-        self._rescale(self._everyone(), t)
+        pop, points = self.pop, self.program.points is not None
+        pending, old = pop.view("next_purchase"), pop.view("mult")
+        live = np.isfinite(pending) & (pop.view("purchases") > 0)
+        offered = True if self.open_windows else pop.view("offer_until") > t
+        new = self._multiplier(pop.view("member"), pop.view("tier"), pop.view("points") if points else None,
+                               pop.view("redeemer") if points else None, pop.view("segment"),
+                               pop.view("discounted"), offered)
+        changed = live & (new != old)
+        with np.errstate(invalid="ignore"):  # the dropped-out (pending = inf) are not changed
+            np.copyto(pending, t + (pending - t) * (old / new), where=changed)
+        np.copyto(old, new, where=live)
 
     def _target_calendar(self, env: simpy.Environment, target_round):
         """A targeted-offer round: score every customer from its observable history, send to the top share."""
@@ -540,11 +554,11 @@ class Engine:
         """Month-end accounting of the program: member and tier costs, fixed cost, tiers, points stocks."""
         pop, program, ledger = self.pop, self.program, self.ledger
         start, end = month / 12.0, (month + 1) / 12.0
-        members = np.flatnonzero(pop.view("member"))
+        member = pop.view("member")
         costs = program.policy.costs
         tiers = len(program.tier_min)
         if costs.per_member_per_year or (tiers and program.tier_benefit.any()):
-            ids = members[pop.death[members] > start]  # members active at some time in the month
+            ids = np.flatnonzero(member & (pop.view("death") > start))  # members active at some time in the month
             arrival = pop.acquired_at[ids]
             begin = np.maximum(pop.spell_start[ids], start)
             active = np.maximum(0.0, np.minimum(pop.death[ids], end) - begin)
@@ -554,17 +568,17 @@ class Engine:
             active += np.maximum(0.0, np.minimum(earlier, end) - np.maximum(arrival, start))
             middle = (np.maximum(arrival, start) + np.minimum(pop.death[ids], end)) / 2.0  # for discounting
             cohort, parent = pop.cohort[ids], pop.parent_cohort[ids]
-            factors = ledger.factors(middle, arrival)
+            factors = ledger.factors(middle, arrival, pop.arrival_discount[ids])
+            amounts = {}
             if costs.per_member_per_year:
-                ledger.record_cost("member_cost", month, cohort, middle, arrival,
-                                   active * costs.per_member_per_year, parent=parent, factors=factors)
+                amounts["member_cost"] = active * costs.per_member_per_year
             if tiers and program.tier_benefit.any():
-                ledger.record_cost("tier_benefit_cost", month, cohort, middle, arrival,
-                                   active * program.tier_benefit[pop.tier[ids]], parent=parent, factors=factors)
+                amounts["tier_benefit_cost"] = active * program.tier_benefit[pop.tier[ids]]
+            ledger.record_costs(amounts, month, cohort, factors, parent=parent)
         if costs.fixed_per_month:
             ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
         if tiers:
-            self._evaluate_tiers(members, month, end)
+            self._evaluate_tiers(np.flatnonzero(member), month, end)
         if program.points is not None:
             outstanding = int(pop.view("points").sum())
             ledger.set_stock("points_outstanding", month, outstanding)
@@ -573,7 +587,10 @@ class Engine:
     def _evaluate_tiers(self, members: np.ndarray, month: int, t: float) -> None:
         """Members hold the highest tier their trailing 12-month net spend reaches, until the next month end."""
         pop, program = self.pop, self.program
-        tier = np.searchsorted(program.tier_min, pop.spend_12m[members], side="right").astype(np.int8)
+        spend = pop.spend_12m[members]
+        tier = np.zeros(members.size, dtype=np.int8)
+        for minimum in program.tier_min:    # the number of thresholds reached (they rise with the tier)
+            tier += spend >= minimum
         changed = members[tier != pop.tier[members]]
         if changed.size:
             old_dropout = self._dropout_multiplier(changed)

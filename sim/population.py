@@ -50,6 +50,7 @@ PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
     "winback_at": (np.float64, 1),  # when a win-back offer goes out unless the customer buys first; inf = none
     "repeat_spend": (np.float64, 1),  # list value of repeat orders (what the firm sees, for scoring)
     "spell_start": (np.float64, 1),   # start of the current active spell: arrival or the last win-back
+    "arrival_discount": (np.float64, 1),  # present value at the scenario start of 1 at the arrival
     "previous_death": (np.float64, 1),  # end of the spell before the last win-back; -inf if none
     "spend12": (np.float32, 12),    # net spend per month, ring buffer over the trailing 12 months (tiers)
     "spend_12m": (np.float64, 1),   # their sum, kept as purchases come in and months leave the window
@@ -137,7 +138,7 @@ class Population:
 _PROGRAM_DEFAULTS = {
     "member": False, "redeemer": False, "tier": 0, "lives": 0, "discounted": 0, "points": 0, "mult": 1.0,
     "deadline": np.inf, "offer_until": -np.inf, "offer_depth": 0.0, "winback_at": np.inf, "repeat_spend": 0.0,
-    "spend12": 0.0, "spend_12m": 0.0, "spell_start": 0.0, "previous_death": -np.inf,
+    "spend12": 0.0, "spend_12m": 0.0, "spell_start": 0.0, "previous_death": -np.inf, "arrival_discount": 1.0,
 }
 
 

@@ -61,6 +61,9 @@ class Program:
         self.tier_dropout = np.array([1.0] + [t.dropout_multiplier for t in tiers])
         self.tier_earn = np.array([1.0] + [t.earn_multiplier for t in tiers])
         self.tier_benefit = np.array([0.0] + [t.benefit_cost_per_year for t in tiers])
+        # rate and dropout multipliers by (member, tier), indexed member x (tiers + 1) + tier
+        self.member_tier_rate = np.concatenate([np.ones(len(tiers) + 1), self.member_rate * self.tier_rate])
+        self.member_tier_dropout = np.concatenate([np.ones(len(tiers) + 1), self.member_dropout * self.tier_dropout])
         self.points = policy.points
         self.goal_gradient = response.goal_gradient if policy.points is not None else 0.0
         self.expiry = (None if policy.points is None or policy.points.expiry_months_inactive is None
@@ -93,7 +96,8 @@ class Program:
     # -- which columns the population needs ---------------------------------------------------------
     def columns(self) -> tuple[str, ...]:
         names = ["member", "redeemer", "tier", "lives", "discounted", "points", "mult", "deadline",
-                 "offer_until", "offer_depth", "winback_at", "repeat_spend", "spell_start", "previous_death"]
+                 "offer_until", "offer_depth", "winback_at", "repeat_spend", "spell_start", "previous_death",
+                 "arrival_discount"]
         if len(self.tier_min):
             names += ["spend12", "spend_12m"]
         return tuple(names)

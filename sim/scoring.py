@@ -17,6 +17,7 @@ bounds of the others, and computes exact scores only for the few the tight bound
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from sim import theory
 from sim.population import SegmentLaws
@@ -38,19 +39,24 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     """Indices of the customers who get a targeted offer: the ``share`` with the highest
     :func:`score_customers` score among those with a score (ties broken deterministically).
 
-    Two passes of :func:`score_bounds` (cheap for everybody, tight for the undecided) narrow the
-    customers down: those whose lower bound beats the (k+1)-th highest upper bound are in, those whose
-    upper bound falls short of the k-th highest lower bound are out (k the places left). Exact scores
-    decide among the rest.
+    Passes of :func:`score_bounds` narrow the customers down: those whose lower bound beats the (k+1)-th
+    highest upper bound are in, those whose upper bound falls short of the k-th highest lower bound are
+    out (k the places left). The first pass bounds everybody: a rough upper bound for all, and the cheap
+    bounds for the top of its ranking (twice the places: the others' lower bound is 0); the second
+    tightens the bounds of the undecided. Exact scores decide among the rest.
     """
     history = (segment, repeats, recency, age, repeat_spend)
     undecided = _eligible(target, repeats, repeat_spend)
     places = round(share * undecided.size)
     chosen = []
-    for tight in (False, True):
+    for precision in ("cheap", "tight"):
         if places == 0 or places >= undecided.size:
             break
-        lower, upper = score_bounds(laws, *(column[undecided] for column in history), target=target, tight=tight)
+        columns = [column[undecided] for column in history]
+        if precision == "cheap" and target == "top_predicted_clv":
+            lower, upper = _first_bounds(laws, columns, places)
+        else:
+            lower, upper = score_bounds(laws, *columns, target=target, precision=precision)
         sure, maybe = _narrow(lower, upper, places)
         chosen.append(undecided[sure])
         places -= sure.size
@@ -61,6 +67,17 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     if places:
         chosen.append(undecided)
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
+
+
+def _first_bounds(laws: list[SegmentLaws], history: list[np.ndarray], places: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of everybody's ``top_predicted_clv`` score: the rough upper bound for all, the cheap bounds for
+    the top 2 x places + 1024 of its ranking, a lower bound of 0 for the rest."""
+    lower, upper = score_bounds(laws, *history, target="top_predicted_clv", precision="rough")
+    top = np.argpartition(-upper, min(2 * places + 1024, upper.size) - 1)[:2 * places + 1024]
+    lower[top], cheap_upper = score_bounds(laws, *(column[top] for column in history), target="top_predicted_clv",
+                                           precision="cheap")
+    upper[top] = np.minimum(upper[top], cheap_upper)
+    return lower, upper
 
 
 def _narrow(lower: np.ndarray, upper: np.ndarray, places: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,8 +141,13 @@ def _scores(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_x: np
 
 
 def score_bounds(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
-                 spend: np.ndarray, *, target: str, tight: bool) -> tuple[np.ndarray, np.ndarray]:
+                 spend: np.ndarray, *, target: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of the exact scores of eligible customers, without hypergeometric functions.
+
+    ``precision``: "rough" (``top_predicted_clv`` only) is an upper bound without any logarithm and a lower
+    bound of 0: P(alive) at most 1 (BG/NBD) or the cheap Pareto/NBD bound below, and the purchases of an
+    alive customer at most (r+x)/(alpha+T) x window (those of a customer who cannot drop out). "cheap" and
+    "tight" are the bounds below, with few and with more terms or pieces.
 
     BG/NBD: P(alive) is closed-form; the expected purchases of an alive customer, E[(1 - e^(-lambda p w)) / p]
     over the posterior lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x) (independent given alive), lie
@@ -143,18 +165,25 @@ def score_bounds(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_
             lower[chosen] = upper[chosen] = special
             continue
         r, alpha = _gamma_parameters(law.purchase_rate)
+        if precision == "rough":
+            bound = (r + cx) / (alpha + cT) * SCORING_WINDOW * _expected_order_value(law, cx, spend[chosen])
+            if law.hazard is not None:
+                s, beta = _gamma_parameters(law.hazard)
+                bound /= 1.0 + s * (cT - ct_x) / (beta + cT)
+            lower[chosen], upper[chosen] = 0.0, bound
+            continue
         if law.dropout is not None:
             a, b = _beta_parameters(law.dropout)
-            alive = theory.bgnbd_probability_alive(cx, ct_x, cT, r, alpha, a, b)
+            alive = _bgnbd_alive(cx, ct_x, cT, r, alpha, a, b)
             if target == "at_risk":
                 lower[chosen] = upper[chosen] = 1.0 - alive
                 continue
-            low, high = _bgnbd_alive_purchase_bounds(cx, cT, r, alpha, a, b, SERIES_TERMS[tight])
+            low, high = _bgnbd_alive_purchase_bounds(cx, cT, r, alpha, a, b, SERIES_TERMS[precision == "tight"])
             value = alive * _expected_order_value(law, cx, spend[chosen])
             lower[chosen], upper[chosen] = low * value, high * value
             continue
         s, beta = _gamma_parameters(law.hazard)
-        odds_low, odds_high = _paretonbd_dead_odds_bounds(cx, ct_x, cT, r, alpha, s, beta, tight)
+        odds_low, odds_high = _paretonbd_dead_odds_bounds(cx, ct_x, cT, r, alpha, s, beta, precision == "tight")
         alive_low, alive_high = 1.0 / (1.0 + odds_high), 1.0 / (1.0 + odds_low)
         if target == "at_risk":
             lower[chosen], upper[chosen] = 1.0 - alive_high, 1.0 - alive_low
@@ -164,6 +193,15 @@ def score_bounds(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_
         value = level * _expected_order_value(law, cx, spend[chosen])
         lower[chosen], upper[chosen] = alive_low * value, alive_high * value
     return lower, upper
+
+
+def _bgnbd_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, alpha: float, a: float,
+                 b: float) -> np.ndarray:
+    """BG/NBD P(alive), as :func:`sim.theory.bgnbd_probability_alive` (up to rounding) with fewer logs:
+    1 / (1 + a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)) for x > 0, 1 for x = 0."""
+    repeats = np.maximum(x, 1)
+    log_odds = np.log(a / (b + repeats - 1.0)) + (r + repeats) * np.log((alpha + T) / (alpha + t_x))
+    return np.where(x > 0, special.expit(-log_odds), 1.0)
 
 
 def _bgnbd_alive_purchase_bounds(x: np.ndarray, T: np.ndarray, r: float, alpha: float, a: float, b: float,

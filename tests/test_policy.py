@@ -898,9 +898,9 @@ def test_bounded_selection_equals_scoring_everybody(share: float) -> None:
     for target in ("top_predicted_clv", "at_risk"):
         score = score_customers(laws, segment, repeats, recency, age, spend, target=target)
         eligible = np.flatnonzero(np.isfinite(score))
-        for tight in (False, True):  # the bounds are bounds
+        for precision in ("rough", "cheap", "tight") if target == "top_predicted_clv" else ("cheap", "tight"):
             lower, upper = score_bounds(laws, segment[eligible], repeats[eligible], recency[eligible],
-                                        age[eligible], spend[eligible], target=target, tight=tight)
+                                        age[eligible], spend[eligible], target=target, precision=precision)
             slack = 1e-9 * np.abs(score[eligible])
             assert np.all(lower <= score[eligible] + slack) and np.all(score[eligible] <= upper + slack)
         count = round(share * eligible.size)
