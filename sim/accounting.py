@@ -90,10 +90,12 @@ class Ledger:
             self.member["members_acquired"] += members
             self._member_arrivals[month] += members
 
-    def factors(self, times: np.ndarray, acquired_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Present-value factors of flows at ``times``: from the scenario start, from each acquisition."""
+    def factors(self, times: np.ndarray, acquired_at: np.ndarray,
+                arrival_discount: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Present-value factors of flows at ``times``: from the scenario start, from each acquisition.
+        ``arrival_discount`` is :meth:`discount` of ``acquired_at`` if the caller keeps it."""
         from_start = self.discount(times)
-        return from_start, from_start / self.discount(acquired_at)
+        return from_start, from_start / (self.discount(acquired_at) if arrival_discount is None else arrival_discount)
 
     def record_purchases(self, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
                          list_value: np.ndarray, repeat: np.ndarray, *, parent: np.ndarray | None = None,
@@ -132,6 +134,19 @@ class Ledger:
         if name == "discount_cost":  # net revenue is list minus discounts
             self._add_by_cohort("net_revenue", cohort, -amounts)
 
+    def record_costs(self, amounts: dict[str, np.ndarray], month: int, cohort: np.ndarray,
+                     factors: tuple[np.ndarray, np.ndarray], *, parent: np.ndarray | None = None) -> None:
+        """Several program costs (not discounts) of the same customers at the same times: :meth:`record_cost`
+        each, with one pass over the cohorts for their total; ``factors`` as :meth:`factors` gives them."""
+        from_start, from_acquisition = factors
+        total = None
+        for name, values in amounts.items():
+            self.monthly[name][month] += float(values.sum())
+            self.monthly["npv_profit"][month] -= float(np.sum(from_start * values))
+            total = values if total is None else total + values
+        if total is not None:
+            self._add_value("program", cohort, parent, from_acquisition * total)
+
     def record_fixed_cost(self, name: str, month: int, amount: float, time: float) -> None:
         """A cost of the program as a whole (not in any customer's CLV)."""
         self.monthly[name][month] += amount
@@ -152,22 +167,54 @@ class Ledger:
     def set_stock(self, name: str, month: int, value: float) -> None:
         self.monthly[name][month] = value
 
-    def close(self, arrival_month: np.ndarray, death_month: np.ndarray, cohort_of: np.ndarray,
-              alive_at_end: np.ndarray, member_death_month: np.ndarray | None = None) -> None:
-        """Stocks from the final customer state: active customers (and members) at every month's end,
-        active customers by cohort at the end. ``death_month`` holds the final dropouts of those who
-        dropped out; earlier dropouts of reactivated customers were recorded as they were won back."""
+    def record_purchases_by_month(self, month: np.ndarray, list_value: np.ndarray, present_value: np.ndarray,
+                                  first: np.ndarray) -> None:
+        """Orders of different months at once (customers' whole lives, :mod:`sim.lifetimes`).
+
+        ``month`` the 0-based month of each order, ``present_value`` its contribution discounted to the
+        scenario start, ``first`` whether it is an acquisition purchase. The cohort sums come per customer
+        (:meth:`record_lives`).
+        """
         months = self.horizon_months
+        count = np.bincount(month, minlength=months)
         monthly = self.monthly
-        arrivals = np.bincount(arrival_month, minlength=months)
-        monthly["customers_dropped_out"] += np.bincount(death_month, minlength=months)
-        monthly["active_customers_end"][:] = (np.cumsum(arrivals) + np.cumsum(monthly["customers_reactivated"])
+        monthly["purchases"] += count
+        monthly["repeat_purchases"] += count - np.bincount(month[first], minlength=months)
+        monthly["gross_revenue"] += np.bincount(month, list_value, months)
+        monthly["npv_profit"] += np.bincount(month, present_value, months)
+
+    def record_lives(self, cohort: np.ndarray, parent: np.ndarray | None, repeat_purchases: np.ndarray,
+                     net_revenue: np.ndarray, clv: np.ndarray) -> None:
+        """Customers' sums over their whole lives: repeat purchases, net revenue and discounted contribution
+        from their acquisition, added to their cohorts (and CLV to their referrers' network value)."""
+        self._add_by_cohort("repeat_purchases", cohort, repeat_purchases)
+        self._add_by_cohort("net_revenue", cohort, net_revenue)
+        self._add_value("clv", cohort, parent, clv)
+
+    def record_referred_arrivals(self, month: np.ndarray, cohort: np.ndarray) -> None:
+        """Referred customers without a program (no cost): counted by month and cohort."""
+        arrivals = np.bincount(month, minlength=self.horizon_months)
+        self.monthly["customers_acquired"] += arrivals
+        self.monthly["referred_customers"] += arrivals
+        self._add_by_cohort("customers", cohort)
+
+    def record_exits(self, death_month: np.ndarray, alive_cohort: np.ndarray) -> None:
+        """Final states: the months of the final dropouts (earlier dropouts of reactivated customers were
+        recorded as they were won back), and the cohorts of the customers active at the end."""
+        self.monthly["customers_dropped_out"] += np.bincount(death_month, minlength=self.horizon_months)
+        self._add_by_cohort("active_end", alive_cohort)
+
+    def close(self, member_death_month: np.ndarray | None = None) -> None:
+        """Stocks from arrivals, reactivations and dropouts: active customers (and members) at every
+        month's end. Call once every customer's exit is recorded."""
+        monthly = self.monthly
+        monthly["active_customers_end"][:] = (np.cumsum(monthly["customers_acquired"])
+                                              + np.cumsum(monthly["customers_reactivated"])
                                               - np.cumsum(monthly["customers_dropped_out"]))
         if member_death_month is not None:
-            self._member_dropouts += np.bincount(member_death_month, minlength=months)
+            self._member_dropouts += np.bincount(member_death_month, minlength=self.horizon_months)
             monthly["members_end"][:] = (np.cumsum(self._member_arrivals) + np.cumsum(self._member_reactivations)
                                          - np.cumsum(self._member_dropouts))
-        self._add_by_cohort("active_end", cohort_of[alive_at_end])
 
     def merge(self, other: Ledger) -> None:
         """Add the closed ledger of another shard of the same replication: every sum is additive (the

@@ -1,4 +1,4 @@
-"""The fast engine: simpy owns the calendar, numpy owns the customers.
+"""The calendar engine, for scenarios with a program: simpy owns the calendar, numpy owns the customers.
 
 Time base: **years** from the scenario start (a month is exactly 1/12). simpy processes wake at calendar
 dates (acquisition batches at month starts, month ends; policy events later). Between two calendar dates
@@ -7,8 +7,10 @@ population over the interval exactly, in rounds: every customer whose next event
 end takes it together (vectorised), draws its next event time from its own keyed stream, and stays in the
 round set only while it is still due. Work is proportional to events, not to customers x time steps, and
 there is no discretisation: purchases form a Poisson process per customer (Fader, Hardie & Lee 2005).
+Scenarios without a program run on :mod:`sim.lifetimes`, which needs no calendar; both make their draws
+through :mod:`sim.draws`, so a program without any response pairs with its baseline draw for draw.
 
-With a ``policy`` the engine also runs the program (``docs/levers.md``): the calendar gains discount
+The engine runs the program (``docs/levers.md``): the calendar gains discount
 windows, targeted-offer rounds and month-end tier evaluations, and each customer gains its own deadlines
 (an offer running out, a win-back offer going out, points expiring). A customer's next event is the
 earlier of its next purchase and its deadline. When a purchase-rate multiplier changes, the pending
@@ -26,13 +28,9 @@ import simpy
 
 from sim import rng
 from sim.accounting import Ledger
-from sim.population import (
-    Population,
-    SegmentLaws,
-    draw_batch,
-    draw_children,
-    segment_laws,
-)
+from sim.allocator import keep_freed_memory
+from sim.draws import Draws
+from sim.population import Population, SegmentLaws, draw_batch, segment_laws
 from sim.rng import Purpose
 from sim.scenario import REFERRAL_CHANNEL, Scenario
 from sim.units import DAYS_PER_YEAR
@@ -53,7 +51,7 @@ class ReplicationResult:
 
 
 class Engine:
-    """Simulates one replication of a scenario, with its policy levers if it has any (SPEC "Model semantics")."""
+    """Simulates one replication of a scenario with a policy (SPEC "Model semantics", ``docs/levers.md``)."""
 
     def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
                  shard: tuple[int, int] | None = None) -> None:
@@ -67,21 +65,17 @@ class Engine:
         self.months = scenario.horizon_months
         self.laws: list[SegmentLaws] = segment_laws(scenario)
         self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
-        self.program = None
-        if scenario.policy is not None:  # scipy's import is only paid by runs with a program
-            from sim.program import Program
+        assert scenario.policy is not None, "scenarios without a program run on sim.lifetimes"
+        from sim.program import Program  # scipy's import is only paid by runs with a program
 
-            self.program = Program(scenario, self.laws)
-        extra = self.program.columns() if self.program is not None else ()
+        self.program = Program(scenario, self.laws)
+        self.draws = Draws(self.laws)
         planned = scenario.planned_customers() if self.batches is None else sum(self.batches.values())
-        self.pop = Population(planned, extra=extra)
+        self.pop = Population(planned, extra=self.program.columns())
         economics = scenario.economics
         self.ledger = Ledger(self.months, self.months * len(self.channels) * len(self.laws),
                              economics.gross_margin, economics.cost_to_serve_per_order,
                              economics.annual_discount_rate)
-        self.within_shape = np.array([law.spend.p or 0.0 for law in self.laws])
-        self.growth = np.array([law.spend.growth_per_year for law in self.laws])
-        self.log_growth = np.log1p(self.growth)
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.now = 0.0
@@ -100,14 +94,14 @@ class Engine:
 
     def simulate(self) -> Ledger:
         """Run the calendar to the horizon; returns the closed ledger (a shard's share of the totals)."""
+        keep_freed_memory()
         env = simpy.Environment()
         env.process(self._acquisition_calendar(env))
         env.process(self._month_calendar(env))
-        if self.program is not None:
-            for window in self.program.windows:
-                env.process(self._window_calendar(env, window))
-            for target_round in self.program.target_rounds:
-                env.process(self._target_calendar(env, target_round))
+        for window in self.program.windows:
+            env.process(self._window_calendar(env, window))
+        for target_round in self.program.target_rounds:
+            env.process(self._target_calendar(env, target_round))
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
         with np.errstate(divide="ignore", over="ignore"):
             env.run()
@@ -124,8 +118,7 @@ class Engine:
         for month in range(self.months):
             yield env.timeout((month + 1) / 12.0 - env.now)
             self.advance_to((month + 1) / 12.0)
-            if self.program is not None:
-                self._month_end(month)
+            self._month_end(month)
 
     # -- arrivals ---------------------------------------------------------------------------------
     def _month_of(self, t: float) -> int:
@@ -142,7 +135,7 @@ class Engine:
             if self.batches is not None and (channel_index, batch, segment, block) not in self.batches:
                 continue
             acq = scenario.acquisition[channel_index]
-            times = _arrival_times(batch, month, total)[offset:offset + count]
+            times = arrival_times(batch, month, total, offset, offset + count)
             seq = rng.batch_sequence(scenario.seed, self.replication, acq.channel, batch, names[segment], block)
             traits = draw_batch(self.laws[segment], segment, count, seq)
             cohort = self._cohort(month, channel_index, segment)
@@ -152,36 +145,35 @@ class Engine:
                        cac: float, *, referred: bool, parents: np.ndarray | None = None) -> np.ndarray:
         count = len(times)
         keys = traits["key"]
-        members = 0
         bonus = None
-        hazard = traits["hazard"]
-        if self.program is not None:
-            program = self.program
-            segment = int(traits["segment"][0])
-            member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
-            members = int(np.count_nonzero(member))
-            traits["member"] = member
-            if program.points is not None:
-                traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
-            hazard = hazard * np.where(member, program.member_dropout, 1.0)
-            if program.referral is not None:
-                traits["referral_rate"] = traits["referral_rate"] * np.where(member, program.referral_rate, 1.0)
-            if parents is not None and program.referral is not None:
+        program = self.program
+        segment = int(traits["segment"][0])
+        member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
+        members = int(np.count_nonzero(member))
+        traits["member"] = member
+        if program.points is not None:
+            traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
+        hazard = traits["hazard"] * np.where(member, program.member_dropout, 1.0)
+        # the referral rate as the population holds it (float32), as sim.lifetimes draws with it
+        referral_rate = traits["referral_rate"].astype(np.float32)
+        if program.referral is not None:
+            referral_rate = (referral_rate * np.where(member, program.referral_rate, 1.0)).astype(np.float32)
+            if parents is not None:
                 paid = program.referral.referrer_bonus + program.referral.referee_bonus
                 bonus = np.where(self.pop.member[parents], paid, 0.0)
-            if program.winback is not None:
-                traits["winback_at"] = times + program.winback_delay
-            traits["spell_start"] = times
+        if program.winback is not None:
+            traits["winback_at"] = times + program.winback_delay
+        traits["spell_start"] = times
+        traits["arrival_discount"] = self.ledger.discount(times)
         traits["parent_cohort"] = (np.full(count, -1, dtype=np.int32) if parents is None
                                    else self.pop.cohort[parents])
-        lifetime = rng.exponential(keys, Purpose.LIFETIME, 0) / hazard
-        first_referral = rng.exponential(keys, Purpose.REFERRAL_TIME, 0) / traits["referral_rate"]
         traits.update(
             cohort=np.full(count, cohort, dtype=np.int32),
             acquired_at=times,
             next_purchase=times,             # the acquisition purchase, taken in the next round
-            death=times + lifetime,
-            referral_due=times + first_referral,
+            death=self.draws.lifetime_end(keys, times, hazard),
+            referral_rate=referral_rate,
+            referral_due=self.draws.referral_after(keys, 0, times, referral_rate),
             last_purchase=np.full(count, -INF),
             purchases=np.zeros(count, dtype=np.int32),
             referrals=np.zeros(count, dtype=np.int32),
@@ -189,9 +181,8 @@ class Engine:
         self.ledger.record_arrivals(month, cohort, count, times, cac, referred, referral_bonus=bonus,
                                     members=members)
         ids = self.pop.append(traits)
-        if self.program is not None:
-            self.pop.mult[ids] = self._rate_multiplier(ids, times)
-            self._refresh_deadline(ids)
+        self.pop.mult[ids] = self._rate_multiplier(ids, times)
+        self._refresh_deadline(ids)
         return ids
 
     # -- the interval advance ---------------------------------------------------------------------
@@ -201,10 +192,7 @@ class Engine:
             return
         month = self._month_of(self.now)
         pop = self.pop
-        if self.program is None:
-            due = pop.view("next_purchase") < t_end
-        else:
-            due = np.minimum(pop.view("next_purchase"), pop.view("deadline")) < t_end
+        due = np.minimum(pop.view("next_purchase"), pop.view("deadline")) < t_end
         self._purchase_rounds(np.flatnonzero(due), t_end, month)
         if self.has_referrals:
             referrers = np.flatnonzero(pop.view("referral_due") < t_end)
@@ -215,36 +203,6 @@ class Engine:
                 referrers = children[pop.referral_due[children] < t_end]
         self.now = t_end
 
-    def _purchase_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
-        if self.program is not None:
-            self._program_rounds(ids, t_end, month)
-            return
-        pop = self.pop
-        while ids.size:
-            ids, t = self._still_alive(ids, pop.next_purchase[ids])
-            if not ids.size:
-                return
-            made = pop.purchases[ids]
-            repeat = made > 0
-            value = self._order_values(ids, t, made)
-            self.ledger.record_purchases(month, pop.cohort[ids], t, pop.acquired_at[ids], value, repeat,
-                                         parent=pop.parent_cohort[ids] if self.has_referrals else None)
-            if self.transactions is not None:
-                zero = np.zeros(ids.size)
-                self.transactions.append((ids.copy(), t, value, zero, zero, zero))
-            pop.purchases[ids] = made + 1
-            pop.last_purchase[ids] = t
-            keys = pop.key[ids]
-            next_time = t + rng.exponential(keys, Purpose.INTERPURCHASE, made) / pop.rate[ids]
-            if self.has_per_purchase_dropout:
-                drops = repeat & (rng.uniform(keys, Purpose.DROPOUT, made) < pop.dropout_p[ids])
-                if drops.any():
-                    pop.death[ids[drops]] = t[drops]
-                    next_time[drops] = INF
-            pop.next_purchase[ids] = next_time
-            self.events += ids.size
-            ids = ids[next_time < t_end]
-
     def _still_alive(self, ids: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The customers (and purchase times) whose hazard lifetime has not ended before the purchase;
         the others will never buy again."""
@@ -253,28 +211,6 @@ class Engine:
             return ids, t
         self.pop.next_purchase[ids[~alive]] = INF
         return ids[alive], t[alive]
-
-    def _order_values(self, ids: np.ndarray, t: np.ndarray, made: np.ndarray) -> np.ndarray:
-        """List-price order values: own mean x Gamma(p, 1) / p (Gamma-Gamma) x (1 + growth)^tenure.
-
-        The gamma of a customer's ``made``-th order comes from its own keyed stream, so the same order is
-        worth the same in a scenario and its baseline (growth aside: it follows the order's date).
-        """
-        pop = self.pop
-        value = pop.spend_mean[ids].astype(np.float64)
-        shapes = self.within_shape
-        if len(shapes) == 1:
-            if shapes[0] > 0:
-                value *= rng.gamma_by_inversion(pop.key[ids], Purpose.ORDER_VALUE, made, shapes[0]) / shapes[0]
-        else:
-            segment = pop.segment[ids]
-            u = rng.open_uniform(pop.key[ids], Purpose.ORDER_VALUE, made)
-            for index in np.flatnonzero(shapes > 0):
-                chosen = np.flatnonzero(segment == index)
-                value[chosen] *= rng.gamma_quantile(u[chosen], shapes[index]) / shapes[index]
-        if self.growth.any():
-            value *= np.exp(self.log_growth[pop.segment[ids]] * (t - pop.acquired_at[ids]))
-        return value
 
     def _referral_rounds(self, ids: np.ndarray, t_end: float, month: int) -> np.ndarray:
         """Organic referrals due before ``t_end``; returns the indices of the customers they brought."""
@@ -290,7 +226,7 @@ class Engine:
             times.append(t)
             numbers.append(made)
             pop.referrals[ids] = made + 1
-            next_time = t + rng.exponential(pop.key[ids], Purpose.REFERRAL_TIME, made + 1) / pop.referral_rate[ids]
+            next_time = self.draws.referral_after(pop.key[ids], made + 1, t, pop.referral_rate[ids])
             pop.referral_due[ids] = next_time
             self.events += ids.size
             ids = ids[next_time < t_end]
@@ -298,19 +234,16 @@ class Engine:
         if not parent.size:  # every due referrer had dropped out
             return parent
         born = np.concatenate(times)
-        keys = rng.child_keys(pop.key[parent], np.concatenate(numbers))
-        target = np.array([law.referral_segment for law in self.laws])[pop.segment[parent]]
         children = []
-        for segment in np.unique(target):
-            chosen = target == segment
-            traits = draw_children(self.laws[segment], int(segment), keys[chosen])
-            cohort = self._cohort(month, len(self.channels) - 1, int(segment))
+        for chosen, segment, traits in self.draws.children(pop.key[parent], np.concatenate(numbers),
+                                                           pop.segment[parent]):
+            cohort = self._cohort(month, len(self.channels) - 1, segment)
             children.append(self._add_customers(traits, born[chosen], cohort, month, 0.0, referred=True,
                                                 parents=parent[chosen]))
         return np.concatenate(children)
 
     # -- the program: customers' rounds with deadlines --------------------------------------------
-    def _program_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
+    def _purchase_rounds(self, ids: np.ndarray, t_end: float, month: int) -> None:
         """Rounds when a policy acts: each due customer takes the earlier of its purchase and its deadline."""
         pop = self.pop
         while ids.size:
@@ -324,66 +257,81 @@ class Engine:
             ids = ids[np.minimum(pop.next_purchase[ids], pop.deadline[ids]) < t_end]
 
     def _program_purchases(self, ids: np.ndarray, t: np.ndarray, month: int) -> None:
+        """Purchases at ``t``: order values, discounts, points, the customers' new rates and deadlines.
+
+        Each column is read once and what changes is written once; the rate multiplier and deadline are
+        computed from these values (after a purchase nobody holds an offer any more: it was just used).
+        """
         pop, program, ledger = self.pop, self.program, self.ledger
         ids, t = self._still_alive(ids, t)
         if not ids.size:
             return
-        made = pop.purchases[ids]
+        made, keys, segment = pop.purchases[ids], pop.key[ids], pop.segment[ids]
         repeat = made > 0
-        value = self._order_values(ids, t, made)
-        cohort, acquired_at, parent = pop.cohort[ids], pop.acquired_at[ids], pop.parent_cohort[ids]
-        member = pop.member[ids]
-        factors = ledger.factors(t, acquired_at)
+        acquired_at, cohort, parent = pop.acquired_at[ids], pop.cohort[ids], pop.parent_cohort[ids]
+        member, tier = pop.member[ids], pop.tier[ids]
+        value = self.draws.order_values(keys, made, segment, pop.spend_mean[ids], t, acquired_at)
+        factors = ledger.factors(t, acquired_at, pop.arrival_discount[ids])
         ledger.record_purchases(month, cohort, t, acquired_at, value, repeat, parent=parent, member=member,
                                 factors=factors)
         # discounts: the deeper of an open blanket window and a held personal offer (used up now)
-        held = pop.offer_until[ids] > t
-        depth = np.where(held, pop.offer_depth[ids], 0.0)
-        np.maximum(depth, self.blanket_depth, out=depth)
-        pop.offer_until[ids[held]] = -INF
+        offer_until = pop.offer_until[ids]
+        held = np.flatnonzero(offer_until > t)
+        depth = np.full(ids.size, self.blanket_depth)
+        if held.size:
+            depth[held] = np.maximum(depth[held], pop.offer_depth[ids[held]])
+            offer_until[held] = -INF
+            pop.offer_until[ids[held]] = -INF
         discounted = depth > 0
         paid = value * (1.0 - depth)
+        times_discounted = pop.discounted[ids]
         if discounted.any():
             ledger.record_cost("discount_cost", month, cohort, t, acquired_at, value - paid, parent=parent,
                                factors=factors)
-            pop.discounted[ids[discounted]] += 1
+            times_discounted += discounted
+            pop.discounted[ids] = times_discounted
         earned = redeemed = np.zeros(ids.size)
-        if program.points is not None and member.any():
-            points = program.points
-            balance = pop.points[ids]
-            rewards = np.where(member & pop.redeemer[ids], balance // points.reward_threshold, 0)
-            redeemed = rewards * points.reward_threshold
-            earned = np.where(member, np.floor(paid * points.earn_per_currency
-                                               * program.tier_earn[pop.tier[ids]]), 0.0).astype(np.int64)
-            pop.points[ids] = balance - redeemed + earned
-            if rewards.any():
-                ledger.record_cost("reward_cost", month, cohort, t, acquired_at,
-                                   rewards * (points.reward_value * points.reward_cost_ratio), parent=parent,
-                                   factors=factors)
-            ledger.record_points(month, earned=int(earned.sum()), redeemed=int(redeemed.sum()))
+        balance = redeemer = None
+        if program.points is not None:
+            balance, redeemer = pop.points[ids], pop.redeemer[ids]
+            if member.any():
+                points = program.points
+                rewards = balance // points.reward_threshold * (member & redeemer)
+                redeemed = rewards * points.reward_threshold
+                earned = (np.floor(paid * points.earn_per_currency * program.tier_earn[tier]) * member).astype(np.int64)
+                balance = balance - redeemed + earned
+                pop.points[ids] = balance
+                if rewards.any():
+                    ledger.record_cost("reward_cost", month, cohort, t, acquired_at,
+                                       rewards * (points.reward_value * points.reward_cost_ratio), parent=parent,
+                                       factors=factors)
+                ledger.record_points(month, earned=int(earned.sum()), redeemed=int(redeemed.sum()))
         if self.transactions is not None:
             self.transactions.append((ids.copy(), t, value, value - paid, earned, redeemed))
         if len(program.tier_min):
             paid32 = paid.astype(np.float32)   # the total holds exactly the ring's float32 values
-            pop.spend12[ids, month % 12] += paid32
+            ring = pop.spend12[month % 12]
+            ring[ids] += paid32
             pop.spend_12m[ids] += paid32
-        pop.repeat_spend[ids] += np.where(repeat, value, 0.0)
+        pop.repeat_spend[ids] += value * repeat
         pop.purchases[ids] = made + 1
         pop.last_purchase[ids] = t
+        winback_at = None
         if program.winback is not None:
-            pop.winback_at[ids] = t + program.winback_delay
-        keys = pop.key[ids]
-        mult = self._rate_multiplier(ids, t)
+            winback_at = t + program.winback_delay
+            pop.winback_at[ids] = winback_at
+        offered = bool(self.open_windows)
+        mult = self._multiplier(member, tier, balance, redeemer, segment, times_discounted, offered)
         pop.mult[ids] = mult
-        next_time = t + rng.exponential(keys, Purpose.INTERPURCHASE, made) / (pop.rate[ids] * mult)
+        next_time = self.draws.next_purchase(keys, made, t, pop.rate[ids] * mult)
         if self.has_per_purchase_dropout:
-            chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_multiplier(ids))
-            drops = repeat & (rng.uniform(keys, Purpose.DROPOUT, made) < chance)
+            chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_factor(member, tier))
+            drops = self.draws.drops(keys, made, chance)
             if drops.any():
                 pop.death[ids[drops]] = t[drops]
                 next_time[drops] = INF
         pop.next_purchase[ids] = next_time
-        self._refresh_deadline(ids)
+        pop.deadline[ids] = self._deadline_of(offer_until, winback_at, balance, t)
         self.events += ids.size
 
     def _deadlines(self, ids: np.ndarray, t: np.ndarray, month: int) -> None:
@@ -457,25 +405,46 @@ class Engine:
     def _rate_multiplier(self, ids: np.ndarray, t: np.ndarray | float) -> np.ndarray:
         """Each customer's purchase-rate multiplier at ``t`` (docs/levers.md, "How multipliers combine")."""
         pop, program = self.pop, self.program
-        member = pop.member[ids]
-        mult = np.where(member, program.member_rate * program.tier_rate[pop.tier[ids]], 1.0)
-        if program.goal_gradient:
-            progress = np.minimum(pop.points[ids] / program.points.reward_threshold, 1.0)
-            mult *= np.where(member & pop.redeemer[ids], 1.0 + program.goal_gradient * progress, 1.0)
-        segment = pop.segment[ids]
+        points = program.points is not None
+        offered = True if self.open_windows else pop.offer_until[ids] > t
+        return self._multiplier(pop.member[ids], pop.tier[ids], pop.points[ids] if points else None,
+                                pop.redeemer[ids] if points else None, pop.segment[ids], pop.discounted[ids],
+                                offered)
+
+    def _multiplier(self, member: np.ndarray, tier: np.ndarray, points: np.ndarray | None,
+                    redeemer: np.ndarray | None, segment: np.ndarray, discounted: np.ndarray,
+                    offered: np.ndarray | bool) -> np.ndarray:
+        """The purchase-rate multiplier of customers in these states: membership and tier, progress to the
+        next reward (goal gradient), and an offer (personal or a window) or else full price (dips and
+        habituation after ``discounted`` discounted purchases)."""
+        program = self.program
+        mult = program.member_tier_rate[self._member_tier(member, tier)]
+        if program.goal_gradient:  # redeeming members only
+            progress = np.minimum(points / program.points.reward_threshold, 1.0)
+            mult *= 1.0 + program.goal_gradient * progress * (member & redeemer)
+        if offered is True:
+            mult *= program.uplift[segment]
+            return mult
         full_price = self.dip_factor[segment]
         if program.habituation:  # max(floor, (1 - h)^n) by table: n beyond the floor reads the last entry
             table = program.habituation_table
-            full_price = full_price * table[np.minimum(pop.discounted[ids], len(table) - 1)]
-        offered = pop.offer_until[ids] > t
-        if self.open_windows:
-            offered[:] = True
-        mult *= np.where(offered, program.uplift[segment], full_price)
+            full_price = full_price * table[np.minimum(discounted, len(table) - 1)]
+        mult *= full_price if offered is False else np.where(offered, program.uplift[segment], full_price)
         return mult
 
     def _dropout_multiplier(self, ids: np.ndarray) -> np.ndarray:
-        pop, program = self.pop, self.program
-        return np.where(pop.member[ids], program.member_dropout * program.tier_dropout[pop.tier[ids]], 1.0)
+        return self._dropout_factor(self.pop.member[ids], self.pop.tier[ids])
+
+    def _dropout_factor(self, member: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """The dropout multiplier of customers with this membership and tier."""
+        return self.program.member_tier_dropout[self._member_tier(member, tier)]
+
+    def _member_tier(self, member: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """Index of (membership, tier) in the program's member_tier_* tables."""
+        index = member.astype(np.intp)
+        index *= len(self.program.tier_min) + 1
+        index += tier
+        return index
 
     def _rescale(self, ids: np.ndarray, t: np.ndarray | float) -> None:
         """New rate multipliers at ``t`` of customers with a pending Poisson purchase, which moves by the
@@ -499,19 +468,22 @@ class Engine:
     def _refresh_deadline(self, ids: np.ndarray) -> None:
         """The earliest of each customer's own deadlines."""
         pop, program = self.pop, self.program
-        until = pop.offer_until[ids]
-        deadline = np.where(until > -INF, until, INF)
+        pop.deadline[ids] = self._deadline_of(
+            pop.offer_until[ids], pop.winback_at[ids] if program.winback is not None else None,
+            pop.points[ids] if program.expiry is not None else None, pop.last_purchase[ids])
+
+    def _deadline_of(self, offer_until: np.ndarray, winback_at: np.ndarray | None, points: np.ndarray | None,
+                     last_purchase: np.ndarray) -> np.ndarray:
+        """The earliest of an offer running out, a win-back offer going out and points expiring."""
+        program = self.program
+        deadline = np.where(offer_until > -INF, offer_until, INF)
         if program.winback is not None:
-            np.minimum(deadline, pop.winback_at[ids], out=deadline)
+            np.minimum(deadline, winback_at, out=deadline)
         if program.expiry is not None:
-            expiry = np.where(pop.points[ids] > 0, pop.last_purchase[ids] + program.expiry, INF)
-            np.minimum(deadline, expiry, out=deadline)
-        pop.deadline[ids] = deadline
+            np.minimum(deadline, np.where(points > 0, last_purchase + program.expiry, INF), out=deadline)
+        return deadline
 
     # -- the program: calendar events -------------------------------------------------------------
-    def _everyone(self) -> np.ndarray:
-        return np.arange(self.pop.size)
-
     def _window_calendar(self, env: simpy.Environment, window):
         """A blanket discount window: open, close, then the pull-forward dip of each segment."""
         yield env.timeout(window.start - env.now)
@@ -534,20 +506,31 @@ class Engine:
         self.dips.remove(window)
 
     def _calendar_change(self, t: float) -> None:
-        """Blanket windows or dips changed at ``t``: recompute everybody's rate and move pending purchases."""
+        """Blanket windows or dips changed at ``t``: recompute everybody's rate and move pending purchases
+        (as :meth:`_rescale` does, over whole columns rather than gathered customers)."""
         self.blanket_depth = max((w.depth for w in self.open_windows), default=0.0)
         factor = np.ones(len(self.laws))
         for window in self.dips:
             factor *= np.where(window.dip_end > t, window.dip_factor, 1.0)
         self.dip_factor = factor
-        self._rescale(self._everyone(), t)
+        pop, points = self.pop, self.program.points is not None
+        pending, old = pop.view("next_purchase"), pop.view("mult")
+        live = np.isfinite(pending) & (pop.view("purchases") > 0)
+        offered = True if self.open_windows else pop.view("offer_until") > t
+        new = self._multiplier(pop.view("member"), pop.view("tier"), pop.view("points") if points else None,
+                               pop.view("redeemer") if points else None, pop.view("segment"),
+                               pop.view("discounted"), offered)
+        changed = live & (new != old)
+        with np.errstate(invalid="ignore"):  # the dropped-out (pending = inf) are not changed
+            np.copyto(pending, t + (pending - t) * (old / new), where=changed)
+        np.copyto(old, new, where=live)
 
     def _target_calendar(self, env: simpy.Environment, target_round):
         """A targeted-offer round: score every customer from its observable history, send to the top share."""
         t, offer = target_round.time, target_round.offer
         yield env.timeout(t - env.now)
         self.advance_to(t)
-        from sim.program import select_targets
+        from sim.scoring import select_targets
 
         pop = self.pop
         month = self._month_of(t)
@@ -581,18 +564,18 @@ class Engine:
         """Month-end accounting of the program: member and tier costs, fixed cost, tiers, points stocks."""
         pop, program, ledger = self.pop, self.program, self.ledger
         start, end = month / 12.0, (month + 1) / 12.0
-        members = np.flatnonzero(pop.view("member"))
+        member = pop.view("member")
         costs = program.policy.costs
         tiers = len(program.tier_min)
         if self._charges_membership:
-            ids = members[pop.death[members] > start]  # members active at some time in the month
+            ids = np.flatnonzero(member & (pop.view("death") > start))  # members active at some time in the month
             begin = np.maximum(pop.spell_start[ids], start)
             finish = np.minimum(pop.death[ids], end)
             self._charge_membership(ids, month, np.maximum(0.0, finish - begin), (begin + finish) / 2.0)
         if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
             ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
         if tiers:
-            self._evaluate_tiers(members, month, end)
+            self._evaluate_tiers(np.flatnonzero(member), month, end)
         if program.points is not None:
             outstanding = int(pop.view("points").sum())
             ledger.set_stock("points_outstanding", month, outstanding)
@@ -607,20 +590,22 @@ class Engine:
     def _charge_membership(self, ids: np.ndarray, month: int, years: np.ndarray, middle: np.ndarray) -> None:
         """Member cost and tier benefit cost of ``years`` of membership of each of ``ids`` in ``month``,
         discounted at ``middle``."""
-        pop, program, ledger = self.pop, self.program, self.ledger
-        arrival, cohort, parent = pop.acquired_at[ids], pop.cohort[ids], pop.parent_cohort[ids]
-        factors = ledger.factors(middle, arrival)
+        pop, program = self.pop, self.program
+        factors = self.ledger.factors(middle, pop.acquired_at[ids], pop.arrival_discount[ids])
+        amounts = {}
         if program.policy.costs.per_member_per_year:
-            ledger.record_cost("member_cost", month, cohort, middle, arrival,
-                               years * program.policy.costs.per_member_per_year, parent=parent, factors=factors)
+            amounts["member_cost"] = years * program.policy.costs.per_member_per_year
         if len(program.tier_min) and program.tier_benefit.any():
-            ledger.record_cost("tier_benefit_cost", month, cohort, middle, arrival,
-                               years * program.tier_benefit[pop.tier[ids]], parent=parent, factors=factors)
+            amounts["tier_benefit_cost"] = years * program.tier_benefit[pop.tier[ids]]
+        self.ledger.record_costs(amounts, month, pop.cohort[ids], factors, parent=pop.parent_cohort[ids])
 
     def _evaluate_tiers(self, members: np.ndarray, month: int, t: float) -> None:
         """Members hold the highest tier their trailing 12-month net spend reaches, until the next month end."""
         pop, program = self.pop, self.program
-        tier = np.searchsorted(program.tier_min, pop.spend_12m[members], side="right").astype(np.int8)
+        spend = pop.spend_12m[members]
+        tier = np.zeros(members.size, dtype=np.int8)
+        for minimum in program.tier_min:    # the number of thresholds reached (they rise with the tier)
+            tier += spend >= minimum
         changed = members[tier != pop.tier[members]]
         if changed.size:
             old_dropout = self._dropout_multiplier(changed)
@@ -634,7 +619,7 @@ class Engine:
                 moved = living[finite]
                 pop.death[moved] = t + (pop.death[moved] - t) * ratio[finite]
         # the month that leaves the trailing window
-        leaving = pop.columns["spend12"][: pop.size, (month + 1) % 12]
+        leaving = pop.columns["spend12"][(month + 1) % 12, : pop.size]
         pop.columns["spend_12m"][: pop.size] -= leaving
         leaving[:] = 0.0
 
@@ -650,30 +635,33 @@ class Engine:
         death = pop.view("death")
         dead = death < self.horizon
         self.events += int(np.count_nonzero(dead))
-        cohort = pop.view("cohort")
-        arrival_month = cohort // (len(self.channels) * len(self.laws))
         death_month = np.minimum((death[dead] * 12.0).astype(np.int64), months - 1)
-        member_death_month = None
-        if self.program is not None:
-            member_death_month = death_month[pop.view("member")[dead]]
-        self.ledger.close(arrival_month, death_month, cohort, ~dead, member_death_month)
+        self.ledger.record_exits(death_month, pop.view("cohort")[~dead])
+        self.ledger.close(death_month[pop.view("member")[dead]])
 
     def _result(self) -> ReplicationResult:
-        return _result_of(self.scenario, self.replication, self.ledger, self.events, self._transaction_table())
+        return _result_of(self.scenario, self.replication, self.ledger, self.events,
+                          transaction_table(self.transactions))
 
-    def _transaction_table(self) -> dict[str, np.ndarray] | None:
-        if self.transactions is None:
-            return None
-        names = ("customer_id", "time", "list_value", "discount", "points_earned", "points_redeemed")
-        if not self.transactions:
-            table = {name: np.empty(0) for name in names}
-            table["customer_id"] = table["customer_id"].astype(np.int64)
-        else:
-            table = {name: np.concatenate(parts) for name, parts in zip(names, zip(*self.transactions))}
-        order = np.lexsort((table["time"], table["customer_id"]))
-        table = {name: column[order] for name, column in table.items()}
-        table["amount"] = table.pop("list_value") - table["discount"]   # what the customer paid
-        return table
+
+def cohort_table(ledger: Ledger, channels: list[str], segments: list[str]) -> dict[str, np.ndarray]:
+    """The non-empty cohorts (acquisition month x channel x segment) and their per-customer metrics."""
+    sums = ledger.cohort
+    present = np.flatnonzero(sums["customers"])
+    customers = sums["customers"][present]
+    per_month = len(channels) * len(segments)
+    return {
+        "acquisition_month": present // per_month,
+        "channel": np.array([channels[(i % per_month) // len(segments)] for i in present], dtype=object),
+        "segment": np.array([segments[i % len(segments)] for i in present], dtype=object),
+        "customers": customers.astype(np.int64),
+        "repeat_purchases": sums["repeat_purchases"][present].astype(np.int64),
+        "net_revenue": sums["net_revenue"][present],
+        "clv": (sums["clv"][present] - sums["program"][present]) / customers,
+        "cac": sums["cac"][present] / customers,
+        "active_end": sums["active_end"][present].astype(np.int64),
+        "network_value": sums["network_value"][present] / customers,
+    }
 
 
 #: Customers of an acquisition batch drawn from one seed sequence: larger batches are drawn in blocks of
@@ -694,7 +682,7 @@ def month_batches(scenario: Scenario, month: int) -> list[tuple[BatchKey, tuple[
         if month < scenario.acquisition_months(acq):
             batches.append((month + 1, acq.new_per_month))
         for batch, total in batches:
-            for segment, count in enumerate(_allocate(total, [mix.get(n, 0.0) for n in names])):
+            for segment, count in enumerate(allocate(total, [mix.get(n, 0.0) for n in names])):
                 for block, offset in enumerate(range(0, count, BLOCK)):
                     found.append(((channel_index, batch, segment, block),
                                   (offset, min(BLOCK, count - offset), count)))
@@ -723,7 +711,12 @@ def shards(scenario: Scenario, count: int) -> list[dict[BatchKey, int]]:
 
 def run_shard(scenario: Scenario, replication: int, shard: int, count: int) -> tuple[Ledger, int]:
     """Shard ``shard`` of ``count`` of a replication: its closed ledger and its number of events."""
-    engine = Engine(scenario, replication, shard=(shard, count))
+    if scenario.policy is None:
+        from sim.lifetimes import Lifetimes
+
+        engine = Lifetimes(scenario, replication, shard=(shard, count))
+    else:
+        engine = Engine(scenario, replication, shard=(shard, count))
     return engine.simulate(), engine.events
 
 
@@ -738,28 +731,26 @@ def merge_shards(scenario: Scenario, replication: int, parts: list[tuple[Ledger,
 def _result_of(scenario: Scenario, replication: int, ledger: Ledger, events: int,
                transactions: dict[str, np.ndarray] | None) -> ReplicationResult:
     channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
-    names = list(scenario.segments)
-    sums = ledger.cohort
-    present = np.flatnonzero(sums["customers"])
-    customers = sums["customers"][present]
-    per_month = len(channels) * len(names)
-    cohorts = {
-        "acquisition_month": present // per_month,
-        "channel": np.array([channels[(i % per_month) // len(names)] for i in present], dtype=object),
-        "segment": np.array([names[i % len(names)] for i in present], dtype=object),
-        "customers": customers.astype(np.int64),
-        "repeat_purchases": sums["repeat_purchases"][present].astype(np.int64),
-        "net_revenue": sums["net_revenue"][present],
-        "clv": (sums["clv"][present] - sums["program"][present]) / customers,
-        "cac": sums["cac"][present] / customers,
-        "active_end": sums["active_end"][present].astype(np.int64),
-        "network_value": sums["network_value"][present] / customers,
-    }
     return ReplicationResult(replication=replication, totals=ledger.totals(), monthly=ledger.monthly_table(),
-                             cohorts=cohorts, events=events, transactions=transactions)
+                             cohorts=cohort_table(ledger, channels, list(scenario.segments)), events=events,
+                             transactions=transactions)
 
 
-def _allocate(total: int, shares: list[float]) -> list[int]:
+def transaction_table(parts: list[tuple[np.ndarray, ...]] | None) -> dict[str, np.ndarray] | None:
+    """The transaction log from its parts (customer ids, times, list values and, with a program, discounts,
+    points earned and redeemed), by customer and time."""
+    if parts is None:
+        return None
+    names = ("customer_id", "time", "list_value", "discount", "points_earned", "points_redeemed")
+    columns = [np.concatenate(column) for column in zip(*parts)] if parts else [np.empty(0, dtype=np.int64)]
+    table = {name: columns[i] if i < len(columns) else np.zeros(len(columns[0])) for i, name in enumerate(names)}
+    order = np.lexsort((table["time"], table["customer_id"]))
+    table = {name: column[order] for name, column in table.items()}
+    table["amount"] = table.pop("list_value") - table["discount"]   # what the customer paid
+    return table
+
+
+def allocate(total: int, shares: list[float]) -> list[int]:
     """Split ``total`` customers by ``shares`` exactly (largest remainder), so counts never drift."""
     raw = np.array(shares) * total
     counts = np.floor(raw).astype(np.int64)
@@ -769,8 +760,10 @@ def _allocate(total: int, shares: list[float]) -> list[int]:
     return counts.tolist()
 
 
-def _arrival_times(batch: int, month: int, count: int) -> np.ndarray:
-    """Initial customers (batch 0) arrive at time 0; a month's new customers evenly over the month."""
+def arrival_times(batch: int, month: int, count: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Arrival times (years) of customers ``start`` .. ``stop - 1`` of a batch of ``count``: initial
+    customers (batch 0) at time 0; a month's new customers evenly over the month."""
+    stop = count if stop is None else stop
     if batch == 0:
-        return np.zeros(count)
-    return (month + (np.arange(count) + 0.5) / count) / 12.0
+        return np.zeros(stop - start)
+    return (month + (np.arange(start, stop) + 0.5) / count) / 12.0

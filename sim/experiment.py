@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.engine import Engine, ReplicationResult, merge_shards, run_shard
+from sim.lifetimes import Lifetimes
 from sim.scenario import Scenario
 from sim.stats import Estimate, estimate
 
@@ -95,6 +96,12 @@ def _check_paired(a: RunResult, b: RunResult) -> None:
 ENGINES = ("fast", "reference")
 
 
+def fast_engine(scenario: Scenario, replication: int, *, record_transactions: bool = False) -> Engine | Lifetimes:
+    """The fast engine for ``scenario``: the calendar engine for a program, whole lifetimes without one."""
+    engine = Lifetimes if scenario.policy is None else Engine
+    return engine(scenario, replication, record_transactions=record_transactions)
+
+
 def run_replication(scenario: Scenario, replication: int, *, record_transactions: bool = False,
                     engine: str = "fast") -> ReplicationResult:
     """Simulate replication ``replication`` (0-based) of ``scenario``; the same numbers wherever it runs."""
@@ -102,7 +109,7 @@ def run_replication(scenario: Scenario, replication: int, *, record_transactions
         from sim.reference import ReferenceEngine
 
         return ReferenceEngine(scenario, replication, record_transactions=record_transactions).run()
-    return Engine(scenario, replication, record_transactions=record_transactions).run()
+    return fast_engine(scenario, replication, record_transactions=record_transactions).run()
 
 
 def check_shardable(scenario: Scenario) -> str | None:

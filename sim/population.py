@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim import rng
+from sim.keyed_gamma import MeanOneGamma
 from sim.rng import Purpose
 from sim.scenario import BetaLaw, GammaLaw, Scenario, SpendLaw
 from sim.scenario.behaviour import HazardDropout
@@ -49,6 +50,7 @@ PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
     "winback_at": (np.float64, 1),  # when a win-back offer goes out unless the customer buys first; inf = none
     "repeat_spend": (np.float64, 1),  # list value of repeat orders (what the firm sees, for scoring)
     "spell_start": (np.float64, 1),   # start of the current active spell: arrival or the last win-back
+    "arrival_discount": (np.float64, 1),  # present value at the scenario start of 1 at the arrival
     "spend12": (np.float32, 12),    # net spend per month, ring buffer over the trailing 12 months (tiers)
     "spend_12m": (np.float64, 1),   # their sum, kept as purchases come in and months leave the window
 }
@@ -91,7 +93,8 @@ class Population:
     """Growable struct-of-arrays; ``size`` customers are live in the first rows.
 
     ``extra`` names the :data:`PROGRAM_COLUMNS` this population also carries; those not given to
-    :meth:`append` start at their neutral value (see ``_PROGRAM_DEFAULTS``).
+    :meth:`append` start at their neutral value (see ``_PROGRAM_DEFAULTS``). A column of width w > 1 is
+    a (w, capacity) array: each of its w rows is contiguous over customers.
     """
 
     def __init__(self, capacity: int, *, extra: tuple[str, ...] = ()) -> None:
@@ -100,7 +103,7 @@ class Population:
         self.columns = {name: np.empty(capacity, dtype=dtype) for name, dtype in COLUMNS.items()}
         for name in extra:
             dtype, width = PROGRAM_COLUMNS[name]
-            self.columns[name] = np.empty((capacity,) if width == 1 else (capacity, width), dtype=dtype)
+            self.columns[name] = np.empty((capacity,) if width == 1 else (width, capacity), dtype=dtype)
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -109,8 +112,8 @@ class Population:
             raise AttributeError(name) from None
 
     def view(self, name: str) -> np.ndarray:
-        """The live rows of a column."""
-        return self.columns[name][: self.size]
+        """The live customers of a column."""
+        return self.columns[name][..., : self.size]
 
     def append(self, values: dict[str, np.ndarray]) -> np.ndarray:
         """Add customers (one array per column, all the same length); returns their indices."""
@@ -119,79 +122,102 @@ class Population:
             self._grow(self.size + count)
         rows = slice(self.size, self.size + count)
         for name, column in self.columns.items():
-            column[rows] = values[name] if name in values else _PROGRAM_DEFAULTS[name]
+            column[..., rows] = values[name] if name in values else _PROGRAM_DEFAULTS[name]
         self.size += count
         return np.arange(rows.start, rows.stop)
 
     def _grow(self, needed: int) -> None:
         capacity = max(needed, int(len(self.columns["key"]) * 1.5))
         for name, column in self.columns.items():
-            grown = np.empty((capacity,) + column.shape[1:], dtype=column.dtype)
-            grown[: self.size] = column[: self.size]
+            grown = np.empty(column.shape[:-1] + (capacity,), dtype=column.dtype)
+            grown[..., : self.size] = column[..., : self.size]
             self.columns[name] = grown
 
 
 _PROGRAM_DEFAULTS = {
     "member": False, "redeemer": False, "tier": 0, "lives": 0, "discounted": 0, "points": 0, "mult": 1.0,
     "deadline": np.inf, "offer_until": -np.inf, "offer_depth": 0.0, "winback_at": np.inf, "repeat_spend": 0.0,
-    "spend12": 0.0, "spend_12m": 0.0, "spell_start": 0.0,
+    "spend12": 0.0, "spend_12m": 0.0, "spell_start": 0.0, "arrival_discount": 1.0,
 }
 
 
+class BatchTraits:
+    """Latent traits of one acquisition batch, one child stream per trait, drawn in slices.
+
+    Each trait's generator draws customer after customer, so slices of any sizes give exactly the customers
+    of one draw of the whole batch (and the first n customers of a batch do not depend on its size).
+    """
+
+    def __init__(self, laws: SegmentLaws, segment: int, sequence: np.random.SeedSequence) -> None:
+        rate_ss, drop_ss, spend_ss, ref_ss, key_ss = sequence.spawn(5)
+        self.laws, self.segment = laws, segment
+        self.key_base = int(key_ss.generate_state(1, np.uint64)[0])
+        self.rate_rng, self.drop_rng = np.random.default_rng(rate_ss), np.random.default_rng(drop_ss)
+        self.spend_rng, self.ref_rng = np.random.default_rng(spend_ss), np.random.default_rng(ref_ss)
+        self.taken = 0
+
+    def take(self, count: int) -> dict[str, np.ndarray]:
+        """The traits of the next ``count`` customers of the batch."""
+        laws = self.laws
+        traits = {
+            "key": rng.customer_keys(self.key_base, count, start=self.taken),
+            "segment": np.full(count, self.segment, dtype=np.uint8),
+            "rate": _gamma(laws.purchase_rate, count, self.rate_rng),
+            "spend_mean": _spend_means(laws.spend, count, self.spend_rng),
+            "referral_rate": _gamma(laws.referral_rate, count, self.ref_rng),
+        }
+        if laws.dropout is not None:
+            traits["dropout_p"] = _beta(laws.dropout, count, self.drop_rng)
+            traits["hazard"] = np.zeros(count)
+        else:
+            traits["dropout_p"] = np.zeros(count)
+            traits["hazard"] = _gamma(laws.hazard, count, self.drop_rng)
+        self.taken += count
+        return traits
+
+
 def draw_batch(laws: SegmentLaws, segment: int, count: int, sequence: np.random.SeedSequence) -> dict[str, np.ndarray]:
-    """Latent traits of one acquisition batch, one child stream per trait (prefix-stable in ``count``)."""
-    rate_ss, drop_ss, spend_ss, ref_ss, key_ss = sequence.spawn(5)
-    keys = rng.customer_keys(int(key_ss.generate_state(1, np.uint64)[0]), count)
-    traits = {
-        "key": keys,
-        "segment": np.full(count, segment, dtype=np.uint8),
-        "rate": _gamma(laws.purchase_rate, count, np.random.default_rng(rate_ss)),
-        "spend_mean": _spend_means(laws.spend, count, np.random.default_rng(spend_ss)),
-        "referral_rate": _gamma(laws.referral_rate, count, np.random.default_rng(ref_ss)),
-    }
-    drop_rng = np.random.default_rng(drop_ss)
-    if laws.dropout is not None:
-        traits["dropout_p"] = _beta(laws.dropout, count, drop_rng)
-        traits["hazard"] = np.zeros(count)
-    else:
-        traits["dropout_p"] = np.zeros(count)
-        traits["hazard"] = _gamma(laws.hazard, count, drop_rng)
-    return traits
+    """Latent traits of one whole acquisition batch (see :class:`BatchTraits`)."""
+    return BatchTraits(laws, segment, sequence).take(count)
 
 
-def draw_children(laws: SegmentLaws, segment: int, keys: np.ndarray) -> dict[str, np.ndarray]:
-    """Latent traits of referred customers from their own keyed streams (:func:`sim.rng.gamma`).
+#: Rows of the Gamma tables of referred customers' traits (sim.draws.Draws.child_noise).
+CHILD_RATE_ROW, CHILD_REFERRAL_ROW, CHILD_HAZARD_ROW, CHILD_SPEND_ROW, CHILD_BETA_A_ROW, CHILD_BETA_B_ROW = range(6)
+
+
+def draw_children(laws: SegmentLaws, segment: int, keys: np.ndarray, noise: MeanOneGamma) -> dict[str, np.ndarray]:
+    """Latent traits of referred customers from their own keyed streams.
 
     Each child's traits are keyed to its referrer and referral index, so the same referral brings the
-    same customer in both arms of a comparison, whatever else happened in the round.
+    same customer in both arms of a comparison, whatever else happened in the round. ``noise`` holds the
+    segment's trait laws as mean-one Gamma tables (rows ``CHILD_*_ROW``; a constant trait's row is 1).
     """
     count = len(keys)
-
-    def gamma(law: GammaLaw, purpose: Purpose) -> np.ndarray:
-        if law.shape is None:
-            return np.full(count, law.mean)
-        return rng.gamma(keys, purpose, law.shape) * (law.mean / law.shape)
-
     spend = laws.spend
     if spend.q is None:
         spend_means = np.full(count, spend.mean)
-    else:
-        spend_means = spend.mean * (spend.q - 1.0) / rng.gamma(keys, Purpose.CHILD_SPEND, spend.q)
+    else:  # mean (q - 1) / Gamma(q, 1)
+        spend_means = spend.mean * (spend.q - 1.0) / (spend.q * noise.draw(keys, Purpose.CHILD_SPEND, 0,
+                                                                           CHILD_SPEND_ROW))
     traits = {
         "key": keys,
         "segment": np.full(count, segment, dtype=np.uint8),
-        "rate": gamma(laws.purchase_rate, Purpose.CHILD_RATE),
+        "rate": laws.purchase_rate.mean * noise.draw(keys, Purpose.CHILD_RATE, 0, CHILD_RATE_ROW),
         "spend_mean": spend_means,
-        "referral_rate": gamma(laws.referral_rate, Purpose.CHILD_REFERRAL),
+        "referral_rate": laws.referral_rate.mean * noise.draw(keys, Purpose.CHILD_REFERRAL, 0, CHILD_REFERRAL_ROW),
     }
     if laws.dropout is not None:
         law = laws.dropout
-        traits["dropout_p"] = (np.full(count, law.mean) if law.a is None
-                               else rng.beta(keys, Purpose.CHILD_DROPOUT, law.a, law.b))
+        if law.a is None:
+            traits["dropout_p"] = np.full(count, law.mean)
+        else:  # Beta(a, b) = Ga / (Ga + Gb), the gammas as a x and b x mean-one variates
+            first = law.a * noise.draw(keys, Purpose.CHILD_DROPOUT, 0, CHILD_BETA_A_ROW)
+            second = law.b * noise.draw(keys, Purpose.CHILD_DROPOUT, 1, CHILD_BETA_B_ROW)
+            traits["dropout_p"] = first / (first + second)
         traits["hazard"] = np.zeros(count)
     else:
         traits["dropout_p"] = np.zeros(count)
-        traits["hazard"] = gamma(laws.hazard, Purpose.CHILD_DROPOUT)
+        traits["hazard"] = laws.hazard.mean * noise.draw(keys, Purpose.CHILD_DROPOUT, 0, CHILD_HAZARD_ROW)
     return traits
 
 

@@ -13,7 +13,7 @@ Shared (money bookkeeping and the firm's formulas, not customer behaviour):
   customers, members, dropouts, reactivations and outstanding points are counted here as they happen.
 * :func:`sim.population.segment_laws` (the scenario's laws in per-year units),
   :meth:`sim.program.Program.join_probability` (the enrollment curve, whose intercept needs a root solve)
-  and :func:`sim.program.select_targets` (the firm's scoring of observable histories).
+  and :func:`sim.scoring.select_targets` (the firm's scoring of observable histories).
 
 Written independently here, from the docs: the arrival schedule, the latent traits (drawn from one plain
 ``numpy.random.Generator`` per replication, no common random numbers with the fast engine), every customer
@@ -595,7 +595,7 @@ class ReferenceEngine:
 
     def _targeted_round(self, time: float, offer: TargetedOffer):
         """Score every customer acquired so far from its observable history; offer to the chosen ones."""
-        from sim.program import select_targets
+        from sim.scoring import select_targets
 
         yield self.env.timeout(time - self.env.now)
         yield self.env.timeout(0)  # customers arriving at this instant make their acquisition purchase first

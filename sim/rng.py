@@ -15,8 +15,6 @@ Two kinds of streams:
 
 from __future__ import annotations
 
-import functools
-import warnings
 import zlib
 from enum import IntEnum
 
@@ -26,6 +24,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _TO_UNIT = 2.0**-53
+_MASK64 = (1 << 64) - 1
 
 
 class Purpose(IntEnum):
@@ -65,39 +64,65 @@ def mix64(z: np.ndarray) -> np.ndarray:
     return z
 
 
-def customer_keys(base: int, count: int) -> np.ndarray:
-    """Keys of ``count`` customers of a batch whose stream base is ``base``."""
-    z = np.arange(1, count + 1, dtype=np.uint64)
+def customer_keys(base: int, count: int, *, start: int = 0) -> np.ndarray:
+    """Keys of customers ``start`` .. ``start + count - 1`` of a batch whose stream base is ``base``."""
+    z = np.arange(start + 1, start + count + 1, dtype=np.uint64)
     z *= _GOLDEN
     z += np.uint64(base)
     return mix64(z)
 
 
-def _counter_state(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
-    """SplitMix64 state of the ``counter``-th draw: key + (counter + 1) x the purpose's increment."""
-    # at least 1-d: numpy warns about the (intended) wrap-around of uint64 scalars, not arrays
-    z = np.atleast_1d(np.asarray(counter, dtype=np.uint64)) + np.uint64(1)
-    z = z * _INCREMENTS[purpose]
-    return z + keys
+def counter_state(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
+    """SplitMix64 state of the ``counter``-th draw: key + (counter + 1) x the purpose's increment.
+
+    The next draw's state is this plus :func:`increment` ``(purpose)``.
+    """
+    step = _INCREMENTS[purpose]
+    if isinstance(counter, (int, np.integer)):  # in Python: numpy warns about uint64 scalars wrapping around
+        return keys + np.uint64((int(counter) + 1) * int(step) & _MASK64)
+    z = np.asarray(counter, dtype=np.uint64) * step
+    z += step
+    z += keys
+    return z
+
+
+def increment(purpose: Purpose) -> np.uint64:
+    """How far apart the states of a purpose's consecutive draws are."""
+    return _INCREMENTS[purpose]
+
+
+def words(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
+    """The ``counter``-th 64-bit word of each customer's ``purpose`` stream."""
+    return mix64(counter_state(keys, purpose, counter))
+
+
+def to_unit(word: np.ndarray) -> np.ndarray:
+    """Uniforms in [0, 1) from 64-bit words (their top 53 bits)."""
+    word >>= np.uint64(11)
+    u = word.astype(np.float64)
+    u *= _TO_UNIT
+    return u
 
 
 def uniform(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
     """The ``counter``-th uniform in [0, 1) of each customer's ``purpose`` stream."""
-    z = mix64(_counter_state(keys, purpose, counter))
-    z >>= np.uint64(11)
-    return z.astype(np.float64) * _TO_UNIT
+    return to_unit(words(keys, purpose, counter))
 
 
 def exponential(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
-    """The ``counter``-th standard exponential of each customer's ``purpose`` stream."""
+    """The ``counter``-th standard exponential of each customer's ``purpose`` stream: -ln(1 - U).
+
+    1 - U is exact (U is a multiple of 2^-53), and ``log`` is about twice as fast as ``log1p``.
+    """
     u = uniform(keys, purpose, counter)
-    np.negative(u, out=u)
-    return -np.log1p(u, out=u)
+    np.subtract(1.0, u, out=u)
+    np.log(u, out=u)
+    return np.negative(u, out=u)
 
 
 def child_keys(parent_keys: np.ndarray, referral_index: np.ndarray) -> np.ndarray:
     """Keys of referred customers: drawn from their referrer's stream, keyed by the referral's index."""
-    return mix64(mix64(_counter_state(parent_keys, Purpose.CHILD_KEY, referral_index)))
+    return mix64(mix64(counter_state(parent_keys, Purpose.CHILD_KEY, referral_index)))
 
 
 def name_key(name: str) -> int:
@@ -118,13 +143,14 @@ def replication_generator(seed: int, replication: int, purpose: str) -> np.rando
     return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=(replication, name_key(purpose))))
 
 
-def gamma(keys: np.ndarray, purpose: Purpose, shape: float, *, offset: int = 0) -> np.ndarray:
+def gamma(keys: np.ndarray, purpose: Purpose, shape: float, *, offset: np.ndarray | int = 0) -> np.ndarray:
     """One standard Gamma(shape) variate per customer from its ``purpose`` stream (exact).
 
     Marsaglia & Tsang (2000), "A simple method for generating gamma variables", ACM TOMS 26(3): a
     normal by Box-Muller and an acceptance uniform per attempt, each attempt on fresh counters, so the
     draw stays keyed to the customer. For shape < 1, Gamma(shape + 1) x U^(1/shape).
-    ``offset`` separates several gamma draws on one purpose (counters offset .. offset + 3 x attempts).
+    ``offset`` separates several gamma draws on one purpose (counters offset .. offset + 3 x attempts);
+    an array gives each customer its own.
     """
     boosted = shape + 1.0 if shape < 1.0 else shape
     d = boosted - 1.0 / 3.0
@@ -134,7 +160,7 @@ def gamma(keys: np.ndarray, purpose: Purpose, shape: float, *, offset: int = 0) 
     attempt = 0
     while pending.size:
         k = keys[pending]
-        base = offset + 1 + 3 * attempt
+        base = (offset[pending] if isinstance(offset, np.ndarray) else offset) + np.uint64(1 + 3 * attempt)
         radius = np.sqrt(-2.0 * np.log1p(-uniform(k, purpose, base)))
         normal = radius * np.cos(2.0 * np.pi * uniform(k, purpose, base + 1))
         v = (1.0 + c * normal) ** 3
@@ -154,46 +180,3 @@ def beta(keys: np.ndarray, purpose: Purpose, a: float, b: float) -> np.ndarray:
     first = gamma(keys, purpose, a)
     second = gamma(keys, purpose, b, offset=1_000_000)
     return first / (first + second)
-
-
-@functools.lru_cache(maxsize=64)
-def _gamma_inversion(shape: float):
-    """scipy's PINV (Derflinger, Hoermann & Leydold 2010, ACM TOMACS 20(4)) for Gamma(shape, 1).
-
-    A polynomial interpolation of the inverse CDF with u-error below 1e-12: numerically exact, and a
-    monotone map from uniforms, so a keyed uniform gives a keyed, paired gamma at ~30 ns a draw.
-    """
-    from scipy import stats
-    from scipy.stats.sampling import NumericalInversePolynomial
-
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return NumericalInversePolynomial(stats.gamma(shape), center=max(shape - 1.0, shape / 2.0),
-                                          u_resolution=1e-12)
-
-
-#: Above this shape the Wilson-Hilferty cube of a normal quantile is within 2e-9 (relative) of the
-#: exact gamma quantile, from u = 1e-9 to 1 - 1e-9.
-_WILSON_HILFERTY_SHAPE = 1e6
-
-
-def gamma_by_inversion(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int, shape: float) -> np.ndarray:
-    """The ``counter``-th standard Gamma(shape) variate of each customer's ``purpose`` stream."""
-    return gamma_quantile(open_uniform(keys, purpose, counter), shape)
-
-
-def open_uniform(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
-    """:func:`uniform` moved to the midpoint of its cell: strictly inside (0, 1), for inversion."""
-    u = uniform(keys, purpose, counter)
-    u += 2.0**-54
-    return u
-
-
-def gamma_quantile(u: np.ndarray, shape: float) -> np.ndarray:
-    """The standard Gamma(shape) quantile of ``u`` in (0, 1) (PINV; Wilson-Hilferty for huge shapes)."""
-    if shape > _WILSON_HILFERTY_SHAPE:  # PINV cannot set up; the gamma is all but normal here
-        from scipy.special import ndtri
-
-        spread = 1.0 / (9.0 * shape)
-        return shape * (1.0 - spread + ndtri(u) * np.sqrt(spread)) ** 3
-    return _gamma_inversion(float(shape)).ppf(u)

@@ -22,8 +22,8 @@ from sim.accounting import FLOWS, PROGRAM_COSTS
 from sim.experiment import run_replication, run_scenario
 from sim.loading import load_scenario
 from sim.population import segment_laws
-from sim.program import score_customers, select_targets
 from sim.scenario import Scenario
+from sim.scoring import score_bounds, score_customers, select_targets
 from sim.units import DAYS_PER_YEAR
 
 # Response with every behavioural effect switched off: a policy then changes only money, never behaviour.
@@ -877,8 +877,8 @@ def test_referral_bonus_lift_raises_referrals() -> None:
 
 @pytest.mark.parametrize("share", [0.01, 0.2, 0.9])
 def test_bounded_selection_equals_scoring_everybody(share: float) -> None:
-    """select_targets scores exactly only where its cheap upper bound can matter; the customers it picks
-    must be exactly the top share of the exact scores of everybody (BG/NBD and Pareto/NBD segments)."""
+    """select_targets scores exactly only where its bounds leave it undecided; the customers it picks must be
+    exactly the top share of the exact scores of everybody (BG/NBD and Pareto/NBD segments, both targets)."""
     sc = scenario(segments={
         "bg": {"purchases_per_year": {"mean": 5.0, "cv": 0.8}, "dropout": {"model": "per_purchase", "mean": 0.2,
                                                                           "cv": 0.5},
@@ -895,13 +895,18 @@ def test_bounded_selection_equals_scoring_everybody(share: float) -> None:
     repeats = gen.poisson(4.0 * age)
     recency = np.where(repeats > 0, age * gen.beta(3.0, 1.0, n), 0.0)
     spend = repeats * gen.gamma(4.0, 12.0, n)
-    score = score_customers(laws, segment, repeats, recency, age, spend, target="top_predicted_clv")
-    bound = score_customers(laws, segment, repeats, recency, age, spend, target="top_predicted_clv", bound=True)
-    assert np.all(score <= bound * (1 + 1e-9))  # the bound is a bound
-    count = round(share * n)
-    expected = np.sort(np.argsort(-score, kind="stable")[:count])
-    chosen = select_targets(laws, segment, repeats, recency, age, spend, target="top_predicted_clv", share=share)
-    np.testing.assert_array_equal(chosen, expected)
+    for target in ("top_predicted_clv", "at_risk"):
+        score = score_customers(laws, segment, repeats, recency, age, spend, target=target)
+        eligible = np.flatnonzero(np.isfinite(score))
+        for precision in ("rough", "cheap", "tight") if target == "top_predicted_clv" else ("cheap", "tight"):
+            lower, upper = score_bounds(laws, segment[eligible], repeats[eligible], recency[eligible],
+                                        age[eligible], spend[eligible], target=target, precision=precision)
+            slack = 1e-9 * np.abs(score[eligible])
+            assert np.all(lower <= score[eligible] + slack) and np.all(score[eligible] <= upper + slack)
+        count = round(share * eligible.size)
+        expected = np.sort(eligible[np.argsort(-score[eligible], kind="stable")[:count]])
+        chosen = select_targets(laws, segment, repeats, recency, age, spend, target=target, share=share)
+        np.testing.assert_array_equal(chosen, expected)
 
 
 @pytest.mark.parametrize("habituation", [0.0, 0.02, 0.3, 0.9])

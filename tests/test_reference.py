@@ -40,6 +40,7 @@ import pytest
 from scipy import stats
 
 from sim.engine import Engine, ReplicationResult
+from sim.experiment import fast_engine
 from sim.reference import KNOWN_FIELDS, ReferenceEngine
 from sim.scenario import Scenario
 from sim.scenario.policy import Response, WinbackOffer
@@ -47,7 +48,7 @@ from sim.units import DAYS_PER_YEAR
 
 K = 4.0
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-ENGINES = {"fast": Engine, "ref": ReferenceEngine}
+ENGINES = {"fast": fast_engine, "ref": ReferenceEngine}
 
 # ---------------------------------------------------------------------------------------------------
 # Scenarios

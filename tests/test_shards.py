@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from conftest import EXAMPLE_SCENARIOS, ROOT
 
 from sim.cli import main
-from sim.engine import BLOCK, Engine, acquisition_batches, merge_shards, run_shard, shards
-from sim.experiment import check_shardable, run_scenario
+from sim.engine import BLOCK, acquisition_batches, merge_shards, run_shard, shards
+from sim.experiment import check_shardable, fast_engine, run_scenario
 from sim.loading import load_scenario
 
 SMALL = ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150"]
@@ -44,7 +44,7 @@ def test_shards_add_up_to_the_whole_run(path: Path) -> None:
     """Every count is identical, every sum of money equal up to the order of floating-point additions,
     month by month and cohort by cohort."""
     scenario = load_scenario(path, SMALL)
-    whole = Engine(scenario, 2).run()
+    whole = fast_engine(scenario, 2).run()
     merged = merge_shards(scenario, 2, [run_shard(scenario, 2, k, 3) for k in range(3)])
     assert merged.events == whole.events
     for name, value in whole.totals.items():

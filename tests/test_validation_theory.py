@@ -37,9 +37,11 @@ from conftest import ROOT, assert_within
 
 from sim import theory
 from sim.engine import Engine
+from sim.experiment import fast_engine
 from sim.loading import load_scenario
 from sim.population import segment_laws
 from sim.scenario import Scenario
+from sim.scenario.policy import Enrollment, Policy
 from sim.units import WEEKS_PER_YEAR
 
 K = 4.0
@@ -71,7 +73,14 @@ class Histories:
 
 
 def simulate(scenario: Scenario, replication: int = 0) -> Histories:
-    """One replication of the fast engine, summarised at T_CAL."""
+    """One replication of the fast engine, summarised at T_CAL.
+
+    The calendar engine runs it with a program nobody joins (enrollment probability 0, no levers): with no
+    behavioural response it reproduces the no-program engine's customers and purchases exactly
+    (tests/test_policy.py), and it keeps every customer's dropout time in its population, which is read here.
+    """
+    if scenario.policy is None:
+        scenario = scenario.model_copy(update={"policy": Policy(enrollment=Enrollment(probability=0.0))})
     engine = Engine(scenario, replication, record_transactions=True)
     tx = engine.run().transactions
     # the only read of engine state: arrival and dropout times (inf = never), after the run
@@ -252,7 +261,7 @@ def test_simulated_cohort_reproduces_hardies_expected_repeat_purchases() -> None
     scenario = load_scenario(CDNOW, overrides=[
         segment, dropout, "acquisition.0.new_per_month=0", f"acquisition.0.initial_customers={customers}",
         "seed=4103"])
-    tx = Engine(scenario, 0, record_transactions=True).run().transactions
+    tx = fast_engine(scenario, 0, record_transactions=True).run().transactions
     for weeks, published in zip(HARDIE_WEEKS, HARDIE_VALUES):
         seen = tx["time"] <= weeks / WEEKS_PER_YEAR
         repeats = np.bincount(tx["customer_id"][seen], minlength=customers) - 1
