@@ -117,11 +117,11 @@ class Ledger:
         monthly["npv_profit"][month] += float(np.sum(from_start * contribution))
         self._add_value("clv", cohort, parent, from_acquisition * contribution)
         self._add_by_cohort("net_revenue", cohort, list_value)
-        self._add_by_cohort("repeat_purchases", cohort[repeat])
+        self._add_by_cohort("repeat_purchases", cohort, repeat)
         if member is not None and member.any():
             self.member["member_purchases"] += int(np.count_nonzero(member))
             self.member["member_repeat_purchases"] += int(np.count_nonzero(member & repeat))
-            self.member["member_gross_revenue"] += float(list_value[member].sum())
+            self.member["member_gross_revenue"] += float(np.sum(list_value * member))
 
     def record_cost(self, name: str, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
                     amounts: np.ndarray, *, parent: np.ndarray | None = None,

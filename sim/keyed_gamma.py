@@ -129,20 +129,22 @@ class MeanOneGamma:
         index = (word >> _TOP_SHIFT).astype(np.intp)
         if np.ndim(row) or row:
             index += np.asarray(row, dtype=np.intp) * CELLS
-        y = _fraction(word)
-        y *= self.width[index]
+        v = _fraction(word)
+        y = self.width[index] * v
         y += self.left[index]
         state += rng.increment(purpose)                      # word 1
         u = rng.to_unit(rng.mix64(state))
         pending = np.flatnonzero(u >= self.squeeze[index])
         if pending.size:
             y[pending] = self._slow(keys[pending], purpose, np.broadcast_to(base, keys.shape)[pending],
-                                    index[pending])
+                                    index[pending], v[pending], u[pending])
         return y
 
-    def _slow(self, keys: np.ndarray, purpose: Purpose, base: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Draws the squeeze did not settle: RETRY_BATCH attempts at once (the first is the one :meth:`draw`
-        made, from the same words), the first accepted wins; fallback rows by Marsaglia-Tsang."""
+    def _slow(self, keys: np.ndarray, purpose: Purpose, base: np.ndarray, index: np.ndarray, v: np.ndarray,
+              u: np.ndarray) -> np.ndarray:
+        """Draws the squeeze did not settle: the exact test of the first attempt (uniforms ``v``, ``u``,
+        proposing from the special cells' own hats), then RETRY_BATCH further attempts at once for those
+        rejected, the first accepted winning; fallback rows by Marsaglia-Tsang."""
         out = np.empty(len(keys))
         todo = np.arange(len(keys))
         if self.has_fallback:
@@ -152,7 +154,11 @@ class MeanOneGamma:
                 chosen = np.flatnonzero(fallback & (shape == p))
                 out[chosen] = rng.gamma(keys[chosen], purpose, p, offset=base[chosen]) / p
             todo = np.flatnonzero(~fallback)
-        attempt = 0
+        y = self._propose(index[todo], v[todo])
+        accept = self._accept(index[todo], y, u[todo])
+        out[todo[accept]] = y[accept]
+        todo = todo[~accept]
+        attempt = 1
         while todo.size:
             counter = base[todo, None] + np.uint64(2) * np.arange(attempt, attempt + RETRY_BATCH, dtype=np.uint64)
             cell, key = index[todo, None], keys[todo, None]

@@ -172,7 +172,7 @@ class Lifetimes:
         leaving = following >= pool["end"]
         if self.has_per_purchase_dropout:
             dropped = self.draws.drops(key, made, pool["dropout_p"])
-            pool["death"][dropped] = t[dropped]
+            np.copyto(pool["death"], t, where=dropped)
             leaving |= dropped
         made += 1
         t[:] = following

@@ -23,6 +23,7 @@ import numpy as np
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+_SHIFT1, _SHIFT2, _SHIFT3 = np.uint64(30), np.uint64(27), np.uint64(31)
 _TO_UNIT = 2.0**-53
 _MASK64 = (1 << 64) - 1
 
@@ -56,11 +57,14 @@ _INCREMENTS = {p: _increment(p) for p in Purpose}
 
 def mix64(z: np.ndarray) -> np.ndarray:
     """SplitMix64's output function, in place on a uint64 array (returns it)."""
-    z ^= z >> np.uint64(30)
+    shifted = z >> _SHIFT1
+    z ^= shifted
     z *= _MIX1
-    z ^= z >> np.uint64(27)
+    np.right_shift(z, _SHIFT2, out=shifted)
+    z ^= shifted
     z *= _MIX2
-    z ^= z >> np.uint64(31)
+    np.right_shift(z, _SHIFT3, out=shifted)
+    z ^= shifted
     return z
 
 

@@ -160,3 +160,34 @@ def test_segment_mix_is_allocated_exactly() -> None:
         counts = dict(zip(cohorts["segment"][rows], cohorts["customers"][rows]))
         assert sum(counts.values()) == 10
         assert counts == {"x": 2, "y": 4, "z": 4} or counts == {"x": 3, "y": 3, "z": 4}
+
+
+def test_pool_size_changes_nothing(monkeypatch) -> None:
+    """Without a policy each customer is simulated on its own keyed streams, so the size of the engine's
+    pool (how many customers are in flight, when slots are refilled and gaps closed, when referrals are
+    drawn) changes no count and money only by rounding."""
+    from sim import lifetimes
+
+    segments = {
+        "bg": dict(BASE["segments"]["only"], referrals_per_year={"mean": 0.6, "cv": 0.5, "segment": "haz"}),
+        "haz": {"purchases_per_year": {"mean": 9.0, "cv": 0.7}, "dropout": {"model": "hazard", "annual_churn": 0.4},
+                "order_value": {"mean": 40.0, "cv": 0.6, "growth_per_year": 0.1},
+                "referrals_per_year": {"mean": 0.3}},
+    }
+    sc = scenario(segments=segments, horizon_months=24, acquisition=[
+        {"channel": "web", "cac": 5.0, "initial_customers": 700, "new_per_month": 40,
+         "segments": {"bg": 0.6, "haz": 0.4}}])
+    default = run_replication(sc, 0, record_transactions=True)
+    for slots, batch in ((7, 3), (128, 1000)):
+        monkeypatch.setattr(lifetimes, "SLOTS", slots)
+        monkeypatch.setattr(lifetimes, "REFERRER_BATCH", batch)
+        small = run_replication(sc, 0, record_transactions=True)
+        for name in ("purchases", "repeat_purchases", "customers_acquired", "referred_customers",
+                     "customers_dropped_out", "active_customers_end"):
+            np.testing.assert_array_equal(small.monthly[name], default.monthly[name], err_msg=name)
+        for name in ("gross_revenue", "npv_profit", "profit"):
+            np.testing.assert_allclose(small.monthly[name], default.monthly[name], rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(small.cohorts["clv"], default.cohorts["clv"], rtol=1e-12)
+        np.testing.assert_allclose(small.cohorts["network_value"], default.cohorts["network_value"], rtol=1e-12)
+        np.testing.assert_array_equal(np.sort(small.transactions["time"]), np.sort(default.transactions["time"]))
+        check_invariants(sc, small)
