@@ -135,7 +135,7 @@ def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False
     ``workers`` > 1 runs the replications in a process pool, ``client`` (a :class:`distributed.Client`) on
     a Dask cluster. Each replication depends only on its scenario, seed and index, so the numbers are the
     same whatever the executor. ``shards`` > 1 splits every replication into that many customer shards
-    (whole acquisition batches with the customers they refer; :func:`sim.engine.shards`) run as separate
+    (acquisition blocks with the customers they refer; :func:`sim.engine.shards`) run as separate
     units and added up: the same totals as a whole run, to the last bit for counts and up to the order of
     floating-point sums for money, for populations no single worker could hold.
     ``on_replication(scenario_index, result)`` is called in the order replications finish.
