@@ -224,14 +224,6 @@ class SweepPlan:
 # --------------------------------------------------------------------------------------------------- planning
 
 
-def is_sweep_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` holds a sweep (a top-level ``sweep:`` key) rather than a scenario."""
-    try:
-        return "sweep" in read_yaml(path).data
-    except InputError:
-        return False
-
-
 def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
                seed: int | None = None) -> SweepPlan:
     """Read and validate a sweep file and every scenario it implies, before anything runs.
