@@ -24,11 +24,11 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench_engine import scenario_dict  # the same segments and policy as the engine benchmark
 
-from sim.engine import Engine
+from sim.experiment import fast_engine
 from sim.reference import ReferenceEngine
 from sim.scenario import Scenario
 
-ENGINES = {"fast": Engine, "reference": ReferenceEngine}
+ENGINES = {"fast": fast_engine, "reference": ReferenceEngine}
 
 
 def measure(engine: str, scenario: Scenario, repeat: int) -> dict:
