@@ -9,6 +9,8 @@ with no behavioural response reproduces its baseline exactly (SPEC "Common rando
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sim import rng
@@ -17,12 +19,18 @@ from sim.population import SegmentLaws, draw_children
 from sim.rng import Purpose
 
 
+@functools.lru_cache(maxsize=32)
+def gamma_tables(shapes: tuple[float | None, ...]) -> MeanOneGamma:
+    """The (read-only) keyed Gamma tables of these shapes, built once a process."""
+    return MeanOneGamma(shapes)
+
+
 class Draws:
     """Event draws for the segments ``laws`` (times in years, rates per year, money in currency)."""
 
     def __init__(self, laws: list[SegmentLaws]) -> None:
         self.laws = laws
-        self.order_noise = MeanOneGamma([law.spend.p for law in laws])  # one row per segment
+        self.order_noise = gamma_tables(tuple(law.spend.p for law in laws))  # one row per segment
         self.log_growth = np.log1p(np.array([law.spend.growth_per_year for law in laws]))
         self.has_growth = bool(self.log_growth.any())
         self.referral_segment = np.array([law.referral_segment for law in laws])
@@ -80,8 +88,8 @@ class Draws:
         if segment not in self._child_noise:
             law = self.laws[segment]
             dropout = law.dropout
-            self._child_noise[segment] = MeanOneGamma([
+            self._child_noise[segment] = gamma_tables((
                 law.purchase_rate.shape, law.referral_rate.shape, law.hazard.shape if law.hazard else None,
                 law.spend.q, dropout.a if dropout else None, dropout.b if dropout else None,
-            ])
+            ))
         return self._child_noise[segment]

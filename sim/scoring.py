@@ -254,12 +254,13 @@ def _paretonbd_dead_odds_bounds(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r
 
 
 def _special_case(law: SegmentLaws, x: np.ndarray, T: np.ndarray, spend: np.ndarray, target: str) -> np.ndarray | None:
-    """Exact scores of segments whose closed forms degenerate (no purchases, certain or no dropout)."""
-    if law.purchase_rate.mean == 0:  # nobody in the segment ever buys again
+    """Exact scores of segments whose closed forms degenerate (no purchases, certain or no dropout; a
+    rate so small that its Gamma rate parameter overflows counts as none)."""
+    r, alpha = _gamma_parameters(law.purchase_rate) if law.purchase_rate.mean else (0.0, np.inf)
+    if not np.isfinite(alpha):  # nobody in the segment ever buys again
         return np.zeros(len(x))
-    r, alpha = _gamma_parameters(law.purchase_rate)
-    never_drop = (law.hazard is not None and law.hazard.mean == 0) or (law.dropout is not None
-                                                                      and law.dropout.mean == 0)
+    never_drop = ((law.hazard is not None and (law.hazard.mean == 0 or not np.isfinite(_gamma_parameters(law.hazard)[1])))
+                  or (law.dropout is not None and law.dropout.mean == 0))
     if never_drop:  # the gamma-Poisson posterior mean
         if target == "at_risk":
             return np.zeros(len(x))
