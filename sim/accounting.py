@@ -216,6 +216,13 @@ class Ledger:
             monthly["members_end"][:] = (np.cumsum(self._member_arrivals) + np.cumsum(self._member_reactivations)
                                          - np.cumsum(self._member_dropouts))
 
+    @classmethod
+    def for_scenario(cls, scenario, channels: int, segments: int) -> Ledger:
+        """The ledger of one replication of ``scenario``: a cohort per month, channel and segment."""
+        economics = scenario.economics
+        return cls(scenario.horizon_months, scenario.horizon_months * channels * segments, economics.gross_margin,
+                   economics.cost_to_serve_per_order, economics.annual_discount_rate)
+
     def merge(self, other: Ledger) -> None:
         """Add the closed ledger of another shard of the same replication: every sum is additive (the
         stocks too, being sums over customers), so the merged ledger is the whole population's."""

@@ -72,10 +72,7 @@ class Engine:
         self.draws = Draws(self.laws)
         planned = scenario.planned_customers() if self.batches is None else sum(self.batches.values())
         self.pop = Population(planned, extra=self.program.columns())
-        economics = scenario.economics
-        self.ledger = Ledger(self.months, self.months * len(self.channels) * len(self.laws),
-                             economics.gross_margin, economics.cost_to_serve_per_order,
-                             economics.annual_discount_rate)
+        self.ledger = Ledger.for_scenario(scenario, len(self.channels), len(self.laws))
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.now = 0.0

@@ -87,10 +87,7 @@ class Lifetimes:
         self.laws = segment_laws(scenario)
         self.draws = Draws(self.laws)
         self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
-        economics = scenario.economics
-        self.ledger = Ledger(self.months, self.months * len(self.channels) * len(self.laws),
-                             economics.gross_margin, economics.cost_to_serve_per_order,
-                             economics.annual_discount_rate)
+        self.ledger = Ledger.for_scenario(scenario, len(self.channels), len(self.laws))
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         # month k is [k/12, (k+1)/12) exactly as the calendar engine's month ends cut it

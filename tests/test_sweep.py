@@ -161,7 +161,7 @@ def test_resume_refuses_a_different_sweep(tmp_path: Path, whole_grid: Path) -> N
 
 @pytest.mark.parametrize("design", ["random", "latin_hypercube", "sobol"])
 def test_sampled_designs(tmp_path: Path, design: str) -> None:
-    plan = plan_sweep(_sweep(tmp_path, f"""\
+    design_body = f"""\
   design: {design}
   samples: 8
   replications: 1
@@ -169,7 +169,8 @@ def test_sampled_designs(tmp_path: Path, design: str) -> None:
     policy.points.reward_threshold: {{low: 100, high: 900}}
     policy.points.earn_per_currency: {{low: 0.5, high: 2.0, log: true}}
     policy.points.expiry_months_inactive: [6, 12, 24]
-"""))
+"""
+    plan = plan_sweep(_sweep(tmp_path, design_body))
     expected = {"random": 8, "latin_hypercube": 8, "sobol": 8 * (3 + 2)}[design]
     assert len(plan.points) == expected
     thresholds = np.array([p["policy.points.reward_threshold"] for p in plan.points])
@@ -181,15 +182,7 @@ def test_sampled_designs(tmp_path: Path, design: str) -> None:
     if design == "latin_hypercube":   # one sample in each of the 8 strata of every parameter
         assert sorted(np.floor(plan.unit_sample * 8).astype(int)[:, 0].tolist()) == list(range(8))
         assert sorted(np.floor(np.log(earn / 0.5) / np.log(4.0) * 8).astype(int).tolist()) == list(range(8))
-    again = plan_sweep(_sweep(tmp_path, f"""\
-  design: {design}
-  samples: 8
-  replications: 1
-  parameters:
-    policy.points.reward_threshold: {{low: 100, high: 900}}
-    policy.points.earn_per_currency: {{low: 0.5, high: 2.0, log: true}}
-    policy.points.expiry_months_inactive: [6, 12, 24]
-""", name="again.yaml"))
+    again = plan_sweep(_sweep(tmp_path, design_body, name="again.yaml"))
     assert again.points == plan.points   # the sweep's seed fixes the design
 
 
