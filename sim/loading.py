@@ -28,7 +28,7 @@ _MAX_NODES = 200_000  # a scenario has hundreds of nodes; far more means an alia
 _MAX_BYTES = 5_000_000
 #: Peak bytes per simulated customer (state arrays plus round temporaries), measured by bench/bench_engine.py.
 BYTES_PER_CUSTOMER = 160
-#: The program's extra state (sim.population.PROGRAM_COLUMNS, 120 bytes) and round temporaries.
+#: The program's extra state (sim.population.PROGRAM_COLUMNS, 144 bytes) and round temporaries.
 PROGRAM_BYTES_PER_CUSTOMER = 200
 _MEMORY_SHARE = 0.7
 

@@ -26,6 +26,8 @@ from sim.population import SegmentLaws
 SCORING_WINDOW = 1.0
 #: Segments with no heterogeneity in a trait are scored as if its cv were this (the closed forms need a mix).
 SCORING_MIN_CV = 0.1
+#: Dropout hazards below this (per year) are scored as no dropout.
+NEGLIGIBLE_HAZARD = 1e-18
 #: Relative slack of the bounds against rounding (they are exact up to a few ulps).
 BOUND_SLACK = 1e-9
 #: Terms of the alternating series that bounds the BG/NBD expected purchases (cheap pass, tight pass).
@@ -254,12 +256,13 @@ def _paretonbd_dead_odds_bounds(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r
 
 
 def _special_case(law: SegmentLaws, x: np.ndarray, T: np.ndarray, spend: np.ndarray, target: str) -> np.ndarray | None:
-    """Exact scores of segments whose closed forms degenerate (no purchases, certain or no dropout; a
-    rate so small that its Gamma rate parameter overflows counts as none)."""
+    """Exact scores of segments whose closed forms degenerate (no purchases, certain or no dropout). A purchase
+    rate whose Gamma rate parameter overflows counts as none, and a dropout hazard below
+    :data:`NEGLIGIBLE_HAZARD` as none (P(alive) is 1 to double precision; the Pareto/NBD 2F1 overflows)."""
     r, alpha = _gamma_parameters(law.purchase_rate) if law.purchase_rate.mean else (0.0, np.inf)
     if not np.isfinite(alpha):  # nobody in the segment ever buys again
         return np.zeros(len(x))
-    never_drop = ((law.hazard is not None and (law.hazard.mean == 0 or not np.isfinite(_gamma_parameters(law.hazard)[1])))
+    never_drop = ((law.hazard is not None and law.hazard.mean < NEGLIGIBLE_HAZARD)
                   or (law.dropout is not None and law.dropout.mean == 0))
     if never_drop:  # the gamma-Poisson posterior mean
         if target == "at_risk":

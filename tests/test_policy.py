@@ -293,12 +293,15 @@ def test_targeted_round_at_the_start_reaches_the_initial_customers() -> None:
      "at_risk"),
     ({"purchases_per_year": {"mean": 6.0, "cv": 0.5}, "dropout": {"model": "hazard", "annual_churn": 5e-324}},
      "top_predicted_clv"),
+    ({"purchases_per_year": {"mean": 6.0, "cv": 0.1}, "dropout": {"model": "hazard", "annual_churn": 1e-177}},
+     "at_risk"),
     ({"purchases_per_year": {"mean": 5e-324, "cv": 0.5}, "dropout": {"model": "hazard", "annual_churn": 0.3}},
      "top_predicted_clv"),
 ])
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_targeting_a_segment_with_a_zero_rate(segment: dict, target: str) -> None:
     """Was: ZeroDivisionError in the scoring of a segment that never buys again or never drops out; and NaN
-    scores (an infinite Gamma rate parameter) for a rate too small to tell from zero."""
+    scores (an infinite Gamma rate parameter, or an overflowing 2F1) for rates too small to tell from zero."""
     sc = one_segment(dict(segment, order_value={"mean": 50.0}), customers=100, months=3,
                      policy={"enrollment": {"probability": 0.0},
                              "discounts": [{"name": "vip", "kind": "targeted", "target": target, "share": 0.2,
