@@ -167,21 +167,16 @@ class Ledger:
     def set_stock(self, name: str, month: int, value: float) -> None:
         self.monthly[name][month] = value
 
-    def record_purchases_by_month(self, month: np.ndarray, list_value: np.ndarray, present_value: np.ndarray,
-                                  first: np.ndarray) -> None:
-        """Orders of different months at once (customers' whole lives, :mod:`sim.lifetimes`).
-
-        ``month`` the 0-based month of each order, ``present_value`` its contribution discounted to the
-        scenario start, ``first`` whether it is an acquisition purchase. The cohort sums come per customer
-        (:meth:`record_lives`).
-        """
-        months = self.horizon_months
-        count = np.bincount(month, minlength=months)
+    def record_monthly_purchases(self, purchases: np.ndarray, acquisition_purchases: np.ndarray,
+                                 list_value: np.ndarray, present_value: np.ndarray) -> None:
+        """Orders summed by month (customers' whole lives, :mod:`sim.lifetimes`): their number, how many
+        were acquisition purchases, their list-price value and their contribution discounted to the
+        scenario start. The cohort sums come per customer (:meth:`record_lives`)."""
         monthly = self.monthly
-        monthly["purchases"] += count
-        monthly["repeat_purchases"] += count - np.bincount(month[first], minlength=months)
-        monthly["gross_revenue"] += np.bincount(month, list_value, months)
-        monthly["npv_profit"] += np.bincount(month, present_value, months)
+        monthly["purchases"] += purchases
+        monthly["repeat_purchases"] += purchases - acquisition_purchases
+        monthly["gross_revenue"] += list_value
+        monthly["npv_profit"] += present_value
 
     def record_lives(self, cohort: np.ndarray, parent: np.ndarray | None, repeat_purchases: np.ndarray,
                      net_revenue: np.ndarray, clv: np.ndarray) -> None:

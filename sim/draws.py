@@ -2,9 +2,11 @@
 
 Every draw comes from the customer's own keyed stream (:mod:`sim.rng`): the k-th inter-purchase time, the
 dropout coin after the k-th purchase, the k-th order's value, the lifetime, the j-th referral time and the
-traits of the j-th referred customer. The engine without a program (:mod:`sim.lifetimes`) and the engine
-with one (:mod:`sim.engine`) call the same functions on the same (customer, purpose, counter), so a program
-with no behavioural response reproduces its baseline exactly (SPEC "Common random numbers").
+traits of the j-th referred customer. The engine with a program (:mod:`sim.engine`) calls these functions;
+the engine without one (:mod:`sim.lifetimes`) calls them for traits, lifetimes and referrals and makes the
+per-purchase draws in its compiled loop (:mod:`sim.kernels`), which gives the same bits for the same
+(customer, purpose, counter). So a program with no behavioural response reproduces its baseline exactly
+(SPEC "Common random numbers").
 """
 
 from __future__ import annotations

@@ -44,8 +44,12 @@ def execute(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: in
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        import sim.experiment  # noqa: F401  (the engine and its libraries, imported once here and inherited
-        #                       by forked workers instead of imported again by each)
+        # The engine and its libraries, imported once here and inherited by forked workers instead of
+        # imported again by each; likewise the compiled loop of the engine without a program.
+        import sim.experiment  # noqa: F401
+        from sim.kernels import warm_up
+
+        warm_up()
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
             futures = {pool.submit(function, *task): i for i, task in enumerate(tasks)}
             for future in as_completed(futures):

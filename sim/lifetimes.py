@@ -1,29 +1,30 @@
-"""The engine without a program: each customer simulated from its arrival to the horizon, in a pool.
+"""The engine without a program: each customer simulated from its arrival to the horizon.
 
 Time base: **years** from the scenario start (a month is exactly 1/12). Without a policy nothing on the
 calendar changes anybody's behaviour and customers do not interact, so a customer's whole life can be
 simulated as soon as it is drawn. It is the model of the calendar engine (:mod:`sim.engine`, which a
-program needs), with the same keyed draws (:mod:`sim.draws`) and the same months, so the two pair exactly.
-Events still happen one by one in continuous time: no time step, no discretisation.
+program needs), with the same keyed draws (:mod:`sim.draws`, compiled in :mod:`sim.kernels`) and the same
+months, so the two pair exactly. Events still happen one by one in continuous time: no time step, no
+discretisation.
 
-The pool holds up to :data:`SLOTS` customers as compact columns (:mod:`sim.allocator` keeps numpy's
-temporaries of that size from costing page faults). Each round, every customer in the pool makes its
-pending purchase (order value, accounting by month, dropout coin) and draws the next one. A customer
-whose next purchase would come at or after its dropout or the horizon leaves: its sums go to the ledger,
-the next customer of the queue takes its slot, and its referrals over its whole life are drawn a little
-later together with other leavers' (the customers they bring join the front of the queue). Acquisition
-batches join the pool slice by slice, so memory does not grow with the population, and work is
-proportional to events.
+Customers are taken from a queue :data:`SLOTS` at a time into compact columns. Their traits and lifetimes
+are drawn vectorised; then a compiled loop takes each one from its acquisition purchase to its exit
+(order value, accounting by month, dropout coin, next purchase), and its sums go to the ledger. The
+referrals of customers who left are drawn over their whole lives, many leavers at once; the customers they
+bring join the front of the queue. Acquisition batches join slice by slice, so memory does not grow with
+the population, and work is proportional to events.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
-from sim import rng
+from sim import kernels, rng
 from sim.accounting import Ledger
 from sim.allocator import keep_freed_memory
 from sim.draws import Draws
@@ -36,30 +37,38 @@ from sim.engine import (
     transaction_table,
 )
 from sim.population import BatchTraits, segment_laws
+from sim.rng import Purpose
 from sim.scenario import REFERRAL_CHANNEL, Scenario
 
-#: Customers simulated at once: enough that numpy's per-call overhead is small, few enough for the caches.
+#: Customers taken from the queue at once: enough that numpy's per-call overhead is small, few enough
+#: for the caches.
 SLOTS = 1 << 16
-#: The referrals of customers who left the pool are drawn once this many are waiting, or when the pool
-#: would otherwise be empty.
+#: The referrals of customers who left are drawn once this many are waiting, or when the queue is empty.
 REFERRER_BATCH = SLOTS
+#: The loop of a slice runs in this many parts, each in a thread (numpy's work for the slices before and
+#: after runs meanwhile in the main thread; the operating system shares the cores out).
+PARTS = 2
+_NONE_INT = np.empty(0, dtype=np.int64)
+_NONE_FLOAT = np.empty(0)
 
-#: The pool's columns: name -> dtype. ``end`` is the earlier of the dropout and the horizon; ``t`` the
-#: pending purchase; ``made`` purchases so far; ``present_value`` and ``revenue`` the sums so far.
+#: The columns: name -> dtype. ``lifetime`` is the dropout time under the hazard (inf without one),
+#: ``end`` the earlier of it and the horizon, ``death`` the dropout time; ``t`` the pending purchase;
+#: ``made`` purchases so far; ``present_value`` and ``revenue`` the sums so far.
 POOL_COLUMNS: dict[str, type] = {
     "key": np.uint64, "ident": np.int64, "segment": np.uint8, "cohort": np.int32, "parent_cohort": np.int32,
-    "arrival": np.float64, "t": np.float64, "end": np.float64, "death": np.float64, "made": np.uint64,
+    "arrival": np.float64, "t": np.float64, "lifetime": np.float64, "end": np.float64, "death": np.float64,
+    "made": np.uint64,
     "rate": np.float32, "dropout_p": np.float32, "spend_mean": np.float32, "referral_rate": np.float32,
     "present_value": np.float64, "revenue": np.float64,
 }
-#: What a customer waiting in the queue carries (the rest is set when it enters the pool).
+#: What a customer waiting in the queue carries (the rest is set when its life is simulated).
 ARRIVAL_COLUMNS = ("key", "ident", "segment", "cohort", "parent_cohort", "arrival", "rate", "dropout_p",
                    "spend_mean", "referral_rate", "hazard")
 
 
 @dataclass
 class _Batch:
-    """An acquisition batch waiting to join the pool, drawn slice by slice."""
+    """An acquisition batch waiting in the queue, drawn slice by slice."""
 
     traits: BatchTraits
     batch: int          # 0 = the initial customers
@@ -93,7 +102,14 @@ class Lifetimes:
         # month k is [k/12, (k+1)/12) exactly as the calendar engine's month ends cut it
         self.month_start = np.append(np.arange(self.months) / 12.0, np.inf)
         self.columns = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in POOL_COLUMNS.items()}
-        self.size = 0
+        noise = self.draws.order_noise
+        self.compiled = (  # what the compiled loop reads besides the customers' columns
+            (noise.left, noise.width, noise.squeeze, noise.kind, noise.ref, noise.log_coef, noise.lin_coef),
+            noise.shapes, np.arange(len(self.laws)),   # segment s draws from table row s
+            self.draws.log_growth,
+            np.array([rng.increment(p) for p in (Purpose.INTERPURCHASE, Purpose.DROPOUT, Purpose.ORDER_VALUE)]),
+            np.array([self.ledger.margin_rate, self.ledger.cost_per_order, self.ledger.delta]),
+        )
         self.queue: deque[_Batch | dict[str, np.ndarray]] = deque(self._batches())
         self.referrers: list[dict[str, np.ndarray]] = []   # who left the pool, their referrals not yet drawn
         self.waiting = 0
@@ -140,58 +156,104 @@ class Lifetimes:
         )
 
     def simulate(self) -> Ledger:
-        """Every customer to the horizon; returns the closed ledger (a shard's share of the totals)."""
+        """Every customer to the horizon; returns the closed ledger (a shard's share of the totals).
+
+        Slices of customers go through three steps: entering (traits and lifetimes, numpy), living (the
+        compiled loop, which releases the GIL) and leaving (ledger and referrals, numpy). The loop of one
+        slice runs in :data:`PARTS` threads while the main thread books the slice before it and prepares
+        the next, in two sets of columns used in turn. What each slice and part holds does not depend on
+        the timing, and the parts' sums are added in order, so the numbers are those of running the steps
+        one after the other (as with ``--transactions``).
+        """
         keep_freed_memory()
+        spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in POOL_COLUMNS.items()}
+        columns = [self.columns, spare]
+        threaded = self.transactions is None
+        running = None   # (the loop's future or sums, its columns) of the slice living now
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
-        with np.errstate(divide="ignore", over="ignore"):
-            self._refill(np.empty(0, dtype=np.intp))
-            while self.size:
-                self._round()
+        with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
+            while True:
+                if self.waiting and (self.waiting >= REFERRER_BATCH or (not self.queue and running is None)):
+                    self._refer()
+                newcomers = self._dequeue(SLOTS)
+                if newcomers is None and running is None:
+                    break
+                started = None
+                if newcomers is not None:
+                    pool = self._enter(newcomers, columns[0])
+                    columns.reverse()
+                    started = (self._start(pool, threads if threaded else None), pool)
+                if running is not None:
+                    self._leave(*running)
+                running = started
         self.ledger.close()
         return self.ledger
 
-    def _round(self) -> None:
-        """Every customer in the pool makes its pending purchase and draws its next one."""
-        n = self.size
-        pool = {name: column[:n] for name, column in self.columns.items()}
-        key, made, t = pool["key"], pool["made"], pool["t"]
-        value = self.draws.order_values(key, made, pool["segment"], pool["spend_mean"], t, pool["arrival"])
-        ledger = self.ledger
-        present = ledger.margin_rate * value
-        present -= ledger.cost_per_order
-        present *= ledger.discount(t)
-        ledger.record_purchases_by_month(self._month_index(t), value, present, made == 0)
-        pool["present_value"] += present
-        pool["revenue"] += value
-        if self.transactions is not None:
-            self.transactions.append((pool["ident"].copy(), t.copy(), value))
-        following = self.draws.next_purchase(key, made, t, pool["rate"])
-        leaving = following >= pool["end"]
-        if self.has_per_purchase_dropout:
-            dropped = self.draws.drops(key, made, pool["dropout_p"])
-            np.copyto(pool["death"], t, where=dropped)
-            leaving |= dropped
-        made += 1
-        t[:] = following
-        self.events += n
-        gone = np.flatnonzero(leaving)
-        if gone.size:
-            self._leave(gone)
-            self._refill(gone)
+    def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Up to :data:`SLOTS` customers from the queue into ``columns``: traits and lifetimes; their
+        acquisition purchase is pending at arrival."""
+        n = len(newcomers["key"])
+        pool = {name: column[:n] for name, column in columns.items()}
+        for name in ARRIVAL_COLUMNS[:-1]:
+            pool[name][:] = newcomers[name]
+        pool["lifetime"][:] = self.draws.lifetime_end(newcomers["key"], newcomers["arrival"], newcomers["hazard"])
+        np.minimum(pool["lifetime"], self.horizon, out=pool["end"])
+        return pool
 
-    # -- leaving the pool -------------------------------------------------------------------------
-    def _leave(self, rows: np.ndarray) -> None:
-        """Customers whose last purchase is done: their sums, final state and referrals."""
-        columns, ledger = self.columns, self.ledger
-        death, cohort = columns["death"][rows], columns["cohort"][rows]
+    def _start(self, pool: dict[str, np.ndarray], threads: ThreadPoolExecutor | None) -> list:
+        """The lives of ``pool`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or their
+        monthly sums."""
+        n = len(pool["key"])
+        cuts = [n * part // PARTS for part in range(PARTS + 1)]
+        parts = [{name: column[a:b] for name, column in pool.items()} for a, b in pairwise(cuts)]
+        return [self._live(part) if threads is None else threads.submit(self._live, part) for part in parts]
+
+    def _live(self, pool: dict[str, np.ndarray], offsets: np.ndarray = _NONE_INT,
+              log_time: np.ndarray = _NONE_FLOAT, log_value: np.ndarray = _NONE_FLOAT) -> np.ndarray:
+        """The compiled loop (:func:`sim.kernels.lives`) takes the customers of ``pool`` from their arrival
+        to their exit; returns the monthly sums (purchases, acquisition purchases, list-price revenue,
+        discounted contribution). ``death`` comes back where a dropout coin fell."""
+        pool["death"][:] = pool["lifetime"]
+        pool["t"][:] = pool["arrival"]
+        pool["made"][:] = 0
+        pool["present_value"][:] = 0.0
+        pool["revenue"][:] = 0.0
+        sums = np.zeros((4, self.months))
+        kernels.lives(pool["key"], pool["segment"], pool["spend_mean"], pool["rate"], pool["dropout_p"],
+                      pool["arrival"], pool["end"], pool["death"], pool["t"], pool["made"], pool["revenue"],
+                      pool["present_value"], *self.compiled, self.month_start, sums, offsets, log_time, log_value)
+        return sums
+
+    def _log(self, pool: dict[str, np.ndarray]) -> None:
+        """``--transactions``: the same lives again, now that each one's number of purchases is known,
+        logging every purchase."""
+        made = pool["made"].astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(made[:-1])]).astype(np.int64)
+        log_time, log_value = np.empty(int(made.sum())), np.empty(int(made.sum()))
+        self._live({name: column.copy() for name, column in pool.items()}, offsets, log_time, log_value)
+        self.transactions.append((np.repeat(pool["ident"], made), log_time, log_value))
+
+    # -- leaving ----------------------------------------------------------------------------------
+    def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
+        """Customers whose lives are done (waiting for their loops if they run in threads): their sums,
+        final state and referrals."""
+        sums = np.zeros((4, self.months))
+        for part in parts:   # in a fixed order, so the sums do not depend on which thread finished first
+            sums += part.result() if isinstance(part, Future) else part
+        if self.transactions is not None:
+            self._log(columns)
+        ledger = self.ledger
+        ledger.record_monthly_purchases(*sums)
+        self.events += int(sums[0].sum())
+        death, cohort = columns["death"], columns["cohort"]
         dead = death < self.horizon
         self.events += int(np.count_nonzero(dead))
         ledger.record_exits(np.minimum((death[dead] * 12.0).astype(np.int64), self.months - 1), cohort[~dead])
-        clv = columns["present_value"][rows] / ledger.discount(columns["arrival"][rows])
-        ledger.record_lives(cohort, columns["parent_cohort"][rows] if self.has_referrals else None,
-                            columns["made"][rows] - 1, columns["revenue"][rows], clv)
+        clv = columns["present_value"] / ledger.discount(columns["arrival"])
+        ledger.record_lives(cohort, columns["parent_cohort"] if self.has_referrals else None,
+                            columns["made"] - 1, columns["revenue"], clv)
         if self.has_referrals:
-            referring = rows[columns["referral_rate"][rows] > 0]
+            referring = np.flatnonzero(columns["referral_rate"] > 0)
             if referring.size:
                 self.referrers.append({name: columns[name][referring] for name in
                                        ("key", "segment", "cohort", "arrival", "death", "referral_rate")})
@@ -232,23 +294,7 @@ class Lifetimes:
             self.next_ident += chosen.size
             self.queue.appendleft(traits)
 
-    # -- joining the pool -------------------------------------------------------------------------
-    def _refill(self, holes: np.ndarray) -> None:
-        """Customers from the queue into the free ``holes`` and the unused slots; then close the gaps
-        that remain by moving the last customers into them."""
-        if self.waiting >= REFERRER_BATCH or (self.waiting and not self.queue and holes.size == self.size):
-            self._refer()
-        newcomers = self._dequeue(holes.size + SLOTS - self.size)
-        count = len(newcomers["key"]) if newcomers else 0
-        appended = max(0, count - holes.size)
-        rows = np.concatenate([holes[:count], np.arange(self.size, self.size + appended)])
-        self.size += appended
-        if count:
-            self._place(rows, newcomers)
-        remaining = holes[count:]
-        if remaining.size:
-            self._close_gaps(remaining)
-
+    # -- joining ------------------------------------------------------------------------------------
     def _dequeue(self, wanted: int) -> dict[str, np.ndarray] | None:
         """Up to ``wanted`` customers from the front of the queue, as one set of columns."""
         parts = []
@@ -283,28 +329,3 @@ class Lifetimes:
                       cohort=np.full(count, batch.cohort, dtype=np.int32),
                       parent_cohort=np.full(count, -1, dtype=np.int32), arrival=times)
         return traits
-
-    def _place(self, rows: np.ndarray, newcomers: dict[str, np.ndarray]) -> None:
-        """Newcomers into pool ``rows``: their acquisition purchase is pending at arrival."""
-        columns = self.columns
-        for name in ARRIVAL_COLUMNS[:-1]:
-            columns[name][rows] = newcomers[name]
-        arrival = newcomers["arrival"]
-        death = self.draws.lifetime_end(newcomers["key"], arrival, newcomers["hazard"])
-        columns["death"][rows] = death
-        columns["end"][rows] = np.minimum(death, self.horizon)
-        columns["t"][rows] = arrival
-        columns["made"][rows] = 0
-        columns["present_value"][rows] = 0.0
-        columns["revenue"][rows] = 0.0
-
-    def _close_gaps(self, holes: np.ndarray) -> None:
-        """Shrink the pool by ``holes.size``: the last customers move into the holes below the new size."""
-        size = self.size - holes.size
-        tail = np.arange(size, self.size)
-        is_hole = np.zeros(self.size - size, dtype=bool)
-        is_hole[holes[holes >= size] - size] = True
-        movers, targets = tail[~is_hole], holes[holes < size]
-        for column in self.columns.values():
-            column[targets] = column[movers]
-        self.size = size

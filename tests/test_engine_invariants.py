@@ -164,8 +164,8 @@ def test_segment_mix_is_allocated_exactly() -> None:
 
 def test_pool_size_changes_nothing(monkeypatch) -> None:
     """Without a policy each customer is simulated on its own keyed streams, so the size of the engine's
-    pool (how many customers are in flight, when slots are refilled and gaps closed, when referrals are
-    drawn) changes no count and money only by rounding."""
+    slices (how many customers are simulated together, when referrals are drawn) changes no count and
+    money only by rounding."""
     from sim import lifetimes
 
     segments = {
