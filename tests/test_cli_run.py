@@ -132,7 +132,7 @@ def test_validate_and_help_stay_light() -> None:
     code = ("import sys; from click.testing import CliRunner; from sim.cli import main; "
             f"r = CliRunner().invoke(main, ['validate', {str(EXAMPLES[0])!r}]); assert r.exit_code == 0, r.output; "
             "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0; "
-            "heavy = [m for m in ('numpy', 'pandas', 'scipy', 'simpy', 'matplotlib', 'pyarrow') if m in sys.modules]; "
+            "heavy = [m for m in ('numpy', 'pandas', 'scipy', 'simpy', 'matplotlib', 'pyarrow', 'numba') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
