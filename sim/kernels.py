@@ -210,6 +210,27 @@ def lives(key, segment, spend_mean, rate, dropout_p, arrival, end, death, t, mad
         t[i], made[i], revenue[i], present[i] = when, count, total, worth
 
 
+@numba.njit(**_OPTIONS)
+def referrals(key, arrival, end, rate, step, offsets, times):
+    """Organic referrals over whole lives, as :meth:`sim.draws.Draws.referral_after` draws them: referral j
+    of customer i comes ``exponential(j) / rate[i]`` after the previous one (after ``arrival[i]`` for j = 0),
+    if before ``end[i]``. Returns each customer's count; with a non-empty ``times``, also writes the times of
+    customer i's referrals from ``offsets[i]`` on."""
+    counts = np.zeros(len(key), dtype=np.int64)
+    filling = len(times) > 0
+    for i in range(len(key)):
+        own_rate, stop, k = np.float64(rate[i]), end[i], key[i]
+        when = arrival[i] + exponential(k, step, np.uint64(0)) / own_rate
+        count = 0
+        while when < stop:
+            if filling:
+                times[offsets[i] + count] = when
+            count += 1
+            when = when + exponential(k, step, np.uint64(count)) / own_rate
+        counts[i] = count
+    return counts
+
+
 def warm_up() -> None:
     """Loads the compiled loop (compiling it, the first time on a machine, into ``__pycache__``) by calling
     it on no customers with the engine's column types, so that processes forked afterwards inherit it."""

@@ -264,28 +264,22 @@ class Lifetimes:
         bring, who join the front of the queue (done for many leavers at once: a few cost as much)."""
         left = {name: np.concatenate([part[name] for part in self.referrers]) for name in self.referrers[0]}
         self.referrers, self.waiting = [], 0
-        index = np.arange(len(left["key"]))
+        key, arrival, rate = left["key"], left["arrival"], left["referral_rate"]
         end = np.minimum(left["death"], self.horizon)
-        key, rate = left["key"], left["referral_rate"]
-        t = self.draws.referral_after(key, 0, left["arrival"], rate)
-        number = np.zeros(index.size, dtype=np.int64)
-        parents, times, numbers = [], [], []
-        while True:
-            due = np.flatnonzero(t < end)
-            if not due.size:
-                break
-            index, end, key, rate, t, number = index[due], end[due], key[due], rate[due], t[due], number[due]
-            parents.append(index)
-            times.append(t)
-            numbers.append(number)
-            number = number + 1
-            t = self.draws.referral_after(key, number, t, rate)
-        if not parents:
+        step = rng.increment(Purpose.REFERRAL_TIME)
+        counts = kernels.referrals(key, arrival, end, rate, step, _NONE_INT, _NONE_FLOAT)
+        if not counts.any():
             return
-        parent, born = np.concatenate(parents), np.concatenate(times)
+        # customer by customer, then in the order of the rounds: every first referral, every second, ...
+        parent = np.repeat(np.arange(counts.size), counts)
+        offsets = np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)
+        number = np.arange(parent.size) - offsets[parent]
+        born = np.empty(parent.size)
+        kernels.referrals(key, arrival, end, rate, step, offsets, born)
+        order = np.argsort(number, kind="stable")
+        parent, number, born = parent[order], number[order], born[order]
         self.events += parent.size
-        for chosen, segment, traits in self.draws.children(left["key"][parent], np.concatenate(numbers),
-                                                           left["segment"][parent]):
+        for chosen, segment, traits in self.draws.children(left["key"][parent], number, left["segment"][parent]):
             month = self._month_index(born[chosen])
             cohort = self._cohort(month, len(self.channels) - 1, segment).astype(np.int32)
             self.ledger.record_referred_arrivals(month, cohort)

@@ -40,7 +40,8 @@ def test_table_gamma_is_the_numpy_draw(shapes) -> None:
     counters = (np.arange(KEYS.size, dtype=np.uint64) * np.uint64(7)) % np.uint64(1000)
     step = rng.increment(Purpose.ORDER_VALUE)
     compiled = kernels.table_gamma(tables, noise.shapes, KEYS, step, counters, rows)
-    np.testing.assert_array_equal(compiled, noise.draw(KEYS, Purpose.ORDER_VALUE, counters, rows))
+    np.testing.assert_array_equal(compiled, noise.draw_vectorised(KEYS, Purpose.ORDER_VALUE, counters, rows))
+    np.testing.assert_array_equal(noise.draw(KEYS, Purpose.ORDER_VALUE, counters, rows), compiled)
     # the rare paths really were taken
     first = rng.words(KEYS, Purpose.ORDER_VALUE, counters << np.uint64(20))
     cells = (first >> np.uint64(52)).astype(np.intp) + rows * CELLS
