@@ -89,7 +89,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
         extra.append(f"seed={seed}")
     from sim.loading import load_scenario
 
-    scenario = _guarded(lambda: load_scenario(scenario_file, extra, shards=shards))
+    scenario = _guarded(lambda: load_scenario(scenario_file, extra, shards=shards, transactions=transactions))
     if shards > 1:
         _check_shards(scenario, scenario_file, transactions, engine)
     baseline = _guarded(lambda: _baseline(scenario, scenario_file))

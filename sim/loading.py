@@ -26,10 +26,16 @@ KeyPath = tuple[str | int, ...]
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 _MAX_NODES = 200_000  # a scenario has hundreds of nodes; far more means an alias bomb
 _MAX_BYTES = 5_000_000
-#: Peak bytes per simulated customer (state arrays plus round temporaries), measured by bench/bench_engine.py.
-BYTES_PER_CUSTOMER = 160
-#: The program's extra state (sim.population.PROGRAM_COLUMNS, 144 bytes) and round temporaries.
-PROGRAM_BYTES_PER_CUSTOMER = 200
+#: Peak bytes per customer of the engine with a program, which holds the whole population: its state
+#: (sim.population, 85 + 144 bytes) and round temporaries. Measured with every lever on: 416 bytes more per
+#: customer from 0.38M to 1.53M customers. The engine without a program runs in flat memory (~200 MiB) but
+#: for its queue of referred customers.
+PROGRAM_BYTES_PER_CUSTOMER = 420
+#: Peak bytes per purchase of the transaction log (its parts, the sorted table, the Parquet file's
+#: conversion): measured 115 without a program and 132 with one, as above.
+TRANSACTION_BYTES_PER_PURCHASE = 135
+#: A referred customer waiting in the queue of the engine without a program (sim.lifetimes.ARRIVAL_COLUMNS).
+QUEUED_BYTES_PER_CUSTOMER = 80
 _MEMORY_SHARE = 0.7
 
 
@@ -304,9 +310,10 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shards: int = 1) -> Scenario:
+def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = (), *, shards: int = 1,
+                  transactions: bool = False) -> Scenario:
     """Read, override, validate and size-check a scenario file (the size of one of ``shards`` customer
-    shards, when the run is split; :func:`sim.engine.shards`).
+    shards, when the run is split; :func:`sim.engine.shards`; with its transaction log if ``transactions``).
 
     Raises
     ------
@@ -319,7 +326,7 @@ def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = (), *
     apply_overrides(doc, overrides)
     scenario = validate(Scenario, doc)
     _check_baseline(scenario, doc, Path(path))
-    _check_size(scenario, doc, shards)
+    _check_size(scenario, doc, shards, transactions)
     return scenario
 
 
@@ -358,9 +365,11 @@ def resolve_baseline(scenario: Scenario, path: str | os.PathLike[str]) -> Scenar
     return other.model_copy(update={"seed": scenario.seed, "replications": scenario.replications})
 
 
-def _check_size(scenario: Scenario, doc: Document, shards: int = 1) -> None:
-    """Refuse, before allocating anything, a population (or its largest shard) that cannot fit in this
-    machine's memory."""
+def _check_size(scenario: Scenario, doc: Document, shards: int = 1, transactions: bool = False) -> None:
+    """Refuse, before allocating anything, a population (or its largest shard) whose program state, queue of
+    referred customers or transaction log cannot fit in this machine's memory. Without a program, memory
+    does not grow with the acquired population (:mod:`sim.lifetimes`), only with referred customers waiting
+    to be simulated, which compounding referrals can make explode."""
     planned = scenario.planned_customers()
     if shards > 1:
         from sim.engine import shards as split
@@ -370,14 +379,32 @@ def _check_size(scenario: Scenario, doc: Document, shards: int = 1) -> None:
     # e^(rate x years), which bounds the expected count from above.
     top_referral = max(s.referrals_per_year.mean for s in scenario.segments.values())
     expected = planned * math.exp(min(top_referral * scenario.horizon_years, 700.0))
-    need = expected * (BYTES_PER_CUSTOMER + (PROGRAM_BYTES_PER_CUSTOMER if scenario.policy is not None else 0))
-    have = _physical_memory()
+    if scenario.policy is not None:
+        parts = {"the program's state": expected * PROGRAM_BYTES_PER_CUSTOMER}
+    else:
+        parts = {"the referred customers waiting to be simulated": (expected - planned) * QUEUED_BYTES_PER_CUSTOMER}
+    if transactions:   # at most the acquisition purchase and the mean rate over the horizon, no dropout
+        purchases = expected * (1 + _mean_rate(scenario) * scenario.horizon_years)
+        parts["the transaction log"] = purchases * TRANSACTION_BYTES_PER_PURCHASE
+    need, have = sum(parts.values()), _physical_memory()
     if need > _MEMORY_SHARE * have:
+        what = " and ".join(parts)
         raise InputError([doc.problem(("acquisition",), (
-            f"the scenario brings up to about {expected:,.3g} customers per replication, which needs about "
-            f"{need / 2**30:,.1f} GiB; this machine has {have / 2**30:,.1f} GiB. Lower the customer counts "
-            f"(results scale: simulate a sample and multiply) or split the population into shards "
+            f"the scenario brings up to about {expected:,.3g} customers per replication; {what} would need "
+            f"about {need / 2**30:,.1f} GiB, and this machine has {have / 2**30:,.1f} GiB. Lower the customer "
+            f"counts (results scale: simulate a sample and multiply) or split the population into shards "
             f"(`run --shards N`, on a Dask cluster with --scheduler)."))])
+
+
+def _mean_rate(scenario: Scenario) -> float:
+    """Purchases per year of an acquired customer, averaged over the acquisition mix."""
+    weights = dict.fromkeys(scenario.segments, 0.0)
+    for acquisition in scenario.acquisition:
+        planned = acquisition.initial_customers + acquisition.new_per_month * scenario.acquisition_months(acquisition)
+        for name, share in scenario.segment_mix(acquisition).items():
+            weights[name] += planned * share
+    total = sum(weights.values()) or 1.0
+    return sum(w * scenario.segments[name].purchases_per_year.law().mean for name, w in weights.items()) / total
 
 
 def _physical_memory() -> int:

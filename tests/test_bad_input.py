@@ -100,7 +100,20 @@ def test_bad_scenario_is_refused(path: Path, meta: dict[str, str]) -> None:
 
 def test_huge_population_message_is_about_memory() -> None:
     result = _invoke("validate", CORPUS / "huge_population.yaml")
-    _assert_refused(result, ": acquisition: ", "GiB", "this machine has")
+    _assert_refused(result, ": acquisition: ", "GiB", "this machine has", "the program's state would need")
+
+
+def test_without_a_program_only_the_transaction_log_limits_the_population(tmp_path: Path) -> None:
+    """The engine without a program runs in flat memory, so five billion customers who refer nobody are a
+    long run, not a refusal; asking for their transaction log (about 135 bytes a purchase) is refused
+    before the run."""
+    text = (CORPUS / "huge_population.yaml").read_text()
+    path = tmp_path / "huge_no_program.yaml"
+    path.write_text(text[: text.index("policy:")])
+    assert _invoke("validate", path).exit_code == 0
+    result = _invoke("run", path, "--transactions", "--out", tmp_path / "out")
+    _assert_refused(result, f"{path}:13: acquisition: ", "the transaction log would need about", "GiB")
+    assert not (tmp_path / "out").exists()
 
 
 def test_python_tag_in_corpus_does_not_run() -> None:
