@@ -9,8 +9,9 @@ words, and the same arithmetic in the same order, with the C library's ``log``, 
 equality with the numpy draws), so a scenario run here and its program run by :mod:`sim.engine` pair
 exactly. No fast-math: the compiler may not reassociate or fuse floating-point operations.
 
-The functions release the GIL: :mod:`sim.lifetimes` runs the loop of one slice of customers in a thread
-while numpy draws the next slice's traits and books the previous one.
+The functions release the GIL: :mod:`sim.lifetimes` runs the loop of one slice of customers in two threads
+while numpy draws the next slice's traits and books the previous one. :meth:`MeanOneGamma.draw
+<sim.keyed_gamma.MeanOneGamma.draw>` uses :func:`table_gamma` as well, in both engines.
 """
 
 from __future__ import annotations
@@ -152,12 +153,12 @@ def table_gamma(tables, shapes, keys, step, counters, rows):
 
 @numba.njit(**_OPTIONS)
 def lives(key, segment, spend_mean, rate, dropout_p, arrival, end, death, t, made, revenue, present,
-          tables, shapes, rows, log_growth, steps, economics, month_start, sums, offsets, log_time, log_value):
+          tables, shapes, log_growth, steps, economics, month_start, sums, offsets, log_time, log_value):
     """Every customer from its pending purchase ``t`` (number ``made``) to its exit.
 
     Per customer, in place: ``t``, ``made`` (purchases made), ``revenue`` (list price), ``present`` (contribution
     discounted to the scenario start) and ``death`` (set to the purchase time where the dropout coin after
-    a repeat purchase falls). ``rows[segment]`` is the segment's order-value table row; ``steps`` the
+    a repeat purchase falls). Segment s draws order values from table row s; ``steps`` the
     stream increments (inter-purchase, dropout, order value); ``economics`` = (margin rate, cost per order,
     delta). ``sums[k, month]`` receives purchases (k=0), acquisition purchases (1), list-price revenue
     (2) and discounted contribution (3) by month. With a non-empty ``log_time``, purchase j of customer i
@@ -175,10 +176,11 @@ def lives(key, segment, spend_mean, rate, dropout_p, arrival, end, death, t, mad
         grow, born, stop = log_growth[s], arrival[i], end[i]
         total, worth = revenue[i], present[i]
         while True:
-            base, index, v, u = gamma_cell(k, order_value, count, rows[s])
+            row = np.intp(s)
+            base, index, v, u = gamma_cell(k, order_value, count, row)
             value = width[index] * v + left[index]
             if u >= squeeze[index]:
-                value = gamma_exact(tables, shapes, k, order_value, base, index, rows[s], v, u)
+                value = gamma_exact(tables, shapes, k, order_value, base, index, row, v, u)
             value *= scale
             if grow != 0.0:
                 value *= math.exp(grow * (when - born))
@@ -237,5 +239,5 @@ def warm_up() -> None:
     f64, u64, f32 = np.empty(0), np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.float32)
     tables = (f64, f64, f64, np.empty(0, dtype=np.int8), f64, f64, f64)
     lives(u64, np.empty(0, dtype=np.uint8), f32, f32, f32, f64, f64, f64, f64, u64, f64, f64, tables, f64,
-          np.empty(0, dtype=np.int64), f64, np.zeros(3, dtype=np.uint64), np.zeros(3), np.zeros(2),
+          f64, np.zeros(3, dtype=np.uint64), np.zeros(3), np.zeros(2),
           np.zeros((4, 1)), np.empty(0, dtype=np.int64), f64, f64)

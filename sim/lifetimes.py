@@ -54,7 +54,7 @@ _NONE_FLOAT = np.empty(0)
 #: The columns: name -> dtype. ``lifetime`` is the dropout time under the hazard (inf without one),
 #: ``end`` the earlier of it and the horizon, ``death`` the dropout time; ``t`` the pending purchase;
 #: ``made`` purchases so far; ``present_value`` and ``revenue`` the sums so far.
-POOL_COLUMNS: dict[str, type] = {
+COLUMNS: dict[str, type] = {
     "key": np.uint64, "ident": np.int64, "segment": np.uint8, "cohort": np.int32, "parent_cohort": np.int32,
     "arrival": np.float64, "t": np.float64, "lifetime": np.float64, "end": np.float64, "death": np.float64,
     "made": np.uint64,
@@ -98,20 +98,18 @@ class Lifetimes:
         self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
         self.ledger = Ledger.for_scenario(scenario, len(self.channels), len(self.laws))
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
-        self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         # month k is [k/12, (k+1)/12) exactly as the calendar engine's month ends cut it
         self.month_start = np.append(np.arange(self.months) / 12.0, np.inf)
-        self.columns = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in POOL_COLUMNS.items()}
+        self.columns = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in COLUMNS.items()}
         noise = self.draws.order_noise
         self.compiled = (  # what the compiled loop reads besides the customers' columns
             (noise.left, noise.width, noise.squeeze, noise.kind, noise.ref, noise.log_coef, noise.lin_coef),
-            noise.shapes, np.arange(len(self.laws)),   # segment s draws from table row s
-            self.draws.log_growth,
+            noise.shapes, self.draws.log_growth,   # segment s draws order values from table row s
             np.array([rng.increment(p) for p in (Purpose.INTERPURCHASE, Purpose.DROPOUT, Purpose.ORDER_VALUE)]),
             np.array([self.ledger.margin_rate, self.ledger.cost_per_order, self.ledger.delta]),
         )
         self.queue: deque[_Batch | dict[str, np.ndarray]] = deque(self._batches())
-        self.referrers: list[dict[str, np.ndarray]] = []   # who left the pool, their referrals not yet drawn
+        self.referrers: list[dict[str, np.ndarray]] = []   # who left, their referrals not yet drawn
         self.waiting = 0
         self.next_ident = sum(batch.count for batch in self.queue)
         self.events = 0
@@ -166,7 +164,7 @@ class Lifetimes:
         one after the other (as with ``--transactions``).
         """
         keep_freed_memory()
-        spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in POOL_COLUMNS.items()}
+        spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in COLUMNS.items()}
         columns = [self.columns, spare]
         threaded = self.transactions is None
         running = None   # (the loop's future or sums, its columns) of the slice living now
@@ -180,9 +178,9 @@ class Lifetimes:
                     break
                 started = None
                 if newcomers is not None:
-                    pool = self._enter(newcomers, columns[0])
+                    group = self._enter(newcomers, columns[0])
                     columns.reverse()
-                    started = (self._start(pool, threads if threaded else None), pool)
+                    started = (self._start(group, threads if threaded else None), group)
                 if running is not None:
                     self._leave(*running)
                 running = started
@@ -193,45 +191,45 @@ class Lifetimes:
         """Up to :data:`SLOTS` customers from the queue into ``columns``: traits and lifetimes; their
         acquisition purchase is pending at arrival."""
         n = len(newcomers["key"])
-        pool = {name: column[:n] for name, column in columns.items()}
+        group = {name: column[:n] for name, column in columns.items()}
         for name in ARRIVAL_COLUMNS[:-1]:
-            pool[name][:] = newcomers[name]
-        pool["lifetime"][:] = self.draws.lifetime_end(newcomers["key"], newcomers["arrival"], newcomers["hazard"])
-        np.minimum(pool["lifetime"], self.horizon, out=pool["end"])
-        return pool
+            group[name][:] = newcomers[name]
+        group["lifetime"][:] = self.draws.lifetime_end(newcomers["key"], newcomers["arrival"], newcomers["hazard"])
+        np.minimum(group["lifetime"], self.horizon, out=group["end"])
+        return group
 
-    def _start(self, pool: dict[str, np.ndarray], threads: ThreadPoolExecutor | None) -> list:
-        """The lives of ``pool`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or their
+    def _start(self, group: dict[str, np.ndarray], threads: ThreadPoolExecutor | None) -> list:
+        """The lives of ``group`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or their
         monthly sums."""
-        n = len(pool["key"])
+        n = len(group["key"])
         cuts = [n * part // PARTS for part in range(PARTS + 1)]
-        parts = [{name: column[a:b] for name, column in pool.items()} for a, b in pairwise(cuts)]
+        parts = [{name: column[a:b] for name, column in group.items()} for a, b in pairwise(cuts)]
         return [self._live(part) if threads is None else threads.submit(self._live, part) for part in parts]
 
-    def _live(self, pool: dict[str, np.ndarray], offsets: np.ndarray = _NONE_INT,
+    def _live(self, group: dict[str, np.ndarray], offsets: np.ndarray = _NONE_INT,
               log_time: np.ndarray = _NONE_FLOAT, log_value: np.ndarray = _NONE_FLOAT) -> np.ndarray:
-        """The compiled loop (:func:`sim.kernels.lives`) takes the customers of ``pool`` from their arrival
+        """The compiled loop (:func:`sim.kernels.lives`) takes the customers of ``group`` from their arrival
         to their exit; returns the monthly sums (purchases, acquisition purchases, list-price revenue,
         discounted contribution). ``death`` comes back where a dropout coin fell."""
-        pool["death"][:] = pool["lifetime"]
-        pool["t"][:] = pool["arrival"]
-        pool["made"][:] = 0
-        pool["present_value"][:] = 0.0
-        pool["revenue"][:] = 0.0
+        group["death"][:] = group["lifetime"]
+        group["t"][:] = group["arrival"]
+        group["made"][:] = 0
+        group["present_value"][:] = 0.0
+        group["revenue"][:] = 0.0
         sums = np.zeros((4, self.months))
-        kernels.lives(pool["key"], pool["segment"], pool["spend_mean"], pool["rate"], pool["dropout_p"],
-                      pool["arrival"], pool["end"], pool["death"], pool["t"], pool["made"], pool["revenue"],
-                      pool["present_value"], *self.compiled, self.month_start, sums, offsets, log_time, log_value)
+        kernels.lives(group["key"], group["segment"], group["spend_mean"], group["rate"], group["dropout_p"],
+                      group["arrival"], group["end"], group["death"], group["t"], group["made"], group["revenue"],
+                      group["present_value"], *self.compiled, self.month_start, sums, offsets, log_time, log_value)
         return sums
 
-    def _log(self, pool: dict[str, np.ndarray]) -> None:
+    def _log(self, group: dict[str, np.ndarray]) -> None:
         """``--transactions``: the same lives again, now that each one's number of purchases is known,
         logging every purchase."""
-        made = pool["made"].astype(np.int64)
+        made = group["made"].astype(np.int64)
         offsets = np.concatenate([[0], np.cumsum(made[:-1])]).astype(np.int64)
         log_time, log_value = np.empty(int(made.sum())), np.empty(int(made.sum()))
-        self._live({name: column.copy() for name, column in pool.items()}, offsets, log_time, log_value)
-        self.transactions.append((np.repeat(pool["ident"], made), log_time, log_value))
+        self._live({name: column.copy() for name, column in group.items()}, offsets, log_time, log_value)
+        self.transactions.append((np.repeat(group["ident"], made), log_time, log_value))
 
     # -- leaving ----------------------------------------------------------------------------------
     def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
