@@ -167,24 +167,21 @@ class Ledger:
     def set_stock(self, name: str, month: int, value: float) -> None:
         self.monthly[name][month] = value
 
-    def record_monthly_purchases(self, purchases: np.ndarray, acquisition_purchases: np.ndarray,
-                                 list_value: np.ndarray, present_value: np.ndarray) -> None:
-        """Orders summed by month (customers' whole lives, :mod:`sim.lifetimes`): their number, how many
-        were acquisition purchases, their list-price value and their contribution discounted to the
-        scenario start. The cohort sums come per customer (:meth:`record_lives`)."""
-        monthly = self.monthly
-        monthly["purchases"] += purchases
-        monthly["repeat_purchases"] += purchases - acquisition_purchases
-        monthly["gross_revenue"] += list_value
-        monthly["npv_profit"] += present_value
-
-    def record_lives(self, cohort: np.ndarray, parent: np.ndarray | None, repeat_purchases: np.ndarray,
-                     net_revenue: np.ndarray, clv: np.ndarray) -> None:
-        """Customers' sums over their whole lives: repeat purchases, net revenue and discounted contribution
-        from their acquisition, added to their cohorts (and CLV to their referrers' network value)."""
-        self._add_by_cohort("repeat_purchases", cohort, repeat_purchases)
-        self._add_by_cohort("net_revenue", cohort, net_revenue)
-        self._add_value("clv", cohort, parent, clv)
+    def record_lives(self, monthly: np.ndarray, by_cohort: np.ndarray) -> None:
+        """Whole lives summed (:mod:`sim.lifetimes`, :func:`sim.kernels.lives`): by month, purchases,
+        acquisition purchases, list-price revenue, contribution discounted to the scenario start and final
+        dropouts; by cohort, repeat purchases, net revenue (list price: no program, no discount), CLV,
+        network value (the CLV of the customers each cohort referred) and customers active at the end."""
+        purchases, acquisition_purchases, list_value, present_value, dropouts = monthly
+        flows = self.monthly
+        flows["purchases"] += purchases
+        flows["repeat_purchases"] += purchases - acquisition_purchases
+        flows["gross_revenue"] += list_value
+        flows["npv_profit"] += present_value
+        flows["customers_dropped_out"] += dropouts
+        for name, sums in zip(("repeat_purchases", "net_revenue", "clv", "network_value", "active_end"), by_cohort,
+                              strict=True):
+            self.cohort[name] += sums
 
     def record_referred_arrivals(self, month: np.ndarray, cohort: np.ndarray) -> None:
         """Referred customers without a program (no cost): counted by month and cohort."""

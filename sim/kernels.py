@@ -152,22 +152,26 @@ def table_gamma(tables, shapes, keys, step, counters, rows):
 
 
 @numba.njit(**_OPTIONS)
-def lives(key, segment, spend_mean, rate, dropout_p, arrival, end, death, t, made, revenue, present,
-          tables, shapes, log_growth, steps, economics, month_start, sums, offsets, log_time, log_value):
-    """Every customer from its pending purchase ``t`` (number ``made``) to its exit.
+def lives(key, segment, cohort, parent, spend_mean, rate, dropout_p, arrival, end, death, t, made, revenue,
+          present, tables, shapes, log_growth, steps, economics, month_start, sums, cohort_sums, offsets, log_time,
+          log_value):
+    """Every customer from its pending purchase ``t`` (number ``made``) to its exit, and its exit.
 
     Per customer, in place: ``t``, ``made`` (purchases made), ``revenue`` (list price), ``present`` (contribution
     discounted to the scenario start) and ``death`` (set to the purchase time where the dropout coin after
     a repeat purchase falls). Segment s draws order values from table row s; ``steps`` the
     stream increments (inter-purchase, dropout, order value); ``economics`` = (margin rate, cost per order,
-    delta). ``sums[k, month]`` receives purchases (k=0), acquisition purchases (1), list-price revenue
-    (2) and discounted contribution (3) by month. With a non-empty ``log_time``, purchase j of customer i
-    (counting from ``made``) is logged at ``offsets[i] + j`` in ``log_time`` and ``log_value``.
+    delta, horizon). ``sums[k, month]`` receives purchases (k=0), acquisition purchases (1), list-price
+    revenue (2), discounted contribution (3) and dropouts (4) by month; ``cohort_sums[k, cohort]`` repeat
+    purchases (0), list-price revenue (1), CLV (2: contribution discounted to the acquisition), network value
+    (3: the CLV of customers referred by the cohort, by ``parent`` cohort, -1 for none) and customers active
+    at the horizon (4). With a non-empty ``log_time``, purchase j of customer i (counting from ``made``) is
+    logged at ``offsets[i] + j`` in ``log_time`` and ``log_value``.
     """
     n = len(key)
     logging = len(log_time) > 0
     months = len(month_start) - 1
-    margin_rate, cost_per_order, delta = economics[0], economics[1], economics[2]
+    margin_rate, cost_per_order, delta, horizon = economics[0], economics[1], economics[2], economics[3]
     interpurchase, dropout, order_value = steps[0], steps[1], steps[2]
     left, width, squeeze = tables[0], tables[1], tables[2]
     for i in range(n):
@@ -210,6 +214,16 @@ def lives(key, segment, spend_mean, rate, dropout_p, arrival, end, death, t, mad
             if leaving:
                 break
         t[i], made[i], revenue[i], present[i] = when, count, total, worth
+        group, clv = cohort[i], worth / math.exp(-delta * born)
+        cohort_sums[0, group] += np.float64(count - _ONE)
+        cohort_sums[1, group] += total
+        cohort_sums[2, group] += clv
+        if parent[i] >= 0:
+            cohort_sums[3, parent[i]] += clv
+        if death[i] < horizon:
+            sums[4, min(np.intp(death[i] * 12.0), months - 1)] += 1.0
+        else:
+            cohort_sums[4, group] += 1.0
 
 
 @numba.njit(**_OPTIONS)
@@ -238,6 +252,7 @@ def warm_up() -> None:
     it on no customers with the engine's column types, so that processes forked afterwards inherit it."""
     f64, u64, f32 = np.empty(0), np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.float32)
     tables = (f64, f64, f64, np.empty(0, dtype=np.int8), f64, f64, f64)
-    lives(u64, np.empty(0, dtype=np.uint8), f32, f32, f32, f64, f64, f64, f64, u64, f64, f64, tables, f64,
-          f64, np.zeros(3, dtype=np.uint64), np.zeros(3), np.zeros(2),
-          np.zeros((4, 1)), np.empty(0, dtype=np.int64), f64, f64)
+    i32 = np.empty(0, dtype=np.int32)
+    lives(u64, np.empty(0, dtype=np.uint8), i32, i32, f32, f32, f32, f64, f64, f64, f64, u64, f64, f64, tables, f64,
+          f64, np.zeros(3, dtype=np.uint64), np.zeros(4), np.zeros(2), np.zeros((5, 1)), np.zeros((5, 1)),
+          np.empty(0, dtype=np.int64), f64, f64)

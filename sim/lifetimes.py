@@ -106,7 +106,7 @@ class Lifetimes:
             (noise.left, noise.width, noise.squeeze, noise.kind, noise.ref, noise.log_coef, noise.lin_coef),
             noise.shapes, self.draws.log_growth,   # segment s draws order values from table row s
             np.array([rng.increment(p) for p in (Purpose.INTERPURCHASE, Purpose.DROPOUT, Purpose.ORDER_VALUE)]),
-            np.array([self.ledger.margin_rate, self.ledger.cost_per_order, self.ledger.delta]),
+            np.array([self.ledger.margin_rate, self.ledger.cost_per_order, self.ledger.delta, self.horizon]),
         )
         self.queue: deque[_Batch | dict[str, np.ndarray]] = deque(self._batches())
         self.referrers: list[dict[str, np.ndarray]] = []   # who left, their referrals not yet drawn
@@ -207,20 +207,20 @@ class Lifetimes:
         return [self._live(part) if threads is None else threads.submit(self._live, part) for part in parts]
 
     def _live(self, group: dict[str, np.ndarray], offsets: np.ndarray = _NONE_INT,
-              log_time: np.ndarray = _NONE_FLOAT, log_value: np.ndarray = _NONE_FLOAT) -> np.ndarray:
+              log_time: np.ndarray = _NONE_FLOAT, log_value: np.ndarray = _NONE_FLOAT) -> tuple[np.ndarray, np.ndarray]:
         """The compiled loop (:func:`sim.kernels.lives`) takes the customers of ``group`` from their arrival
-        to their exit; returns the monthly sums (purchases, acquisition purchases, list-price revenue,
-        discounted contribution). ``death`` comes back where a dropout coin fell."""
+        to their exit; returns its monthly and cohort sums. ``death`` comes back where a dropout coin fell."""
         group["death"][:] = group["lifetime"]
         group["t"][:] = group["arrival"]
         group["made"][:] = 0
         group["present_value"][:] = 0.0
         group["revenue"][:] = 0.0
-        sums = np.zeros((4, self.months))
-        kernels.lives(group["key"], group["segment"], group["spend_mean"], group["rate"], group["dropout_p"],
-                      group["arrival"], group["end"], group["death"], group["t"], group["made"], group["revenue"],
-                      group["present_value"], *self.compiled, self.month_start, sums, offsets, log_time, log_value)
-        return sums
+        sums, cohort_sums = np.zeros((5, self.months)), np.zeros((5, len(self.ledger.cohort["customers"])))
+        kernels.lives(group["key"], group["segment"], group["cohort"], group["parent_cohort"], group["spend_mean"],
+                      group["rate"], group["dropout_p"], group["arrival"], group["end"], group["death"], group["t"],
+                      group["made"], group["revenue"], group["present_value"], *self.compiled, self.month_start, sums,
+                      cohort_sums, offsets, log_time, log_value)
+        return sums, cohort_sums
 
     def _log(self, group: dict[str, np.ndarray]) -> None:
         """``--transactions``: the same lives again, now that each one's number of purchases is known,
@@ -233,23 +233,17 @@ class Lifetimes:
 
     # -- leaving ----------------------------------------------------------------------------------
     def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
-        """Customers whose lives are done (waiting for their loops if they run in threads): their sums,
-        final state and referrals."""
-        sums = np.zeros((4, self.months))
+        """Customers whose lives are done (waiting for their loops if they run in threads): their sums go
+        to the ledger, and those who refer wait for their referrals to be drawn."""
+        sums, cohort_sums = np.zeros((5, self.months)), np.zeros((5, len(self.ledger.cohort["customers"])))
         for part in parts:   # in a fixed order, so the sums do not depend on which thread finished first
-            sums += part.result() if isinstance(part, Future) else part
+            monthly, by_cohort = part.result() if isinstance(part, Future) else part
+            sums += monthly
+            cohort_sums += by_cohort
         if self.transactions is not None:
             self._log(columns)
-        ledger = self.ledger
-        ledger.record_monthly_purchases(*sums)
-        self.events += int(sums[0].sum())
-        death, cohort = columns["death"], columns["cohort"]
-        dead = death < self.horizon
-        self.events += int(np.count_nonzero(dead))
-        ledger.record_exits(np.minimum((death[dead] * 12.0).astype(np.int64), self.months - 1), cohort[~dead])
-        clv = columns["present_value"] / ledger.discount(columns["arrival"])
-        ledger.record_lives(cohort, columns["parent_cohort"] if self.has_referrals else None,
-                            columns["made"] - 1, columns["revenue"], clv)
+        self.ledger.record_lives(sums, cohort_sums)
+        self.events += int(sums[0].sum() + sums[4].sum())   # purchases and dropouts
         if self.has_referrals:
             referring = np.flatnonzero(columns["referral_rate"] > 0)
             if referring.size:
