@@ -167,7 +167,7 @@ class Lifetimes:
         spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in COLUMNS.items()}
         columns = [self.columns, spare]
         threaded = self.transactions is None
-        running = None   # (the loop's future or sums, its columns) of the slice living now
+        running = None   # (its parts' futures or sums, its columns) of the slice living now
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
         with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
             while True:
@@ -199,8 +199,8 @@ class Lifetimes:
         return group
 
     def _start(self, group: dict[str, np.ndarray], threads: ThreadPoolExecutor | None) -> list:
-        """The lives of ``group`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or their
-        monthly sums."""
+        """The lives of ``group`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or (without
+        threads) their monthly and cohort sums."""
         n = len(group["key"])
         cuts = [n * part // PARTS for part in range(PARTS + 1)]
         parts = [{name: column[a:b] for name, column in group.items()} for a, b in pairwise(cuts)]
