@@ -400,9 +400,8 @@ def _mean_rate(scenario: Scenario) -> float:
     """Purchases per year of an acquired customer, averaged over the acquisition mix."""
     weights = dict.fromkeys(scenario.segments, 0.0)
     for acquisition in scenario.acquisition:
-        planned = acquisition.initial_customers + acquisition.new_per_month * scenario.acquisition_months(acquisition)
         for name, share in scenario.segment_mix(acquisition).items():
-            weights[name] += planned * share
+            weights[name] += scenario.planned_customers(acquisition) * share
     total = sum(weights.values()) or 1.0
     return sum(w * scenario.segments[name].purchases_per_year.law().mean for name, w in weights.items()) / total
 

@@ -104,9 +104,12 @@ class Scenario(Frozen):
         months = self.horizon_months if acquisition.months is None else acquisition.months
         return min(months, self.horizon_months)
 
-    def planned_customers(self) -> int:
-        """Customers that arrive through the acquisition channels (referrals not included)."""
-        return sum(a.initial_customers + a.new_per_month * self.acquisition_months(a) for a in self.acquisition)
+    def planned_customers(self, acquisition: Acquisition | None = None) -> int:
+        """Customers that arrive through ``acquisition`` (through every channel if None; referrals not
+        included)."""
+        if acquisition is None:
+            return sum(self.planned_customers(a) for a in self.acquisition)
+        return acquisition.initial_customers + acquisition.new_per_month * self.acquisition_months(acquisition)
 
     def without_policy(self) -> Scenario:
         """The same scenario with no levers: the baseline of ``baseline: auto``.
