@@ -215,18 +215,22 @@ class Lifetimes:
         group["made"][:] = 0
         group["present_value"][:] = 0.0
         group["revenue"][:] = 0.0
-        sums, cohort_sums = np.zeros((5, self.months)), np.zeros((5, len(self.ledger.cohort["customers"])))
+        sums, cohort_sums = self._zero_sums()
         kernels.lives(group["key"], group["segment"], group["cohort"], group["parent_cohort"], group["spend_mean"],
                       group["rate"], group["dropout_p"], group["arrival"], group["end"], group["death"], group["t"],
                       group["made"], group["revenue"], group["present_value"], *self.compiled, self.month_start, sums,
                       cohort_sums, offsets, log_time, log_value)
         return sums, cohort_sums
 
+    def _zero_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Empty monthly and cohort sums of :func:`sim.kernels.lives` (five quantities each)."""
+        return np.zeros((5, self.months)), np.zeros((5, len(self.ledger.cohort["customers"])))
+
     def _log(self, group: dict[str, np.ndarray]) -> None:
         """``--transactions``: the same lives again, now that each one's number of purchases is known,
         logging every purchase."""
         made = group["made"].astype(np.int64)
-        offsets = np.concatenate([[0], np.cumsum(made[:-1])]).astype(np.int64)
+        offsets = _starts(made)
         log_time, log_value = np.empty(int(made.sum())), np.empty(int(made.sum()))
         self._live({name: column.copy() for name, column in group.items()}, offsets, log_time, log_value)
         self.transactions.append((np.repeat(group["ident"], made), log_time, log_value))
@@ -235,7 +239,7 @@ class Lifetimes:
     def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
         """Customers whose lives are done (waiting for their loops if they run in threads): their sums go
         to the ledger, and those who refer wait for their referrals to be drawn."""
-        sums, cohort_sums = np.zeros((5, self.months)), np.zeros((5, len(self.ledger.cohort["customers"])))
+        sums, cohort_sums = self._zero_sums()
         for part in parts:   # in a fixed order, so the sums do not depend on which thread finished first
             monthly, by_cohort = part.result() if isinstance(part, Future) else part
             sums += monthly
@@ -264,7 +268,7 @@ class Lifetimes:
             return
         # customer by customer, then in the order of the rounds: every first referral, every second, ...
         parent = np.repeat(np.arange(counts.size), counts)
-        offsets = np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)
+        offsets = _starts(counts)
         number = np.arange(parent.size) - offsets[parent]
         born = np.empty(parent.size)
         kernels.referrals(key, arrival, end, rate, step, offsets, born)
@@ -315,3 +319,8 @@ class Lifetimes:
                       cohort=np.full(count, batch.cohort, dtype=np.int32),
                       parent_cohort=np.full(count, -1, dtype=np.int32), arrival=times)
         return traits
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    """Where each customer's entries start when ``counts[i]`` entries are laid out customer by customer."""
+    return np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)
