@@ -49,9 +49,21 @@ def word(key, step, counter):
 
 
 @numba.njit(**_OPTIONS)
+def to_unit(bits):
+    """As :func:`sim.rng.to_unit`: the top 53 bits of a word, as a uniform in [0, 1)."""
+    return np.float64(bits >> _S11) * 2.0**-53
+
+
+@numba.njit(**_OPTIONS)
+def fraction(bits):
+    """As ``sim.keyed_gamma._fraction``: the low 52 bits of a word, as a uniform in [0, 1)."""
+    return np.float64(bits & _FRACTION_MASK) * 2.0**-52
+
+
+@numba.njit(**_OPTIONS)
 def uniform(key, step, counter):
-    """As :func:`sim.rng.uniform`: the top 53 bits of the word, in [0, 1)."""
-    return np.float64(word(key, step, counter) >> _S11) * 2.0**-53
+    """As :func:`sim.rng.uniform`: the ``counter``-th uniform of the stream."""
+    return to_unit(word(key, step, counter))
 
 
 @numba.njit(**_OPTIONS)
@@ -111,8 +123,8 @@ def gamma_cell(key, step, counter, row):
     base = counter << _DRAW_SHIFT
     state = key + base * step + step
     first = mix64(state)
-    v = np.float64(first & _FRACTION_MASK) * 2.0**-52
-    u = np.float64(mix64(state + step) >> _S11) * 2.0**-53
+    v = fraction(first)
+    u = to_unit(mix64(state + step))
     return base, np.intp(first >> _TOP) + row * CELLS, v, u
 
 
@@ -132,7 +144,7 @@ def gamma_exact(tables, shapes, key, step, base, index, row, v, u):
         if _accept(squeeze[index], ref[index], log_coef[index], lin_coef[index], y, u):
             return y
         attempt += _ONE
-        v = np.float64(word(key, step, base + _TWO * attempt) & _FRACTION_MASK) * 2.0**-52
+        v = fraction(word(key, step, base + _TWO * attempt))
         u = uniform(key, step, base + _TWO * attempt + _ONE)
 
 
