@@ -84,3 +84,13 @@ def test_threads_change_nothing() -> None:
     np.testing.assert_array_equal(np.bincount(month, minlength=24), ordered.monthly["purchases"])
     np.testing.assert_allclose(np.bincount(month, tx["amount"], minlength=24), ordered.monthly["gross_revenue"],
                                rtol=1e-12)
+
+
+def test_warm_up_loads_the_loop_the_engine_calls() -> None:
+    """Process pools call ``warm_up`` before forking so that workers inherit the loaded loop; that only
+    helps if it is the very specialisation the engine calls (same argument types), not a second one."""
+    from sim.experiment import run_replication
+
+    kernels.warm_up()
+    run_replication(scenario(), 0)
+    assert len(kernels.lives.signatures) == 1, kernels.lives.signatures
