@@ -373,7 +373,7 @@ class Engine:
                        < self.scenario.response.winback_reactivation)
         revived, revived_t = ids[back], t[back]
         if revived.size:
-            earlier = np.minimum((pop.death[revived] * 12.0).astype(np.int64), self.months - 1)
+            earlier = self._months_of_deaths(pop.death[revived])
             self.ledger.record_reactivations(month, earlier, pop.member[revived])
             if self._charges_membership:   # the closed spell's part of this month: month end sees the new one
                 closed = pop.member[revived]
@@ -626,13 +626,17 @@ class Engine:
         return (points.reward_value * points.reward_cost_ratio / points.reward_threshold
                 * points.redeemer_share)
 
+    def _months_of_deaths(self, death: np.ndarray) -> np.ndarray:
+        """The months in which dropouts at ``death`` (years, before the horizon) are counted."""
+        return np.minimum((death * 12.0).astype(np.int64), self.months - 1)
+
     # -- the end ----------------------------------------------------------------------------------
     def _close(self) -> None:
-        pop, months = self.pop, self.months
+        pop = self.pop
         death = pop.view("death")
         dead = death < self.horizon
         self.events += int(np.count_nonzero(dead))
-        death_month = np.minimum((death[dead] * 12.0).astype(np.int64), months - 1)
+        death_month = self._months_of_deaths(death[dead])
         self.ledger.record_exits(death_month, pop.view("cohort")[~dead])
         self.ledger.close(death_month[pop.view("member")[dead]])
 
