@@ -4,8 +4,8 @@ Every draw comes from the customer's own keyed stream (:mod:`sim.rng`): the k-th
 dropout coin after the k-th purchase, the k-th order's value, the lifetime, the j-th referral time and the
 traits of the j-th referred customer. The engine with a program (:mod:`sim.engine`) calls these functions;
 the engine without one (:mod:`sim.lifetimes`) calls them for traits, lifetimes and referrals and makes the
-per-purchase draws in its compiled loop (:mod:`sim.kernels`), which gives the same bits for the same
-(customer, purpose, counter). So a program with no behavioural response reproduces its baseline exactly
+per-purchase draws in its compiled loop (:mod:`sim.kernels`); both reach the same compiled code for the
+same (customer, purpose, counter), the one implementation of each draw. So a program with no behavioural response reproduces its baseline exactly
 (SPEC "Common random numbers").
 """
 
@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from sim import rng
+from sim import kernels, rng
 from sim.keyed_gamma import MeanOneGamma
 from sim.population import SegmentLaws, draw_children
 from sim.rng import Purpose
@@ -48,8 +48,10 @@ class Draws:
         row = segment if len(self.laws) > 1 else 0
         value = self.order_noise.draw(keys, Purpose.ORDER_VALUE, made, row)
         value *= spend_mean
-        if self.has_growth:
-            value *= np.exp(self.log_growth[segment] * (t - arrival))
+        if self.has_growth:   # the engine loop's formula, by the same compiled code
+            kernels.grow_order_values(value, self.log_growth, np.ascontiguousarray(segment, dtype=np.uint8),
+                                      np.ascontiguousarray(t, dtype=np.float64),
+                                      np.ascontiguousarray(arrival, dtype=np.float64))
         return value
 
     @staticmethod

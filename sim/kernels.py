@@ -1,27 +1,44 @@
-"""Compiled per-customer loops (numba) for the engine without a program, draw for draw as :mod:`sim.draws`.
+"""Compiled per-customer loops (numba): the one implementation of every random draw, and the engine's loop.
 
-Without a policy each customer's life is a short sequential loop (purchase, order value, dropout coin, next
-purchase) that vectorised numpy can only run as many passes over a pool of customers, each pass reading
-and writing every column. Here the loop runs once per customer, in registers. Every draw is the one
-:mod:`sim.rng` and :mod:`sim.keyed_gamma` give for the same (customer, purpose, counter): the same SplitMix64
-words, and the same arithmetic in the same order, with the C library's ``log``, ``log1p``, ``exp``,
-``cos`` and ``pow`` that numpy also calls on this kind of machine (``tests/test_kernels.py`` checks bit
-equality with the numpy draws), so a scenario run here and its program run by :mod:`sim.engine` pair
-exactly. No fast-math: the compiler may not reassociate or fuse floating-point operations.
+**One implementation per draw.** Every draw that needs a transcendental function (the exponential
+-ln(1 - U), the keyed Marsaglia-Tsang Gamma, the exact test of the Gamma table's cells) is computed here,
+with the C library's ``log``, ``log1p``, ``exp``, ``cos`` and ``pow``, whoever asks for it: the engine's
+compiled loop :func:`lives` calls the scalar functions, the vectorised engine calls the array functions
+(:func:`exponentials`, :func:`gammas`, :func:`table_gamma`) through :mod:`sim.rng` and
+:mod:`sim.keyed_gamma`, which loop over the same scalar functions. numpy is not used for these on purpose:
+on CPUs with AVX-512 it evaluates ``log``/``exp`` with its own SIMD routines, which differ from the C
+library's by an ulp, so two implementations would pair only on some machines. What numpy still computes
+in the draws is exact integer arithmetic (SplitMix64) and exactly rounded conversions (a 53-bit integer
+times 2^-53), identical in both by IEEE 754. The same goes for the model formula that changes an order's
+value in both engines, the growth of spend with tenure (:func:`grow_order_values`).
+
+No fast-math: the compiler may not reassociate or fuse floating-point operations. Intel's SVML is
+switched off below (before numba is imported) so that a loop over customers is never vectorised with
+vector ``log``/``exp`` routines that differ from the scalar ones.
 
 The functions release the GIL: :mod:`sim.lifetimes` runs the loop of one slice of customers in two threads
-while numpy draws the next slice's traits and books the previous one. :meth:`MeanOneGamma.draw
-<sim.keyed_gamma.MeanOneGamma.draw>` uses :func:`table_gamma` as well, in both engines.
+while numpy draws the next slice's traits and books the previous one. The readable numpy definitions of
+the draws are kept in :mod:`sim.rng` and :mod:`sim.keyed_gamma` as references (``*_reference``);
+``tests/test_kernels.py`` checks them against these to a stated number of ulp.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
-import numba
-import numpy as np
+os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")   # see the module docstring
 
-from sim.keyed_gamma import _FALLBACK, _POWER, _UNIFORM, CELL_BITS, CELLS, DRAW_SHIFT
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+#: The Gamma table (:class:`sim.keyed_gamma.MeanOneGamma`): 2^CELL_BITS cells of equal probability.
+CELL_BITS = 12
+CELLS = 1 << CELL_BITS
+#: Words of a Gamma draw's stream: draw k uses words k << DRAW_SHIFT onwards (2 per attempt).
+DRAW_SHIFT = 20
+#: How a table cell proposes: y = left + width * h(v) for a uniform v in [0, 1)
+CELL_UNIFORM, CELL_EXPONENTIAL, CELL_POWER, CELL_FALLBACK = 0, 1, 2, 3
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -68,13 +85,20 @@ def uniform(key, step, counter):
 
 @numba.njit(**_OPTIONS)
 def exponential(key, step, counter):
-    """As :func:`sim.rng.exponential`: -ln(1 - U)."""
+    """The ``counter``-th standard exponential of the stream: -ln(1 - U).
+
+    1 - U is exact (U is a multiple of 2^-53), and ``log`` is about twice as fast as ``log1p``."""
     return -math.log(1.0 - uniform(key, step, counter))
 
 
 @numba.njit(**_OPTIONS)
 def marsaglia_tsang(key, step, shape, offset):
-    """As :func:`sim.rng.gamma` for one customer: a standard Gamma(shape) on counters from ``offset``."""
+    """A standard Gamma(shape) variate on counters from ``offset`` of the stream (exact).
+
+    Marsaglia & Tsang (2000), "A simple method for generating gamma variables", ACM TOMS 26(3): a normal by
+    Box-Muller and an acceptance uniform per attempt, attempt j on counters offset + 3j + 1 .. + 3j + 3, so
+    the draw stays keyed to the customer. For shape < 1, Gamma(shape + 1) x U^(1/shape), U on counter
+    ``offset``. :func:`sim.rng.gamma_reference` writes the same out in numpy."""
     boosted = shape + 1.0 if shape < 1.0 else shape
     d = boosted - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
@@ -95,9 +119,39 @@ def marsaglia_tsang(key, step, shape, offset):
 
 
 @numba.njit(**_OPTIONS)
+def exponentials(keys, step, counters):
+    """:func:`exponential` over arrays: draw ``counters[i]`` of ``keys[i]``'s stream of increment ``step``."""
+    out = np.empty(len(keys))
+    for i in range(len(keys)):
+        out[i] = exponential(keys[i], step, counters[i])
+    return out
+
+
+@numba.njit(**_OPTIONS)
+def gammas(keys, step, shape, offsets):
+    """:func:`marsaglia_tsang` over arrays: a standard Gamma(shape) of ``keys[i]``'s stream from counter
+    ``offsets[i]``."""
+    out = np.empty(len(keys))
+    for i in range(len(keys)):
+        out[i] = marsaglia_tsang(keys[i], step, shape, offsets[i])
+    return out
+
+
+@numba.njit(**_OPTIONS)
+def grow_order_values(values, log_growth, segment, t, arrival):
+    """Spend growth with tenure, in place: order i at ``t[i]`` of a customer arrived at ``arrival[i]`` is
+    worth ``exp(log_growth[segment[i]] * tenure)`` times its value at arrival (as in :func:`lives`)."""
+    for i in range(len(values)):
+        grow = log_growth[segment[i]]
+        if grow != 0.0:
+            values[i] *= math.exp(grow * (t[i] - arrival[i]))
+    return values
+
+
+@numba.njit(**_OPTIONS)
 def _propose(kind, left, width, v):
-    step = v if kind == _UNIFORM else -math.log1p(-v)
-    if kind == _POWER:
+    step = v if kind == CELL_UNIFORM else -math.log1p(-v)
+    if kind == CELL_POWER:
         return left * math.exp(-width * step)
     return left + width * step
 
@@ -135,7 +189,7 @@ def gamma_exact(tables, shapes, key, step, base, index, row, v, u):
     outside the table's range."""
     left, width, squeeze, kind, ref, log_coef, lin_coef = tables
     cell_kind = kind[index]
-    if cell_kind == _FALLBACK:
+    if cell_kind == CELL_FALLBACK:
         shape = shapes[row]
         return marsaglia_tsang(key, step, shape, base) / shape
     attempt = np.uint64(0)
@@ -260,11 +314,17 @@ def referrals(key, arrival, end, rate, step, offsets, times):
 
 
 def warm_up() -> None:
-    """Loads the compiled loop (compiling it, the first time on a machine, into ``__pycache__``) by calling
-    it on no customers with the engine's column types, so that processes forked afterwards inherit it."""
+    """Loads the compiled functions (compiling them, the first time on a machine, into ``__pycache__``) by
+    calling them on no customers with the engines' column types, so that processes forked afterwards
+    inherit them."""
     f64, u64, f32 = np.empty(0), np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.float32)
     tables = (f64, f64, f64, np.empty(0, dtype=np.int8), f64, f64, f64)
-    i32 = np.empty(0, dtype=np.int32)
+    i32, i64 = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+    step = np.uint64(1)
     lives(u64, np.empty(0, dtype=np.uint8), i32, i32, f32, f32, f32, f64, f64, f64, f64, u64, f64, f64, tables, f64,
           f64, np.zeros(3, dtype=np.uint64), np.zeros(4), np.zeros(2), np.zeros((5, 1)), np.zeros((5, 1)),
-          np.empty(0, dtype=np.int64), f64, f64)
+          i64, f64, f64)
+    exponentials(u64, step, u64)
+    gammas(u64, step, 2.0, u64)
+    table_gamma(tables, f64, u64, step, u64, np.empty(0, dtype=np.intp))
+    grow_order_values(f64, f64, np.empty(0, dtype=np.uint8), f64, f64)

@@ -20,7 +20,8 @@ a scenario and its baseline get the same variate for the same order. About 20 ns
 for numerical inversion and 150-400 ns for a keyed Marsaglia-Tsang with Box-Muller normals.
 
 Shapes outside [MIN_TABLE_SHAPE, MAX_TABLE_SHAPE] (cv above 4.5 or below 3e-4), where quantiles underflow
-or cells become needlessly thin, fall back to the keyed Marsaglia-Tsang of :func:`sim.rng.gamma`.
+or cells become needlessly thin, fall back to the keyed Marsaglia-Tsang of :func:`sim.rng.gamma`. The draws are computed by
+:func:`sim.kernels.table_gamma`; :meth:`MeanOneGamma.draw_reference` is the same in numpy.
 """
 
 from __future__ import annotations
@@ -29,20 +30,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sim import rng
+from sim import kernels, rng
+from sim.kernels import CELL_BITS, CELLS, DRAW_SHIFT
+from sim.kernels import CELL_EXPONENTIAL as _EXPONENTIAL
+from sim.kernels import CELL_FALLBACK as _FALLBACK
+from sim.kernels import CELL_POWER as _POWER
+from sim.kernels import CELL_UNIFORM as _UNIFORM
 from sim.rng import Purpose
 
-CELL_BITS = 12
-CELLS = 1 << CELL_BITS
-#: Words of a draw's stream: draw k uses words k << DRAW_SHIFT onwards (2 per attempt).
-DRAW_SHIFT = 20
 MIN_TABLE_SHAPE = 0.05
 MAX_TABLE_SHAPE = 1e7
 #: Attempts drawn at once for the draws the squeeze did not settle.
 RETRY_BATCH = 8
 
-# How a cell proposes: y = left + width * h(v) for a uniform v in [0, 1)
-_UNIFORM, _EXPONENTIAL, _POWER, _FALLBACK = 0, 1, 2, 3
 _FRACTION_MASK = np.uint64((1 << 52) - 1)
 _TOP_SHIFT = np.uint64(64 - CELL_BITS)
 
@@ -121,10 +121,8 @@ class MeanOneGamma:
              row: np.ndarray | int = 0) -> np.ndarray:
         """The ``counter``-th variate of each customer's ``purpose`` stream, of the shape of ``row``.
 
-        Drawn by the compiled loop :func:`sim.kernels.table_gamma` (one pass, about 8 ns a draw), which gives
-        the bits of :meth:`draw_vectorised` (``tests/test_kernels.py``)."""
-        from sim import kernels
-
+        Drawn by the compiled loop :func:`sim.kernels.table_gamma` (one pass, about 8 ns a draw), the one
+        implementation both engines call; :meth:`draw_reference` writes it out in numpy."""
         n = len(keys)
         counters = np.full(n, counter, dtype=np.uint64) if np.ndim(counter) == 0 else counter.astype(np.uint64)
         rows = np.full(n, row, dtype=np.intp) if np.ndim(row) == 0 else np.asarray(row).astype(np.intp)
@@ -132,10 +130,10 @@ class MeanOneGamma:
         return kernels.table_gamma(tables, self.shapes, np.ascontiguousarray(keys, dtype=np.uint64),
                                    rng.increment(purpose), counters, rows)
 
-    def draw_vectorised(self, keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int,
-                        row: np.ndarray | int = 0) -> np.ndarray:
+    def draw_reference(self, keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int,
+                       row: np.ndarray | int = 0) -> np.ndarray:
         """:meth:`draw` as numpy passes over all customers: the method written out, and the check of the
-        compiled loop."""
+        compiled loop (equal within a few ulp: numpy's ``log``/``exp`` may be its own SIMD routines)."""
         if isinstance(counter, (int, np.integer)):
             base = int(counter) << DRAW_SHIFT
         else:
@@ -168,7 +166,7 @@ class MeanOneGamma:
             shape = self.shapes[index // CELLS]
             for p in np.unique(shape[fallback]):
                 chosen = np.flatnonzero(fallback & (shape == p))
-                out[chosen] = rng.gamma(keys[chosen], purpose, p, offset=base[chosen]) / p
+                out[chosen] = rng.gamma_reference(keys[chosen], purpose, p, offset=base[chosen]) / p
             todo = np.flatnonzero(~fallback)
         y = self._propose(index[todo], v[todo])
         accept = self._accept(index[todo], y, u[todo])

@@ -11,6 +11,11 @@ Two kinds of streams:
   "Fast splittable pseudorandom number generators", OOPSLA) with a per-purpose increment, evaluated
   vectorised over customers. A policy that changes what one customer does never shifts another's draws,
   and a purpose never shifts another purpose's draws.
+
+Draws that need ``log``, ``exp`` and the like (:func:`exponential`, :func:`gamma`) are computed by the
+compiled functions of :mod:`sim.kernels`, the one implementation that every engine calls, so a scenario
+and its baseline pair draw for draw on any CPU; their numpy definitions are kept here as
+``*_reference``, the method written out and the check of the compiled one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import zlib
 from enum import IntEnum
 
 import numpy as np
+
+from sim import kernels
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -113,10 +120,25 @@ def uniform(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np
     return to_unit(words(keys, purpose, counter))
 
 
+def _counters(counter: np.ndarray | int, count: int) -> np.ndarray:
+    """A counter per customer, as the compiled draws take them."""
+    if np.ndim(counter) == 0:
+        return np.full(count, counter, dtype=np.uint64)
+    return np.ascontiguousarray(counter, dtype=np.uint64)
+
+
 def exponential(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
     """The ``counter``-th standard exponential of each customer's ``purpose`` stream: -ln(1 - U).
 
-    1 - U is exact (U is a multiple of 2^-53), and ``log`` is about twice as fast as ``log1p``.
+    Computed by :func:`sim.kernels.exponentials`, the implementation the compiled engine loop shares."""
+    return kernels.exponentials(np.ascontiguousarray(keys, dtype=np.uint64), _INCREMENTS[purpose],
+                                _counters(counter, len(keys)))
+
+
+def exponential_reference(keys: np.ndarray, purpose: Purpose, counter: np.ndarray | int) -> np.ndarray:
+    """:func:`exponential` in numpy: -ln(1 - U), 1 - U exact since U is a multiple of 2^-53.
+
+    Equal to it within an ulp or two (numpy's ``log`` may be its own SIMD routine); not used by the engines.
     """
     u = uniform(keys, purpose, counter)
     np.subtract(1.0, u, out=u)
@@ -150,11 +172,22 @@ def replication_generator(seed: int, replication: int, purpose: str) -> np.rando
 def gamma(keys: np.ndarray, purpose: Purpose, shape: float, *, offset: np.ndarray | int = 0) -> np.ndarray:
     """One standard Gamma(shape) variate per customer from its ``purpose`` stream (exact).
 
+    Keyed Marsaglia & Tsang (2000), computed by :func:`sim.kernels.gammas` (see
+    :func:`sim.kernels.marsaglia_tsang` and :func:`gamma_reference`). ``offset`` separates several gamma
+    draws on one purpose (counters offset .. offset + 3 x attempts); an array gives each customer its own.
+    """
+    return kernels.gammas(np.ascontiguousarray(keys, dtype=np.uint64), _INCREMENTS[purpose], float(shape),
+                          _counters(offset, len(keys)))
+
+
+def gamma_reference(keys: np.ndarray, purpose: Purpose, shape: float, *,
+                    offset: np.ndarray | int = 0) -> np.ndarray:
+    """:func:`gamma` in numpy, attempts vectorised over customers: the method written out.
+
     Marsaglia & Tsang (2000), "A simple method for generating gamma variables", ACM TOMS 26(3): a
     normal by Box-Muller and an acceptance uniform per attempt, each attempt on fresh counters, so the
-    draw stays keyed to the customer. For shape < 1, Gamma(shape + 1) x U^(1/shape).
-    ``offset`` separates several gamma draws on one purpose (counters offset .. offset + 3 x attempts);
-    an array gives each customer its own.
+    draw stays keyed to the customer. For shape < 1, Gamma(shape + 1) x U^(1/shape). Equal to
+    :func:`gamma` within a few ulp (numpy's ``log1p``, ``log`` and powers may be its own SIMD routines).
     """
     boosted = shape + 1.0 if shape < 1.0 else shape
     d = boosted - 1.0 / 3.0
