@@ -33,11 +33,14 @@ browser:
 	  fi; \
 	fi
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check sim tests bench scripts
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py

@@ -79,7 +79,7 @@ def scenario_dict(customers: int, levers: bool = False) -> dict:
 def child_fast(customers: int, levers: bool = False) -> dict:
     """Runs inside the subprocess: the fast engine on the retail mix (timed from its imports to its last table)."""
     start = time.perf_counter()
-    from sim.scenario import Scenario
+    from sim.schema import Scenario
 
     return _run_timed(start, Scenario.model_validate(scenario_dict(customers, levers)))
 
@@ -89,7 +89,7 @@ def child_cdnow(customers: int) -> dict:
     ``customers`` acquired at the start, 36 months: about 3.8 purchases a customer, near the event density of
     ENGINE.md's numpy prototype, against about 9 in the retail mix."""
     start = time.perf_counter()
-    from sim.loading import load_scenario
+    from sim.input.scenarios import load_scenario
 
     return _run_timed(start, load_scenario(HERE.parent / "scenarios" / "cdnow_baseline.yaml", [
         f"acquisition.0.initial_customers={customers}", "acquisition.0.new_per_month=0", "horizon_months=36",
@@ -98,7 +98,7 @@ def child_cdnow(customers: int) -> dict:
 
 def _run_timed(start: float, scenario) -> dict:
     """Runs ``scenario`` on the fast engine; ``start`` is when the child began importing."""
-    from sim.experiment import run_scenario
+    from sim.experiments.replications import run_scenario
 
     imported = time.perf_counter()
     result = run_scenario(scenario)

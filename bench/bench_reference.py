@@ -24,9 +24,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench_engine import scenario_dict  # the same segments and policy as the engine benchmark
 
-from sim.experiment import fast_engine
-from sim.reference import ReferenceEngine
-from sim.scenario import Scenario
+from sim.engines.reference import ReferenceEngine
+from sim.experiments.replications import fast_engine
+from sim.schema import Scenario
 
 ENGINES = {"fast": fast_engine, "reference": ReferenceEngine}
 

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.experiment import run_replication
-from sim.sweep import plan_sweep, run_sweep
+from sim.experiments.replications import run_replication
+from sim.experiments.sweep import plan_sweep, run_sweep
 
 SCENARIO = """\
 name: bench-points

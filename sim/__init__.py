@@ -23,17 +23,17 @@ __all__ = ["InputError", "RunResult", "Scenario", "load_scenario", "plan_sweep",
            "resolve_baseline", "run_replication", "run_scenario", "run_sweep", "write_run"]
 
 _HOMES = {
-    "InputError": "sim.loading",
-    "load_scenario": "sim.loading",
-    "resolve_baseline": "sim.loading",
-    "Scenario": "sim.scenario",
-    "RunResult": "sim.experiment",
-    "run_replication": "sim.experiment",
-    "run_scenario": "sim.experiment",
-    "write_run": "sim.results",
-    "plan_sweep": "sim.sweep",
-    "run_sweep": "sim.sweep",
-    "read_sweep_results": "sim.sweep",
+    "InputError": "sim.input.errors",
+    "load_scenario": "sim.input.scenarios",
+    "resolve_baseline": "sim.input.scenarios",
+    "Scenario": "sim.schema",
+    "RunResult": "sim.experiments.replications",
+    "run_replication": "sim.experiments.replications",
+    "run_scenario": "sim.experiments.replications",
+    "write_run": "sim.output.run_files",
+    "plan_sweep": "sim.experiments.sweep",
+    "run_sweep": "sim.experiments.sweep",
+    "read_sweep_results": "sim.experiments.sweep",
 }
 
 

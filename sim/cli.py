@@ -31,14 +31,14 @@ def _fail(problems: Sequence[object]) -> None:
 
 
 def _load(path: str, overrides: Sequence[str] = ()):
-    from sim.loading import load_scenario
+    from sim.input.scenarios import load_scenario
 
     return _guarded(lambda: load_scenario(path, overrides))
 
 
 def _guarded(action):
-    """Run ``action``; bad input (sim.loading.InputError) becomes its messages and exit status 2."""
-    from sim.loading import InputError
+    """Run ``action``; bad input (sim.input.errors.InputError) becomes its messages and exit status 2."""
+    from sim.input.errors import InputError
 
     try:
         return action()
@@ -87,7 +87,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
         extra.append(f"replications={replications}")
     if seed is not None:
         extra.append(f"seed={seed}")
-    from sim.loading import load_scenario
+    from sim.input.scenarios import load_scenario
 
     scenario = _guarded(lambda: load_scenario(scenario_file, extra, shards=shards, transactions=transactions))
     if shards > 1:
@@ -97,11 +97,11 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     _check_writable(out)
     client = None
     if scheduler is not None:
-        from sim.executors import connect
+        from sim.experiments.executors import connect
 
         client = _guarded(lambda: connect(scheduler))
 
-    from sim.checkpoint import Checkpoint, fingerprint
+    from sim.experiments.checkpoint import Checkpoint, fingerprint
 
     arms = [scenario] if baseline is None else [scenario, baseline]
     checkpoint = Checkpoint(out, fingerprint(arms, transactions, engine if shards == 1 else f"{engine}/{shards}"))
@@ -115,7 +115,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
         if client is not None:
             client.close()
 
-    from sim.results import summary, write_run
+    from sim.output.run_files import summary, write_run
 
     write_run(result, out, with_transactions=transactions, source=scenario_file)
     checkpoint.finish()
@@ -131,14 +131,14 @@ def _progress():
 
 
 def _baseline(scenario, scenario_file: str):
-    from sim.loading import resolve_baseline
+    from sim.input.scenarios import resolve_baseline
 
     return resolve_baseline(scenario, scenario_file)
 
 
 def _check_shards(scenario, scenario_file: str, transactions: bool, engine: str) -> None:
-    from sim.experiment import check_shardable
-    from sim.loading import Problem
+    from sim.experiments.replications import check_shardable
+    from sim.input.errors import Problem
 
     if transactions:
         _fail([Problem("--shards", (), "--transactions is not available in a sharded run")])
@@ -146,7 +146,7 @@ def _check_shards(scenario, scenario_file: str, transactions: bool, engine: str)
         _fail([Problem("--shards", (), "only the fast engine runs in shards")])
     reason = check_shardable(scenario)
     if reason is not None:
-        from sim.loading import read_yaml
+        from sim.input.documents import read_yaml
 
         doc = read_yaml(scenario_file)
         index = next(i for i, d in enumerate(scenario.policy.discounts) if d.kind == "targeted")
@@ -155,7 +155,7 @@ def _check_shards(scenario, scenario_file: str, transactions: bool, engine: str)
 
 def _run_with_progress(scenario, baseline, transactions: bool, workers: int, checkpoint, finished: dict,
                        engine: str = "fast", shards: int = 1, client=None):
-    from sim.experiment import run_scenario
+    from sim.experiments.replications import run_scenario
 
     total = scenario.replications * (1 if baseline is None else 2)
     label = scenario.name if baseline is None else f"{scenario.name} and its baseline"
@@ -220,7 +220,7 @@ def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from sim.loading import Problem
+        from sim.input.errors import Problem
 
         _fail([Problem(str(out), (), f"cannot create the results directory: {exc.strerror}")])
 
@@ -243,7 +243,8 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     All scenarios run with the same seed and replications, so they face the same customers. With several
     comparisons the intervals are Bonferroni-adjusted so that they hold together at 95%.
     """
-    from sim.loading import Problem, read_yaml
+    from sim.input.documents import read_yaml
+    from sim.input.errors import Problem
 
     files = list(scenario_files) + ([baseline_file] if baseline_file else [])
     if len(files) < 2:
@@ -270,8 +271,8 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     out = Path(out_dir) if out_dir else Path("results") / _slug("compare-" + "-vs-".join(s.name for s in scenarios))
     _check_writable(out)
 
-    from sim.compare import Comparison, write_comparison
-    from sim.experiment import run_many
+    from sim.experiments.compare import Comparison, write_comparison
+    from sim.experiments.replications import run_many
 
     with _progress() as progress:
         task = progress.add_task("compare: replications", total=len(scenarios) * common["replications"])
@@ -338,7 +339,7 @@ def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: 
     Parquet file per finished point; read it whole with pandas.read_parquet) and, once every point is
     finished, DIR/sensitivity.json (one-at-a-time effects, Sobol indices, Pareto front).
     """
-    from sim.sweep import plan_sweep
+    from sim.experiments.sweep import plan_sweep
 
     plan = _guarded(lambda: plan_sweep(sweep_file, replications=replications, seed=seed))
     out = Path(out_dir) if out_dir else Path("results") / _slug(plan.body.name)
@@ -349,7 +350,7 @@ def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: 
 
 
 def _sweep_with_progress(plan, out: Path, workers: int, scheduler: str | None, resume: bool):
-    from sim.sweep import SweepProgress, run_sweep
+    from sim.experiments.sweep import SweepProgress, run_sweep
 
     where = f"on {scheduler}" if scheduler else f"{workers} worker(s)"
     click.echo(f"sweep {plan.body.name}: {len(plan.points)} point(s) x {plan.replications} replication(s), "
@@ -372,8 +373,8 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sim.stats import estimate
-    from sim.sweep import SENSITIVITY, read_results
+    from sim.accounting.estimates import estimate
+    from sim.experiments.sweep import SENSITIVITY, read_results
 
     metric = plan.metric
     results = read_results(out)
@@ -461,13 +462,13 @@ def report(results_dir: str, output: str | None) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value", help="Check with overrides.")
 def validate(file: str, overrides: tuple[str, ...]) -> None:
     """Check a scenario or sweep file without running it (a sweep: every point it implies)."""
-    from sim.loading import read_yaml
+    from sim.input.documents import read_yaml
 
     doc = _guarded(lambda: read_yaml(file))
     if "sweep" in doc.data:
         if overrides:
             _fail([f"{file}: --set applies to scenario files, not sweeps"])
-        from sim.sweep import plan_sweep
+        from sim.experiments.sweep import plan_sweep
 
         plan = _guarded(lambda: plan_sweep(file))
         click.echo(f"{file}: valid sweep '{plan.body.name}': {plan.body.design} design, {len(plan.points)} "
@@ -486,7 +487,7 @@ def schema() -> None:
     """Print the JSON Schema of scenario files (for editor completion)."""
     import json
 
-    from sim.scenario import Scenario
+    from sim.schema import Scenario
 
     document = Scenario.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.scenario import Scenario
+from sim.schema import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

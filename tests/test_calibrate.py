@@ -18,7 +18,6 @@ import yaml
 from click.testing import CliRunner, Result
 from conftest import ROOT
 
-from sim import theory
 from sim.calibration import (
     CustomerSummary,
     LogColumns,
@@ -37,8 +36,10 @@ from sim.calibration.models import conditional_expected_purchases
 from sim.calibration.rfm import rfm_scores, rfm_segments
 from sim.calibration.summary import CompressedHistories
 from sim.cli import main
-from sim.loading import InputError, load_scenario
-from sim.units import WEEKS_PER_YEAR
+from sim.input.errors import InputError
+from sim.input.scenarios import load_scenario
+from sim.model import theory
+from sim.schema.units import WEEKS_PER_YEAR
 
 CDNOW_SAMPLE = ROOT / "tests" / "data" / "cdnow" / "CDNOW_sample.txt"
 CALIBRATION_END = dt.date(1997, 9, 30)
@@ -230,7 +231,7 @@ def test_whitespace_log_with_a_header_like_the_cdnow_master_file(tmp_path: Path)
 
 
 def test_summed_likelihoods_and_gradients_agree_with_theory(cdnow: CustomerSummary) -> None:
-    """The fast sums equal sim.theory's per-customer log-likelihoods; analytic gradients equal differences."""
+    """The fast sums equal sim.model.theory's per-customer log-likelihoods; analytic gradients equal differences."""
     x, t_x, T = cdnow.x, cdnow.t_x, cdnow.T
     histories = CompressedHistories.of(cdnow)
     assert histories.weight.sum() == cdnow.size and histories.x.size < cdnow.size

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLE_SCENARIOS, ROOT
 
 from sim.cli import main
-from sim.results import METRICS
+from sim.output.run_files import METRICS
 
 EXAMPLES = EXAMPLE_SCENARIOS   # the example sweeps are tested in test_sweep.py
 
@@ -156,7 +156,7 @@ def _frames_equal(a: Path, b: Path) -> None:
 def test_interrupted_run_resumes_without_redoing_finished_replications(tmp_path: Path, monkeypatch) -> None:
     """A run that dies keeps its finished replications; --resume simulates only the missing ones and ends
     with the same files as an uninterrupted run."""
-    import sim.experiment
+    import sim.experiments.replications
 
     path = str(_policy_scenario(tmp_path))
     args = ["run", path, "--replications", "3", "--workers", "1"]
@@ -164,7 +164,7 @@ def test_interrupted_run_resumes_without_redoing_finished_replications(tmp_path:
     assert whole.exit_code == 0, whole.output
     assert not (tmp_path / "whole" / ".partial").exists()  # cleaned up after a finished run
 
-    real = sim.experiment.run_replication
+    real = sim.experiments.replications.run_replication
     calls = []
 
     def dies_on_the_fourth(scenario, replication, **kwargs):
@@ -173,13 +173,13 @@ def test_interrupted_run_resumes_without_redoing_finished_replications(tmp_path:
             raise KeyboardInterrupt
         return real(scenario, replication, **kwargs)
 
-    monkeypatch.setattr(sim.experiment, "run_replication", dies_on_the_fourth)
+    monkeypatch.setattr(sim.experiments.replications, "run_replication", dies_on_the_fourth)
     died = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cut")])
     assert died.exit_code != 0
     assert len(list((tmp_path / "cut" / ".partial").glob("*.pkl"))) == 3
 
     counted = []
-    monkeypatch.setattr(sim.experiment, "run_replication",
+    monkeypatch.setattr(sim.experiments.replications, "run_replication",
                         lambda scenario, replication, **kw: counted.append(1) or real(scenario, replication, **kw))
     resumed = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cut"), "--resume"])
     assert resumed.exit_code == 0, resumed.output

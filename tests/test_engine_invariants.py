@@ -7,9 +7,9 @@ from conftest import BASE, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.accounting import PROGRAM_COSTS
-from sim.experiment import run_replication, run_scenario
-from sim.scenario import Scenario
+from sim.accounting.ledger import PROGRAM_COSTS
+from sim.experiments.replications import run_replication, run_scenario
+from sim.schema import Scenario
 
 CUSTOMER_COUNTS = ("customers_acquired", "active_customers_end", "customers_dropped_out", "referred_customers")
 
@@ -166,7 +166,7 @@ def test_pool_size_changes_nothing(monkeypatch) -> None:
     """Without a policy each customer is simulated on its own keyed streams, so the size of the engine's
     slices (how many customers are simulated together, when referrals are drawn) changes no count and
     money only by rounding."""
-    from sim import lifetimes
+    from sim.engines import lifetimes
 
     segments = {
         "bg": dict(BASE["segments"]["only"], referrals_per_year={"mean": 0.6, "cv": 0.5, "segment": "haz"}),

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from conftest import assert_within, one_segment
 
-from sim import theory
-from sim.experiment import run_replication
-from sim.units import WEEKS_PER_YEAR
+from sim.experiments.replications import run_replication
+from sim.model import theory
+from sim.schema.units import WEEKS_PER_YEAR
 
 CDNOW_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 CDNOW_PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}

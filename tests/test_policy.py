@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy import integrate, linalg, optimize, special, stats
 
-from sim.accounting import FLOWS, PROGRAM_COSTS
-from sim.experiment import run_replication, run_scenario
-from sim.loading import load_scenario
-from sim.population import segment_laws
-from sim.scenario import Scenario
-from sim.scoring import score_bounds, score_customers, select_targets
-from sim.units import DAYS_PER_YEAR
+from sim.accounting.ledger import FLOWS, PROGRAM_COSTS
+from sim.experiments.replications import run_replication, run_scenario
+from sim.input.scenarios import load_scenario
+from sim.model.population import segment_laws
+from sim.model.scoring import score_bounds, score_customers, select_targets
+from sim.schema import Scenario
+from sim.schema.units import DAYS_PER_YEAR
 
 # Response with every behavioural effect switched off: a policy then changes only money, never behaviour.
 NO_RESPONSE = {
@@ -920,7 +920,7 @@ def test_bounded_selection_equals_scoring_everybody(share: float) -> None:
 @pytest.mark.parametrize("habituation", [0.0, 0.02, 0.3, 0.9])
 def test_habituation_table_is_the_floored_power(habituation: float) -> None:
     """The engine reads max(0.5, (1 - h)^n) from a table clipped at the first n on the floor."""
-    from sim.program import HABITUATION_FLOOR, Program
+    from sim.model.program import HABITUATION_FLOOR, Program
 
     sc = scenario(policy={"discounts": [{"name": "s", "kind": "blanket", "depth": 0.1, "duration_days": 3}]},
                   response={"habituation": habituation})

@@ -1,4 +1,4 @@
-"""The fast engine against the reference engine (sim/reference.py): two implementations of one semantics.
+"""The fast engine against the reference engine (sim/engines/reference.py): two implementations of one semantics.
 
 The reference engine is the plain one (a simpy process per customer, rates redrawn after every change);
 the fast engine is vectorised (rounds, time change, keyed streams). They share no behaviour code and no
@@ -39,12 +39,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.engine import Engine, ReplicationResult
-from sim.experiment import fast_engine
-from sim.reference import KNOWN_FIELDS, ReferenceEngine
-from sim.scenario import Scenario
-from sim.scenario.policy import Response, WinbackOffer
-from sim.units import DAYS_PER_YEAR
+from sim.accounting.tables import ReplicationResult
+from sim.engines.calendar import Engine
+from sim.engines.reference import KNOWN_FIELDS, ReferenceEngine
+from sim.experiments.replications import fast_engine
+from sim.schema import Scenario
+from sim.schema.policy import Response, WinbackOffer
+from sim.schema.units import DAYS_PER_YEAR
 
 K = 4.0
 WORKERS = max(1, min(2, os.cpu_count() or 1))

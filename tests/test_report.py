@@ -34,8 +34,8 @@ def small_run(out: Path, scenario: str = "points_program.yaml", extra: tuple[str
 
 def small_comparison(out: Path) -> Path:
     """A paired comparison of two small scenarios, written like `loyalty-sim compare` does."""
-    from sim.compare import Comparison, write_comparison
-    from sim.experiment import run_many
+    from sim.experiments.compare import Comparison, write_comparison
+    from sim.experiments.replications import run_many
 
     files = [ROOT / "scenarios" / "points_program.yaml", ROOT / "scenarios" / "discount_heavy.yaml"]
     scenarios = [sim.load_scenario(f, overrides=SMALL) for f in files]
@@ -125,7 +125,7 @@ def test_payback_month_follows_the_runs_rule() -> None:
                         [-1.0, -1, -1, -1, -1, -1, 1]])   # still negative at the end: never
     cumulative = np.cumsum(monthly, axis=1)
     assert analysis.payback_months(cumulative).tolist() == [6.0, 1.0, np.inf]
-    from sim import experiment
+    from sim.experiments import replications as experiment
 
     if hasattr(experiment, "payback_month"):
         assert [experiment.payback_month(row) for row in monthly] == [6.0, 1.0, np.inf]

@@ -18,8 +18,8 @@ from conftest import ROOT
 from matplotlib.figure import Figure
 
 from sim.cli import main
+from sim.output.run_files import METRICS
 from sim.report import analysis, sweep_charts
-from sim.results import METRICS
 
 #: The swept parameters of the synthetic sweep and their ranges.
 RANGES = {

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim import rng
-from sim.keyed_gamma import MeanOneGamma
-from sim.rng import Purpose
+from sim.random import streams as rng
+from sim.random.gamma_table import MeanOneGamma
+from sim.random.streams import Purpose
 
 KEYS = rng.customer_keys(0x5EED, 40_000)
 

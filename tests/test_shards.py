@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from conftest import EXAMPLE_SCENARIOS, ROOT
 
 from sim.cli import main
-from sim.engine import BLOCK, acquisition_batches, merge_shards, run_shard, shards
-from sim.experiment import check_shardable, fast_engine, run_scenario
-from sim.loading import load_scenario
+from sim.experiments.replications import check_shardable, fast_engine, run_scenario
+from sim.experiments.shards import merge_shards, run_shard
+from sim.input.scenarios import load_scenario
+from sim.model.acquisition import BLOCK, acquisition_batches, shards
 
 SMALL = ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150"]
 SHARDABLE = [p for p in EXAMPLE_SCENARIOS if check_shardable(load_scenario(p)) is None]
@@ -84,7 +85,7 @@ def test_targeted_offers_cannot_be_sharded(tmp_path: Path) -> None:
 def test_a_population_too_big_for_a_worker_runs_in_shards_on_a_dask_cluster(tmp_path: Path) -> None:
     """On a LocalCluster whose workers may use 600 MB each, a program whose population needs more than that
     runs in 8 shards; no worker's peak memory reaches its limit, and the results equal a whole run in this
-    process. (Without a program memory does not grow with the population: sim.lifetimes.)
+    process. (Without a program memory does not grow with the population: sim.engines.lifetimes.)
 
     A worker holds about 330 MB before any shard (Python, numpy, scipy, numba, dask). Dask pauses a worker
     at 80% of its limit and a paused worker takes no task, which would hang the run rather than fail it:
@@ -92,14 +93,14 @@ def test_a_population_too_big_for_a_worker_runs_in_shards_on_a_dask_cluster(tmp_
     import dask
     from distributed import Client, LocalCluster
 
-    from sim.loading import PROGRAM_BYTES_PER_CUSTOMER
+    from sim.engines.memory import PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM
 
     limit = 600 * 2**20
     overrides = ["acquisition.0.initial_customers=1800000", "acquisition.0.new_per_month=20000",
                  "horizon_months=12", "replications=1", "baseline=none"]
     path = ROOT / "scenarios" / "points_program.yaml"
     scenario = load_scenario(path, overrides)
-    assert scenario.planned_customers() * PROGRAM_BYTES_PER_CUSTOMER > limit   # the whole would not fit one worker
+    assert scenario.planned_customers() * PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM > limit   # the whole would not fit one worker
     with dask.config.set({"distributed.worker.memory.pause": False}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=limit,
                          dashboard_address=None) as cluster:

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLE_SWEEPS
 
+from sim.accounting.metrics import METRICS
 from sim.cli import main
-from sim.loading import InputError
-from sim.metrics import METRICS
-from sim.sensitivity import pareto_front, sobol_indices, sobol_sample
-from sim.sweep import plan_sweep, read_results, run_sweep
+from sim.experiments.sensitivity import pareto_front, sobol_indices, sobol_sample
+from sim.experiments.sweep import plan_sweep, read_results, run_sweep
+from sim.input.errors import InputError
 
 SCENARIO = """\
 name: tiny-points
@@ -286,7 +286,7 @@ def test_sweep_directory_holds_the_scenario_every_point_starts_from(tmp_path: Pa
     run_sweep(plan, tmp_path / "out")
     written = (tmp_path / "out" / "scenario.yaml").read_text()
     assert f"({path})" in written
-    from sim.loading import load_scenario
+    from sim.input.scenarios import load_scenario
 
     again = load_scenario(tmp_path / "out" / "scenario.yaml")
     assert again.acquisition[0].initial_customers == 123 and again.replications == 1

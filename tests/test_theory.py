@@ -1,4 +1,4 @@
-"""Closed forms of sim.theory against published CDNOW numbers and against numerical integration."""
+"""Closed forms of sim.model.theory against published CDNOW numbers and against numerical integration."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import betaln, gammaln
 
-from sim import theory
+from sim.model import theory
 
 CDNOW_FILE = Path(__file__).resolve().parent / "data" / "cdnow" / "CDNOW_sample.txt"
 # Published (rounded) estimates, weeks: FHL 2005 Marketing Science (BG/NBD), FHL 2005 JMR (Pareto/NBD,
@@ -97,10 +97,10 @@ def _spreadsheet_expected_repeat_purchases(t: float, r: float, alpha: float, a: 
 def test_cdnow_bgnbd_expected_repeat_purchases() -> None:
     """Hardie's E[X(t)] at t = 1, 3, 32, 78 weeks, to the 4 published decimals.
 
-    * sim.theory at the unrounded estimates gives 0.0532, 0.1506, 1.0437 exactly (within 5e-5);
+    * sim.model.theory at the unrounded estimates gives 0.0532, 0.1506, 1.0437 exactly (within 5e-5);
     * the spreadsheet's computation (the series summed to j = 150) gives all four, 1.8576 included;
-    * the series summed to convergence equals sim.theory to 1e-12 at every t: the published 1.8576 is the
-      truncation error of the spreadsheet (-4e-4 at z = 0.946), and sim.theory's 1.8580 is the exact value
+    * the series summed to convergence equals sim.model.theory to 1e-12 at every t: the published 1.8576 is the
+      truncation error of the spreadsheet (-4e-4 at z = 0.946), and sim.model.theory's 1.8580 is the exact value
       (also confirmed by quadrature below). 149 or 151 terms would give 1.8576 too, 140 or 160 would not:
       the published value pins the truncation.
     """
@@ -266,7 +266,8 @@ def test_gamma_gamma_means() -> None:
     with pytest.raises(ValueError):
         theory.gamma_gamma_mean_spend(p, 1.0, gamma)
     x, m = 5, 42.0  # posterior of nu given x transactions averaging m: weight nu^(p x) exp(-nu x m)
-    weight = lambda v: nu.pdf(v) * v ** (p * x) * math.exp(-v * x * m)
+    def weight(v):
+        return nu.pdf(v) * v ** (p * x) * math.exp(-v * x * m)
     want = _quad(lambda v: p / v * weight(v), 0, np.inf) / _quad(weight, 0, np.inf)
     got = theory.gamma_gamma_conditional_mean_spend(**GG, x=x, mean_spend=m)
     assert got == pytest.approx(want, rel=1e-8)

@@ -1,7 +1,7 @@
 """The fast engine against the reference engine on the shipped example scenarios (scenarios/*.yaml).
 
 tests/test_reference.py covers every lever with scenarios built for the purpose; this file runs the files
-users start from, as they are, except for three overrides (``sim.loading.load_scenario``'s dotted keys,
+users start from, as they are, except for three overrides (``sim.input.scenarios.load_scenario``'s dotted keys,
 like ``--set``): customers divided by :data:`SCALE` (the reference engine is meant for small populations),
 :data:`REPLICATIONS` replications, and a seed of their own (the examples share seed 7, and scenarios on one
 seed would share their customers and so their chance deviations, in both engines). Horizons, segments,
@@ -32,8 +32,8 @@ from test_reference import (
     register,
 )
 
-from sim.loading import load_scenario
-from sim.scenario import Scenario
+from sim.input.scenarios import load_scenario
+from sim.schema import Scenario
 
 #: customers of each example divided by this (CDNOW's 23,571 become the 2,357 of its published sample)
 SCALE = {"cdnow_baseline": 10}

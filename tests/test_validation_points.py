@@ -41,9 +41,10 @@ import pytest
 from scipy import stats
 from test_reference import WORKERS, assert_agree, compare, points_balances, register, runs
 
-from sim.engine import Engine, ReplicationResult
-from sim.reference import ReferenceEngine
-from sim.scenario import Scenario
+from sim.accounting.tables import ReplicationResult
+from sim.engines.calendar import Engine
+from sim.engines.reference import ReferenceEngine
+from sim.schema import Scenario
 
 K = 4.0
 SEGMENT = {"purchases_per_year": {"mean": 4.0, "cv": 0.5}, "order_value": {"mean": 50.0}}

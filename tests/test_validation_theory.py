@@ -35,14 +35,14 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_within
 
-from sim import theory
-from sim.engine import Engine
-from sim.experiment import fast_engine
-from sim.loading import load_scenario
-from sim.population import segment_laws
-from sim.scenario import Scenario
-from sim.scenario.policy import Enrollment, Policy
-from sim.units import WEEKS_PER_YEAR
+from sim.engines.calendar import Engine
+from sim.experiments.replications import fast_engine
+from sim.input.scenarios import load_scenario
+from sim.model import theory
+from sim.model.population import segment_laws
+from sim.schema import Scenario
+from sim.schema.policy import Enrollment, Policy
+from sim.schema.units import WEEKS_PER_YEAR
 
 K = 4.0
 CDNOW = ROOT / "scenarios" / "cdnow_baseline.yaml"
@@ -253,7 +253,7 @@ BGNBD_MLE = {"r": 0.24259455, "alpha": 4.41360271, "a": 0.79292164, "b": 2.42590
 def test_simulated_cohort_reproduces_hardies_expected_repeat_purchases() -> None:
     """200,000 customers arriving at time 0 with the CDNOW BG/NBD estimates, followed 78 weeks: the mean
     repeat purchases by t = 1, 3, 32, 78 weeks within 4 SE of Hardie's values. Detectable: 4.2%, 2.8%,
-    1.9% and 2.0% of them (tests/test_theory.py checks sim.theory against the same values to 4 decimals)."""
+    1.9% and 2.0% of them (tests/test_theory.py checks sim.model.theory against the same values to 4 decimals)."""
     customers = 200_000
     segment = (f"segments.cdnow.purchases_per_year={{r: {BGNBD_MLE['r']}, alpha: {BGNBD_MLE['alpha']}, "
                "alpha_unit: week}")

@@ -13,7 +13,7 @@ from sim.calibration.holdout import tracking_figure
 from sim.calibration.log import LogColumns, read_log
 from sim.calibration.output import print_report, segments_yaml
 from sim.calibration.pipeline import calibrate
-from sim.loading import InputError, Problem
+from sim.input.errors import InputError, Problem
 
 #: File types the chart can be written as.
 CHART_FORMATS = (".png", ".svg", ".pdf")

@@ -1,6 +1,6 @@
 """Summed log-likelihoods of the calibration summary, fast: BG/NBD and Gamma-Gamma with analytic gradients.
 
-Each is the sum over customers of the per-customer log-likelihood of :mod:`sim.theory` (the tests check
+Each is the sum over customers of the per-customer log-likelihood of :mod:`sim.model.theory` (the tests check
 that they agree to rounding), arranged for speed: histories are compressed to distinct (x, t_x, T)
 triples with counts, every term that depends on ``x`` alone is computed once per distinct ``x``, and the
 Pareto/NBD's Gauss hypergeometric functions once per distinct (x, t) pair. Sums avoid BLAS, whose threads
@@ -92,11 +92,11 @@ class PairedHistories:
 
 
 def paretonbd(data: PairedHistories, r: float, alpha: float, s: float, beta: float) -> float:
-    """Summed Pareto/NBD log-likelihood, as :func:`sim.theory.paretonbd_log_likelihood` computes it.
+    """Summed Pareto/NBD log-likelihood, as :func:`sim.model.theory.paretonbd_log_likelihood` computes it.
 
     ``A1 [(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) (G(t_x) - G(T))]`` with
     ``G(y) = (alpha+y)^-(r+x) (beta+y)^-s H(y)`` and the bounded, Euler-transformed 2F1 ``H`` of
-    ``sim.theory._paretonbd_log_parts``; ``ln G`` is evaluated once per distinct (x, y).
+    ``sim.model.theory._paretonbd_log_parts``; ``ln G`` is evaluated once per distinct (x, y).
     """
     h, x = data.data.h, data.data.h.x
     px, pt = data.pair_x, data.pair_t

@@ -6,7 +6,7 @@ CSV file (comma, semicolon, tab or whitespace separated, with a header line) or 
 present, is part of the customer's identity: replications simulate different customers; and the exact
 ``time`` column is used, see :func:`read_log`).
 
-Every problem is an :class:`sim.loading.InputError` naming the file, the column and the line (CSV) or row
+Every problem is an :class:`sim.input.errors.InputError` naming the file, the column and the line (CSV) or row
 (Parquet) of the first offending transaction. Same-day transactions of a customer are merged into one
 purchase whose amount is their sum, as is usual before fitting buy-till-you-die models (Fader, Hardie & Lee
 2005, "Counting your customers the easy way", Marketing Science 24(2)).
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.loading import InputError, Problem
+from sim.input.errors import InputError, Problem
 
 #: Date formats tried, in this order, when none is given (ISO 8601 also reads YYYYMMDD).
 DATE_FORMATS = ("ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y")

@@ -1,8 +1,8 @@
 """The three models fitted by ``loyalty-sim calibrate``: BG/NBD, Pareto/NBD and Gamma-Gamma.
 
-Maximum likelihood (:func:`sim.calibration.mle.maximize`) of the log-likelihoods of :mod:`sim.theory`, summed
+Maximum likelihood (:func:`sim.calibration.mle.maximize`) of the log-likelihoods of :mod:`sim.model.theory`, summed
 fast by :mod:`sim.calibration.likelihoods` (analytic gradients for BG/NBD and Gamma-Gamma, finite
-differences for Pareto/NBD); predictions with the closed forms of :mod:`sim.theory`. Times are in weeks,
+differences for Pareto/NBD); predictions with the closed forms of :mod:`sim.model.theory`. Times are in weeks,
 money in the log's unit.
 
 References
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import theory
 from sim.calibration import likelihoods
 from sim.calibration.mle import Fit, FitError, maximize
 from sim.calibration.summary import CompressedHistories, CustomerSummary
+from sim.model import theory
 
 BGNBD, PARETO_NBD, GAMMA_GAMMA = "BG/NBD", "Pareto/NBD", "Gamma-Gamma"
 #: Purchase and dropout models by their command-line name.

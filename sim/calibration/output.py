@@ -2,7 +2,7 @@
 
 The YAML is written in the models' native parameters (times in weeks, as fitted), each line followed by a
 comment with the same law in the scenario's strategist-friendly form (``mean`` / ``cv`` per year,
-``annual_churn``), which :mod:`sim.scenario.behaviour` maps back onto exactly these native parameters.
+``annual_churn``), which :mod:`sim.schema.behaviour` maps back onto exactly these native parameters.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from sim.calibration.mle import Fit, FitError
 from sim.calibration.models import BGNBD, GAMMA_GAMMA
 from sim.calibration.pipeline import Calibration, SegmentFit
-from sim.units import WEEKS_PER_YEAR
+from sim.schema.units import WEEKS_PER_YEAR
 
 
 def segments_yaml(calibration: Calibration) -> str:
@@ -128,7 +128,7 @@ def print_report(calibration: Calibration, console) -> None:
     for name, fit in [*calibration.candidates.items(), (GAMMA_GAMMA, calibration.spend)]:
         _fit_rows(fits, name + (" (chosen)" if name == calibration.chosen else ""), fit)
     console.print(fits)
-    for name, fit in calibration.candidates.items():
+    for fit in calibration.candidates.values():
         if isinstance(fit, FitError):
             console.print(f"note: {fit}; {calibration.chosen} is used")
     if len(calibration.segments) > 1:

@@ -18,7 +18,7 @@ from sim.calibration.models import BGNBD, FITTERS, PARETO_NBD, PURCHASE_MODELS, 
 from sim.calibration.rfm import rfm_segments
 from sim.calibration.segments import segment_behaviour, segment_spend
 from sim.calibration.summary import CustomerSummary, summarize
-from sim.loading import InputError, Problem
+from sim.input.errors import InputError, Problem
 
 #: The smallest cohort worth fitting four parameters to.
 MIN_CUSTOMERS = 30

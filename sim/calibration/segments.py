@@ -13,7 +13,7 @@ Posterior moments need no new formula: for a trait with a Gamma(k, rate c) prior
 ``E[trait^j | history] = Gamma(k+j) / (Gamma(k) c^j) * L(k+j) / L(k)``, where ``L(k)`` is the model's
 marginal likelihood of the history with the shape parameter set to k (the prior density times trait^j is
 Gamma(k+j) up to that constant); likewise ``E[p^j | history] = B(a+j, b) / B(a, b) * L(a+j) / L(a)`` for a
-Beta(a, b) dropout probability. The likelihoods are those of :mod:`sim.theory`.
+Beta(a, b) dropout probability. The likelihoods are those of :mod:`sim.model.theory`.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import betaln, gammaln
 
-from sim import theory
 from sim.calibration.mle import Estimates, Fit
 from sim.calibration.models import BGNBD, PARAMETERS
 from sim.calibration.summary import CompressedHistories, CustomerSummary
+from sim.model import theory
 
 _DELTA_STEP = 1e-5  # log-space step of the finite-difference Jacobian for the delta method
 

@@ -15,7 +15,7 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 
-from sim.loading import InputError, Problem
+from sim.input.errors import InputError, Problem
 
 #: Program costs and acquisition cost as they appear in the waterfall, in this order.
 COST_STEPS = (
@@ -76,7 +76,7 @@ def cumulative_incremental_profit(program: pd.DataFrame, baseline: pd.DataFrame)
 
 def payback_months(cumulative: np.ndarray) -> np.ndarray:
     """Per replication: the month (1-based) by whose end cumulative incremental profit turned non-negative
-    for good, ``inf`` if it is negative at the horizon (the rule of :meth:`sim.experiment.RunResult.payback_months`)."""
+    for good, ``inf`` if it is negative at the horizon (the rule of :meth:`sim.experiments.replications.RunResult.payback_months`)."""
     negative = np.asarray(cumulative) < 0
     months = negative.shape[1]
     any_negative = negative.any(axis=1)

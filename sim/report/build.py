@@ -14,7 +14,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from sim.loading import InputError, Problem
+from sim.input.errors import InputError, Problem
 from sim.report.html import data_uri, figure_png, render
 from sim.report.inputs import ComparisonData, RunData, SweepData, read_results
 from sim.report.style import DPI

@@ -1,7 +1,7 @@
 """Reading a results directory for a report: a run, a comparison or a sweep (SPEC "Results directory").
 
 Every problem (no such file, not JSON, not Parquet, a key or column missing) is an
-:class:`sim.loading.InputError` naming the file, which the CLI turns into exit status 2.
+:class:`sim.input.errors.InputError` naming the file, which the CLI turns into exit status 2.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sim.loading import InputError, Problem
+from sim.input.errors import InputError, Problem
 
 #: Columns a report needs (the writers add more; extra columns are fine).
 TIMESERIES_COLUMNS = ("replication", "month", "customers_acquired", "active_customers_end",

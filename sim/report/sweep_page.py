@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.loading import InputError, Problem
+from sim.input.errors import InputError, Problem
 from sim.report import analysis, sweep_charts, text
 from sim.report.build import Chart, Page
 from sim.report.inputs import SweepData

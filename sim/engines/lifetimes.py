@@ -1,0 +1,310 @@
+"""The engine without a program: each customer simulated from its arrival to the horizon.
+
+Time base: **years** from the scenario start (a month is exactly 1/12). Without a policy nothing on the
+calendar changes anybody's behaviour and customers do not interact, so a customer's whole life can be
+simulated as soon as it is drawn. It is the model of the calendar engine (:mod:`sim.engines.calendar`, which a
+program needs), with the same keyed draws (:mod:`sim.engines.draws`, compiled in :mod:`sim.random.compiled`) and the same
+months, so the two pair exactly. Events still happen one by one in continuous time: no time step, no
+discretisation.
+
+Customers are taken from a queue :data:`SLOTS` at a time into compact columns. Their traits and lifetimes
+are drawn vectorised; then a compiled loop takes each one from its acquisition purchase to its exit
+(order value, accounting by month, dropout coin, next purchase), and its sums go to the ledger. The
+referrals of customers who left are drawn over their whole lives, many leavers at once; the customers they
+bring join the front of the queue. Acquisition batches join slice by slice, so memory does not grow with
+the population, and work is proportional to events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+
+from sim.accounting.ledger import Ledger
+from sim.accounting.tables import ReplicationResult, replication_result, transaction_table
+from sim.engines import loops
+from sim.engines.allocator import keep_freed_memory
+from sim.engines.draws import Draws
+from sim.model.acquisition import arrival_times, channel_names, cohort_index, month_batches, shards
+from sim.model.calendar import month_starts, months_of
+from sim.model.population import BatchTraits, segment_laws
+from sim.random import streams as rng
+from sim.random.streams import Purpose
+from sim.schema import Scenario
+
+#: Customers taken from the queue at once: enough that numpy's per-call overhead is small, few enough
+#: for the caches.
+SLOTS = 1 << 16
+#: The referrals of customers who left are drawn once this many are waiting, or when the queue is empty.
+REFERRER_BATCH = SLOTS
+#: The loop of a slice runs in this many parts, each in a thread (numpy's work for the slices before and
+#: after runs meanwhile in the main thread; the operating system shares the cores out).
+PARTS = 2
+_NONE_INT = np.empty(0, dtype=np.int64)
+_NONE_FLOAT = np.empty(0)
+
+#: The columns: name -> dtype. ``lifetime`` is the dropout time under the hazard (inf without one),
+#: ``end`` the earlier of it and the horizon, ``death`` the dropout time; ``t`` the pending purchase;
+#: ``made`` purchases so far; ``present_value`` and ``revenue`` the sums so far.
+COLUMNS: dict[str, type] = {
+    "key": np.uint64, "ident": np.int64, "segment": np.uint8, "cohort": np.int32, "parent_cohort": np.int32,
+    "arrival": np.float64, "t": np.float64, "lifetime": np.float64, "end": np.float64, "death": np.float64,
+    "made": np.uint64,
+    "rate": np.float32, "dropout_p": np.float32, "spend_mean": np.float32, "referral_rate": np.float32,
+    "present_value": np.float64, "revenue": np.float64,
+}
+#: What a customer waiting in the queue carries (the rest is set when its life is simulated).
+ARRIVAL_COLUMNS = ("key", "ident", "segment", "cohort", "parent_cohort", "arrival", "rate", "dropout_p",
+                   "spend_mean", "referral_rate", "hazard")
+
+
+@dataclass
+class _Batch:
+    """An acquisition batch waiting in the queue, drawn slice by slice."""
+
+    traits: BatchTraits
+    batch: int          # 0 = the initial customers
+    month: int
+    count: int
+    cohort: int
+    cac: float
+    first_ident: int
+    offset: int = 0     # of this block in its batch (batches above sim.model.acquisition.BLOCK are drawn in blocks)
+    total: int = 0      # the batch's customers (arrival times are spread over the whole batch)
+    taken: int = 0
+
+
+class Lifetimes:
+    """Simulates one replication of a scenario without a policy (SPEC "Model semantics")."""
+
+    def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
+                 shard: tuple[int, int] | None = None) -> None:
+        """``shard=(k, n)``: only the acquisition blocks of shard ``k`` of ``n`` (:func:`sim.model.acquisition.shards`)
+        and the customers they refer."""
+        assert scenario.policy is None, "a program needs the calendar engine (sim.engines.calendar.Engine)"
+        self.scenario, self.replication = scenario, replication
+        self.batches = None if shard is None else shards(scenario, shard[1])[shard[0]]
+        self.horizon, self.months = scenario.horizon_years, scenario.horizon_months
+        self.laws = segment_laws(scenario)
+        self.draws = Draws(self.laws)
+        self.channels = channel_names(scenario)
+        self.ledger = Ledger.for_scenario(scenario, len(self.channels), len(self.laws))
+        self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
+        self.month_start = month_starts(self.months)
+        self.columns = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in COLUMNS.items()}
+        noise = self.draws.order_noise
+        self.order_values = (  # how the compiled loop draws order values: segment s from table row s
+            (noise.left, noise.width, noise.squeeze, noise.kind, noise.ref, noise.log_coef, noise.lin_coef),
+            noise.shapes, self.draws.log_growth,
+            np.array([rng.increment(p) for p in (Purpose.INTERPURCHASE, Purpose.DROPOUT, Purpose.ORDER_VALUE)]),
+        )
+        self.economics = (
+            (self.ledger.margin_rate, self.ledger.cost_per_order, self.ledger.delta, self.horizon), self.month_start)
+        self.queue: deque[_Batch | dict[str, np.ndarray]] = deque(self._batches())
+        self.referrers: list[dict[str, np.ndarray]] = []   # who left, their referrals not yet drawn
+        self.waiting = 0
+        self.next_ident = sum(batch.count for batch in self.queue)
+        self.events = 0
+        self.transactions: list[tuple[np.ndarray, ...]] | None = [] if record_transactions else None
+
+    def _batches(self) -> list[_Batch]:
+        """Every acquisition block of the scenario (of the shard) in calendar order, with its customers' ids."""
+        scenario, names = self.scenario, list(self.scenario.segments)
+        batches, ident = [], 0
+        for month in range(self.months):
+            for (channel, batch, segment, block), (offset, count, total) in month_batches(scenario, month):
+                if self.batches is not None and (channel, batch, segment, block) not in self.batches:
+                    continue
+                acq = scenario.acquisition[channel]
+                seq = rng.batch_sequence(scenario.seed, self.replication, acq.channel, batch, names[segment], block)
+                cohort = self._cohort(month, channel, segment)
+                batches.append(_Batch(BatchTraits(self.laws[segment], segment, seq), batch, month, count, cohort,
+                                      acq.cac, ident, offset, total))
+                ident += count
+        return batches
+
+    def _cohort(self, month: np.ndarray | int, channel: int, segment: np.ndarray | int) -> np.ndarray | int:
+        return cohort_index(month, channel, segment, len(self.channels), len(self.laws))
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self) -> ReplicationResult:
+        self.simulate()
+        return replication_result(self.scenario, self.replication, self.ledger, self.events,
+                                  transaction_table(self.transactions))
+
+    def simulate(self) -> Ledger:
+        """Every customer to the horizon; returns the closed ledger (a shard's share of the totals).
+
+        Slices of customers go through three steps: entering (traits and lifetimes, numpy), living (the
+        compiled loop, which releases the GIL) and leaving (ledger and referrals, numpy). The loop of one
+        slice runs in :data:`PARTS` threads while the main thread books the slice before it and prepares
+        the next, in two sets of columns used in turn. What each slice and part holds does not depend on
+        the timing, and the parts' sums are added in order, so the numbers are those of running the steps
+        one after the other (as with ``--transactions``).
+        """
+        keep_freed_memory()
+        spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in COLUMNS.items()}
+        columns = [self.columns, spare]
+        threaded = self.transactions is None
+        running = None   # (its parts' futures or sums, its columns) of the slice living now
+        # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
+        with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
+            while True:
+                if self.waiting and (self.waiting >= REFERRER_BATCH or (not self.queue and running is None)):
+                    self._refer()
+                newcomers = self._dequeue(SLOTS)
+                if newcomers is None and running is None:
+                    break
+                started = None
+                if newcomers is not None:
+                    group = self._enter(newcomers, columns[0])
+                    columns.reverse()
+                    started = (self._start(group, threads if threaded else None), group)
+                if running is not None:
+                    self._leave(*running)
+                running = started
+        self.ledger.close()
+        return self.ledger
+
+    def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Up to :data:`SLOTS` customers from the queue into ``columns``: traits and lifetimes; their
+        acquisition purchase is pending at arrival."""
+        n = len(newcomers["key"])
+        group = {name: column[:n] for name, column in columns.items()}
+        for name in ARRIVAL_COLUMNS[:-1]:
+            group[name][:] = newcomers[name]
+        group["lifetime"][:] = self.draws.lifetime_end(newcomers["key"], newcomers["arrival"], newcomers["hazard"])
+        np.minimum(group["lifetime"], self.horizon, out=group["end"])
+        return group
+
+    def _start(self, group: dict[str, np.ndarray], threads: ThreadPoolExecutor | None) -> list:
+        """The lives of ``group`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or (without
+        threads) their monthly and cohort sums."""
+        n = len(group["key"])
+        cuts = [n * part // PARTS for part in range(PARTS + 1)]
+        parts = [{name: column[a:b] for name, column in group.items()} for a, b in pairwise(cuts)]
+        return [self._live(part) if threads is None else threads.submit(self._live, part) for part in parts]
+
+    def _live(self, group: dict[str, np.ndarray], offsets: np.ndarray = _NONE_INT,
+              log_time: np.ndarray = _NONE_FLOAT, log_value: np.ndarray = _NONE_FLOAT) -> tuple[np.ndarray, np.ndarray]:
+        """The compiled loop (:func:`sim.engines.loops.lives`) takes the customers of ``group`` from their arrival
+        to their exit; returns its monthly and cohort sums. ``death`` comes back where a dropout coin fell."""
+        group["death"][:] = group["lifetime"]
+        group["t"][:] = group["arrival"]
+        group["made"][:] = 0
+        group["present_value"][:] = 0.0
+        group["revenue"][:] = 0.0
+        sums, cohort_sums = self._zero_sums()
+        customers = tuple(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
+                                                   "dropout_p", "arrival", "end"))
+        state = tuple(group[name] for name in ("death", "t", "made", "revenue", "present_value"))
+        loops.lives(customers, state, self.order_values, self.economics, (sums, cohort_sums),
+                    (offsets, log_time, log_value))
+        return sums, cohort_sums
+
+    def _zero_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Empty monthly and cohort sums of :func:`sim.engines.loops.lives` (five quantities each)."""
+        return np.zeros((5, self.months)), np.zeros((5, len(self.ledger.cohort["customers"])))
+
+    def _log(self, group: dict[str, np.ndarray]) -> None:
+        """``--transactions``: the same lives again, now that each one's number of purchases is known,
+        logging every purchase."""
+        made = group["made"].astype(np.int64)
+        offsets = _starts(made)
+        log_time, log_value = np.empty(int(made.sum())), np.empty(int(made.sum()))
+        self._live({name: column.copy() for name, column in group.items()}, offsets, log_time, log_value)
+        self.transactions.append((np.repeat(group["ident"], made), log_time, log_value))
+
+    # -- leaving ----------------------------------------------------------------------------------
+    def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
+        """Customers whose lives are done (waiting for their loops if they run in threads): their sums go
+        to the ledger, and those who refer wait for their referrals to be drawn."""
+        sums, cohort_sums = self._zero_sums()
+        for part in parts:   # in a fixed order, so the sums do not depend on which thread finished first
+            monthly, by_cohort = part.result() if isinstance(part, Future) else part
+            sums += monthly
+            cohort_sums += by_cohort
+        if self.transactions is not None:
+            self._log(columns)
+        self.ledger.record_lives(sums, cohort_sums)
+        self.events += int(sums[0].sum() + sums[4].sum())   # purchases and dropouts
+        if self.has_referrals:
+            referring = np.flatnonzero(columns["referral_rate"] > 0)
+            if referring.size:
+                self.referrers.append({name: columns[name][referring] for name in
+                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate")})
+                self.waiting += referring.size
+
+    def _refer(self) -> None:
+        """The organic referrals of the customers who left, over their whole lives, and the customers they
+        bring, who join the front of the queue (done for many leavers at once: a few cost as much)."""
+        left = {name: np.concatenate([part[name] for part in self.referrers]) for name in self.referrers[0]}
+        self.referrers, self.waiting = [], 0
+        key, arrival, rate = left["key"], left["arrival"], left["referral_rate"]
+        end = np.minimum(left["death"], self.horizon)
+        step = rng.increment(Purpose.REFERRAL_TIME)
+        counts = loops.referrals(key, arrival, end, rate, step, _NONE_INT, _NONE_FLOAT)
+        if not counts.any():
+            return
+        # customer by customer, then in the order of the rounds: every first referral, every second, ...
+        parent = np.repeat(np.arange(counts.size), counts)
+        offsets = _starts(counts)
+        number = np.arange(parent.size) - offsets[parent]
+        born = np.empty(parent.size)
+        loops.referrals(key, arrival, end, rate, step, offsets, born)
+        order = np.argsort(number, kind="stable")
+        parent, number, born = parent[order], number[order], born[order]
+        self.events += parent.size
+        for chosen, segment, traits in self.draws.children(left["key"][parent], number, left["segment"][parent]):
+            month = months_of(np.ascontiguousarray(born[chosen]), self.month_start)
+            cohort = self._cohort(month, len(self.channels) - 1, segment).astype(np.int32)
+            self.ledger.record_referred_arrivals(month, cohort)
+            traits.update(ident=np.arange(self.next_ident, self.next_ident + chosen.size), cohort=cohort,
+                          parent_cohort=left["cohort"][parent[chosen]], arrival=born[chosen])
+            self.next_ident += chosen.size
+            self.queue.appendleft(traits)
+
+    # -- joining ------------------------------------------------------------------------------------
+    def _dequeue(self, wanted: int) -> dict[str, np.ndarray] | None:
+        """Up to ``wanted`` customers from the front of the queue, as one set of columns."""
+        parts = []
+        while wanted and self.queue:
+            item = self.queue[0]
+            if isinstance(item, _Batch):
+                part = self._take(item, min(wanted, item.count - item.taken))
+                if item.taken == item.count:
+                    self.queue.popleft()
+            elif len(item["key"]) <= wanted:
+                part = self.queue.popleft()
+            else:
+                part = {name: column[:wanted] for name, column in item.items()}
+                self.queue[0] = {name: column[wanted:] for name, column in item.items()}
+            parts.append(part)
+            wanted -= len(part["key"])
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return {name: np.concatenate([part[name] for part in parts]) for name in ARRIVAL_COLUMNS}
+
+    def _take(self, batch: _Batch, count: int) -> dict[str, np.ndarray]:
+        """The next ``count`` customers of an acquisition batch, their arrivals on the ledger."""
+        start = batch.taken
+        times = arrival_times(batch.batch, batch.month, batch.total, batch.offset + start,
+                              batch.offset + start + count)
+        traits = batch.traits.take(count)
+        batch.taken += count
+        self.ledger.record_arrivals(batch.month, batch.cohort, count, times, batch.cac, referred=False)
+        traits.update(ident=np.arange(batch.first_ident + start, batch.first_ident + start + count),
+                      cohort=np.full(count, batch.cohort, dtype=np.int32),
+                      parent_cohort=np.full(count, -1, dtype=np.int32), arrival=times)
+        return traits
+
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    """Where each customer's entries start when ``counts[i]`` entries are laid out customer by customer."""
+    return np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)

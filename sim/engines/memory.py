@@ -1,0 +1,74 @@
+"""How much memory a run needs, checked before it starts (docs/model.md "Memory").
+
+The engine with a program holds the whole population; the engine without one runs in flat memory but for
+its queue of referred customers; the transaction log grows with the purchases. The figures below are
+measured peaks, not estimates from the column sizes alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from sim.schema import Scenario
+
+#: Peak bytes per customer of the engine with a program, which holds the whole population: its state
+#: (:data:`sim.model.population.PROGRAM_STATE_BYTES_PER_CUSTOMER` and the base columns) and round
+#: temporaries. Measured with every lever on: 416 bytes more per customer from 0.38M to 1.53M customers.
+PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM = 420
+#: Peak bytes per purchase of the transaction log (its parts, the sorted table, the Parquet file's
+#: conversion): measured 115 without a program and 132 with one, as above.
+TRANSACTION_BYTES_PER_PURCHASE = 135
+#: A referred customer waiting in the queue of the engine without a program (sim.engines.lifetimes.ARRIVAL_COLUMNS).
+QUEUED_BYTES_PER_CUSTOMER = 80
+_MEMORY_SHARE = 0.7
+
+
+def memory_shortfall(scenario: Scenario, shards: int = 1, transactions: bool = False) -> str | None:
+    """Why a run cannot start, or None: checked before anything is allocated, a population (or its largest
+    of ``shards`` shards) whose program state, queue of referred customers or transaction log cannot fit in
+    this machine's memory. Without a program, memory does not grow with the acquired population
+    (:mod:`sim.engines.lifetimes`), only with referred customers waiting to be simulated, which compounding
+    referrals can make explode."""
+    planned = scenario.planned_customers()
+    if shards > 1:
+        from sim.model.acquisition import shards as split
+
+        planned = max(sum(part.values()) for part in split(scenario, shards))
+    # Referred customers refer too: without dropout the population grows like a Yule process,
+    # e^(rate x years), which bounds the expected count from above.
+    top_referral = max(s.referrals_per_year.mean for s in scenario.segments.values())
+    expected = planned * math.exp(min(top_referral * scenario.horizon_years, 700.0))
+    if scenario.policy is not None:
+        parts = {"the program's state": expected * PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM}
+    else:
+        parts = {"the referred customers waiting to be simulated": (expected - planned) * QUEUED_BYTES_PER_CUSTOMER}
+    if transactions:   # at most the acquisition purchase and the mean rate over the horizon, no dropout
+        purchases = expected * (1 + _mean_rate(scenario) * scenario.horizon_years)
+        parts["the transaction log"] = purchases * TRANSACTION_BYTES_PER_PURCHASE
+    need, have = sum(parts.values()), _physical_memory()
+    if need > _MEMORY_SHARE * have:
+        what = " and ".join(parts)
+        return (
+            f"the scenario brings up to about {expected:,.3g} customers per replication; {what} would need "
+            f"about {need / 2**30:,.1f} GiB, and this machine has {have / 2**30:,.1f} GiB. Lower the customer "
+            f"counts (results scale: simulate a sample and multiply) or split the population into shards "
+            f"(`run --shards N`, on a Dask cluster with --scheduler).")
+    return None
+
+
+def _mean_rate(scenario: Scenario) -> float:
+    """Purchases per year of an acquired customer, averaged over the acquisition mix."""
+    weights = dict.fromkeys(scenario.segments, 0.0)
+    for acquisition in scenario.acquisition:
+        for name, share in scenario.segment_mix(acquisition).items():
+            weights[name] += scenario.planned_customers(acquisition) * share
+    total = sum(weights.values()) or 1.0
+    return sum(w * scenario.segments[name].purchases_per_year.law().mean for name, w in weights.items()) / total
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30

@@ -1,0 +1,785 @@
+"""The reference engine: one simpy process per customer, written to be read, not to be fast.
+
+This is the executable specification of ``docs/model.md`` and ``docs/levers.md``. Where it and the fast
+engine (:mod:`sim.engines.calendar`) disagree statistically, one of them is wrong. It is meant for small
+populations (thousands of customers); ENGINE.md explains why it cannot scale.
+
+What is shared with the fast engine, and what is not
+----------------------------------------------------
+Shared (money bookkeeping and the firm's formulas, not customer behaviour):
+
+* :class:`sim.accounting.ledger.Ledger` sums the money. The reference engine keeps its own plain event lists and
+  hands them to the Ledger month by month at the end; it does **not** call ``Ledger.close``: active
+  customers, members, dropouts, reactivations and outstanding points are counted here as they happen.
+* :func:`sim.model.population.segment_laws` (the scenario's laws in per-year units),
+  :meth:`sim.model.program.Program.join_probability` (the enrollment curve, whose intercept needs a root solve)
+  and :func:`sim.model.scoring.select_targets` (the firm's scoring of observable histories).
+
+Written independently here, from the docs: the arrival schedule, the latent traits (drawn from one plain
+``numpy.random.Generator`` per replication, no common random numbers with the fast engine), every customer
+event, the purchase-rate and dropout multipliers, the calendar of blanket windows, pull-forward dips and
+targeted rounds, tiers, points, offers, win-back and referrals.
+
+How a customer lives
+--------------------
+Each customer is a simpy process. After its acquisition purchase it loops: while alive it has three
+exponential clocks (next purchase at rate lambda x m, next referral at its referral rate, and, under
+``hazard`` dropout, its death at mu x dropout multiplier) and up to three deterministic deadlines (a held
+offer running out, a win-back offer going out, its points expiring). It draws the clocks, waits for the
+earliest clock or deadline with ``env.timeout``, and handles that event. When the calendar changes one of
+its rates (a blanket window opens or closes, a pull-forward dip ends, its tier changes at a month end, it
+receives a targeted offer), the calendar process interrupts it and it simply draws all its clocks again
+from the new rates: the exponential is memoryless, so redrawing the remaining waiting time at the new rate
+is exact. (The fast engine instead time-changes the pending purchase time; both give the same law.)
+A dropped-out customer keeps its deadlines (its points still expire, a win-back offer still reaches it,
+and may bring it back), and its process ends once nothing can happen to it any more.
+
+Order of simultaneous events (only time 0 has them in practice: the initial customers arrive with the
+first month): window openings and closings, dip ends and month ends act before customers' own events at
+that instant, so a window opening in month 1 discounts the acquisition purchases made at time 0; a targeted
+round acts after the acquisition purchases of the customers arriving at its instant, so the firm scores
+customers who have bought once (the fast engine does the same).
+
+Levers implemented (all of ``policy`` and ``response`` as of this writing)
+-------------------------------------------------------------------------
+* the no-policy model: acquisition schedule per channel and segment (initial customers at 0,
+  ``new_per_month`` evenly over each month, split by largest remainder), the acquisition purchase at
+  arrival (not a repeat purchase), Poisson purchases, ``per_purchase`` (BG/NBD, after repeat purchases
+  only) and ``hazard`` (Pareto/NBD) dropout, Gamma-Gamma order values with growth over tenure, organic
+  referrals (into the referral segment, referred customers refer too), cohorts, CLV and NPV;
+* ``enrollment`` (self-selection through ``Program.join_probability``), member frequency lift and dropout
+  multiplier;
+* ``points``: integer points on net spend x earn rate x tier multiplier, redeemers (``redeemer_share``)
+  redeem whole rewards at the purchase after the balance reaches the threshold, expiry after
+  ``expiry_months_inactive`` without a purchase (also for dropped-out customers), goal gradient, points
+  outstanding and liability;
+* ``costs``: fixed cost per month, member cost per year of a member's time alive;
+* blanket windows (``kind: blanket``): price cut, uplift, pull-forward dip per segment, habituation;
+* ``tiers``: month-end evaluation on trailing 12 monthly buckets of net spend, earn multiplier,
+  frequency lift, dropout multiplier, benefit cost per year of a member's time alive in the tier;
+* win-back (``kind: winback``) with reactivation of dropped-out customers;
+* targeted offers (``kind: targeted``, ``top_predicted_clv`` and ``at_risk``);
+* the referral program: members' referral rate lift, bonuses for referrals made by members.
+
+A scenario key this module does not know (a policy or response field, a discount kind, a segment
+option added to the schema later) raises :class:`NotImplementedError` naming it (:func:`check_supported`)
+unless it is at its default, so nothing is ever silently ignored.
+
+Details the docs leave open, decided as the fast engine does: a coupon received while one is held keeps
+the better depth and the later end of the two; a blanket window and a coupon give the deeper discount and
+use the coupon up; a win-back goes out once per inactivity spell (the next purchase starts a new one); a
+customer won back under ``hazard`` dropout gets a fresh exponential lifetime (here simply its clocks,
+memoryless), keeps its traits, tier, points and tenure.
+
+Where the fast engine differs (tests/test_reference.py, ``xfail``): ``member_cost`` and
+``tier_benefit_cost`` are charged here for the exact time a member is alive in the month (levers.md 2.7);
+the fast engine charges a member won back twice or more within one calendar month also for the time it was
+dropped out before the earlier win-back (only possible when ``inactive_days`` is under a month).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import simpy
+from pydantic import BaseModel
+
+from sim.accounting.ledger import Ledger
+from sim.accounting.tables import ReplicationResult
+from sim.model.population import SegmentLaws, segment_laws
+from sim.schema import REFERRAL_CHANNEL, Acquisition, Economics, Scenario, Segment
+from sim.schema.behaviour import HazardDropout, OrderValue, PerPurchaseDropout, PurchaseRate, Referrals
+from sim.schema.policy import (
+    BlanketDiscount,
+    Enrollment,
+    Points,
+    Policy,
+    ProgramCosts,
+    ReferralProgram,
+    Response,
+    TargetedOffer,
+    Tier,
+    WinbackOffer,
+)
+from sim.schema.units import DAYS_PER_YEAR
+
+INF = math.inf
+#: levers.md section 1: full-price buying never falls below half its level through habituation.
+HABITUATION_FLOOR = 0.5
+#: levers.md section 2.4: the deepest pull-forward dip.
+MAX_DIP = 0.9
+#: The spawn key that separates the reference engine's stream from everything else of a replication.
+STREAM = 99
+
+#: The fields of every scenario model this module implements (see :func:`check_supported`).
+KNOWN_FIELDS = {
+    Scenario: {"name", "description", "horizon_months", "replications", "seed", "baseline", "economics",
+               "segments", "acquisition", "policy", "response"},
+    Economics: {"gross_margin", "cost_to_serve_per_order", "annual_discount_rate"},
+    Acquisition: {"channel", "cac", "initial_customers", "new_per_month", "months", "segments"},
+    Segment: {"purchases_per_year", "dropout", "order_value", "referrals_per_year", "deal_proneness"},
+    PurchaseRate: {"mean", "cv", "r", "alpha", "alpha_unit"},
+    PerPurchaseDropout: {"model", "mean", "cv", "a", "b"},
+    HazardDropout: {"model", "annual_churn", "cv", "s", "beta", "beta_unit"},
+    OrderValue: {"mean", "cv", "between_cv", "p", "q", "gamma", "growth_per_year"},
+    Referrals: {"mean", "cv", "segment"},
+    Policy: {"enrollment", "points", "tiers", "discounts", "referral", "costs"},
+    Enrollment: {"probability", "self_selection"},
+    Points: {"earn_per_currency", "reward_threshold", "reward_value", "reward_cost_ratio", "redeemer_share",
+             "expiry_months_inactive"},
+    Tier: {"name", "min_spend_12m", "earn_multiplier", "frequency_lift", "dropout_multiplier",
+           "benefit_cost_per_year"},
+    BlanketDiscount: {"name", "kind", "depth", "start_month", "every_months", "duration_days"},
+    WinbackOffer: {"name", "kind", "inactive_days", "depth", "valid_days", "message_cost"},
+    TargetedOffer: {"name", "kind", "target", "share", "start_month", "every_months", "depth", "valid_days",
+                    "message_cost"},
+    ReferralProgram: {"referrer_bonus", "referee_bonus"},
+    ProgramCosts: {"fixed_per_month", "per_member_per_year"},
+    Response: {"member_frequency_lift", "member_dropout_multiplier", "goal_gradient", "discount_uplift",
+               "pull_forward", "habituation", "winback_reactivation", "referral_bonus_lift"},
+}
+
+
+def check_supported(scenario: Scenario) -> None:
+    """Raise NotImplementedError naming the key if the scenario uses anything this module does not
+    implement: a field of a scenario model missing from :data:`KNOWN_FIELDS` and not at its default, or a
+    model (a discount kind, a dropout model) it does not know. Walks the whole scenario."""
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, BaseModel):
+            known = KNOWN_FIELDS.get(type(value))
+            if known is None:
+                raise NotImplementedError(f"the reference engine does not implement {path} "
+                                          f"({type(value).__name__})")
+            for name, field in type(value).model_fields.items():
+                child = getattr(value, name)
+                if name not in known:
+                    if child != field.get_default(call_default_factory=True):
+                        raise NotImplementedError(f"the reference engine does not implement {path}.{name}")
+                    continue
+                walk(child, f"{path}.{name}")
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+
+    walk(scenario, "scenario")
+
+
+class Customer:
+    """One customer's latent traits and observable state (times in years from the scenario start)."""
+
+    __slots__ = (
+        "id", "segment", "cohort", "parent_cohort", "arrival", "rate", "dropout_p", "hazard", "spend_mean",
+        "referral_rate", "member", "redeemer", "alive", "purchases", "last_purchase", "repeat_spend",
+        "points", "tier", "discounted", "offer_until", "offer_depth", "winback_at", "spend_by_month",
+        "spells", "process", "waiting",
+    )
+
+    def __init__(self, **values) -> None:
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+
+
+class ReferenceEngine:
+    """Simulates one replication of ``scenario`` with one simpy process per customer.
+
+    Same interface and result as :class:`sim.engines.calendar.Engine`; the numbers agree in distribution, not
+    draw for draw.
+    """
+
+    def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False) -> None:
+        check_supported(scenario)
+        self.scenario = scenario
+        self.replication = replication
+        self.horizon = scenario.horizon_years
+        self.months = scenario.horizon_months
+        self.laws: list[SegmentLaws] = segment_laws(scenario)
+        self.segment_names = list(scenario.segments)
+        self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
+        self.gen = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(replication, STREAM)))
+        self.env = simpy.Environment()
+        self.customers: list[Customer] = []
+        self.record_transactions = record_transactions
+        self.events = 0
+
+        self.policy = scenario.policy
+        self.response = scenario.response
+        self.program = None
+        if self.policy is not None:
+            from sim.model.program import Program  # only for the enrollment curve (and its scipy import)
+
+            self.program = Program(scenario, self.laws)
+        policy = self.policy
+        self.points = policy.points if policy is not None else None
+        self.tiers = policy.tiers if policy is not None else []
+        discounts = policy.discounts if policy is not None else []
+        self.winback = next((d for d in discounts if isinstance(d, WinbackOffer)), None)
+        self.deal_proneness = [seg.deal_proneness for seg in scenario.segments.values()]
+
+        # calendar state: open blanket windows (their depths) and running dips (segment -> [(factor, until)])
+        self.open_windows: list[float] = []
+        self.dips: dict[int, list[tuple[float, float]]] = defaultdict(list)
+
+        # plain event lists, handed to the Ledger at the end
+        self.arrivals: list[tuple] = []       # (month, cohort, time, cac, referred, bonus, member)
+        self.purchases: list[tuple] = []      # (month, cohort, time, arrival, list value, repeat, parent, member)
+        self.costs: dict[str, list[tuple]] = defaultdict(list)  # name -> (month, cohort, time, arrival, amount, parent)
+        self.fixed_costs: list[tuple] = []    # (month, amount, time)
+        self.points_flow = np.zeros((self.months, 3), dtype=np.int64)   # earned, redeemed, expired
+        self.dropped_out = np.zeros(self.months)
+        self.reactivated = np.zeros(self.months)
+        self.stocks = {name: np.zeros(self.months) for name in
+                       ("active_customers_end", "members_end", "points_outstanding", "points_liability")}
+        self.transactions: list[tuple] = []   # (customer id, time, list value, discount, earned, redeemed)
+        # running counts
+        self.active = 0
+        self.active_members = 0
+        self.outstanding_points = 0
+
+    # =========================================================================================
+    # the run
+    # =========================================================================================
+    def run(self) -> ReplicationResult:
+        env = self.env
+        # Calendar processes first: at one instant the calendar acts before the customers (module docstring).
+        months = env.process(self._month_ends())
+        for window in self._blanket_windows():
+            env.process(self._window(*window))
+        for time, offer in self._target_rounds():
+            env.process(self._targeted_round(time, offer))
+        env.process(self._acquisition())
+        env.run(until=months)  # the last month end is at the horizon; nothing after it counts
+        return self._result()
+
+    def _month(self, t: float) -> int:
+        return min(int(t * 12.0), self.months - 1)
+
+    def _cohort(self, month: int, channel: int, segment: int) -> int:
+        return (month * len(self.channels) + channel) * len(self.laws) + segment
+
+    # =========================================================================================
+    # arrivals
+    # =========================================================================================
+    def _arrival_schedule(self) -> list[tuple[float, int, int, int, float]]:
+        """(time, month, channel index, segment, cac) of every acquired customer, in time order.
+
+        Initial customers at 0; ``new_per_month`` of each of the first ``months`` months spread evenly over
+        the month, segment by segment (the k-th of n at (month + (k + 1/2) / n) / 12). A channel's customers
+        are split between segments by the largest remainder, so counts are exact.
+        """
+        scenario = self.scenario
+        schedule = []
+        for channel, acq in enumerate(scenario.acquisition):
+            mix = scenario.segment_mix(acq)
+            shares = [mix.get(name, 0.0) for name in self.segment_names]
+            for segment, count in enumerate(_split(acq.initial_customers, shares)):
+                schedule += [(0.0, 0, channel, segment, acq.cac)] * count
+            for month in range(scenario.acquisition_months(acq)):
+                for segment, count in enumerate(_split(acq.new_per_month, shares)):
+                    for k in range(count):
+                        schedule.append(((month + (k + 0.5) / count) / 12.0, month, channel, segment, acq.cac))
+        schedule.sort(key=lambda row: row[0])
+        return schedule
+
+    def _acquisition(self):
+        for time, month, channel, segment, cac in self._arrival_schedule():
+            if time >= self.horizon:
+                break
+            if time > self.env.now:
+                yield self.env.timeout(time - self.env.now)
+            self._arrive(segment, self._cohort(month, channel, segment), month, cac, parent=None)
+
+    def _arrive(self, segment: int, cohort: int, month: int, cac: float, parent: Customer | None) -> Customer:
+        """A new customer: latent traits, enrollment, and its process (which starts with the acquisition
+        purchase)."""
+        gen, law, now = self.gen, self.laws[segment], self.env.now
+        rate = _gamma_draw(gen, law.purchase_rate)
+        if law.dropout is not None:
+            dropout_p = law.dropout.mean if law.dropout.a is None else gen.beta(law.dropout.a, law.dropout.b)
+            hazard = 0.0
+        else:
+            dropout_p = 0.0
+            hazard = _gamma_draw(gen, law.hazard)
+        spend = law.spend
+        spend_mean = spend.mean if spend.q is None else spend.mean * (spend.q - 1.0) / gen.standard_gamma(spend.q)
+        referral_rate = _gamma_draw(gen, law.referral_rate)
+        member = redeemer = False
+        if self.program is not None:
+            member = bool(gen.random() < self.program.join_probability(segment, np.array([rate]))[0])
+            redeemer = self.points is not None and bool(gen.random() < self.points.redeemer_share)
+            if member and self.policy.referral is not None:
+                referral_rate *= 1.0 + self.response.referral_bonus_lift
+        customer = Customer(
+            id=len(self.customers), segment=segment, cohort=cohort,
+            parent_cohort=-1 if parent is None else parent.cohort, arrival=now, rate=rate,
+            dropout_p=dropout_p, hazard=hazard, spend_mean=spend_mean, referral_rate=referral_rate,
+            member=member, redeemer=redeemer, alive=True, purchases=0, last_purchase=-INF, repeat_spend=0.0,
+            points=0, tier=0, discounted=0, offer_until=-INF, offer_depth=0.0,
+            winback_at=INF, spend_by_month={}, spells=[[now, INF]], waiting=False,
+        )
+        self.customers.append(customer)
+        bonus = 0.0
+        if parent is not None and parent.member and self.policy is not None and self.policy.referral is not None:
+            bonus = self.policy.referral.referrer_bonus + self.policy.referral.referee_bonus
+        self.arrivals.append((month, cohort, now, cac, parent is not None, bonus, member))
+        self.active += 1
+        self.active_members += member
+        customer.process = self.env.process(self._life(customer))
+        return customer
+
+    # =========================================================================================
+    # a customer's life
+    # =========================================================================================
+    def _life(self, c: Customer):
+        env = self.env
+        yield env.timeout(0)  # the calendar of this instant acts first
+        self._purchase(c)     # the acquisition purchase
+        while True:
+            now = env.now
+            # exponential clocks, drawn afresh at the current rates
+            purchase_at = referral_at = death_at = INF
+            if c.alive:
+                purchase_at = now + self._exponential(c.rate * self.purchase_multiplier(c, now))
+                referral_at = now + self._exponential(c.referral_rate)
+                if c.hazard > 0:
+                    death_at = now + self._exponential(c.hazard * self.dropout_multiplier(c))
+            deadline = self._next_deadline(c)
+            when = min(purchase_at, referral_at, death_at, deadline)
+            if when == INF and not c.alive:
+                return  # dropped out and nothing left that could bring it back
+            c.waiting = True
+            try:
+                # an alive customer with no clock at all still waits, for the calendar to change its rates
+                yield env.timeout(when - now) if when < INF else env.event()
+            except simpy.Interrupt:
+                continue  # a rate changed: draw the clocks again (memoryless)
+            finally:
+                c.waiting = False
+            self.events += 1
+            if when == deadline:
+                self._deadlines(c)
+            elif when == purchase_at:
+                self._purchase(c)
+            elif when == referral_at:
+                self._refer(c)
+            else:
+                self._die(c)
+
+    def _exponential(self, rate: float) -> float:
+        return self.gen.standard_exponential() / rate if rate > 0 else INF
+
+    def wake(self, c: Customer) -> None:
+        """The calendar changed something of ``c``: make it draw its clocks again."""
+        if c.waiting:
+            c.process.interrupt()
+            c.waiting = False
+
+    # -- multipliers (levers.md section 1) --------------------------------------------------------------
+    def discount_available(self, c: Customer, t: float) -> bool:
+        return bool(self.open_windows) or c.offer_until > t
+
+    def purchase_multiplier(self, c: Customer, t: float) -> float:
+        if self.policy is None:
+            return 1.0
+        response = self.response
+        m = 1.0
+        if c.member:
+            m *= 1.0 + response.member_frequency_lift
+            if c.tier:
+                m *= 1.0 + self.tiers[c.tier - 1].frequency_lift
+            if self.points is not None and c.redeemer:
+                m *= 1.0 + response.goal_gradient * min(c.points / self.points.reward_threshold, 1.0)
+        if self.discount_available(c, t):
+            m *= 1.0 + response.discount_uplift * self.deal_proneness[c.segment]
+        else:
+            m *= max(HABITUATION_FLOOR, (1.0 - response.habituation) ** c.discounted)
+            for factor, until in self.dips[c.segment]:
+                if t < until:
+                    m *= factor
+        return m
+
+    def dropout_multiplier(self, c: Customer) -> float:
+        if self.policy is None or not c.member:
+            return 1.0
+        m = self.response.member_dropout_multiplier
+        if c.tier:
+            m *= self.tiers[c.tier - 1].dropout_multiplier
+        return m
+
+    # -- events ----------------------------------------------------------------------------------------
+    def _purchase(self, c: Customer) -> None:
+        t = self.env.now
+        month = self._month(t)
+        repeat = c.purchases > 0
+        spend = self.laws[c.segment].spend
+        value = c.spend_mean
+        if spend.p is not None:
+            value *= self.gen.standard_gamma(spend.p) / spend.p
+        value *= (1.0 + spend.growth_per_year) ** (t - c.arrival)
+        # the deeper of an open window and a held coupon; the coupon is used up either way
+        depth = max(self.open_windows, default=0.0)
+        if c.offer_until > t:
+            depth = max(depth, c.offer_depth)
+            c.offer_until, c.offer_depth = -INF, 0.0
+        paid = value * (1.0 - depth)
+        self.purchases.append((month, c.cohort, t, c.arrival, value, repeat, c.parent_cohort, c.member))
+        if depth > 0:
+            c.discounted += 1
+            self.costs["discount_cost"].append((month, c.cohort, t, c.arrival, value - paid, c.parent_cohort))
+        earned = redeemed = 0
+        if self.points is not None and c.member:
+            points = self.points
+            if c.redeemer and c.points >= points.reward_threshold:
+                rewards = c.points // points.reward_threshold
+                redeemed = rewards * points.reward_threshold
+                self.costs["reward_cost"].append((month, c.cohort, t, c.arrival,
+                                                  rewards * points.reward_value * points.reward_cost_ratio,
+                                                  c.parent_cohort))
+            earn_multiplier = self.tiers[c.tier - 1].earn_multiplier if c.tier else 1.0
+            earned = math.floor(paid * points.earn_per_currency * earn_multiplier)
+            c.points += earned - redeemed
+            self.outstanding_points += earned - redeemed
+            self.points_flow[month, 0] += earned
+            self.points_flow[month, 1] += redeemed
+        if self.record_transactions:
+            self.transactions.append((c.id, t, value, value - paid, earned, redeemed))
+        if self.tiers:
+            c.spend_by_month[month] = c.spend_by_month.get(month, 0.0) + paid
+        if repeat:
+            c.repeat_spend += value
+        c.purchases += 1
+        c.last_purchase = t
+        if self.winback is not None:
+            c.winback_at = t + self.winback.inactive_days / DAYS_PER_YEAR  # a new inactivity spell
+        # BG/NBD: a coin after each repeat purchase
+        if repeat and c.dropout_p > 0 and self.gen.random() < min(1.0, c.dropout_p * self.dropout_multiplier(c)):
+            self._die(c)
+
+    def _refer(self, c: Customer) -> None:
+        """An organic referral: a new customer arrives now, in the referral segment, through ``referral``."""
+        month = self._month(self.env.now)
+        segment = self.laws[c.segment].referral_segment
+        cohort = self._cohort(month, len(self.channels) - 1, segment)
+        self._arrive(segment, cohort, month, 0.0, parent=c)
+
+    def _die(self, c: Customer) -> None:
+        t = self.env.now
+        c.alive = False
+        c.spells[-1][1] = t
+        self.dropped_out[self._month(t)] += 1
+        self.active -= 1
+        self.active_members -= c.member
+
+    def _revive(self, c: Customer) -> None:
+        t = self.env.now
+        c.alive = True
+        c.spells.append([t, INF])
+        self.reactivated[self._month(t)] += 1
+        self.active += 1
+        self.active_members += c.member
+
+    # -- deadlines -------------------------------------------------------------------------------------
+    def _expiry_at(self, c: Customer) -> float:
+        if self.points is None or self.points.expiry_months_inactive is None or c.points == 0:
+            return INF
+        return c.last_purchase + self.points.expiry_months_inactive / 12.0
+
+    def _next_deadline(self, c: Customer) -> float:
+        offer_end = c.offer_until if c.offer_until > -INF else INF
+        return min(offer_end, c.winback_at, self._expiry_at(c))
+
+    def _deadlines(self, c: Customer) -> None:
+        """Whatever of ``c``'s deadlines are due now: points expiring, a coupon running out, a win-back."""
+        t = self.env.now
+        if self._expiry_at(c) <= t:
+            self.points_flow[self._month(t), 2] += c.points
+            self.outstanding_points -= c.points
+            c.points = 0
+        if -INF < c.offer_until <= t:
+            c.offer_until, c.offer_depth = -INF, 0.0
+        if c.winback_at <= t:
+            self._send_winback(c)
+
+    def _send_winback(self, c: Customer) -> None:
+        """Once per inactivity spell, alive or not (the firm cannot see dropout)."""
+        offer = self.winback
+        c.winback_at = INF
+        self._message(c, offer.message_cost)
+        if not c.alive and self.gen.random() < self.response.winback_reactivation:
+            self._revive(c)
+        if c.alive:
+            self._give_offer(c, offer.depth, offer.valid_days)
+
+    def _message(self, c: Customer, cost: float) -> None:
+        if cost:
+            t = self.env.now
+            self.costs["message_cost"].append((self._month(t), c.cohort, t, c.arrival, cost, c.parent_cohort))
+
+    def _give_offer(self, c: Customer, depth: float, valid_days: float) -> None:
+        """A single-use coupon valid for ``valid_days``; if one is held, the better terms of the two."""
+        t = self.env.now
+        until = t + valid_days / DAYS_PER_YEAR
+        if c.offer_until > t:
+            c.offer_depth, c.offer_until = max(c.offer_depth, depth), max(c.offer_until, until)
+        else:
+            c.offer_depth, c.offer_until = depth, until
+
+    # =========================================================================================
+    # the calendar
+    # =========================================================================================
+    def _blanket_windows(self) -> list[tuple[float, float, float, list[float], list[float]]]:
+        """(start, end, depth, dip factor per segment, dip end per segment) of every window opening
+        within the horizon (levers.md 2.4: d = min(0.9, pull_forward U), L = pull_forward U D / d)."""
+        windows = []
+        if self.policy is None:
+            return windows
+        for discount in self.policy.discounts:
+            if not isinstance(discount, BlanketDiscount):
+                continue
+            duration = discount.duration_days / DAYS_PER_YEAR
+            month = discount.start_month - 1
+            while month < self.months:
+                start = month / 12.0
+                end = start + duration
+                factors, ends = [], []
+                for deal in self.deal_proneness:
+                    borrowed = self.response.pull_forward * self.response.discount_uplift * deal
+                    dip = min(MAX_DIP, borrowed)
+                    factors.append(1.0 - dip)
+                    ends.append(end + (borrowed * duration / dip if dip > 0 else 0.0))
+                windows.append((start, end, discount.depth, factors, ends))
+                if discount.every_months is None:
+                    break
+                month += discount.every_months
+        return windows
+
+    def _window(self, start: float, end: float, depth: float, factors: list[float], ends: list[float]):
+        env = self.env
+        yield env.timeout(start - env.now)
+        self.open_windows.append(depth)
+        self._wake_alive()
+        yield env.timeout(end - env.now)
+        self.open_windows.remove(depth)
+        for segment, (factor, until) in enumerate(zip(factors, ends)):
+            if until > end:
+                self.dips[segment].append((factor, until))
+        self._wake_alive()
+        for until in sorted({u for u in ends if u > end}):
+            yield env.timeout(until - env.now)
+            self._wake_alive([s for s, u in enumerate(ends) if u == until])
+        for segment, (factor, until) in enumerate(zip(factors, ends)):
+            if until > end:
+                self.dips[segment].remove((factor, until))
+
+    def _wake_alive(self, segments: list[int] | None = None) -> None:
+        for c in self.customers:
+            if c.alive and (segments is None or c.segment in segments):
+                self.wake(c)
+
+    def _target_rounds(self) -> list[tuple[float, TargetedOffer]]:
+        rounds = []
+        if self.policy is None:
+            return rounds
+        for offer in self.policy.discounts:
+            if isinstance(offer, TargetedOffer):
+                month = offer.start_month - 1
+                while month < self.months:
+                    rounds.append((month / 12.0, offer))
+                    month += offer.every_months
+        return rounds
+
+    def _targeted_round(self, time: float, offer: TargetedOffer):
+        """Score every customer acquired so far from its observable history; offer to the chosen ones."""
+        from sim.model.scoring import select_targets
+
+        yield self.env.timeout(time - self.env.now)
+        yield self.env.timeout(0)  # customers arriving at this instant make their acquisition purchase first
+        t = self.env.now
+        scored = [c for c in self.customers if c.arrival <= t]
+        if not scored:
+            return
+        segment = np.array([c.segment for c in scored])
+        repeats = np.array([max(c.purchases - 1, 0) for c in scored])
+        recency = np.array([c.last_purchase - c.arrival if c.purchases else 0.0 for c in scored])
+        age = np.array([t - c.arrival for c in scored])
+        repeat_spend = np.array([c.repeat_spend for c in scored])
+        chosen = select_targets(self.laws, segment, repeats, recency, age, repeat_spend,
+                                target=offer.target, share=offer.share)
+        for index in chosen:
+            c = scored[index]
+            self._message(c, offer.message_cost)
+            if c.alive:  # the dropped-out only cost the message
+                self._give_offer(c, offer.depth, offer.valid_days)
+                self.wake(c)
+
+    def _month_ends(self):
+        """Month-end accounting: stocks, member and tier costs, fixed cost, tier evaluation."""
+        env = self.env
+        for month in range(self.months):
+            yield env.timeout((month + 1) / 12.0 - env.now)
+            start, end = month / 12.0, (month + 1) / 12.0
+            self.stocks["active_customers_end"][month] = self.active
+            self.stocks["members_end"][month] = self.active_members
+            if self.policy is None:
+                continue
+            costs = self.policy.costs
+            if costs.fixed_per_month:
+                self.fixed_costs.append((month, costs.fixed_per_month, (start + end) / 2.0))
+            members = [c for c in self.customers if c.member]
+            for c in members:
+                for spell_start, spell_end in c.spells:
+                    lo, hi = max(spell_start, start), min(spell_end, end)
+                    if hi <= lo:
+                        continue
+                    middle = (lo + hi) / 2.0
+                    if costs.per_member_per_year:
+                        self.costs["member_cost"].append((month, c.cohort, middle, c.arrival,
+                                                          (hi - lo) * costs.per_member_per_year, c.parent_cohort))
+                    if c.tier and self.tiers[c.tier - 1].benefit_cost_per_year:
+                        self.costs["tier_benefit_cost"].append(
+                            (month, c.cohort, middle, c.arrival,
+                             (hi - lo) * self.tiers[c.tier - 1].benefit_cost_per_year, c.parent_cohort))
+            if self.tiers:
+                for c in members:
+                    # net spend of the trailing 12 months (this month and the 11 before)
+                    for old in [m for m in c.spend_by_month if m <= month - 12]:
+                        del c.spend_by_month[old]
+                    spend = sum(c.spend_by_month.values())
+                    tier = 0
+                    for index, level in enumerate(self.tiers):
+                        if spend >= level.min_spend_12m:
+                            tier = index + 1
+                    if tier != c.tier:
+                        c.tier = tier
+                        if c.alive:
+                            self.wake(c)
+            if self.points is not None:
+                points = self.points
+                self.stocks["points_outstanding"][month] = self.outstanding_points
+                # outstanding points at the firm's cost, net of the expected breakage (the non-redeemers)
+                self.stocks["points_liability"][month] = (self.outstanding_points / points.reward_threshold
+                                                          * points.reward_value * points.reward_cost_ratio
+                                                          * points.redeemer_share)
+
+    # =========================================================================================
+    # the results
+    # =========================================================================================
+    def _result(self) -> ReplicationResult:
+        economics = self.scenario.economics
+        cohorts = self.months * len(self.channels) * len(self.laws)
+        ledger = Ledger(self.months, cohorts, economics.gross_margin, economics.cost_to_serve_per_order,
+                        economics.annual_discount_rate)
+        with_program = self.policy is not None
+
+        # arrivals, by cohort (a cohort lies within one month)
+        by_cohort = defaultdict(list)
+        for row in self.arrivals:
+            by_cohort[row[1]].append(row)
+        for cohort, rows in sorted(by_cohort.items()):
+            month, _, _, cac, referred, _, _ = rows[0]
+            times = np.array([row[2] for row in rows])
+            bonus = np.array([row[5] for row in rows]) if with_program and referred else None
+            members = sum(row[6] for row in rows)
+            ledger.record_arrivals(month, cohort, len(rows), times, cac, referred, referral_bonus=bonus,
+                                   members=members)
+
+        for month, rows in _by_month(self.purchases):
+            columns = list(zip(*rows))
+            ledger.record_purchases(
+                month, np.array(columns[1], dtype=np.int64), np.array(columns[2]), np.array(columns[3]),
+                np.array(columns[4]), np.array(columns[5], dtype=bool),
+                parent=np.array(columns[6], dtype=np.int64),
+                member=np.array(columns[7], dtype=bool) if with_program else None)
+        for name, entries in self.costs.items():
+            for month, rows in _by_month(entries):
+                columns = list(zip(*rows))
+                ledger.record_cost(name, month, np.array(columns[1], dtype=np.int64), np.array(columns[2]),
+                                   np.array(columns[3]), np.array(columns[4]),
+                                   parent=np.array(columns[5], dtype=np.int64))
+        for month, amount, time in self.fixed_costs:
+            ledger.record_fixed_cost("program_fixed_cost", month, amount, time)
+        for month in range(self.months):
+            earned, redeemed, expired = (int(x) for x in self.points_flow[month])
+            ledger.record_points(month, earned=earned, redeemed=redeemed, expired=expired)
+        # counted here as they happened (Ledger.close is not used)
+        ledger.monthly["customers_dropped_out"] += self.dropped_out
+        ledger.monthly["customers_reactivated"] += self.reactivated
+        for name, values in self.stocks.items():
+            for month, value in enumerate(values):
+                ledger.set_stock(name, month, float(value))
+        for c in self.customers:
+            if c.alive:
+                ledger.cohort["active_end"][c.cohort] += 1
+        return ReplicationResult(
+            replication=self.replication,
+            totals=ledger.totals(),
+            monthly=ledger.monthly_table(),
+            cohorts=self._cohort_table(ledger),
+            events=self.events + len(self.customers),
+            transactions=self._transaction_table() if self.record_transactions else None,
+        )
+
+    def _cohort_table(self, ledger: Ledger) -> dict[str, np.ndarray]:
+        sums = ledger.cohort
+        present = [i for i in range(len(sums["customers"])) if sums["customers"][i] > 0]
+        per_month = len(self.channels) * len(self.laws)
+        customers = np.array([sums["customers"][i] for i in present])
+
+        def pick(name: str) -> np.ndarray:
+            return np.array([sums[name][i] for i in present])
+
+        return {
+            "acquisition_month": np.array([i // per_month for i in present], dtype=np.int64),
+            "channel": np.array([self.channels[(i % per_month) // len(self.laws)] for i in present], dtype=object),
+            "segment": np.array([self.segment_names[i % len(self.laws)] for i in present], dtype=object),
+            "customers": customers.astype(np.int64),
+            "repeat_purchases": pick("repeat_purchases").astype(np.int64),
+            "net_revenue": pick("net_revenue"),
+            "clv": (pick("clv") - pick("program")) / customers,
+            "cac": pick("cac") / customers,
+            "active_end": pick("active_end").astype(np.int64),
+            "network_value": pick("network_value") / customers,
+        }
+
+    def _transaction_table(self) -> dict[str, np.ndarray]:
+        rows = sorted(self.transactions, key=lambda row: (row[0], row[1]))
+        columns = list(zip(*rows)) if rows else [()] * 6
+        value = np.array(columns[2], dtype=float)
+        discount = np.array(columns[3], dtype=float)
+        return {
+            "customer_id": np.array(columns[0], dtype=np.int64),
+            "time": np.array(columns[1], dtype=float),
+            "discount": discount,
+            "points_earned": np.array(columns[4], dtype=float),
+            "points_redeemed": np.array(columns[5], dtype=float),
+            "amount": value - discount,
+        }
+
+
+def _split(total: int, shares: list[float]) -> list[int]:
+    """``total`` customers split by ``shares``: floors, then one more to the largest remainders."""
+    exact = [share * total for share in shares]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(shares)), key=lambda i: -(exact[i] - counts[i]))
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def _gamma_draw(gen: np.random.Generator, law) -> float:
+    """A trait that is Gamma across customers (shape, mean), or the constant mean."""
+    if law.shape is None:
+        return float(law.mean)
+    return float(gen.gamma(law.shape, law.mean / law.shape))
+
+
+def _by_month(rows: list[tuple]):
+    grouped = defaultdict(list)
+    for row in rows:
+        grouped[row[0]].append(row)
+    return sorted(grouped.items())

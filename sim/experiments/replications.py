@@ -1,0 +1,201 @@
+"""Replications of scenarios: the unit of work that runs, executors aside, the same everywhere.
+
+Scenarios compared with each other (a scenario and its baseline, the scenarios of ``compare``) run with the
+same seed and the same replication indices, so replication *i* of every scenario faces the same customers
+and the differences are paired (common random numbers; Law & Kelton, ch. 11).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.accounting.estimates import Estimate, estimate
+from sim.accounting.tables import ReplicationResult
+from sim.engines.calendar import Engine
+from sim.engines.lifetimes import Lifetimes
+from sim.experiments.shards import merge_shards, run_shard
+from sim.schema import Scenario
+
+
+@dataclass
+class RunResult:
+    """All replications of one scenario, and of its baseline when it has one."""
+
+    scenario: Scenario
+    replications: list[ReplicationResult]
+    baseline: RunResult | None = None
+
+    def metric_values(self, name: str) -> np.ndarray:
+        return np.array([rep.totals[name] for rep in self.replications], dtype=float)
+
+    def metrics(self) -> dict[str, Estimate]:
+        """Every metric's mean and 95% CI over replications."""
+        names = self.replications[0].totals
+        return {name: estimate(self.metric_values(name)) for name in names}
+
+    def differences(self, other: RunResult, confidence: float = 0.95) -> dict[str, Estimate]:
+        """Paired differences ``self - other``, replication by replication, with t-based CIs;
+        also ``roi`` (incremental profit / this scenario's program cost) and ``payback_month``."""
+        _check_paired(self, other)
+        names = self.replications[0].totals
+        result = {name: estimate(self.metric_values(name) - other.metric_values(name), confidence)
+                  for name in names}
+        program_cost = self.metric_values("program_cost")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roi = np.where(program_cost > 0,
+                           (self.metric_values("profit") - other.metric_values("profit")) / program_cost, np.nan)
+        result["roi"] = estimate(roi, confidence)
+        result["payback_month"] = estimate_payback(self.payback_months(other), confidence)
+        return result
+
+    def payback_months(self, other: RunResult) -> np.ndarray:
+        """Per replication: the month (1-based) by whose end cumulative incremental profit turned
+        non-negative for good; ``inf`` if it never did within the horizon."""
+        return np.array([payback_month(mine.monthly["profit"] - theirs.monthly["profit"])
+                         for mine, theirs in zip(self.replications, other.replications)])
+
+    def vs_baseline(self) -> dict[str, Estimate] | None:
+        return None if self.baseline is None else self.differences(self.baseline)
+
+    @property
+    def events(self) -> int:
+        own = sum(rep.events for rep in self.replications)
+        return own + (self.baseline.events if self.baseline is not None else 0)
+
+
+def payback_month(monthly_difference: np.ndarray) -> float:
+    """The month (1-based) by whose end the cumulative sum of ``monthly_difference`` (incremental profit)
+    turned non-negative for good; ``inf`` if it never did within the horizon."""
+    cumulative = np.cumsum(monthly_difference)
+    negative = np.flatnonzero(cumulative < 0)
+    if not negative.size:
+        return 1.0
+    if negative[-1] == len(cumulative) - 1:
+        return math.inf
+    return float(negative[-1] + 2)
+
+
+def estimate_payback(months: np.ndarray, confidence: float = 0.95) -> Estimate:
+    """Mean payback month with its CI; undefined (NaN) when some replication never paid back."""
+    if not np.all(np.isfinite(months)):
+        return Estimate(math.nan, None, None, None)
+    return estimate(months, confidence)
+
+
+def _check_paired(a: RunResult, b: RunResult) -> None:
+    ids_a = [rep.replication for rep in a.replications]
+    ids_b = [rep.replication for rep in b.replications]
+    if ids_a != ids_b or a.scenario.seed != b.scenario.seed:
+        raise ValueError("paired differences need the same seed and the same replications")
+
+
+#: The engines ``run --engine`` can choose: the fast vectorised one, and the plain one-process-per-customer
+#: reference (sim.engines.reference), the executable specification, for small populations.
+ENGINES = ("fast", "reference")
+
+
+def fast_engine(scenario: Scenario, replication: int, *, record_transactions: bool = False) -> Engine | Lifetimes:
+    """The fast engine for ``scenario``: the calendar engine for a program, whole lifetimes without one."""
+    engine = Lifetimes if scenario.policy is None else Engine
+    return engine(scenario, replication, record_transactions=record_transactions)
+
+
+def run_replication(scenario: Scenario, replication: int, *, record_transactions: bool = False,
+                    engine: str = "fast") -> ReplicationResult:
+    """Simulate replication ``replication`` (0-based) of ``scenario``; the same numbers wherever it runs."""
+    if engine == "reference":
+        from sim.engines.reference import ReferenceEngine
+
+        return ReferenceEngine(scenario, replication, record_transactions=record_transactions).run()
+    return fast_engine(scenario, replication, record_transactions=record_transactions).run()
+
+
+def check_shardable(scenario: Scenario) -> str | None:
+    """Why ``scenario`` cannot run in customer shards, or None. Targeted offers go to the top share of all
+    customers by score: a shard cannot rank its customers against the others'."""
+    if scenario.policy is not None and any(d.kind == "targeted" for d in scenario.policy.discounts):
+        return "targeted offers rank every customer against all the others, so the population cannot be split"
+    return None
+
+
+def _unit(scenario: Scenario, replication: int, record_transactions: bool, engine: str, shard: int, shards: int):
+    if shards == 1:
+        return run_replication(scenario, replication, record_transactions=record_transactions, engine=engine)
+    return run_shard(scenario, replication, shard, shards)
+
+
+def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False, workers: int = 1,
+             on_replication: Callable[[int, ReplicationResult], None] | None = None,
+             finished: dict[tuple[int, int], ReplicationResult] | None = None,
+             engine: str = "fast", shards: int = 1, client=None) -> list[RunResult]:
+    """Run every replication of several scenarios (all on their own seeds), reporting each as it finishes.
+
+    ``workers`` > 1 runs the replications in a process pool, ``client`` (a :class:`distributed.Client`) on
+    a Dask cluster. Each replication depends only on its scenario, seed and index, so the numbers are the
+    same whatever the executor. ``shards`` > 1 splits every replication into that many customer shards
+    (acquisition blocks with the customers they refer; :func:`sim.model.acquisition.shards`) run as separate
+    units and added up: the same totals as a whole run, to the last bit for counts and up to the order of
+    floating-point sums for money, for populations no single worker could hold.
+    ``on_replication(scenario_index, result)`` is called in the order replications finish.
+    ``record_transactions`` applies to the first scenario only (the others are its comparisons).
+    ``finished`` holds replications already simulated, keyed by (scenario index, replication); they are
+    not run again (see :mod:`sim.experiments.checkpoint`).
+    """
+    from sim.experiments.executors import execute
+
+    if shards > 1:
+        if record_transactions:
+            raise ValueError("transactions are not recorded in sharded runs")
+        if engine != "fast":
+            raise ValueError("only the fast engine runs in shards")
+        for scenario in scenarios:
+            reason = check_shardable(scenario)
+            if reason is not None:
+                raise ValueError(f"{scenario.name}: {reason}")
+    done: dict[tuple[int, int], ReplicationResult] = dict(finished or {})
+    keys = [(index, replication, shard) for index, scenario in enumerate(scenarios)
+            for replication in range(scenario.replications) if (index, replication) not in done
+            for shard in range(shards)]
+    tasks = [(scenarios[index], replication, record_transactions and index == 0, engine, shard, shards)
+             for index, replication, shard in keys]
+    parts: dict[tuple[int, int], dict[int, tuple]] = {}
+    for task_index, result in execute(_unit, tasks, workers=workers, client=client):
+        index, replication, shard = keys[task_index]
+        key = index, replication
+        scenario = scenarios[index]
+        if shards > 1:
+            parts.setdefault(key, {})[shard] = result
+            if len(parts[key]) < shards:
+                continue
+            pieces = parts.pop(key)
+            result = merge_shards(scenario, replication, [pieces[k] for k in range(shards)])
+        done[key] = result
+        if on_replication is not None:
+            on_replication(key[0], result)
+    return [RunResult(scenario, [done[index, r] for r in range(scenario.replications)])
+            for index, scenario in enumerate(scenarios)]
+
+
+def run_scenario(scenario: Scenario, *, baseline: Scenario | None = None, record_transactions: bool = False,
+                 workers: int = 1, on_replication: Callable[[int, ReplicationResult], None] | None = None,
+                 finished: dict[tuple[int, int], ReplicationResult] | None = None,
+                 engine: str = "fast", shards: int = 1, client=None) -> RunResult:
+    """Run every replication of ``scenario`` and, if given, of its ``baseline`` on the same customers.
+
+    ``baseline`` is typically :func:`sim.input.scenarios.resolve_baseline` of the scenario (``baseline: auto`` =
+    the scenario without its policy). The result's :meth:`RunResult.vs_baseline` holds the paired
+    differences. ``on_replication(arm, result)`` (arm 0 = the scenario, 1 = the baseline), ``finished``,
+    ``shards`` and ``client`` are as in :func:`run_many`.
+    """
+    scenarios = [scenario] if baseline is None else [scenario, baseline]
+    results = run_many(scenarios, record_transactions=record_transactions, workers=workers,
+                       on_replication=on_replication, finished=finished, engine=engine, shards=shards,
+                       client=client)
+    main = results[0]
+    if baseline is not None:
+        main.baseline = results[1]
+    return main

@@ -1,0 +1,136 @@
+"""YAML files read into plain values with the line of every key (docs/scenarios.md "Bad input").
+
+YAML is read with PyYAML's safe composer; tags other than the plain YAML types (``!!python/…`` above all)
+are refused, and so are duplicate keys, which PyYAML would otherwise silently overwrite, and documents
+that expand to far more values than a scenario has (alias bombs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim.input.errors import InputError, KeyPath, Problem
+
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+_MAX_NODES = 200_000  # a scenario has hundreds of nodes; far more means an alias bomb
+_MAX_BYTES = 5_000_000
+
+
+@dataclass
+class Document:
+    """A YAML mapping read into plain Python values, with the line of every key."""
+
+    source: str
+    data: dict[str, Any]
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    overridden: set[KeyPath] = field(default_factory=set)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """Line of the deepest key of ``path`` that the file has (None for --set keys)."""
+        for depth in range(len(path), 0, -1):
+            prefix = path[:depth]
+            if prefix in self.overridden:
+                return None
+            if prefix in self.lines:
+                return self.lines[prefix]
+        return None
+
+    def problem(self, path: KeyPath, message: str) -> Problem:
+        source = "--set" if any(path[:d] in self.overridden for d in range(1, len(path) + 1)) else self.source
+        return Problem(source, path, message, None if source == "--set" else self.line_of(path))
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Document:
+    """Read a YAML file whose top level is a mapping, refusing what the safe loader would let slip."""
+    source = str(path)
+    text = _read_text(Path(path), source)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise InputError([Problem(source, (), "the YAML is nested too deeply")]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise InputError([Problem(source, (), f"not valid YAML: {exc.problem or exc}", line)]) from None
+    except yaml.YAMLError as exc:
+        raise InputError([Problem(source, (), f"not valid YAML: {exc}")]) from None
+    if node is None:
+        raise InputError([Problem(source, (), "the file holds no YAML document (it is empty)")])
+    if not isinstance(node, yaml.MappingNode):
+        raise InputError([Problem(source, (), "the top level must be a mapping of keys to values",
+                                  node.start_mark.line + 1)])
+    doc = Document(source, {})
+    try:
+        doc.data = _to_python(node, (), doc, [0], set())
+    except RecursionError:
+        raise InputError([Problem(source, (), "the YAML is nested too deeply")]) from None
+    return doc
+
+
+def _read_text(path: Path, source: str) -> str:
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise InputError([Problem(source, (), "is a directory, not a YAML file")])
+        if size > _MAX_BYTES:
+            raise InputError([Problem(source, (), f"is {size:,} bytes; a scenario file is far smaller")])
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError([Problem(source, (), "no such file")]) from None
+    except PermissionError:
+        raise InputError([Problem(source, (), "cannot be read (permission denied)")]) from None
+    if b"\x00" in raw:
+        raise InputError([Problem(source, (), "is a binary file, not YAML text")])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(source, (), f"is not UTF-8 text (byte {exc.start})")]) from None
+
+
+def _to_python(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], open_nodes: set[int]) -> Any:
+    """Plain values from a composed node, recording key lines; ``open_nodes`` are the ones being built."""
+    count[0] += 1
+    line = node.start_mark.line + 1
+    if count[0] > _MAX_NODES:
+        top = path[:1]
+        raise InputError([Problem(doc.source, top, "the YAML expands to too many values (aliases?)",
+                                  doc.lines.get(top, line))])
+    if id(node) in open_nodes:
+        raise InputError([Problem(doc.source, path, "an alias refers to the value that contains it", line)])
+    if node.tag not in _PLAIN_TAGS:
+        what = "python tags are refused" if "python" in node.tag else "only plain YAML values are accepted"
+        raise InputError([Problem(doc.source, path, f"tag {node.tag!r}: {what}", line)])
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        open_nodes.add(id(node))
+        try:
+            return _collection(node, path, doc, count, open_nodes)
+        finally:
+            open_nodes.discard(id(node))
+    return yaml.SafeLoader(" ").construct_object(node, deep=True)
+
+
+def _collection(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], open_nodes: set[int]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _to_python(key_node, path, doc, count, open_nodes)
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise InputError([Problem(doc.source, path, f"keys must be names, not {key!r}", key_line)])
+            if key in result:
+                first = doc.lines.get((*path, key))
+                raise InputError([Problem(doc.source, (*path, key),
+                                          f"duplicate key (first given on line {first})", key_line)])
+            doc.lines[(*path, key)] = key_line
+            result[key] = _to_python(value_node, (*path, key), doc, count, open_nodes)
+        return result
+    items = []
+    for i, item in enumerate(node.value):
+        doc.lines[(*path, i)] = item.start_mark.line + 1
+        items.append(_to_python(item, (*path, i), doc, count, open_nodes))
+    return items

@@ -1,0 +1,54 @@
+"""``--set dotted.key=value`` overrides, applied to a document before it is validated, so that their
+values pass the same checks as the file's (their problems name ``--set``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from sim.input.documents import Document
+from sim.input.errors import InputError, KeyPath, Problem
+
+
+def apply_overrides(doc: Document, overrides: Sequence[str]) -> None:
+    """Apply ``dotted.key=value`` overrides (values read as YAML scalars or flow collections)."""
+    for text in overrides:
+        key, sep, value_text = text.partition("=")
+        if not sep or not key.strip():
+            raise InputError([Problem("--set", (), f"{text!r}: expected dotted.key=value")])
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise InputError([Problem("--set", (), f"{text!r}: empty key in the dotted path")])
+        path: KeyPath = tuple(int(p) if p.isdigit() else p for p in parts)
+        try:
+            value = yaml.safe_load(value_text) if value_text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise InputError([Problem("--set", path, f"cannot read value {value_text!r}: {exc}")]) from None
+        _set_path(doc.data, path, value)
+        doc.overridden.add(path)
+
+
+def _set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:
+    target: Any = data
+    for depth, key in enumerate(path[:-1]):
+        if isinstance(target, list) and isinstance(key, int):
+            if key >= len(target):
+                raise InputError([Problem("--set", path[: depth + 1], f"index {key} is out of range "
+                                          f"(the list has {len(target)} items)")])
+            target = target[key]
+        elif isinstance(target, dict):
+            target = target.setdefault(key, {})
+        else:
+            raise InputError([Problem("--set", path[: depth + 1], "is not a mapping or list")])
+    last = path[-1]
+    if isinstance(target, list) and isinstance(last, int):
+        if last >= len(target):
+            raise InputError([Problem("--set", path, f"index {last} is out of range "
+                                      f"(the list has {len(target)} items)")])
+        target[last] = value
+    elif isinstance(target, dict):
+        target[last] = value
+    else:
+        raise InputError([Problem("--set", path, "cannot be set here")])

@@ -1,0 +1,2 @@
+"""Result files: written once at the end, atomically, never over an input.
+"""

@@ -1,0 +1,121 @@
+"""The scenario: who the customers are, how they arrive, the economics, the policy and the response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from sim.schema.base import Frozen, KeyPathError, Money, NonNegative, Share
+from sim.schema.behaviour import Segment
+from sim.schema.policy import Policy, Response
+
+REFERRAL_CHANNEL = "referral"
+#: Counts larger than this are refused outright (they could never be simulated).
+MAX_COUNT = 10**13
+
+
+class Economics(Frozen):
+    """Margins and money over time."""
+
+    gross_margin: Share
+    cost_to_serve_per_order: Money = 0.0
+    annual_discount_rate: NonNegative = 0.10
+
+
+class Acquisition(Frozen):
+    """Customers arriving through a channel. Each arrival makes a first purchase at once.
+
+    ``initial_customers`` arrive at time 0; ``new_per_month`` arrive in each of the first ``months`` months
+    (default: every month of the horizon), evenly spread over the month.
+    """
+
+    channel: str = Field(min_length=1)
+    cac: Money = 0.0
+    initial_customers: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    new_per_month: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    months: Annotated[int, Field(ge=0)] | None = None
+    segments: dict[str, Share] | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _not_reserved(cls, channel: str) -> str:
+        if channel == REFERRAL_CHANNEL:
+            raise ValueError(f"'{REFERRAL_CHANNEL}' is reserved for referred customers")
+        return channel
+
+    @field_validator("segments")
+    @classmethod
+    def _mix_sums_to_one(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        if mix is not None:
+            if not mix:
+                raise ValueError("the segment mix is empty")
+            total = sum(mix.values())
+            if abs(total - 1.0) > 1e-9:
+                raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
+        return mix
+
+
+class Scenario(Frozen):
+    """A complete scenario file. Rates are per year, money in the scenario's currency."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    horizon_months: Annotated[int, Field(ge=1, le=1200)]
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 10
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    baseline: str = "auto"
+    economics: Economics
+    segments: dict[str, Segment] = Field(min_length=1)
+    acquisition: list[Acquisition] = Field(min_length=1)
+    policy: Policy | None = None
+    response: Response = Response()
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Scenario:
+        channels = [a.channel for a in self.acquisition]
+        repeated = sorted({c for c in channels if channels.count(c) > 1})
+        if repeated:
+            raise KeyPathError(("acquisition",), f"channels must be unique; repeated: {', '.join(repeated)}")
+        for i, acq in enumerate(self.acquisition):
+            if acq.segments is None and len(self.segments) > 1:
+                raise KeyPathError(("acquisition", i, "segments"), "required when there are several segments")
+            for name in acq.segments or {}:
+                if name not in self.segments:
+                    raise KeyPathError(("acquisition", i, "segments", name),
+                                       f"no such segment (defined: {', '.join(self.segments)})")
+        for name, seg in self.segments.items():
+            target = seg.referrals_per_year.segment
+            if target is not None and target not in self.segments:
+                raise KeyPathError(("segments", name, "referrals_per_year", "segment"),
+                                   f"no such segment '{target}' (defined: {', '.join(self.segments)})")
+        return self
+
+    @property
+    def horizon_years(self) -> float:
+        return self.horizon_months / 12.0
+
+    def segment_mix(self, acquisition: Acquisition) -> dict[str, float]:
+        """The channel's segment shares (the only segment when the scenario has one)."""
+        return acquisition.segments or {next(iter(self.segments)): 1.0}
+
+    def acquisition_months(self, acquisition: Acquisition) -> int:
+        """How many months ``new_per_month`` customers arrive, capped at the horizon."""
+        months = self.horizon_months if acquisition.months is None else acquisition.months
+        return min(months, self.horizon_months)
+
+    def planned_customers(self, acquisition: Acquisition | None = None) -> int:
+        """Customers that arrive through ``acquisition`` (through every channel if None; referrals not
+        included)."""
+        if acquisition is None:
+            return sum(self.planned_customers(a) for a in self.acquisition)
+        return acquisition.initial_customers + acquisition.new_per_month * self.acquisition_months(acquisition)
+
+    def without_policy(self) -> Scenario:
+        """The same scenario with no levers: the baseline of ``baseline: auto``.
+
+        The ``response`` block (how customers react to levers) is reset to its defaults: without levers it
+        has no effect, and scenarios that differ only in it then share one baseline (a sweep runs it once).
+        """
+        return self.model_copy(update={"policy": None, "response": Response(),
+                                       "name": f"{self.name} (baseline)"})
