@@ -15,6 +15,7 @@ from conftest import ROOT
 from matplotlib.figure import Figure
 
 import sim
+from sim.accounting import derived
 from sim.cli import main
 from sim.report import analysis, charts
 
@@ -124,11 +125,9 @@ def test_payback_month_follows_the_runs_rule() -> None:
                         [1.0, 1, 1, 1, 1, 1, 1],          # never negative: month 1
                         [-1.0, -1, -1, -1, -1, -1, 1]])   # still negative at the end: never
     cumulative = np.cumsum(monthly, axis=1)
-    assert analysis.payback_months(cumulative).tolist() == [6.0, 1.0, np.inf]
-    from sim.experiments import replications as experiment
-
-    if hasattr(experiment, "payback_month"):
-        assert [experiment.payback_month(row) for row in monthly] == [6.0, 1.0, np.inf]
+    assert derived.payback_months(cumulative).tolist() == [6.0, 1.0, np.inf]
+    # the result files' rule, one replication's monthly differences at a time, is the same one
+    assert [derived.payback_month(row) for row in monthly] == [6.0, 1.0, np.inf]
 
 
 def test_payback_marker_is_at_the_mean_payback_month() -> None:
@@ -149,8 +148,8 @@ def test_frontier_holds_exactly_the_non_dominated_points() -> None:
                            "cost": [0.0, 10, 10, 20, 30, 25],
                            "value": [5.0, 8, 6, 8, 12, 11]})
     # b beats c (same cost, more value) and d (less cost, same value); f is not beaten by e (cheaper)
-    assert analysis.efficient_frontier(points["cost"], points["value"]).tolist() == [True, True, False, False,
-                                                                                     True, True]
+    assert derived.pareto_mask(points["cost"], points["value"]).tolist() == [True, True, False, False,
+                                                                             True, True]
     figure = charts.frontier_chart(points)
     line = next(line for line in figure.axes[0].lines if line.get_gid() == "frontier")
     assert list(zip(line.get_xdata(), line.get_ydata())) == [(0, 5), (10, 8), (25, 11), (30, 12)]

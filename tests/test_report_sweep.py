@@ -17,9 +17,10 @@ from click.testing import CliRunner
 from conftest import ROOT
 from matplotlib.figure import Figure
 
+from sim.accounting import derived
 from sim.cli import main
 from sim.output.run_files import METRICS
-from sim.report import analysis, sweep_charts
+from sim.report import sweep_charts
 
 #: The swept parameters of the synthetic sweep and their ranges.
 RANGES = {
@@ -105,7 +106,7 @@ def _sensitivity(keys: list[str], metric: str, table: pd.DataFrame) -> dict:
     sobol = {"parameters": keys, "S1": list(share * 0.9), "S1_conf": [0.03] * len(keys),
              "ST": list(share), "ST_conf": [0.04] * len(keys)}
     means = table.groupby("point")[[metric, "program_cost"]].mean()
-    front = means.index[analysis.efficient_frontier(means["program_cost"], means[metric])].tolist()
+    front = means.index[derived.pareto_mask(means["program_cost"], means[metric])].tolist()
     return {"metric": metric, "oat": oat, "sobol": sobol,
             "pareto": {"x": "program_cost", "y": metric, "points": front}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -12,14 +13,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import EXAMPLE_SWEEPS
 
+from sim.accounting.derived import pareto_front
 from sim.accounting.metrics import METRICS
 from sim.cli import main
-from sim.experiments.sensitivity import pareto_front, sobol_indices, sobol_sample
+from sim.experiments.replications import run_replication
+from sim.experiments.sensitivity import sobol_indices, sobol_sample
 from sim.experiments.sweep import plan_sweep, read_results, run_sweep
 from sim.input.errors import InputError
+from sim.schema import Scenario
 
 SCENARIO = """\
 name: tiny-points
@@ -80,13 +85,24 @@ def test_grid_results_follow_the_spec(whole_grid: Path) -> None:
     assert rows["policy.points.reward_threshold"].dtype == np.int64
     assert set(METRICS) <= set(rows.columns)
     assert {f"vs_baseline.{m}" for m in (*METRICS, "roi", "payback_month")} <= set(rows.columns)
-    # vs_baseline is the paired difference: the same replication of the point minus its baseline
-    assert np.allclose(rows["vs_baseline.profit"] + (rows["profit"] - rows["vs_baseline.profit"]), rows["profit"])
-    baseline_profit = rows["profit"] - rows["vs_baseline.profit"]
-    assert baseline_profit.groupby(rows["replication"]).nunique().eq(1).all()  # one baseline for all points
+    # vs_baseline is the paired difference: the point's replication minus the same replication of the
+    # scenario without its policy (seed 5 of the sweep), simulated here on its own
+    baseline = yaml.safe_load(SCENARIO)
+    del baseline["policy"]
+    baseline["seed"] = 5
+    for replication in (0, 1):
+        own = run_replication(Scenario.model_validate(baseline), replication).totals
+        chosen = rows[rows["replication"] == replication]
+        for name in ("profit", "purchases", "program_cost"):
+            np.testing.assert_allclose(chosen[name] - chosen[f"vs_baseline.{name}"], own[name], rtol=1e-12)
     sensitivity = json.loads((whole_grid / "sensitivity.json").read_text())
     assert sensitivity["metric"] == "vs_baseline.profit"
-    assert [p["parameter"] for p in sensitivity["oat"]["parameters"]] != []
+    # one-at-a-time effects of both parameters, each at the low and the high end of its range
+    oat = sensitivity["oat"]["parameters"]
+    assert sorted(p["parameter"] for p in oat) == ["policy.points.reward_threshold", "response.goal_gradient"]
+    for parameter in oat:
+        assert {parameter["low_value"], parameter["high_value"]} in ({250, 1000}, {0.0, 0.4})
+        assert math.isfinite(parameter["low"]["mean"]) and math.isfinite(parameter["high"]["mean"])
     assert not (whole_grid / ".partial").exists()
 
 

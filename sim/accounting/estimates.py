@@ -23,8 +23,6 @@ class Estimate:
 
 def estimate(values: np.ndarray | list[float], confidence: float = 0.95) -> Estimate:
     """Mean and t-based interval of independent replication values (NaNs, e.g. undefined ratios, dropped)."""
-    from scipy import stats
-
     data = np.asarray(values, dtype=float)
     data = data[~np.isnan(data)]
     if data.size == 0:
@@ -33,8 +31,16 @@ def estimate(values: np.ndarray | list[float], confidence: float = 0.95) -> Esti
     if data.size == 1:
         return Estimate(mean, None, None, None)
     std_error = float(data.std(ddof=1) / math.sqrt(data.size))
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, data.size - 1)) * std_error
+    half = float(half_width(std_error, data.size, confidence))
     return Estimate(mean, mean - half, mean + half, std_error)
+
+
+def half_width(std_error, count, confidence: float = 0.95):
+    """Half the width of the t-based interval of a mean: t quantile (``count`` - 1 degrees of freedom, at
+    least 1) x standard error. Numbers or arrays (numpy or pandas)."""
+    from scipy import stats
+
+    return stats.t.ppf(0.5 + confidence / 2.0, np.maximum(count - 1, 1)) * std_error
 
 
 def _finite(value: float | None) -> float | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.accounting.derived import payback_month, roi
 from sim.accounting.estimates import Estimate, estimate
 from sim.accounting.tables import ReplicationResult
 from sim.engines.calendar import Engine
@@ -44,11 +45,8 @@ class RunResult:
         names = self.replications[0].totals
         result = {name: estimate(self.metric_values(name) - other.metric_values(name), confidence)
                   for name in names}
-        program_cost = self.metric_values("program_cost")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            roi = np.where(program_cost > 0,
-                           (self.metric_values("profit") - other.metric_values("profit")) / program_cost, np.nan)
-        result["roi"] = estimate(roi, confidence)
+        incremental = self.metric_values("profit") - other.metric_values("profit")
+        result["roi"] = estimate(roi(incremental, self.metric_values("program_cost")), confidence)
         result["payback_month"] = estimate_payback(self.payback_months(other), confidence)
         return result
 
@@ -65,18 +63,6 @@ class RunResult:
     def events(self) -> int:
         own = sum(rep.events for rep in self.replications)
         return own + (self.baseline.events if self.baseline is not None else 0)
-
-
-def payback_month(monthly_difference: np.ndarray) -> float:
-    """The month (1-based) by whose end the cumulative sum of ``monthly_difference`` (incremental profit)
-    turned non-negative for good; ``inf`` if it never did within the horizon."""
-    cumulative = np.cumsum(monthly_difference)
-    negative = np.flatnonzero(cumulative < 0)
-    if not negative.size:
-        return 1.0
-    if negative[-1] == len(cumulative) - 1:
-        return math.inf
-    return float(negative[-1] + 2)
 
 
 def estimate_payback(months: np.ndarray, confidence: float = 0.95) -> Estimate:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.accounting.derived import pareto_front
 from sim.accounting.estimates import estimate
 
 if TYPE_CHECKING:
@@ -43,24 +44,6 @@ def sobol_indices(values: np.ndarray, dimensions: int, seed: int) -> dict[str, l
     result = sobol.analyze(_problem(dimensions), np.asarray(values, dtype=float), calc_second_order=False,
                            num_resamples=500, seed=seed % 2**32)
     return {name: [float(v) for v in result[name]] for name in ("S1", "S1_conf", "ST", "ST_conf")}
-
-
-def pareto_front(cost: np.ndarray, value: np.ndarray) -> list[int]:
-    """Indices of the points not dominated by another (one with cost <= and value >=, one of them strictly),
-    sorted by cost. Points with an undefined cost or value are left out."""
-    cost = np.asarray(cost, dtype=float)
-    value = np.asarray(value, dtype=float)
-    usable = np.flatnonzero(np.isfinite(cost) & np.isfinite(value))
-    order = usable[np.lexsort((-value[usable], cost[usable]))]   # by cost, then the best value first
-    front: list[int] = []
-    best = -math.inf
-    for i in order:
-        if value[i] > best:
-            if front and cost[front[-1]] == cost[i]:
-                continue
-            front.append(int(i))
-            best = value[i]
-    return front
 
 
 def analyse(plan: SweepPlan, done: dict[tuple[int, int], Any], out: Path) -> dict[str, Any]:

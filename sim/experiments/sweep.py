@@ -583,8 +583,8 @@ def arm_rows(plan: SweepPlan, arm: int, base: int | None, done: dict[tuple[int, 
              labels: dict[str, Any]):
     import pandas as pd
 
+    from sim.accounting.derived import payback_month
     from sim.accounting.metrics import METRICS
-    from sim.experiments.replications import payback_month
 
     rows = []
     for r in range(plan.replications):

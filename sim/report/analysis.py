@@ -15,6 +15,7 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 
+from sim.accounting.estimates import half_width
 from sim.input.errors import InputError, Problem
 
 #: Program costs and acquisition cost as they appear in the waterfall, in this order.
@@ -38,15 +39,13 @@ ATTRIBUTABLE_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "mess
 def mean_interval(values: np.ndarray, axis: int = 0, confidence: float = 0.95
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and t-based interval along ``axis``, ignoring NaNs; NaN bounds where fewer than two values."""
-    from scipy import stats
-
     data = np.asarray(values, dtype=float)
     count = np.sum(~np.isnan(data), axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: their mean is NaN, as wanted
         mean = np.nanmean(data, axis=axis) if data.size else np.full(np.shape(count), np.nan)
         spread = np.nanstd(data, axis=axis, ddof=1) if data.size else mean
-        half = stats.t.ppf(0.5 + confidence / 2.0, np.maximum(count - 1, 1)) * spread / np.sqrt(count)
+        half = half_width(spread / np.sqrt(count), count, confidence)
     half = np.where(count >= 2, half, np.nan)
     return mean, mean - half, mean + half
 
@@ -72,17 +71,6 @@ def cumulative_incremental_profit(program: pd.DataFrame, baseline: pd.DataFrame)
     """Per replication (rows) and month (columns): profit since the start minus the baseline's."""
     mine, theirs = paired(program, baseline, "profit")
     return np.cumsum(mine - theirs, axis=1)
-
-
-def payback_months(cumulative: np.ndarray) -> np.ndarray:
-    """Per replication: the month (1-based) by whose end cumulative incremental profit turned non-negative
-    for good, ``inf`` if it is negative at the horizon (the rule of :meth:`sim.experiments.replications.RunResult.payback_months`)."""
-    negative = np.asarray(cumulative) < 0
-    months = negative.shape[1]
-    any_negative = negative.any(axis=1)
-    last_negative = months - 1 - np.argmax(negative[:, ::-1], axis=1)
-    result = np.where(any_negative, last_negative + 2.0, 1.0)
-    return np.where(any_negative & (last_negative == months - 1), np.inf, result)
 
 
 def arm_totals(timeseries: pd.DataFrame) -> pd.DataFrame:
@@ -258,25 +246,14 @@ def simple_clv(metrics: dict[str, float], timeseries: pd.DataFrame, annual_disco
     }
 
 
-def efficient_frontier(cost: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """Mask of the non-dominated points: no other point costs no more and is worth no less, and is better
-    in one of the two. (Lower cost and higher value are better.)"""
-    x, y = np.asarray(cost, dtype=float), np.asarray(value, dtype=float)
-    no_worse = (x[None, :] <= x[:, None]) & (y[None, :] >= y[:, None])
-    better = (x[None, :] < x[:, None]) | (y[None, :] > y[:, None])
-    return ~np.any(no_worse & better, axis=1)
-
-
 def point_statistics(results: pd.DataFrame, parameters: list[str], metrics: list[str]) -> pd.DataFrame:
     """Per sweep point: its parameter values, replications, and each metric's mean, ``:low`` and ``:high``."""
-    from scipy import stats
-
     grouped = results.groupby("point")
     table = grouped[parameters].first()
     table["replications"] = grouped.size()
     means, spreads, counts = (grouped[metrics].mean(), grouped[metrics].std(ddof=1), grouped[metrics].count())
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = stats.t.ppf(0.975, np.maximum(counts - 1, 1)) * spreads / np.sqrt(counts)
+        half = half_width(spreads / np.sqrt(counts), counts)
     half = half.where(counts >= 2)
     for metric in metrics:
         table[metric] = means[metric]

@@ -10,42 +10,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from matplotlib.figure import Figure
 
 from sim.input.errors import InputError, Problem
 from sim.report.html import data_uri, figure_png, render
 from sim.report.inputs import ComparisonData, RunData, SweepData, read_results
+from sim.report.page import Page
 from sim.report.style import DPI
-
-
-@dataclass
-class Chart:
-    """One chart of the page: a file stem, a heading, a how-to-read caption, and optionally a table."""
-
-    key: str
-    title: str
-    caption: str
-    figure: Figure
-    table: dict[str, Any] | None = None
-    note: str | None = None
-
-
-@dataclass
-class Page:
-    """Everything on the page but the images' bytes."""
-
-    title: str
-    subtitle: str
-    summary: list[dict[str, str]]
-    charts: list[Chart]
-    methods: list[str]
-    headline: dict[str, Any] | None = None
-    headline_title: str = "Headline figures"
-    headline_note: str | None = None
-    assumptions: dict[str, Any] | None = None
-    assumptions_note: str = ""
 
 
 @dataclass

@@ -13,7 +13,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from sim.report.analysis import efficient_frontier, mean_interval, payback_months
+from sim.accounting.derived import pareto_mask, payback_months
+from sim.report.analysis import mean_interval
 from sim.report.style import (
     BASELINE,
     COMPACT,
@@ -47,12 +48,12 @@ def frontier_chart(points: pd.DataFrame, *, value_label: str = "CLV per customer
 
     ``points`` has columns ``label``, ``cost``, ``value`` and optionally ``cost_low``, ``cost_high``,
     ``value_low``, ``value_high`` (95% intervals, drawn as error bars for up to 30 points). ``front`` is a
-    mask of the frontier points; by default :func:`sim.report.analysis.efficient_frontier`. The frontier
+    mask of the frontier points; by default :func:`sim.accounting.derived.pareto_mask`. The frontier
     line has gid ``frontier``.
     """
     fig, ax = _own_axes(ax)
     cost, value = points["cost"].to_numpy(float), points["value"].to_numpy(float)
-    mask = efficient_frontier(cost, value) if front is None else np.asarray(front, dtype=bool)
+    mask = pareto_mask(cost, value) if front is None else np.asarray(front, dtype=bool)
     if {"value_low", "value_high"} <= set(points.columns) and len(points) <= 30:
         y_err = _error_bars(points, "value")
         x_err = _error_bars(points, "cost") if {"cost_low", "cost_high"} <= set(points.columns) else None

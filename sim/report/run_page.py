@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.accounting.derived import payback_months
 from sim.report import analysis, charts, text
-from sim.report.build import Chart, Page
 from sim.report.inputs import ComparisonData, RunData
+from sim.report.page import Chart, Page
 from sim.report.style import CURRENCY, number
 
 #: Caps that keep a comparison of many scenarios readable.
@@ -225,7 +226,7 @@ def comparison_page(comparison: ComparisonData) -> Page:
         title=f"Comparison of {', '.join(content['metrics'])}: loyalty-sim report",
         subtitle=f"{len(runs)} scenarios on the same customers: {reps} replications, {months} months, seed "
                  f"{content.get('seed')}; reference: {reference}",
-        summary=comparison_summary(comparison, {name: int(np.isfinite(analysis.payback_months(matrix)).sum())
+        summary=comparison_summary(comparison, {name: int(np.isfinite(payback_months(matrix)).sum())
                                                 for name, matrix in cumulative.items()}), charts=page_charts,
         headline=comparison_headline(comparison), headline_title="Scenarios side by side (totals over the horizon)",
         headline_note=f"Money in {CURRENCY}. Differences are paired against {reference}; their intervals are at "

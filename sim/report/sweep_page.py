@@ -10,8 +10,8 @@ import pandas as pd
 
 from sim.input.errors import InputError, Problem
 from sim.report import analysis, sweep_charts, text
-from sim.report.build import Chart, Page
 from sim.report.inputs import SweepData
+from sim.report.page import Chart, Page
 from sim.report.style import CURRENCY, number, sentence
 from sim.report.sweep_charts import PAIRS_MAX_PARAMETERS, short
 
