@@ -87,7 +87,7 @@ def child_fast(customers: int, levers: bool = False) -> dict:
 def child_cdnow(customers: int) -> dict:
     """The shipped CDNOW example (BG/NBD and Gamma-Gamma at CDNOW's published parameters, no referrals), all
     ``customers`` acquired at the start, 36 months: about 3.8 purchases a customer, near the event density of
-    ENGINE.md's numpy prototype, against about 9 in the retail mix."""
+    the numpy prototype of the vectorised engine, against about 9 in the retail mix."""
     start = time.perf_counter()
     from sim.input.scenarios import load_scenario
 
@@ -108,7 +108,7 @@ def _run_timed(start: float, scenario) -> dict:
 
 
 def child_naive(customers: int) -> dict:
-    """One simpy process per customer (the approach ENGINE.md warns against), same BG/NBD segment."""
+    """One simpy process per customer (the approach docs/model.md, section 6, explains we avoid), same BG/NBD segment."""
     import numpy as np
     import simpy
 

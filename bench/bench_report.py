@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--run", type=Path, help="also time the report of this run or comparison directory")
     args = parser.parse_args()
-    from test_report_sweep import synthetic_sweep
+    from support.reports import synthetic_sweep
 
     print("| case | charts | HTML size | wall s (median) | wall s (min) |")
     print("| --- | ---: | ---: | ---: | ---: |")

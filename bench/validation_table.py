@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import test_validation_examples  # noqa: F401  (registers the example scenarios)
 import test_validation_points  # noqa: F401  (registers the points-expiry scenario)
-from test_reference import ENGINES, SCENARIOS, compare, runs
+from support.agreement import ENGINES, SCENARIOS, compare, runs
 
 #: the metrics shown, in this order, for every scenario where they are not zero in both engines
 TABLE_METRICS = (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import EXAMPLE_SCENARIOS
+from support.scenarios import EXAMPLE_SCENARIOS
 
 from sim.cli import main
 
@@ -29,7 +29,7 @@ CORPUS = ROOT / "tests" / "bad_scenarios"
 EXAMPLES = EXAMPLE_SCENARIOS   # the example sweeps are checked in test_sweep.py
 VALID = ROOT / "scenarios" / "baseline_retail.yaml"
 _HEADER = re.compile(r"#\s*([a-z_]+):\s*(.*?)\s*$")
-#: Every corpus file must be refused within this many seconds (the alias bomb is the slowest, ~1.5 s).
+#: Every corpus file must be refused within this many CPU seconds (the alias bomb is the slowest, ~1.5 s).
 MAX_SECONDS = 8.0
 
 
@@ -89,13 +89,13 @@ def test_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize(("path", "meta"), _corpus())
 def test_bad_scenario_is_refused(path: Path, meta: dict[str, str]) -> None:
     command = meta.get("command", "validate")
-    start = time.perf_counter()
+    start = time.process_time()   # CPU time: a loaded machine must not fail the test, a hang must
     result = _invoke(command, path)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     _assert_refused(result, meta["expect"], str(path))
     if "line" in meta:
         assert f"{path}:{meta['line']}:" in result.output, result.output
-    assert elapsed < MAX_SECONDS, f"took {elapsed:.1f} s"
+    assert elapsed < MAX_SECONDS, f"took {elapsed:.1f} CPU s"
 
 
 def test_huge_population_message_is_about_memory() -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from conftest import ROOT
+from support.scenarios import ROOT
 
 from sim.calibration import (
     CustomerSummary,
@@ -43,7 +43,7 @@ from sim.schema.units import WEEKS_PER_YEAR
 
 CDNOW_SAMPLE = ROOT / "tests" / "data" / "cdnow" / "CDNOW_sample.txt"
 CALIBRATION_END = dt.date(1997, 9, 30)
-# Published estimates on the 2,357-customer sample (tests/data/cdnow, ../shared/data/cdnow/README.md), weeks.
+# Published estimates on the 2,357-customer sample (tests/data/cdnow, tests/data/cdnow/README.md), weeks.
 PUBLISHED = {
     "BG/NBD": ({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, -9582.4),
     "Pareto/NBD": ({"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}, -9595.0),
@@ -340,6 +340,13 @@ BAD_LOGS = [
     ("no_convergence.csv", _regular_buyers(), [], "did not converge", None),
     ("no_convergence_bgnbd.csv", _regular_buyers(), ["--model", "bgnbd"], "BG/NBD: ", None),
     ("bad_chart.csv", GOOD_HEADER + "1,2024-01-01,5\n", ["--chart", "chart.gif"], "must end in .png", None),
+    # a typo in a year would stretch the calibration period over millennia (minutes and gigabytes)
+    ("year_9999.csv", GOOD_HEADER + "1,2024-01-01,5\n2,9999-01-01,5\n", [],
+     "date 9999-01-01 is outside 1900-01-01 .. 2199-12-31", 3),
+    ("year_1600.csv", GOOD_HEADER + "1,1600-01-01,5\n2,2024-01-01,5\n", [],
+     "date 1600-01-01 is outside 1900-01-01 .. 2199-12-31", 2),
+    ("bad_directive.csv", GOOD_HEADER + "1,2024-01-01,5\n", ["--date-format", "%Q"],
+     "--date-format: cannot read dates", None),
 ]
 
 
@@ -354,6 +361,15 @@ def test_bad_logs_exit_2_with_file_line_and_reason(tmp_path: Path, name: str, co
     assert "Traceback" not in result.output and "segments:" not in result.output
     if line is not None:
         assert f"{path}:{line}:" in result.output
+
+
+def test_time_stamps_with_mixed_offsets_count_on_their_own_calendar_day(tmp_path: Path) -> None:
+    """2024-01-01T23:30-05:00 is 2024-01-02 in UTC, but the customer bought on 2024-01-01."""
+    path = _csv(tmp_path, "zones.csv", GOOD_HEADER + "a,2024-01-01T23:30:00-05:00,5\n"
+                "b,2024-01-02T00:10:00+02:00,6\nc,2024-01-03T12:00:00Z,7\n")
+    days = read_log(path).day
+    start = (dt.date(2024, 1, 1) - dt.date(1970, 1, 1)).days
+    assert sorted(days.tolist()) == [start, start + 1, start + 2]
 
 
 def test_unreadable_inputs_exit_2(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`loyalty-sim run` end to end: every example scenario runs, and the result files follow SPEC."""
+"""`loyalty-sim run` end to end: every example scenario runs, and the result files follow docs/results.md."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLE_SCENARIOS, ROOT
+from support.scenarios import EXAMPLE_SCENARIOS, ROOT
 
 from sim.cli import main
 from sim.output.run_files import METRICS

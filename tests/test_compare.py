@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
-from conftest import ROOT
+from support.scenarios import ROOT
 
 from sim.cli import main
 

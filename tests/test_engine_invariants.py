@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import BASE, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.scenarios import BASE, scenario
 
 from sim.accounting.ledger import PROGRAM_COSTS
 from sim.experiments.replications import run_replication, run_scenario

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_within, one_segment
+from support.scenarios import assert_within, one_segment
 
 from sim.experiments.replications import run_replication
 from sim.model import theory
@@ -199,7 +199,7 @@ def test_organic_referrals_first_generation() -> None:
             "order_value": {"mean": 10.0},
         },
     }
-    from conftest import scenario
+    from support.scenarios import scenario
 
     sc = scenario(horizon_months=months, segments=segments, seed=20,
                   acquisition=[{"channel": "web", "initial_customers": customers, "segments": {"parent": 1.0}}])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import scenario
+from support.scenarios import scenario
 
 from sim.engines import loops
 from sim.random import compiled as kernels

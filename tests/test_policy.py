@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 import pytest
-from conftest import BASE, ROOT, assert_within, one_segment, scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy import integrate, linalg, optimize, special, stats
+from support.scenarios import BASE, ROOT, assert_within, one_segment, scenario
 
 from sim.accounting.ledger import FLOWS, PROGRAM_COSTS
 from sim.experiments.replications import run_replication, run_scenario
@@ -261,7 +261,7 @@ def test_identities_hold_under_random_policies(sc: Scenario) -> None:
 
 def test_blanket_window_does_not_move_the_acquisition_purchase() -> None:
     """Was: a window opening or closing time-changed the pending acquisition purchase of customers
-    arriving later in the month (SPEC: 'each arrival makes a first purchase at once')."""
+    arriving later in the month (docs/scenarios.md: 'each arrival makes a first purchase at once')."""
     sc = scenario(horizon_months=3, acquisition=[{"channel": "web", "new_per_month": 100}],
                   policy={"enrollment": {"probability": 0.0},
                           "discounts": [{"name": "sale", "kind": "blanket", "depth": 0.2, "start_month": 1,

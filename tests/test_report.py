@@ -11,41 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
 from matplotlib.figure import Figure
+from support.reports import SMALL, small_comparison, small_run
+from support.scenarios import ROOT
 
 import sim
 from sim.accounting import derived
 from sim.cli import main
 from sim.report import analysis, charts
 
+
 #: A points program on a small sample of customers: a report in seconds, every run chart applies.
-SMALL = ["replications=3", "horizon_months=12", "acquisition.0.initial_customers=1500",
-         "acquisition.0.new_per_month=150", "acquisition.1.new_per_month=60"]
-
-
-def small_run(out: Path, scenario: str = "points_program.yaml", extra: tuple[str, ...] = ()) -> Path:
-    """Simulate a small version of a shipped scenario (and its baseline) into ``out``."""
-    path = ROOT / "scenarios" / scenario
-    loaded = sim.load_scenario(path, overrides=[*SMALL, *extra])
-    result = sim.run_scenario(loaded, baseline=sim.resolve_baseline(loaded, path))
-    sim.write_run(result, out, source=str(path))
-    return out
-
-
-def small_comparison(out: Path) -> Path:
-    """A paired comparison of two small scenarios, written like `loyalty-sim compare` does."""
-    from sim.experiments.compare import Comparison, write_comparison
-    from sim.experiments.replications import run_many
-
-    files = [ROOT / "scenarios" / "points_program.yaml", ROOT / "scenarios" / "discount_heavy.yaml"]
-    scenarios = [sim.load_scenario(f, overrides=SMALL) for f in files]
-    results = run_many(scenarios)
-    write_comparison(Comparison(results, results[0], reference_is_baseline=False), out,
-                     sources={s.name: str(f) for s, f in zip(scenarios, files)})
-    return out
-
-
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory) -> Path:
     """One small run with its baseline, simulated once for the tests of this module."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from support.scenarios import ROOT
 
 from sim.cli import main
 
@@ -67,8 +67,7 @@ def render(html: Path, screenshot: Path) -> dict:
 def reports(tmp_path_factory) -> dict[str, Path]:
     """A run report (scenario with a baseline), a comparison report and a sweep report (synthetic directory),
     built by the CLI."""
-    from test_report import small_comparison, small_run
-    from test_report_sweep import synthetic_sweep
+    from support.reports import small_comparison, small_run, synthetic_sweep
 
     base = tmp_path_factory.mktemp("browser")
     run_dir = small_run(base / "run")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLE_SCENARIOS, ROOT
+from support.scenarios import EXAMPLE_SCENARIOS, ROOT
 
 from sim.cli import main
 from sim.experiments.replications import check_shardable, fast_engine, run_scenario

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import EXAMPLE_SWEEPS
+from support.scenarios import EXAMPLE_SWEEPS
 
 from sim.accounting.derived import pareto_front
 from sim.accounting.metrics import METRICS

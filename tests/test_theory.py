@@ -75,7 +75,7 @@ def test_cdnow_log_likelihoods() -> None:
     assert mle == pytest.approx(-9582.4292, abs=1e-4)
 
 
-#: Hardie's values (../shared/data/cdnow/README.md; FHL 2005 and the BG/NBD Excel note): E[X(t)], t in weeks.
+#: Hardie's values (tests/data/cdnow/README.md; FHL 2005 and the BG/NBD Excel note): E[X(t)], t in weeks.
 HARDIE = {1.0: 0.0532, 3.0: 0.1506, 32.0: 1.0437, 78.0: 1.8576}
 #: Terms the spreadsheet sums of the 2F1 series (j = 0 ... 150); at t = 78 weeks, z = t / (alpha + t) = 0.946
 #: and the series has not converged there, which is why the published E[X(78)] is 1.8576, not 1.8580.

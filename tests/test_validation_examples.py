@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
-from test_reference import (
+from support.agreement import (
     KEY,
     MEMBER,
     MONEY,
@@ -31,6 +30,7 @@ from test_reference import (
     compare,
     register,
 )
+from support.scenarios import ROOT
 
 from sim.input.scenarios import load_scenario
 from sim.schema import Scenario

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from scipy import stats
-from test_reference import WORKERS, assert_agree, compare, points_balances, register, runs
+from support.agreement import WORKERS, assert_agree, compare, points_balances, register, runs
 
 from sim.accounting.tables import ReplicationResult
 from sim.engines.calendar import Engine

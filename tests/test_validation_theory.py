@@ -33,7 +33,7 @@ from functools import cache
 
 import numpy as np
 import pytest
-from conftest import ROOT, assert_within
+from support.scenarios import ROOT, assert_within
 
 from sim.engines.calendar import Engine
 from sim.experiments.replications import fast_engine
@@ -241,7 +241,7 @@ def _residual_row(label: str, value: np.ndarray, residual: np.ndarray, mask: np.
 
 
 # ---------------------------------------------------------------------------------------------------
-# Hardie's E[X(t)] (../shared/data/cdnow/README.md) against a simulated cohort
+# Hardie's E[X(t)] (tests/data/cdnow/README.md) against a simulated cohort
 # ---------------------------------------------------------------------------------------------------
 #: FHL 2005 / Hardie's BG/NBD spreadsheet, CDNOW sample: E[X(t)] at t = 1, 3, 32, 78 weeks.
 HARDIE_WEEKS = (1.0, 3.0, 32.0, 78.0)

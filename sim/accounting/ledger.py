@@ -1,6 +1,6 @@
 """Accounting: monthly flows and cohort sums, accumulated round by round, and the metrics built from them.
 
-Money follows SPEC "Money": ``gross_revenue`` is list price; ``net_revenue = gross_revenue - discount_cost``;
+Money follows ``docs/model.md`` section 5: ``gross_revenue`` is list price; ``net_revenue = gross_revenue - discount_cost``;
 ``gross_margin = margin rate x gross_revenue``; ``program_cost`` is the sum of its parts; ``profit =
 gross_margin - cost_to_serve - program_cost - acquisition_cost``. Each cost is recorded once, where it occurs.
 Discounting is continuous: a flow at time t (years) is worth ``exp(-delta t)`` with ``delta = ln(1 + rate)``,
@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from sim.accounting.metrics import PROGRAM_COSTS
+
 #: Flows recorded per month (summed), in the order they appear in timeseries.parquet.
 FLOWS = (
     "customers_acquired", "referred_customers", "customers_dropped_out", "customers_reactivated", "purchases",
@@ -23,8 +25,6 @@ FLOWS = (
 )
 #: Stocks read at each month's end.
 STOCKS = ("active_customers_end", "members_end", "points_outstanding", "points_liability")
-PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost",
-                 "member_cost", "program_fixed_cost")
 #: Per-cohort sums (cohorts.parquet; clv, cac and network_value are divided by customers at the end).
 #: ``clv`` holds discounted contributions, ``program`` the discounted program costs attributable to customers.
 COHORT_SUMS = ("customers", "repeat_purchases", "net_revenue", "clv", "program", "cac", "active_end",
@@ -229,7 +229,7 @@ class Ledger:
         self._member_reactivations += other._member_reactivations
 
     def totals(self) -> dict[str, float]:
-        """Horizon totals of every metric of SPEC "Results directory"."""
+        """Horizon totals of every metric of ``docs/results.md``."""
         total = {name: float(self.monthly[name].sum()) for name in FLOWS}
         for stock in STOCKS:
             total[stock] = float(self.monthly[stock][-1])
@@ -253,7 +253,7 @@ class Ledger:
 
 
 def derived_money(values: dict, margin_rate: float, cost_per_order: float) -> dict:
-    """Money identities of SPEC "Money" (works on totals and on monthly arrays alike).
+    """Money identities of ``docs/model.md`` section 5 (works on totals and on monthly arrays alike).
 
     Everything here is a function of recorded sums, so the identities hold exactly.
     """

@@ -1,6 +1,6 @@
-"""Names of the result metrics (SPEC "Results directory"), importable without numpy or pandas."""
+"""Names of the result metrics (``docs/results.md``), importable without numpy or pandas."""
 
-#: Metrics in the order of SPEC "Results directory" (customers_dropped_out is ours, for the identity
+#: Metrics in the order of ``docs/results.md`` (customers_dropped_out is ours, for the identity
 #: customers_acquired = active_customers_end + customers_dropped_out).
 METRICS = (
     "customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out",
@@ -14,6 +14,12 @@ METRICS = (
 MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv_minus_cac_per_customer",
                                                         "breakage_rate"))
 
+
+#: The parts of ``program_cost``, in the order of ``docs/results.md``.
+PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost",
+                 "member_cost", "program_fixed_cost")
+#: Program costs attributable to a customer (they lower its CLV); fixed costs and referral bonuses are not.
+ATTRIBUTABLE_PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "message_cost", "member_cost")
 
 #: Paired-difference entries of ``vs_baseline`` beyond the metrics.
 VS_BASELINE_EXTRA = ("roi", "payback_month")

@@ -1,5 +1,5 @@
 """Result tables of one replication, built once at its end from the ledger: small aggregated tables,
-never per-customer arrays (but the transaction log, when asked for). Column meanings: docs/results.md."""
+never per-customer arrays (but the transaction log, when asked for). Column meanings: ``docs/results.md``."""
 
 from __future__ import annotations
 

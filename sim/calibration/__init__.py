@@ -1,4 +1,4 @@
-"""Calibration: fit the behaviour models to a transaction log (``loyalty-sim calibrate``, SPEC "Calibration input").
+"""Calibration: fit the behaviour models to a transaction log (``loyalty-sim calibrate``, docs/calibration.md "Input").
 
 The path of a log through the package, one module per step:
 

@@ -1,4 +1,4 @@
-"""Reading a transaction log: the door for calibration input (SPEC "Calibration input").
+"""Reading a transaction log: the door for calibration input (``docs/calibration.md`` "Input").
 
 A log has one row per transaction: a customer id, a date and an amount (column names configurable). It is a
 CSV file (comma, semicolon, tab or whitespace separated, with a header line) or a Parquet file, such as the
@@ -29,6 +29,11 @@ from sim.input.errors import InputError, Problem
 DATE_FORMATS = ("ISO8601", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y/%m/%d", "%d-%m-%Y", "%m-%d-%Y")
 _SNIFF_ROWS = 2000
 _EPOCH = np.datetime64("1970-01-01", "D")
+#: Dates a transaction log may hold: far wider than any firm's records, narrow enough that a typo (the year
+#: 9999, 1600) is caught instead of stretching the calibration period over millennia.
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+#: A time-zone designator at the end of an ISO 8601 time stamp (Z, +02:00, -0500).
+_ZONE = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
 @dataclass(frozen=True)
@@ -297,14 +302,19 @@ def _customer_codes(frame: pd.DataFrame, columns: LogColumns, locate: _Locator) 
 
 
 def _days(dates: pd.Series, column: str, date_format: str | None, locate: _Locator) -> np.ndarray:
-    """Day numbers (days since 1970-01-01) of the dates, as floats; the time of day, if any, is dropped."""
+    """Day numbers (days since 1970-01-01) of the dates, as floats; the time of day, if any, is dropped.
+
+    A time stamp with a time-zone offset counts on its own calendar day (the customer's), so logs that mix
+    offsets read as their local dates. Dates outside EARLIEST_DATE .. LATEST_DATE are refused."""
     locate.fail_at(column, dates.isna().to_numpy(), lambda _: "missing date")
     if pd.api.types.is_datetime64_any_dtype(dates):
         parsed = dates
     else:
         text = dates.astype(str).str.strip()
+        if date_format is None or "%z" not in date_format:
+            text = text.str.replace(_ZONE, "", regex=True)
         fmt = date_format or _guess_date_format(text, column, locate)
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        parsed = _parse_dates(text, fmt, locate.source)
         shown = "ISO 8601 (2024-03-31)" if fmt == "ISO8601" else fmt
         values = text.to_numpy()
         locate.fail_at(column, parsed.isna().to_numpy(),
@@ -312,7 +322,19 @@ def _days(dates: pd.Series, column: str, date_format: str | None, locate: _Locat
                                  "(give the format with --date-format)")
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
-    return (parsed.to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64).astype(np.float64)
+    days = (parsed.to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    shown_dates = parsed.dt.strftime("%Y-%m-%d").to_numpy()
+    locate.fail_at(column, (days < to_day(EARLIEST_DATE)) | (days > to_day(LATEST_DATE)),
+                   lambda i: f"date {shown_dates[i]} is outside {EARLIEST_DATE} .. {LATEST_DATE} (a typo?)")
+    return days.astype(np.float64)
+
+
+def _parse_dates(text: pd.Series, fmt: str, source: str) -> pd.Series:
+    """``pd.to_datetime`` in ``fmt``; unreadable values become NaT, a format pandas refuses is bad input."""
+    try:
+        return pd.to_datetime(text, format=fmt, errors="coerce")
+    except (ValueError, OverflowError) as exc:   # a bad directive (%Q), mixed offsets under %z
+        raise InputError([Problem("--date-format", (), f"cannot read dates of {source} with {fmt!r}: {exc}")]) from None
 
 
 def _guess_date_format(text: pd.Series, column: str, locate: _Locator) -> str:

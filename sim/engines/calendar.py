@@ -40,7 +40,7 @@ INF = np.inf
 
 
 class Engine:
-    """Simulates one replication of a scenario with a policy (SPEC "Model semantics", ``docs/levers.md``)."""
+    """Simulates one replication of a scenario with a policy (``docs/model.md``, ``docs/levers.md``)."""
 
     def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
                  shard: tuple[int, int] | None = None) -> None:

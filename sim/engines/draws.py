@@ -6,7 +6,7 @@ traits of the j-th referred customer. The engine with a program (:mod:`sim.engin
 the engine without one (:mod:`sim.engines.lifetimes`) calls them for traits, lifetimes and referrals and makes the
 per-purchase draws in its compiled loop (:mod:`sim.random.compiled`); both reach the same compiled code for the
 same (customer, purpose, counter), the one implementation of each draw. So a program with no behavioural response reproduces its baseline exactly
-(SPEC "Common random numbers").
+(``docs/model.md``, section 7).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ class _Batch:
 
 
 class Lifetimes:
-    """Simulates one replication of a scenario without a policy (SPEC "Model semantics")."""
+    """Simulates one replication of a scenario without a policy (``docs/model.md``)."""
 
     def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
                  shard: tuple[int, int] | None = None) -> None:

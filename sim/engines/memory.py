@@ -1,4 +1,4 @@
-"""How much memory a run needs, checked before it starts (docs/model.md "Memory").
+"""How much memory a run needs, checked before it starts (``docs/model.md``, section 6).
 
 The engine with a program holds the whole population; the engine without one runs in flat memory but for
 its queue of referred customers; the transaction log grows with the purchases. The figures below are

@@ -2,7 +2,7 @@
 
 This is the executable specification of ``docs/model.md`` and ``docs/levers.md``. Where it and the fast
 engine (:mod:`sim.engines.calendar`) disagree statistically, one of them is wrong. It is meant for small
-populations (thousands of customers); ENGINE.md explains why it cannot scale.
+populations (thousands of customers); ``docs/model.md`` (section 6) explains why it cannot scale.
 
 What is shared with the fast engine, and what is not
 ----------------------------------------------------

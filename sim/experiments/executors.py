@@ -1,6 +1,6 @@
 """Where independent units of work run: in this process, in a local process pool, or on a Dask cluster.
 
-Replications, sweep points and customer shards are such units (docs/model.md "Scale out"): each depends only on
+Replications, sweep points and customer shards are such units (``docs/model.md``, section 6): each depends only on
 its arguments (scenario, seed, replication, shard), so the numbers are the same wherever it runs. Units
 return small aggregated tables, never per-customer arrays.
 """

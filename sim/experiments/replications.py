@@ -18,6 +18,7 @@ from sim.accounting.estimates import Estimate, estimate
 from sim.accounting.tables import ReplicationResult
 from sim.engines.calendar import Engine
 from sim.engines.lifetimes import Lifetimes
+from sim.engines.protocol import ShardableEngine
 from sim.experiments.shards import merge_shards, run_shard
 from sim.schema import Scenario
 
@@ -84,7 +85,7 @@ def _check_paired(a: RunResult, b: RunResult) -> None:
 ENGINES = ("fast", "reference")
 
 
-def fast_engine(scenario: Scenario, replication: int, *, record_transactions: bool = False) -> Engine | Lifetimes:
+def fast_engine(scenario: Scenario, replication: int, *, record_transactions: bool = False) -> ShardableEngine:
     """The fast engine for ``scenario``: the calendar engine for a program, whole lifetimes without one."""
     engine = Lifetimes if scenario.policy is None else Engine
     return engine(scenario, replication, record_transactions=record_transactions)

@@ -1,5 +1,5 @@
 """Customer shards of one replication: acquisition blocks run apart (in processes or on a cluster) and
-merged, adding up exactly to the whole replication (docs/model.md "Populations larger than one machine")."""
+merged, adding up exactly to the whole replication (the README's "Populations larger than one machine")."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ from sim.accounting.ledger import Ledger
 from sim.accounting.tables import ReplicationResult, replication_result
 from sim.engines.calendar import Engine
 from sim.engines.lifetimes import Lifetimes
+from sim.engines.protocol import ShardableEngine
 from sim.schema import Scenario
 
 
 def run_shard(scenario: Scenario, replication: int, shard: int, count: int) -> tuple[Ledger, int]:
     """Shard ``shard`` of ``count`` of a replication: its closed ledger and its number of events."""
-    if scenario.policy is None:
-        engine = Lifetimes(scenario, replication, shard=(shard, count))
-    else:
-        engine = Engine(scenario, replication, shard=(shard, count))
+    kind = Lifetimes if scenario.policy is None else Engine
+    engine: ShardableEngine = kind(scenario, replication, shard=(shard, count))
     return engine.simulate(), engine.events
 
 

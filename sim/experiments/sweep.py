@@ -1,4 +1,4 @@
-"""Parameter sweeps (SPEC "Sweep file", "Sweep results directory").
+"""Parameter sweeps (``docs/scenarios.md`` "Sweep files", ``docs/results.md``).
 
 A sweep file names a scenario, the parameters to vary (dotted keys of the scenario, each a list of values or a
 ``{low, high}`` range) and a design (``grid``, ``random``, ``latin_hypercube``, ``sobol``). Every point is the

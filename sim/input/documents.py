@@ -1,4 +1,4 @@
-"""YAML files read into plain values with the line of every key (docs/scenarios.md "Bad input").
+"""YAML files read into plain values with the line of every key (``docs/scenarios.md``, "Bad input").
 
 YAML is read with PyYAML's safe composer; tags other than the plain YAML types (``!!python/…`` above all)
 are refused, and so are duplicate keys, which PyYAML would otherwise silently overwrite, and documents

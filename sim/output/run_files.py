@@ -1,4 +1,4 @@
-"""Result files of a run (SPEC "Results directory"): tidy tables built once, written atomically."""
+"""Result files of a run (``docs/results.md``): tidy tables built once, written atomically."""
 
 from __future__ import annotations
 

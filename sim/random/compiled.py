@@ -1,4 +1,4 @@
-"""Compiled per-customer loops (numba): the one implementation of every random draw, and the engine's loop.
+"""The one implementation of every random draw that needs ``log``, ``exp`` and the like: compiled (numba).
 
 **One implementation per draw.** Every draw that needs a transcendental function (the exponential
 -ln(1 - U), the keyed Marsaglia-Tsang Gamma, the exact test of the Gamma table's cells) is computed here,

@@ -158,7 +158,7 @@ def name_key(name: str) -> int:
 
 def batch_sequence(seed: int, replication: int, channel: str, month: int, segment: str,
                    block: int = 0) -> np.random.SeedSequence:
-    """The seed sequence of one acquisition batch (SPEC "Common random numbers"); a batch larger than
+    """The seed sequence of one acquisition batch (``docs/model.md``, section 7); a batch larger than
     :data:`sim.model.acquisition.BLOCK` is drawn in blocks, block ``b`` > 0 from its own sequence."""
     key = (replication, name_key(channel), month, name_key(segment))
     return np.random.SeedSequence(entropy=seed, spawn_key=key if block == 0 else (*key, block))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.accounting.estimates import half_width
+from sim.accounting.metrics import ATTRIBUTABLE_PROGRAM_COSTS
 from sim.input.errors import InputError, Problem
 
 #: Program costs and acquisition cost as they appear in the waterfall, in this order.
@@ -32,8 +33,6 @@ FACTORS = (
     ("frequency", "frequency effect"),
     ("spend", "spend effect"),
 )
-#: Program costs attributable to a customer (in CLV); fixed costs and referral bonuses are not.
-ATTRIBUTABLE_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "message_cost", "member_cost")
 
 
 def mean_interval(values: np.ndarray, axis: int = 0, confidence: float = 0.95
@@ -229,7 +228,7 @@ def simple_clv(metrics: dict[str, float], timeseries: pd.DataFrame, annual_disco
     frequency = purchases / years
     churn = min(metrics["customers_dropped_out"] / years, 0.999)
     lifespan = 1.0 / churn if churn > 0 else math.inf
-    serve_per_year = (metrics["cost_to_serve"] + sum(metrics.get(c) or 0.0 for c in ATTRIBUTABLE_COSTS)) / years
+    serve_per_year = (metrics["cost_to_serve"] + sum(metrics.get(c) or 0.0 for c in ATTRIBUTABLE_PROGRAM_COSTS)) / years
     margin_per_year = metrics["gross_margin"] / years
     cac = metrics["acquisition_cost"] / customers
     retention = 1.0 - churn

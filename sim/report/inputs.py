@@ -1,4 +1,4 @@
-"""Reading a results directory for a report: a run, a comparison or a sweep (SPEC "Results directory").
+"""Reading a results directory for a report: a run, a comparison or a sweep (``docs/results.md``).
 
 Every problem (no such file, not JSON, not Parquet, a key or column missing) is an
 :class:`sim.input.errors.InputError` naming the file, which the CLI turns into exit status 2.

@@ -15,7 +15,7 @@ from sim.report.page import Chart, Page
 from sim.report.style import CURRENCY, number, sentence
 from sim.report.sweep_charts import PAIRS_MAX_PARAMETERS, short
 
-#: Metrics that are not money (everything else in SPEC's list is an amount in the scenario's currency).
+#: Metrics that are not money (everything else in docs/results.md's list is an amount in the scenario's currency).
 NOT_MONEY = {"customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out",
              "customers_reactivated", "members_end", "purchases", "repeat_purchases", "points_earned",
              "points_redeemed", "points_expired", "points_outstanding", "breakage_rate", "roi", "payback_month"}

@@ -132,7 +132,7 @@ class Policy(Frozen):
 
 
 class Response(Frozen):
-    """How customers react to the levers. Multipliers combine multiplicatively (SPEC "Model semantics")."""
+    """How customers react to the levers. Multipliers combine multiplicatively (``docs/model.md``)."""
 
     member_frequency_lift: Lift = 0.05
     member_dropout_multiplier: DropoutMultiplier = 0.85

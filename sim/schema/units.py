@@ -1,6 +1,6 @@
 """Time units. Inside the engine every time is in **years**; every conversion happens here.
 
-A year is 365.25 days, a month exactly 1/12 year, a week 7 days (SPEC "Scenario file").
+A year is 365.25 days, a month exactly 1/12 year, a week 7 days (docs/scenarios.md, "Units").
 """
 
 from __future__ import annotations
