@@ -7,10 +7,15 @@ return small aggregated tables, never per-customer arrays.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sim.input.errors import InputError, Problem
+
+_PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 def connect(scheduler: str):
@@ -50,7 +55,35 @@ def execute(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: in
         from sim.engines.loops import warm_up
 
         warm_up()
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=die_with_parent,
+                                   initargs=(os.getpid(),))
+        try:
             futures = {pool.submit(function, *task): i for i, task in enumerate(tasks)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+        except BaseException:   # Ctrl-C, a failed unit, or the caller stopped: end the workers now
+            stop(pool)
+            raise
+        pool.shutdown()
+
+
+def die_with_parent(parent: int) -> None:
+    """Initializer of pool workers: the kernel kills a worker when its parent dies (Linux's
+    PR_SET_PDEATHSIG), so that a killed run leaves no workers behind; a worker whose parent is already gone
+    exits. Workers ignore Ctrl-C: the parent, which receives it too, stops them (:func:`stop`)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):   # not Linux: the workers end when the parent closes the pool
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop(pool) -> None:
+    """End a process pool at once: cancel what has not started and kill the workers (a second Ctrl-C would
+    otherwise wait for the running units, or deadlock in the pool's shutdown)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())   # before shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.kill()
