@@ -8,7 +8,9 @@ weeks and the log running 78 weeks, like CDNOW; calibration end at week 39. Time
 - ``summary``: merge same-day purchases and build (x, t_x, T, mean spend) from the in-memory log;
 - ``bgnbd``: the BG/NBD fit (with standard errors) on that summary; ``summary + bgnbd`` is the figure to
   compare with lifetimes' 8.6 s for a 1M-customer BG/NBD fit on this machine;
-- ``paretonbd``, ``gamma_gamma``: the other two fits; ``read_csv``: reading and checking the log from a CSV.
+- ``paretonbd``, ``gamma_gamma``: the other two fits; ``read_csv``: reading and checking the log from a CSV;
+- ``customers``: the customer table of ``calibrate --customers`` (P(alive), expected purchases in 12
+  months, expected order value, discounted residual purchases and CLV) from the BG/NBD calibration.
 
     .venv/bin/python bench/bench_calibrate.py                      # 100k and 1M customers
     .venv/bin/python bench/bench_calibrate.py --sizes 100000       # quick
@@ -63,7 +65,16 @@ def measure(customers: int) -> dict[str, float]:
 
     import pandas as pd
 
-    from sim.calibration import fit_bgnbd, fit_gamma_gamma, fit_paretonbd, merge_same_day, read_log, summarize
+    from sim.calibration import (
+        calibrate,
+        fit_bgnbd,
+        fit_gamma_gamma,
+        fit_paretonbd,
+        merge_same_day,
+        read_log,
+        summarize,
+    )
+    from sim.calibration.customers import customer_table
 
     log = synthetic_log(customers)
     figures: dict[str, float] = {"customers": customers, "transactions": int(log["customer"].size)}
@@ -76,6 +87,11 @@ def measure(customers: int) -> dict[str, float]:
         figures[name] = time.perf_counter() - start
         figures[f"{name}_params"] = {k: round(v, 4) for k, v in result.params.items()}
     figures["summary_plus_bgnbd"] = figures["summary"] + figures["bgnbd"]
+    purchases = merge_same_day(log["customer"], log["day"], log["amount"])
+    calibration = calibrate(purchases, dt.date(1997, 9, 30), model="bgnbd")
+    start = time.perf_counter()
+    customer_table(calibration, purchases)
+    figures["customers_table"] = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "log.csv"
         dates = pd.to_datetime(log["day"], unit="D").strftime("%Y-%m-%d")
@@ -101,11 +117,11 @@ def main() -> None:
                              text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     print(f"{'customers':>10} {'transactions':>12} {'summary':>8} {'bgnbd':>7} {'sum+bg':>7} {'pareto':>7} "
-          f"{'gg':>6} {'read_csv':>8}  (seconds)")
+          f"{'gg':>6} {'read_csv':>8} {'customers':>9}  (seconds)")
     for row in rows:
         print(f"{row['customers']:>10,} {row['transactions']:>12,} {row['summary']:>8.2f} {row['bgnbd']:>7.2f} "
               f"{row['summary_plus_bgnbd']:>7.2f} {row['paretonbd']:>7.2f} {row['gamma_gamma']:>6.2f} "
-              f"{row['read_csv']:>8.2f}")
+              f"{row['read_csv']:>8.2f} {row['customers_table']:>9.2f}")
     (HERE / "out").mkdir(exist_ok=True)
     (HERE / "out" / "bench_calibrate.json").write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -422,9 +422,17 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
 @click.option("--amount-column", default="amount", show_default=True)
 @click.option("--date-format", metavar="FORMAT", help="strftime format of the dates, e.g. %d/%m/%Y "
               "[default: ISO 8601 or another unambiguous common form].")
+@click.option("--customers", "customers_file", type=click.Path(dir_okay=False), metavar="CUSTOMERS.parquet",
+              help="Also write one row per customer: its history, P(alive), expected purchases in the next "
+                   "12 months and expected residual CLV (docs/calibration.md).")
+@click.option("--margin", type=click.FloatRange(min=0.0, max=1.0), default=1.0, show_default=True,
+              help="Margin rate on spend for the residual CLV of --customers (1: revenue).")
+@click.option("--annual-discount-rate", type=click.FloatRange(min=0.0, max=1.0), default=0.10,
+              show_default=True, help="Discount rate of the residual CLV of --customers, per year.")
 def calibrate(transactions_file: str, calibration_end, output: str | None, chart: str | None, model: str,
               segments: int, segment_name: str, customer_column: str, date_column: str, amount_column: str,
-              date_format: str | None) -> None:
+              date_format: str | None, customers_file: str | None, margin: float,
+              annual_discount_rate: float) -> None:
     """Fit BG/NBD or Pareto/NBD and Gamma-Gamma to a transaction log (CSV or transactions.parquet).
 
     Prints the parameters with standard errors, the log-likelihoods and the model chosen, and the holdout
@@ -436,7 +444,9 @@ def calibrate(transactions_file: str, calibration_end, output: str | None, chart
     columns = LogColumns(customer=customer_column, date=date_column, amount=amount_column)
     _guarded(lambda: run_calibrate(transactions_file, calibration_end=calibration_end and calibration_end.date(),
                                    output=output, chart=chart, model=model, segments=segments,
-                                   segment_name=segment_name, columns=columns, date_format=date_format))
+                                   segment_name=segment_name, columns=columns, date_format=date_format,
+                                   customers=customers_file, margin=margin,
+                                   annual_discount_rate=annual_discount_rate))
 
 
 @main.command()

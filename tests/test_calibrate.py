@@ -7,6 +7,7 @@ true value, and the standard error must be small enough (a bound per parameter) 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from pathlib import Path
@@ -518,3 +519,91 @@ def test_log_columns_are_configurable(tmp_path: Path) -> None:
     assert purchases.customers == 2 and purchases.amount.tolist() == [1.0, 2.0, 3.0]
     with pytest.raises(InputError, match="must differ"):
         read_log(tmp_path / "log.csv", LogColumns(customer="who", date="who", amount="paid"))
+
+
+# -- the customer table (calibrate --customers) ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def customers_of_cdnow(tmp_path_factory, cdnow_csv) -> tuple[pd.DataFrame, dict]:
+    """The customer table of the CDNOW sample at 1997-09-30 under BG/NBD, through the command line."""
+    out = tmp_path_factory.mktemp("customers") / "customers.parquet"
+    result = invoke(cdnow_csv, "--calibration-end", "1997-09-30", "--model", "bgnbd", "--customers", str(out),
+                    "--margin", "0.3", "--annual-discount-rate", "0.1")
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    from sim.calibration.customers import METADATA_KEY
+    return pd.read_parquet(out), json.loads(pq.read_schema(out).metadata[METADATA_KEY])
+
+
+def test_customer_table_has_every_cohort_customer_with_its_history(customers_of_cdnow, cdnow_csv) -> None:
+    """History columns against pandas on the raw log (an independent computation): one row per customer
+    of the cohort, its last purchase by the calibration end and its spend in the 365 days before it."""
+    table, record = customers_of_cdnow
+    assert record["model"] == "BG/NBD" and record["calibration_end"] == "1997-09-30"
+    assert len(table) == 2357 and table["customer_id"].is_unique
+    raw = pd.read_csv(cdnow_csv, dtype={"customer_id": str, "date": str})
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    before = raw[raw["date"] <= "1997-09-30"]
+    last = before.groupby("customer_id")["date"].max().dt.date
+    spend = before[before["date"] > pd.Timestamp("1997-09-30") - pd.Timedelta(days=365.25)] \
+        .groupby("customer_id")["amount"].sum()
+    rows = table.set_index("customer_id")
+    assert (rows["last_purchase_date"] == last.reindex(rows.index)).all()
+    np.testing.assert_allclose(rows["spend_12m"], spend.reindex(rows.index).fillna(0.0), rtol=1e-12)
+    repeaters = rows["repeat_purchases"] > 0
+    assert (rows.loc[~repeaters, "recency_weeks"] == 0).all()
+    assert (rows["recency_weeks"] <= rows["age_weeks"]).all() and rows["age_weeks"].between(27, 38.86).all()
+    # a customer without repeat purchases is expected to spend the population mean p gamma / (q - 1)
+    p, q, gamma = (record["segments"]["calibrated"]["spend"][k] for k in ("p", "q", "gamma"))
+    np.testing.assert_allclose(rows.loc[~repeaters, "expected_order_value"], p * gamma / (q - 1), rtol=1e-12)
+    np.testing.assert_allclose(rows["expected_residual_clv"],
+                               0.3 * rows["expected_order_value"] * rows["expected_residual_purchases_discounted"])
+    assert rows["p_alive"].between(0, 1).all() and (rows.loc[~repeaters, "p_alive"] == 1).all()
+
+
+def test_discounted_residual_purchases_match_the_pareto_nbd_closed_form() -> None:
+    """DERT by quadrature (about 1e-11) against Fader, Hardie & Lee (2005, "RFM and CLV", eq. 2):
+    alpha^r beta^s delta^(s-1) Gamma(r+x+1) U(s, s; delta (beta+T)) / (Gamma(r) (alpha+T)^(r+x+1) L)."""
+    from scipy.special import gammaln, hyperu
+
+    from sim.calibration.customers import _behaviour
+    from sim.calibration.mle import Estimates
+    from sim.calibration.pipeline import SegmentFit
+    from sim.calibration.summary import CompressedHistories
+
+    params = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}   # CDNOW, weeks
+    x = np.array([0.0, 1.0, 2.0, 7.0, 15.0, 3.0])
+    t_x = np.array([0.0, 5.0, 30.0, 36.0, 38.0, 2.0])
+    T = np.array([38.0, 38.0, 38.0, 38.0, 39.0, 30.0])
+    delta = np.log1p(0.15) / (365.25 / 7)
+    part = SegmentFit("s", x.size, 1.0, Estimates(params, {}), Estimates({}, {}), np.ones(x.size, bool))
+    histories = CompressedHistories(x=x, t_x=t_x, T=T, weight=np.ones(x.size), index=np.arange(x.size))
+    _, _, dert = _behaviour("Pareto/NBD", part, histories, delta)
+    r, alpha, s, beta = params.values()
+    log_l = theory.paretonbd_log_likelihood(x, t_x, T, **params)
+    closed = np.exp(r * np.log(alpha) + s * np.log(beta) + (s - 1) * np.log(delta) + gammaln(r + x + 1)
+                    + np.log(hyperu(s, s, delta * (beta + T))) - gammaln(r) - (r + x + 1) * np.log(alpha + T) - log_l)
+    np.testing.assert_allclose(dert, closed, rtol=1e-9)
+
+
+def test_discounted_residual_purchases_of_bgnbd_match_adaptive_quadrature() -> None:
+    """BG/NBD has no closed form: the fixed rule against scipy's adaptive quad of the same integral."""
+    from scipy.integrate import quad
+
+    from sim.calibration.customers import _behaviour
+    from sim.calibration.mle import Estimates
+    from sim.calibration.pipeline import SegmentFit
+    from sim.calibration.summary import CompressedHistories
+
+    params = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    x, t_x, T = np.array([0.0, 2.0, 10.0]), np.array([0.0, 30.0, 37.0]), np.array([38.0, 38.0, 38.0])
+    delta = np.log1p(0.10) / (365.25 / 7)
+    part = SegmentFit("s", 3, 1.0, Estimates(params, {}), Estimates({}, {}), np.ones(3, bool))
+    _, _, dert = _behaviour("BG/NBD", part, CompressedHistories(x, t_x, T, np.ones(3), np.arange(3)), delta)
+    for i in range(3):
+        def integrand(t, i=i):
+            return delta * np.exp(-delta * t) * float(theory.bgnbd_conditional_expected_purchases(
+                t, x[i], t_x[i], T[i], **params))
+        want = quad(integrand, 0, np.inf, limit=500, epsabs=1e-13, epsrel=1e-12)[0]
+        assert dert[i] == pytest.approx(want, rel=1e-9)

@@ -9,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 
+from sim.calibration.customers import customer_table, write_customer_table
 from sim.calibration.holdout import tracking_figure
 from sim.calibration.log import LogColumns, read_log
 from sim.calibration.output import print_report, segments_yaml
@@ -22,7 +23,8 @@ _SEGMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | None, chart: str | None,
                   model: str, segments: int, segment_name: str, columns: LogColumns,
-                  date_format: str | None) -> None:
+                  date_format: str | None, customers: str | None = None, margin: float = 1.0,
+                  annual_discount_rate: float = 0.10) -> None:
     """The whole command; bad input raises :class:`InputError` (the CLI turns it into exit status 2)."""
     from rich.console import Console
 
@@ -48,6 +50,12 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
                                  title=f"{Path(path).name}: cumulative repeat purchases, predicted vs actual")
         _write(chart_path, lambda p: figure.savefig(p, format=chart_path.suffix[1:].lower(), dpi=110))
         console.print(f"chart written to {chart_path}")
+    if customers is not None:
+        with _status(console, f"scoring {calibration.summary.size:,} customers"):
+            table = customer_table(calibration, purchases, margin=margin, annual_discount_rate=annual_discount_rate)
+        _write(Path(customers), lambda p: write_customer_table(table, p, calibration, margin=margin,
+                                                               annual_discount_rate=annual_discount_rate))
+        console.print(f"customer table written to {customers} ({len(table):,} customers)")
     if output is None:
         console.print()
         sys.stdout.write(block)

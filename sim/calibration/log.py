@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,9 @@ class Purchases:
     exact : bool
         True when ``day`` holds exact times (a simulated log's ``time`` column): purchases are then points
         in continuous time, as in the models, and only identical times would be merged.
+    ids : object array or None
+        The log's id of each customer code (``replication:id`` in a simulated log of several replications);
+        None for a log built in memory from codes.
     """
 
     customer: np.ndarray
@@ -73,6 +76,7 @@ class Purchases:
     source: str
     transactions: int
     exact: bool = False
+    ids: np.ndarray | None = None
 
     @property
     def customers(self) -> int:
@@ -133,12 +137,13 @@ def read_log(path: str | os.PathLike[str], columns: LogColumns = LogColumns(),
     source = str(path)
     frame, is_csv = _read_table(Path(path), source, columns)
     locate = _Locator(source, frame.index.to_numpy(), is_csv)
-    customer = _customer_codes(frame, columns, locate)
+    customer, ids = _customer_codes(frame, columns, locate)
     day = _days(frame[columns.date], columns.date, date_format, locate)
     amount = _amounts(frame[columns.amount], columns.amount, locate)
     exact = _exact_times(frame, columns, day)
-    return merge_same_day(customer, day if exact is None else exact, amount, source=source,
-                          transactions=len(frame), exact=exact is not None)
+    merged = merge_same_day(customer, day if exact is None else exact, amount, source=source,
+                            transactions=len(frame), exact=exact is not None)
+    return replace(merged, ids=ids)   # codes are 0..n-1, all present, so merging keeps their order
 
 
 def merge_same_day(customer: np.ndarray, day: np.ndarray, amount: np.ndarray, *, source: str = "<memory>",
@@ -286,19 +291,24 @@ def _check_columns(source: str, names: list[str], wanted: list[str], line: int |
         raise InputError(problems)
 
 
-def _customer_codes(frame: pd.DataFrame, columns: LogColumns, locate: _Locator) -> np.ndarray:
-    """Integer codes of the customers; a ``replication`` column (simulated logs) is part of the identity."""
+def _customer_codes(frame: pd.DataFrame, columns: LogColumns, locate: _Locator) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes 0..n-1 of the customers, and the id of each code; a ``replication`` column (simulated
+    logs) is part of the identity."""
     ids = frame[columns.customer]
     locate.fail_at(columns.customer, ids.isna().to_numpy(), lambda _: "missing customer id")
     if ids.dtype == object or pd.api.types.is_string_dtype(ids):
         stripped = ids.str.strip()
         locate.fail_at(columns.customer, (stripped == "").to_numpy(), lambda _: "empty customer id")
         ids = stripped
-    codes, _ = pd.factorize(ids)
+    codes, names = pd.factorize(ids)
+    names = np.asarray(names).astype(str).astype(object)
     if "replication" in frame.columns and columns.customer != "replication":
-        replication, _ = pd.factorize(frame["replication"])
-        codes, _ = pd.factorize(replication.astype(np.int64) * (codes.max() + 1) + codes)
-    return codes.astype(np.int64)
+        replication, runs = pd.factorize(frame["replication"])
+        combined = replication.astype(np.int64) * (codes.max() + 1) + codes
+        codes, keys = pd.factorize(combined)
+        keys = np.asarray(keys)
+        names = np.array([f"{runs[k // (names.size)]}:{names[k % names.size]}" for k in keys], dtype=object)
+    return codes.astype(np.int64), names
 
 
 def _days(dates: pd.Series, column: str, date_format: str | None, locate: _Locator) -> np.ndarray:

@@ -119,8 +119,21 @@ def _bgnbd_bracket(
     t, x, T = np.broadcast_arrays(_arr(t), _arr(x), _arr(T))
     z = t / (alpha + T + t)
     c = a + b + x - 1
-    log_term = (a - 1) * np.log1p(-z) + np.log(hyp2f1(a + b - 1 - r, a - 1, c, z))
+    log_term = (a - 1) * np.log1p(-z) + np.log(_distinct_hyp2f1(a + b - 1 - r, a - 1, c, z))
     return c / (a - 1) * -np.expm1(log_term)
+
+
+def _distinct_hyp2f1(a: float, b: float, c: Floats, z: Floats) -> Floats:
+    """``hyp2f1(a, b, c, z)`` evaluated once per distinct (c, z): customer histories repeat the same
+    repeat count and age many times (whole days), and the function costs microseconds."""
+    c, z = np.broadcast_arrays(c, z)
+    if c.size < 64:
+        return hyp2f1(a, b, c, z)
+    c_values, c_code = np.unique(c.ravel(), return_inverse=True)
+    z_values, z_code = np.unique(z.ravel(), return_inverse=True)
+    keys, inverse = np.unique(c_code.ravel() * z_values.size + z_code.ravel(), return_inverse=True)
+    values = hyp2f1(a, b, c_values[keys // z_values.size], z_values[keys % z_values.size])
+    return values[inverse.ravel()].reshape(c.shape)
 
 
 def bgnbd_expected_repeat_purchases(
