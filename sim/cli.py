@@ -117,7 +117,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
 
     from sim.output.run_files import summary, write_run
 
-    write_run(result, out, with_transactions=transactions, source=scenario_file)
+    _guarded(lambda: write_run(result, out, with_transactions=transactions, source=scenario_file))
     checkpoint.finish()
     _print_summary(summary(result), out)
 
@@ -282,7 +282,7 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
         comparison = Comparison(results[:-1], results[-1], reference_is_baseline=True)
     else:
         comparison = Comparison(results, results[0], reference_is_baseline=False)
-    write_comparison(comparison, out, sources={s.name: f for f, s in zip(files, scenarios)})
+    _guarded(lambda: write_comparison(comparison, out, sources={s.name: f for f, s in zip(files, scenarios)}))
     _print_comparison(comparison.content(), out)
 
 

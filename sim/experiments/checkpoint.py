@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from sim.accounting.tables import ReplicationResult
+from sim.output.files import atomic_write
 from sim.schema import Scenario
 
 FOLDER = ".partial"
@@ -62,10 +63,7 @@ class Checkpoint:
     def save(self, index: int, result: ReplicationResult) -> None:
         """Store replication ``result`` of scenario ``index`` (atomically: a reader never sees half a file)."""
         path = self.folder / f"{index}-{result.replication}.pkl"
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as handle:
-            pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        atomic_write(path, lambda p: p.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)))
 
     def finish(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from sim.experiments.replications import RunResult
-from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, _atomic_write, write_run
+from sim.output.files import atomic_write
+from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, write_run
 
 FAMILY_CONFIDENCE = 0.95
 
@@ -87,8 +88,8 @@ def write_comparison(comparison: Comparison, out_dir: str | os.PathLike[str],
         write_run(result, out / "scenarios" / folder, source=(sources or {}).get(result.scenario.name))
     content = comparison.content()
     content["folders"] = dict(zip(content["metrics"], scenario_folders(comparison._all())))
-    _atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(content, indent=2) + "\n"))
-    _atomic_write(out / "comparison.parquet", lambda p: comparison.table().to_parquet(p, index=False))
+    atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(content, indent=2) + "\n"))
+    atomic_write(out / "comparison.parquet", lambda p: comparison.table().to_parquet(p, index=False))
     return out
 
 

@@ -39,6 +39,7 @@ from sim.input.documents import Document, read_yaml
 from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.scenarios import check_baseline, resolve_baseline
 from sim.input.validation import validate
+from sim.output.files import atomic_write
 from sim.schema import Scenario
 from sim.schema.base import Frozen, KeyPathError
 
@@ -508,10 +509,8 @@ def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine:
     if plan.base is not None:
         from sim.output.run_files import SCENARIO_FILE, scenario_yaml
 
-        tmp = out / f".{SCENARIO_FILE}.tmp"
-        tmp.write_text(scenario_yaml(plan.base, f"{plan.scenario_path} with the sweep's fixed values "
-                                                f"({plan.source})"))
-        os.replace(tmp, out / SCENARIO_FILE)
+        text = scenario_yaml(plan.base, f"{plan.scenario_path} with the sweep's fixed values ({plan.source})")
+        atomic_write(out / SCENARIO_FILE, lambda p: p.write_text(text))
     finished = {i for i in range(len(plan.points)) if _point_file(results_dir, i).is_file()}
     checkpoint = Checkpoint(out, key)
     stored = checkpoint.start(resume=resume)
@@ -610,10 +609,7 @@ def _point_file(results_dir: Path, number: int) -> Path:
 
 def _write_point(results_dir: Path, plan: SweepPlan, number: int, done: dict) -> None:
     frame = point_rows(plan, number, done)
-    path = _point_file(results_dir, number)
-    tmp = path.with_name(f".{path.name}.tmp")   # names starting with '.' are ignored by Parquet readers
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(_point_file(results_dir, number), lambda p: frame.to_parquet(p, index=False))
 
 
 def read_results(out: str | os.PathLike[str]):
@@ -635,9 +631,8 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_plain(content), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(_plain(content), indent=2, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))
 
 
 def _plain(value: Any) -> Any:

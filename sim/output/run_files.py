@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sim.accounting.estimates import estimate
 from sim.accounting.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
 from sim.experiments.replications import RunResult
+from sim.output.files import atomic_write
 from sim.schema.units import DAYS_PER_YEAR
 
 #: Day 0 of the simulation in transactions.parquet's ``date`` column (scenarios have no calendar dates).
@@ -133,12 +134,12 @@ def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transa
         write_run(result.baseline, out / "baseline", source=_baseline_source(result.scenario, source))
     elif (out / "baseline" / "summary.json").is_file():  # from an earlier run with a baseline
         shutil.rmtree(out / "baseline")
-    _atomic_write(out / SCENARIO_FILE, lambda p: p.write_text(scenario_yaml(result.scenario, source)))
-    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"))
-    _atomic_write(out / "timeseries.parquet", lambda p: timeseries(result).to_parquet(p, index=False))
-    _atomic_write(out / "cohorts.parquet", lambda p: cohorts(result).to_parquet(p, index=False))
+    atomic_write(out / SCENARIO_FILE, lambda p: p.write_text(scenario_yaml(result.scenario, source)))
+    atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"))
+    atomic_write(out / "timeseries.parquet", lambda p: timeseries(result).to_parquet(p, index=False))
+    atomic_write(out / "cohorts.parquet", lambda p: cohorts(result).to_parquet(p, index=False))
     if with_transactions:
-        _atomic_write(out / "transactions.parquet", lambda p: transactions(result).to_parquet(p, index=False))
+        atomic_write(out / "transactions.parquet", lambda p: transactions(result).to_parquet(p, index=False))
     return out
 
 
@@ -204,10 +205,3 @@ def _baseline_source(scenario: BaseModel, source: str | os.PathLike[str] | None)
         return f"{source} without its policy block (baseline: auto)"
     target = Path(baseline)
     return str(target if target.is_absolute() else Path(source).parent / target)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary sibling then rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
