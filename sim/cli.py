@@ -94,7 +94,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
         _check_shards(scenario, scenario_file, transactions, engine)
     baseline = _guarded(lambda: _baseline(scenario, scenario_file))
     out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name)
-    _check_writable(out)
+    _claim(out)
     client = None
     if scheduler is not None:
         from sim.experiments.executors import connect
@@ -216,13 +216,19 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
 
 
-def _check_writable(out: Path) -> None:
+def _claim(out: Path) -> None:
+    """Create the results directory and hold its lock until the command ends (exit 2 if another process
+    writes there)."""
+    from sim.output.lock import ResultsLock
+
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         from sim.input.errors import Problem
 
         _fail([Problem(str(out), (), f"cannot create the results directory: {exc.strerror}")])
+    lock = _guarded(lambda: ResultsLock(out).acquire())
+    click.get_current_context().call_on_close(lock.release)
 
 
 @main.command()
@@ -269,7 +275,7 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
         _fail(problems)
     scenarios = [s.model_copy(update=common) for s in scenarios]
     out = Path(out_dir) if out_dir else Path("results") / _slug("compare-" + "-vs-".join(s.name for s in scenarios))
-    _check_writable(out)
+    _claim(out)
 
     from sim.experiments.compare import Comparison, write_comparison
     from sim.experiments.replications import run_many
@@ -343,7 +349,7 @@ def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: 
 
     plan = _guarded(lambda: plan_sweep(sweep_file, replications=replications, seed=seed))
     out = Path(out_dir) if out_dir else Path("results") / _slug(plan.body.name)
-    _check_writable(out)
+    _claim(out)
     manifest = _guarded(lambda: _sweep_with_progress(plan, out, workers or os.cpu_count() or 1, scheduler,
                                                      resume))
     _print_sweep(plan, manifest, out)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -79,3 +81,62 @@ def test_every_output_goes_through_atomic_write() -> None:
     renaming = [str(p.relative_to(ROOT)) for p in (ROOT / "sim").rglob("*.py")
                 if "os.replace(" in p.read_text() or "os.rename(" in p.read_text()]
     assert renaming == ["sim/output/files.py"]
+
+
+# -- one writer per results directory -----------------------------------------------------------------------
+
+HOLD = ("import sys, time; from sim.output.lock import ResultsLock; ResultsLock(sys.argv[1]).acquire(); "
+        "print('locked', flush=True); time.sleep(600)")
+
+
+def _holder(folder: Path) -> subprocess.Popen:
+    """Another process holding ``folder``'s lock, as a run writing there would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+def _sweep_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"sweep:\n  name: tiny\n  scenario: {CDNOW}\n  replications: 1\n"
+                    "  set: {acquisition.0.new_per_month: 100}\n"
+                    "  parameters:\n    economics.gross_margin: [0.2, 0.3]\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "sweep"])
+def test_a_results_directory_in_use_is_refused(tmp_path: Path, command: str) -> None:
+    out = tmp_path / "out"
+    holder = _holder(out)
+    try:
+        if command == "run":
+            result = _run(CDNOW, out)
+        elif command == "compare":
+            other = tmp_path / "other.yaml"
+            other.write_text(CDNOW.read_text().replace("name: cdnow-baseline", "name: other"))
+            result = CliRunner().invoke(main, ["compare", str(CDNOW), str(other), "--replications", "1",
+                                               "--workers", "1", "--out", str(out)])
+        else:
+            result = CliRunner().invoke(main, ["sweep", str(_sweep_file(tmp_path)), "--workers", "1",
+                                               "--out", str(out)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 2, result.output
+    assert f"{out}: is in use: another loyalty-sim process (pid {holder.pid})" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == [".loyalty-sim.lock"]   # nothing written, nothing removed
+
+
+def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
+    """A killed run leaves no stale lock: the next run into the same directory goes ahead."""
+    holder = _holder(tmp_path)
+    holder.kill()
+    holder.wait()
+    result = _run(CDNOW, tmp_path)
+    assert result.exit_code == 0, result.output
+    again = _run(CDNOW, tmp_path)   # and a finished run released its own lock
+    assert again.exit_code == 0, again.output
+
