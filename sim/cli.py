@@ -101,13 +101,15 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
 
         client = _guarded(lambda: connect(scheduler))
 
-    from sim.experiments.checkpoint import Checkpoint, fingerprint
+    from sim.experiments.checkpoint import Checkpoint, discarded_message, fingerprint
 
     arms = [scenario] if baseline is None else [scenario, baseline]
     checkpoint = Checkpoint(out, fingerprint(arms, transactions, engine if shards == 1 else f"{engine}/{shards}"))
     finished = checkpoint.start(resume=resume)
     if resume:
-        click.echo(f"resuming: {len(finished)} finished replication(s) found in {checkpoint.folder}", err=True)
+        click.echo(f"resuming: {len(finished)} finished replication(s) reused from {checkpoint.folder}", err=True)
+        if checkpoint.discarded:
+            click.echo(f"resuming: {discarded_message(checkpoint.discarded)}", err=True)
     try:
         result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1,
                                     checkpoint, finished, engine, shards, client)
@@ -369,7 +371,8 @@ def _sweep_with_progress(plan, out: Path, workers: int, scheduler: str | None, r
                 click.echo(f"resuming: {stored} replication(s) already finished", err=True)
             progress.update(task, total=todo)
 
-        callbacks = SweepProgress(on_start=start, on_units=lambda n: progress.advance(task, n))
+        callbacks = SweepProgress(on_start=start, on_units=lambda n: progress.advance(task, n),
+                                  on_discarded=lambda message: click.echo(f"resuming: {message}", err=True))
         return run_sweep(plan, out, workers=workers, scheduler=scheduler, resume=resume, progress=callbacks)
 
 

@@ -140,3 +140,149 @@ def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
     again = _run(CDNOW, tmp_path)   # and a finished run released its own lock
     assert again.exit_code == 0, again.output
 
+
+# -- stored replications: data with a fingerprint, never code, never another run's ---------------------------
+
+POLICY = "policy:\n  points: {reward_threshold: 100, reward_value: 5}\n"
+
+
+def _policy_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "with_policy.yaml"
+    path.write_text(CDNOW.read_text() + POLICY)
+    return path
+
+
+def _interrupted(tmp_path: Path, monkeypatch, out: Path, *extra: str) -> list[Path]:
+    """Run the policy scenario (3 replications and its baseline's 3) into ``out``, killed at the 4th; the
+    stored replications."""
+    import sim.experiments.replications
+
+    real = sim.experiments.replications.run_replication
+    calls = []
+
+    def dies_on_the_fourth(scenario, replication, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(scenario, replication, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sim.experiments.replications, "run_replication", dies_on_the_fourth)
+        died = _run(_policy_scenario(tmp_path), out, "--replications", "3", *extra)
+    assert died.exit_code != 0
+    stored = sorted(p for p in (out / ".partial").iterdir() if p.name != "fingerprint")
+    assert len(stored) == 3
+    return stored
+
+
+def _resume(tmp_path: Path, monkeypatch, out: Path, *extra: str) -> tuple[object, int]:
+    """--resume into ``out``; the result and how many replications were simulated."""
+    import sim.experiments.replications
+
+    real = sim.experiments.replications.run_replication
+    counted = []
+    with monkeypatch.context() as patch:
+        patch.setattr(sim.experiments.replications, "run_replication",
+                      lambda scenario, replication, **kw: counted.append(1) or real(scenario, replication, **kw))
+        result = _run(_policy_scenario(tmp_path), out, "--replications", "3", "--resume", *extra)
+    return result, len(counted)
+
+
+def _same_results(a: Path, b: Path) -> None:
+    assert (a / "summary.json").read_text() == (b / "summary.json").read_text()
+    for name in ("timeseries.parquet", "cohorts.parquet", "baseline/cohorts.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+
+
+class Planted:
+    """Unpickling this runs code: it creates the file named by ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_never_runs_on_resume(tmp_path: Path, monkeypatch) -> None:
+    import pickle
+
+    out = tmp_path / "out"
+    stored = _interrupted(tmp_path, monkeypatch, out)
+    marker = tmp_path / "code-ran"
+    stored[0].write_bytes(pickle.dumps(Planted(marker)))
+    result, simulated = _resume(tmp_path, monkeypatch, out)
+    assert not marker.exists()
+    assert result.exit_code == 0, result.output
+    assert simulated == 4   # the 3 never finished and the planted one
+    assert "1 stored replication(s) discarded and simulated again: 1 damaged" in result.output
+
+
+def test_damaged_stored_replications_are_simulated_again(tmp_path: Path, monkeypatch) -> None:
+    whole = _run(_policy_scenario(tmp_path), tmp_path / "whole", "--replications", "3")
+    assert whole.exit_code == 0, whole.output
+    out = tmp_path / "out"
+    stored = _interrupted(tmp_path, monkeypatch, out)
+    stored[0].write_bytes(stored[0].read_bytes()[:-200])    # cut short
+    content = bytearray(stored[1].read_bytes())
+    content[len(content) // 2] ^= 0xFF                      # one byte altered
+    stored[1].write_bytes(bytes(content))
+    result, simulated = _resume(tmp_path, monkeypatch, out)
+    assert result.exit_code == 0, result.output
+    assert "resuming: 1 finished replication(s) reused" in result.output
+    assert "2 stored replication(s) discarded and simulated again: 2 damaged" in result.output
+    assert simulated == 5
+    _same_results(tmp_path / "whole", out)
+
+
+def test_a_replication_of_other_work_is_never_reused(tmp_path: Path, monkeypatch) -> None:
+    """A stored replication carries the fingerprint of its own run: one of another seed, dropped into the
+    folder of this run, is recomputed, not mixed into the results."""
+    whole = _run(_policy_scenario(tmp_path), tmp_path / "whole", "--replications", "3")
+    assert whole.exit_code == 0, whole.output
+    other = _interrupted(tmp_path, monkeypatch, tmp_path / "other", "--seed", "99")
+    out = tmp_path / "out"
+    mine = _interrupted(tmp_path, monkeypatch, out)
+    stray = out / ".partial" / other[0].name
+    assert stray in mine
+    stray.write_bytes(other[0].read_bytes())
+    result, simulated = _resume(tmp_path, monkeypatch, out)
+    assert result.exit_code == 0, result.output
+    assert "1 stored replication(s) discarded and simulated again: 1 from other work" in result.output
+    assert simulated == 4
+    _same_results(tmp_path / "whole", out)
+
+
+def test_a_stored_replication_round_trips_exactly(tmp_path: Path) -> None:
+    from sim.experiments.checkpoint import Checkpoint
+    from sim.experiments.replications import run_replication
+    from sim.input.scenarios import load_scenario
+
+    scenario = load_scenario(str(ROOT / "scenarios" / "points_program.yaml"),
+                             ["acquisition.0.initial_customers=200", "acquisition.0.new_per_month=20",
+                              "acquisition.1.new_per_month=20"], transactions=True)
+    original = run_replication(scenario, 1, record_transactions=True)
+    Checkpoint(tmp_path, "key").start(resume=False)
+    Checkpoint(tmp_path, "key").save(1, original)
+    checkpoint = Checkpoint(tmp_path, "key")
+    back = checkpoint.start(resume=True)[1, 1]
+    assert not checkpoint.discarded
+    assert back.replication == 1 and back.events == original.events and back.totals == original.totals
+    for table in ("monthly", "cohorts", "transactions"):
+        mine, theirs = getattr(back, table), getattr(original, table)
+        assert list(mine) == list(theirs)
+        for name in theirs:
+            assert mine[name].dtype == theirs[name].dtype
+            assert (mine[name] == theirs[name]).all()
+    assert Checkpoint(tmp_path, "another key").start(resume=True) == {}
+
+
+def test_sweep_resume_discards_a_damaged_stored_replication(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / ".partial").mkdir(parents=True)
+    (out / ".partial" / "0-0.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    result = CliRunner().invoke(main, ["sweep", str(_sweep_file(tmp_path)), "--workers", "1", "--out", str(out),
+                                       "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "resuming: 1 stored replication(s) discarded and simulated again: 1 damaged" in result.output
+    assert not (out / ".partial").exists()

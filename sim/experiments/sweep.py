@@ -462,6 +462,7 @@ class SweepProgress:
     on_start: Callable[[int, int], None] | None = None          # (units to run, units already done)
     on_units: Callable[[int], None] | None = None               # units just finished
     on_point: Callable[[int], None] | None = None               # a point's results were written
+    on_discarded: Callable[[str], None] | None = None           # stored replications not reused, and why
 
 
 def run_sweep(plan: SweepPlan, out: str | os.PathLike[str], *, workers: int = 1, scheduler: str | None = None,
@@ -514,6 +515,10 @@ def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine:
     finished = {i for i in range(len(plan.points)) if _point_file(results_dir, i).is_file()}
     checkpoint = Checkpoint(out, key)
     stored = checkpoint.start(resume=resume)
+    if checkpoint.discarded and progress.on_discarded:
+        from sim.experiments.checkpoint import discarded_message
+
+        progress.on_discarded(discarded_message(checkpoint.discarded))
     _write_json(manifest_path, plan.manifest(finished, engine))
 
     done: dict[tuple[int, int], Any] = dict(stored)
