@@ -286,3 +286,81 @@ def test_sweep_resume_discards_a_damaged_stored_replication(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "resuming: 1 stored replication(s) discarded and simulated again: 1 damaged" in result.output
     assert not (out / ".partial").exists()
+
+
+# -- never write over an input ---------------------------------------------------------------------------
+
+def test_run_refuses_an_out_that_would_overwrite_the_scenario(tmp_path: Path, monkeypatch) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(CDNOW.read_text())
+    monkeypatch.chdir(tmp_path)
+    result = _run("scenario.yaml", Path("."))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: scenario.yaml: is an input of this command, and --out . would "
+                                    "overwrite it")
+    assert scenario.read_text() == CDNOW.read_text()
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_run_refuses_an_out_that_would_overwrite_the_baseline(tmp_path: Path) -> None:
+    (tmp_path / "baseline").mkdir()
+    base = tmp_path / "baseline" / "scenario.yaml"
+    base.write_text(CDNOW.read_text())
+    scenario = tmp_path / "program.yaml"
+    scenario.write_text(CDNOW.read_text() + "baseline: baseline/scenario.yaml\n" + POLICY)
+    result = _run(scenario, tmp_path)
+    assert result.exit_code == 2, result.output
+    assert f"{base}: is an input of this command" in result.output
+    assert base.read_text() == CDNOW.read_text()
+
+
+def test_a_result_file_linked_to_the_scenario_is_refused(tmp_path: Path) -> None:
+    scenario = tmp_path / "mine.yaml"
+    scenario.write_text(CDNOW.read_text())
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.json").symlink_to(scenario)
+    result = _run(scenario, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert f"{scenario}: is an input of this command" in result.output
+    assert scenario.read_text() == CDNOW.read_text()
+
+
+def test_sweep_refuses_an_out_that_would_overwrite_its_scenario(tmp_path: Path) -> None:
+    (tmp_path / "scenario.yaml").write_text(CDNOW.read_text())
+    sweep = _sweep_file(tmp_path)
+    sweep.write_text(sweep.read_text().replace(str(CDNOW), "scenario.yaml"))
+    result = CliRunner().invoke(main, ["sweep", str(sweep), "--workers", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'scenario.yaml'}: is an input of this command" in result.output
+    assert (tmp_path / "scenario.yaml").read_text() == CDNOW.read_text()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../..", "/", "..."])
+def test_a_scenario_name_never_leaves_the_results_folder(tmp_path: Path, monkeypatch, name: str) -> None:
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    scenario = work / "odd.yaml"
+    scenario.write_text(CDNOW.read_text().replace("name: cdnow-baseline", f"name: '{name}'"))
+    monkeypatch.chdir(work)
+    result = _run(scenario, None)
+    assert result.exit_code == 0, result.output
+    assert (work / "results" / "run" / "summary.json").is_file()
+    assert sorted(p.name for p in tmp_path.rglob("summary.json")) == ["summary.json"]
+
+
+def test_folder_names_are_plain() -> None:
+    from sim.output.layout import folder_name
+
+    assert [folder_name(n, "x") for n in ("..", ".", "", " ", "a/../b", ".hidden", "v1.2", "-a-")] == [
+        "x", "x", "x", "x", "a-..-b", "hidden", "v1.2", "a"]
+
+
+def test_a_compared_scenario_named_dot_dot_stays_in_its_folder(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(CDNOW.read_text().replace("name: cdnow-baseline", "name: '..'"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compare", str(CDNOW), str(odd), "--replications", "1", "--workers", "1",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "scenarios" / "scenario" / "summary.json").is_file()
+    assert not (out / "summary.json").exists()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 
 from sim.experiments.replications import RunResult
 from sim.output.files import atomic_write
+from sim.output.layout import folder_name
 from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, write_run
 
 FAMILY_CONFIDENCE = 0.95
@@ -97,7 +97,7 @@ def scenario_folders(results: list[RunResult]) -> list[str]:
     """A distinct, filesystem-safe folder name per scenario."""
     folders: list[str] = []
     for result in results:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", result.scenario.name).strip("-") or "scenario"
+        slug = folder_name(result.scenario.name, "scenario")
         candidate, n = slug, 2
         while candidate in folders:
             candidate, n = f"{slug}-{n}", n + 1

@@ -18,6 +18,7 @@ from sim.accounting.estimates import estimate
 from sim.accounting.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
 from sim.experiments.replications import RunResult
 from sim.output.files import atomic_write
+from sim.output.layout import SCENARIO_FILE
 from sim.schema.units import DAYS_PER_YEAR
 
 #: Day 0 of the simulation in transactions.parquet's ``date`` column (scenarios have no calendar dates).
@@ -141,10 +142,6 @@ def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transa
     if with_transactions:
         atomic_write(out / "transactions.parquet", lambda p: transactions(result).to_parquet(p, index=False))
     return out
-
-
-#: The scenario as simulated, in every run directory (and the baseline's).
-SCENARIO_FILE = "scenario.yaml"
 
 
 def scenario_yaml(scenario: BaseModel, source: str | os.PathLike[str] | None = None) -> str:
