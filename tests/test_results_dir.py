@@ -364,3 +364,47 @@ def test_a_compared_scenario_named_dot_dot_stays_in_its_folder(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     assert (out / "scenarios" / "scenario" / "summary.json").is_file()
     assert not (out / "summary.json").exists()
+
+
+# -- no stale files ----------------------------------------------------------------------------------------
+
+def test_a_run_removes_the_earlier_runs_files_it_does_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run(_policy_scenario(tmp_path), out, "--transactions").exit_code == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "baseline" / "notes.txt").write_text("mine too")
+    assert (out / "transactions.parquet").is_file() and (out / "baseline" / "summary.json").is_file()
+    result = _run(CDNOW, out)   # no --transactions, no policy hence no baseline
+    assert result.exit_code == 0, result.output
+    assert not (out / "transactions.parquet").exists()
+    assert sorted(p.name for p in (out / "baseline").iterdir()) == ["notes.txt"]   # only ours went
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "baseline", "cohorts.parquet", "notes.txt", "scenario.yaml", "summary.json", "timeseries.parquet"]
+
+
+def test_a_run_into_a_sweeps_directory_leaves_no_sweep_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    sweep = CliRunner().invoke(main, ["sweep", str(_sweep_file(tmp_path)), "--workers", "1", "--out", str(out)])
+    assert sweep.exit_code == 0, sweep.output
+    assert (out / "sweep.json").is_file() and list((out / "results.parquet").glob("point-*.parquet"))
+    result = _run(CDNOW, out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "cohorts.parquet", "scenario.yaml", "summary.json", "timeseries.parquet"]
+    from sim.report.inputs import detect_kind
+
+    assert detect_kind(out) == "run"
+
+
+def test_a_comparison_removes_the_folders_of_scenarios_it_no_longer_compares(tmp_path: Path) -> None:
+    files = {}
+    for name in ("a", "b", "c"):
+        files[name] = tmp_path / f"{name}.yaml"
+        files[name].write_text(CDNOW.read_text().replace("name: cdnow-baseline", f"name: {name}"))
+    out = tmp_path / "out"
+    for pair in (("a", "b"), ("a", "c")):
+        result = CliRunner().invoke(main, ["compare", *(str(files[n]) for n in pair), "--replications", "1",
+                                           "--workers", "1", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "scenarios").iterdir()) == ["a", "c"]

@@ -18,8 +18,8 @@ import pandas as pd
 
 from sim.experiments.replications import RunResult
 from sim.output.files import atomic_write
-from sim.output.layout import folder_name
-from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, write_run
+from sim.output.layout import SCENARIOS_FOLDER, folder_name, remove_stale
+from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, write_run_files
 
 FAMILY_CONFIDENCE = 0.95
 
@@ -84,12 +84,15 @@ def write_comparison(comparison: Comparison, out_dir: str | os.PathLike[str],
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    written = []
     for result, folder in zip(comparison._all(), scenario_folders(comparison._all())):
-        write_run(result, out / "scenarios" / folder, source=(sources or {}).get(result.scenario.name))
+        written += write_run_files(result, out / SCENARIOS_FOLDER / folder,
+                                   source=(sources or {}).get(result.scenario.name))
     content = comparison.content()
     content["folders"] = dict(zip(content["metrics"], scenario_folders(comparison._all())))
     atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(content, indent=2) + "\n"))
     atomic_write(out / "comparison.parquet", lambda p: comparison.table().to_parquet(p, index=False))
+    remove_stale(out, [*written, out / "compare.json", out / "comparison.parquet"])
     return out
 
 

@@ -24,7 +24,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,13 @@ from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.scenarios import check_baseline, resolve_baseline
 from sim.input.validation import validate
 from sim.output.files import atomic_write
+from sim.output.layout import (
+    SCENARIO_FILE,
+    SWEEP_FILES,
+    SWEEP_POINT_PATTERN,
+    SWEEP_POINTS_FOLDER,
+    remove_stale,
+)
 from sim.schema import Scenario
 from sim.schema.base import Frozen, KeyPathError
 
@@ -48,9 +54,8 @@ if TYPE_CHECKING:   # numpy is imported where it is used, so that `validate` sta
 
 DESIGNS = ("grid", "random", "latin_hypercube", "sobol")
 #: Results of finished points: one Parquet file per point inside this folder, written once, atomically.
-RESULTS = "results.parquet"
-MANIFEST = "sweep.json"
-SENSITIVITY = "sensitivity.json"
+RESULTS = SWEEP_POINTS_FOLDER
+MANIFEST, SENSITIVITY = SWEEP_FILES
 PARTIAL = ".partial"
 
 Scalar = bool | int | float | str
@@ -503,15 +508,17 @@ def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine:
                 "since); run without --resume to start over, or choose another --out"))])
         if previous.get("complete") and (out / SENSITIVITY).is_file():
             return previous
+        kept = [manifest_path, out / SENSITIVITY, *results_dir.glob(SWEEP_POINT_PATTERN)]
     else:
-        shutil.rmtree(results_dir, ignore_errors=True)
-        (out / SENSITIVITY).unlink(missing_ok=True)
-    results_dir.mkdir(exist_ok=True)
+        kept = []
     if plan.base is not None:
-        from sim.output.run_files import SCENARIO_FILE, scenario_yaml
+        from sim.output.run_files import scenario_yaml
 
         text = scenario_yaml(plan.base, f"{plan.scenario_path} with the sweep's fixed values ({plan.source})")
         atomic_write(out / SCENARIO_FILE, lambda p: p.write_text(text))
+        kept.append(out / SCENARIO_FILE)
+    remove_stale(out, kept)   # an earlier sweep's points (unless resumed), a run's or a comparison's files
+    results_dir.mkdir(exist_ok=True)
     finished = {i for i in range(len(plan.points)) if _point_file(results_dir, i).is_file()}
     checkpoint = Checkpoint(out, key)
     stored = checkpoint.start(resume=resume)
