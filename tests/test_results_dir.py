@@ -64,13 +64,19 @@ def test_run_refuses_to_replace_a_pipe_in_the_results_directory(tmp_path: Path) 
     assert stat.S_ISFIFO((tmp_path / "summary.json").lstat().st_mode)
 
 
-def test_calibrate_refuses_a_link_to_a_device_before_fitting(tmp_path: Path) -> None:
-    log = tmp_path / "log.csv"
-    pd.DataFrame({"customer_id": [1, 1, 2, 2, 3], "date": ["2024-01-01", "2024-02-01", "2024-01-05", "2024-03-01",
-                                                           "2024-01-09"],
-                  "amount": [10.0, 12.0, 5.0, 6.0, 7.0]}).to_csv(log, index=False)
+@pytest.fixture(scope="module")
+def cdnow_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CDNOW sample as a transaction CSV: a log calibrate fits."""
+    raw = pd.read_csv(ROOT / "tests" / "data" / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      dtype={2: str}, names=["master_id", "customer_id", "date", "cds", "amount"])
+    path = tmp_path_factory.mktemp("cdnow") / "cdnow.csv"
+    raw[["customer_id", "date", "amount"]].to_csv(path, index=False)
+    return path
+
+
+def test_calibrate_refuses_a_link_to_a_device(tmp_path: Path, cdnow_log: Path) -> None:
     (tmp_path / "out.yaml").symlink_to(os.devnull)
-    result = CliRunner().invoke(main, ["calibrate", str(log), "-o", str(tmp_path / "out.yaml")])
+    result = CliRunner().invoke(main, ["calibrate", str(cdnow_log), "-o", str(tmp_path / "out.yaml")])
     assert result.exit_code == 2, result.output
     assert f"{tmp_path / 'out.yaml'}: is a character device" in result.output
     assert (tmp_path / "out.yaml").is_symlink()
@@ -408,3 +414,12 @@ def test_a_comparison_removes_the_folders_of_scenarios_it_no_longer_compares(tmp
                                            "--workers", "1", "--out", str(out)])
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (out / "scenarios").iterdir()) == ["a", "c"]
+
+
+def test_calibrate_refuses_to_write_over_its_log(tmp_path: Path, cdnow_log: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_bytes(cdnow_log.read_bytes())
+    result = CliRunner().invoke(main, ["calibrate", str(log), "-o", str(log)])
+    assert result.exit_code == 2, result.output
+    assert f"{log}: is the transaction log read; -o would overwrite it" in result.output
+    assert log.read_bytes() == cdnow_log.read_bytes()

@@ -13,7 +13,7 @@ from sim.calibration.log import LogColumns, read_log
 from sim.calibration.output import print_report, segments_yaml
 from sim.calibration.pipeline import calibrate
 from sim.input.errors import InputError, Problem
-from sim.output.files import atomic_write, check_target
+from sim.output.files import atomic_write, check_target, same_file
 
 #: File types the chart can be written as.
 CHART_FORMATS = (".png", ".svg", ".pdf")
@@ -31,9 +31,11 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
                                   "starting with a letter")])
     if chart is not None and Path(chart).suffix.lower() not in CHART_FORMATS:
         raise InputError([Problem(chart, (), f"the chart's name must end in {', '.join(CHART_FORMATS)}")])
-    for target in (output, chart):
+    for option, target in (("-o", output), ("--chart", chart)):
         if target is not None:
             check_target(target)   # before the fit, not after it
+            if same_file(target, path):
+                raise InputError([Problem(target, (), f"is the transaction log read; {option} would overwrite it")])
     console = Console(width=None if sys.stdout.isatty() else 120)
     with _status(console, f"reading {path}"):
         purchases = read_log(path, columns, date_format)

@@ -39,6 +39,14 @@ def check_target(path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` are the same existing file (through links too)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Write a file through a temporary sibling and a rename, so that a reader never sees half a file.
 
