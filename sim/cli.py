@@ -8,7 +8,6 @@ naming the file, the key path and the line, never a traceback.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,21 +92,25 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     if shards > 1:
         _check_shards(scenario, scenario_file, transactions, engine)
     baseline = _guarded(lambda: _baseline(scenario, scenario_file))
-    out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name)
-    _check_writable(out)
+    from sim.input.scenarios import input_files
+
+    out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name, "run")
+    _claim(out, input_files(scenario, scenario_file))
     client = None
     if scheduler is not None:
         from sim.experiments.executors import connect
 
         client = _guarded(lambda: connect(scheduler))
 
-    from sim.experiments.checkpoint import Checkpoint, fingerprint
+    from sim.experiments.checkpoint import Checkpoint, discarded_message, fingerprint
 
     arms = [scenario] if baseline is None else [scenario, baseline]
     checkpoint = Checkpoint(out, fingerprint(arms, transactions, engine if shards == 1 else f"{engine}/{shards}"))
     finished = checkpoint.start(resume=resume)
     if resume:
-        click.echo(f"resuming: {len(finished)} finished replication(s) found in {checkpoint.folder}", err=True)
+        click.echo(f"resuming: {len(finished)} finished replication(s) reused from {checkpoint.folder}", err=True)
+        if checkpoint.discarded:
+            click.echo(f"resuming: {discarded_message(checkpoint.discarded)}", err=True)
     try:
         result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1,
                                     checkpoint, finished, engine, shards, client)
@@ -117,7 +120,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
 
     from sim.output.run_files import summary, write_run
 
-    write_run(result, out, with_transactions=transactions, source=scenario_file)
+    _guarded(lambda: write_run(result, out, with_transactions=transactions, source=scenario_file))
     checkpoint.finish()
     _print_summary(summary(result), out)
 
@@ -212,17 +215,28 @@ def _number(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+def _slug(name: str, fallback: str) -> str:
+    from sim.output.layout import folder_name
+
+    return folder_name(name, fallback)
 
 
-def _check_writable(out: Path) -> None:
+def _claim(out: Path, inputs: Sequence[str | Path]) -> None:
+    """Create the results directory and hold its lock until the command ends: exit 2 if another process
+    writes there, or if a result file would overwrite one of the command's ``inputs``."""
+    from sim.output.layout import refuse_inputs_among_results
+    from sim.output.lock import ResultsLock
+
+    _guarded(lambda: refuse_inputs_among_results(out, inputs))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         from sim.input.errors import Problem
 
         _fail([Problem(str(out), (), f"cannot create the results directory: {exc.strerror}")])
+    lock = _guarded(lambda: ResultsLock(out).acquire())
+    click.get_current_context().call_on_close(lock.release)
+    _guarded(lambda: refuse_inputs_among_results(out, inputs))   # again, now that nobody else writes there
 
 
 @main.command()
@@ -268,8 +282,9 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     if problems:
         _fail(problems)
     scenarios = [s.model_copy(update=common) for s in scenarios]
-    out = Path(out_dir) if out_dir else Path("results") / _slug("compare-" + "-vs-".join(s.name for s in scenarios))
-    _check_writable(out)
+    out = Path(out_dir) if out_dir else Path("results") / _slug("compare-" + "-vs-".join(s.name for s in scenarios),
+                                                                "compare")
+    _claim(out, files)
 
     from sim.experiments.compare import Comparison, write_comparison
     from sim.experiments.replications import run_many
@@ -282,7 +297,7 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
         comparison = Comparison(results[:-1], results[-1], reference_is_baseline=True)
     else:
         comparison = Comparison(results, results[0], reference_is_baseline=False)
-    write_comparison(comparison, out, sources={s.name: f for f, s in zip(files, scenarios)})
+    _guarded(lambda: write_comparison(comparison, out, sources={s.name: f for f, s in zip(files, scenarios)}))
     _print_comparison(comparison.content(), out)
 
 
@@ -342,8 +357,11 @@ def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: 
     from sim.experiments.sweep import plan_sweep
 
     plan = _guarded(lambda: plan_sweep(sweep_file, replications=replications, seed=seed))
-    out = Path(out_dir) if out_dir else Path("results") / _slug(plan.body.name)
-    _check_writable(out)
+    from sim.input.scenarios import input_files
+
+    out = Path(out_dir) if out_dir else Path("results") / _slug(plan.body.name, "sweep")
+    _claim(out, [Path(sweep_file), *(input_files(plan.base, plan.scenario_path) if plan.base else
+                                     [plan.scenario_path])])
     manifest = _guarded(lambda: _sweep_with_progress(plan, out, workers or os.cpu_count() or 1, scheduler,
                                                      resume))
     _print_sweep(plan, manifest, out)
@@ -363,7 +381,8 @@ def _sweep_with_progress(plan, out: Path, workers: int, scheduler: str | None, r
                 click.echo(f"resuming: {stored} replication(s) already finished", err=True)
             progress.update(task, total=todo)
 
-        callbacks = SweepProgress(on_start=start, on_units=lambda n: progress.advance(task, n))
+        callbacks = SweepProgress(on_start=start, on_units=lambda n: progress.advance(task, n),
+                                  on_discarded=lambda message: click.echo(f"resuming: {message}", err=True))
         return run_sweep(plan, out, workers=workers, scheduler=scheduler, resume=resume, progress=callbacks)
 
 

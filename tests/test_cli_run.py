@@ -176,7 +176,7 @@ def test_interrupted_run_resumes_without_redoing_finished_replications(tmp_path:
     monkeypatch.setattr(sim.experiments.replications, "run_replication", dies_on_the_fourth)
     died = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "cut")])
     assert died.exit_code != 0
-    assert len(list((tmp_path / "cut" / ".partial").glob("*.pkl"))) == 3
+    assert len(list((tmp_path / "cut" / ".partial").glob("*.npz"))) == 3
 
     counted = []
     monkeypatch.setattr(sim.experiments.replications, "run_replication",
@@ -206,11 +206,11 @@ def test_killed_run_resumes(tmp_path: Path) -> None:
                                stderr=subprocess.DEVNULL)
     partial = tmp_path / "cut" / ".partial"
     deadline = time.monotonic() + 120
-    while len(list(partial.glob("*.pkl"))) < 2 and process.poll() is None and time.monotonic() < deadline:
+    while len(list(partial.glob("*.npz"))) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    kept = len(list(partial.glob("*.pkl")))
+    kept = len(list(partial.glob("*.npz")))
     assert 2 <= kept < 16, "the run should have been killed half-way"
     resumed = subprocess.run([*command, "--out", str(tmp_path / "cut"), "--resume"], capture_output=True, text=True, check=False)
     assert resumed.returncode == 0, resumed.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from sim.calibration.log import LogColumns, read_log
 from sim.calibration.output import print_report, segments_yaml
 from sim.calibration.pipeline import calibrate
 from sim.input.errors import InputError, Problem
+from sim.output.files import atomic_write, check_target, same_file
 
 #: File types the chart can be written as.
 CHART_FORMATS = (".png", ".svg", ".pdf")
@@ -33,6 +33,11 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
                                   "starting with a letter")])
     if chart is not None and Path(chart).suffix.lower() not in CHART_FORMATS:
         raise InputError([Problem(chart, (), f"the chart's name must end in {', '.join(CHART_FORMATS)}")])
+    for option, target in (("-o", output), ("--chart", chart)):
+        if target is not None:
+            check_target(target)   # before the fit, not after it
+            if same_file(target, path):
+                raise InputError([Problem(target, (), f"is the transaction log read; {option} would overwrite it")])
     console = Console(width=None if sys.stdout.isatty() else 120)
     with _status(console, f"reading {path}"):
         purchases = read_log(path, columns, date_format)
@@ -78,11 +83,9 @@ def _default_chart(output: str | None, has_holdout: bool) -> Path | None:
 
 
 def _write(path: Path, write) -> None:
-    """Write through a temporary sibling and rename, so a failed write leaves no half file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write atomically (see :func:`sim.output.files.atomic_write`), creating the folder if needed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        os.replace(tmp, path)
     except OSError as exc:
         raise InputError([Problem(str(path), (), f"cannot be written: {exc.strerror or exc}")]) from None
+    atomic_write(path, write)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any
 import pandas as pd
 
 from sim.experiments.replications import RunResult
-from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, _atomic_write, write_run
+from sim.output.files import atomic_write
+from sim.output.layout import SCENARIOS_FOLDER, folder_name, remove_stale
+from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, write_run_files
 
 FAMILY_CONFIDENCE = 0.95
 
@@ -83,12 +84,15 @@ def write_comparison(comparison: Comparison, out_dir: str | os.PathLike[str],
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    written = []
     for result, folder in zip(comparison._all(), scenario_folders(comparison._all())):
-        write_run(result, out / "scenarios" / folder, source=(sources or {}).get(result.scenario.name))
+        written += write_run_files(result, out / SCENARIOS_FOLDER / folder,
+                                   source=(sources or {}).get(result.scenario.name))
     content = comparison.content()
     content["folders"] = dict(zip(content["metrics"], scenario_folders(comparison._all())))
-    _atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(content, indent=2) + "\n"))
-    _atomic_write(out / "comparison.parquet", lambda p: comparison.table().to_parquet(p, index=False))
+    atomic_write(out / "compare.json", lambda p: p.write_text(json.dumps(content, indent=2) + "\n"))
+    atomic_write(out / "comparison.parquet", lambda p: comparison.table().to_parquet(p, index=False))
+    remove_stale(out, [*written, out / "compare.json", out / "comparison.parquet"])
     return out
 
 
@@ -96,7 +100,7 @@ def scenario_folders(results: list[RunResult]) -> list[str]:
     """A distinct, filesystem-safe folder name per scenario."""
     folders: list[str] = []
     for result in results:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", result.scenario.name).strip("-") or "scenario"
+        slug = folder_name(result.scenario.name, "scenario")
         candidate, n = slug, 2
         while candidate in folders:
             candidate, n = f"{slug}-{n}", n + 1

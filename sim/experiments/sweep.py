@@ -24,7 +24,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +38,14 @@ from sim.input.documents import Document, read_yaml
 from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.scenarios import check_baseline, resolve_baseline
 from sim.input.validation import validate
+from sim.output.files import atomic_write
+from sim.output.layout import (
+    SCENARIO_FILE,
+    SWEEP_FILES,
+    SWEEP_POINT_PATTERN,
+    SWEEP_POINTS_FOLDER,
+    remove_stale,
+)
 from sim.schema import Scenario
 from sim.schema.base import Frozen, KeyPathError
 
@@ -47,9 +54,8 @@ if TYPE_CHECKING:   # numpy is imported where it is used, so that `validate` sta
 
 DESIGNS = ("grid", "random", "latin_hypercube", "sobol")
 #: Results of finished points: one Parquet file per point inside this folder, written once, atomically.
-RESULTS = "results.parquet"
-MANIFEST = "sweep.json"
-SENSITIVITY = "sensitivity.json"
+RESULTS = SWEEP_POINTS_FOLDER
+MANIFEST, SENSITIVITY = SWEEP_FILES
 PARTIAL = ".partial"
 
 Scalar = bool | int | float | str
@@ -461,6 +467,7 @@ class SweepProgress:
     on_start: Callable[[int, int], None] | None = None          # (units to run, units already done)
     on_units: Callable[[int], None] | None = None               # units just finished
     on_point: Callable[[int], None] | None = None               # a point's results were written
+    on_discarded: Callable[[str], None] | None = None           # stored replications not reused, and why
 
 
 def run_sweep(plan: SweepPlan, out: str | os.PathLike[str], *, workers: int = 1, scheduler: str | None = None,
@@ -501,20 +508,24 @@ def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine:
                 "since); run without --resume to start over, or choose another --out"))])
         if previous.get("complete") and (out / SENSITIVITY).is_file():
             return previous
+        kept = [manifest_path, out / SENSITIVITY, *results_dir.glob(SWEEP_POINT_PATTERN)]
     else:
-        shutil.rmtree(results_dir, ignore_errors=True)
-        (out / SENSITIVITY).unlink(missing_ok=True)
-    results_dir.mkdir(exist_ok=True)
+        kept = []
     if plan.base is not None:
-        from sim.output.run_files import SCENARIO_FILE, scenario_yaml
+        from sim.output.run_files import scenario_yaml
 
-        tmp = out / f".{SCENARIO_FILE}.tmp"
-        tmp.write_text(scenario_yaml(plan.base, f"{plan.scenario_path} with the sweep's fixed values "
-                                                f"({plan.source})"))
-        os.replace(tmp, out / SCENARIO_FILE)
+        text = scenario_yaml(plan.base, f"{plan.scenario_path} with the sweep's fixed values ({plan.source})")
+        atomic_write(out / SCENARIO_FILE, lambda p: p.write_text(text))
+        kept.append(out / SCENARIO_FILE)
+    remove_stale(out, kept)   # an earlier sweep's points (unless resumed), a run's or a comparison's files
+    results_dir.mkdir(exist_ok=True)
     finished = {i for i in range(len(plan.points)) if _point_file(results_dir, i).is_file()}
     checkpoint = Checkpoint(out, key)
     stored = checkpoint.start(resume=resume)
+    if checkpoint.discarded and progress.on_discarded:
+        from sim.experiments.checkpoint import discarded_message
+
+        progress.on_discarded(discarded_message(checkpoint.discarded))
     _write_json(manifest_path, plan.manifest(finished, engine))
 
     done: dict[tuple[int, int], Any] = dict(stored)
@@ -610,10 +621,7 @@ def _point_file(results_dir: Path, number: int) -> Path:
 
 def _write_point(results_dir: Path, plan: SweepPlan, number: int, done: dict) -> None:
     frame = point_rows(plan, number, done)
-    path = _point_file(results_dir, number)
-    tmp = path.with_name(f".{path.name}.tmp")   # names starting with '.' are ignored by Parquet readers
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(_point_file(results_dir, number), lambda p: frame.to_parquet(p, index=False))
 
 
 def read_results(out: str | os.PathLike[str]):
@@ -635,9 +643,8 @@ def _read_json(path: Path) -> dict:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_plain(content), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(_plain(content), indent=2, allow_nan=False) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))
 
 
 def _plain(value: Any) -> Any:

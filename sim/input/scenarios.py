@@ -45,6 +45,14 @@ def _baseline_path(scenario: Scenario, path: Path) -> Path:
     return target if target.is_absolute() else path.parent / target
 
 
+def input_files(scenario: Scenario, path: str | os.PathLike[str]) -> list[Path]:
+    """The files ``scenario`` (read from ``path``) was made of: ``path`` and its baseline file, if any."""
+    files = [Path(path)]
+    if scenario.baseline not in ("auto", "none"):
+        files.append(_baseline_path(scenario, Path(path)))
+    return files
+
+
 def check_baseline(scenario: Scenario, doc: Document, path: Path) -> None:
     """A baseline given as a path must be a file (relative to the scenario's ``path``)."""
     if scenario.baseline in ("auto", "none"):

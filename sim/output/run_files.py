@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 from sim.accounting.estimates import estimate
 from sim.accounting.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
 from sim.experiments.replications import RunResult
+from sim.output.files import atomic_write
+from sim.output.layout import BASELINE_FOLDER, SCENARIO_FILE, remove_stale
 from sim.schema.units import DAYS_PER_YEAR
 
 #: Day 0 of the simulation in transactions.parquet's ``date`` column (scenarios have no calendar dates).
@@ -125,25 +126,35 @@ def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transa
 
     With a baseline, its own summary.json, timeseries.parquet and cohorts.parquet go to ``out_dir/baseline``.
     ``scenario.yaml`` holds the scenario as it was simulated (validated, defaults filled in, overrides
-    applied); ``source`` is the file it was read from, named in its first lines.
+    applied); ``source`` is the file it was read from, named in its first lines. Result files of ours that
+    this run does not write (an earlier run's transactions.parquet or baseline, a comparison's or a sweep's
+    files) are removed, so that nothing stale sits beside the new results; no other file is touched.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if result.baseline is not None:
-        write_run(result.baseline, out / "baseline", source=_baseline_source(result.scenario, source))
-    elif (out / "baseline" / "summary.json").is_file():  # from an earlier run with a baseline
-        shutil.rmtree(out / "baseline")
-    _atomic_write(out / SCENARIO_FILE, lambda p: p.write_text(scenario_yaml(result.scenario, source)))
-    _atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"))
-    _atomic_write(out / "timeseries.parquet", lambda p: timeseries(result).to_parquet(p, index=False))
-    _atomic_write(out / "cohorts.parquet", lambda p: cohorts(result).to_parquet(p, index=False))
-    if with_transactions:
-        _atomic_write(out / "transactions.parquet", lambda p: transactions(result).to_parquet(p, index=False))
+    remove_stale(out, write_run_files(result, out, with_transactions=with_transactions, source=source))
     return out
 
 
-#: The scenario as simulated, in every run directory (and the baseline's).
-SCENARIO_FILE = "scenario.yaml"
+def write_run_files(result: RunResult, out: Path, *, with_transactions: bool = False,
+                    source: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Write the result files of :func:`write_run` (removing nothing); the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if result.baseline is not None:
+        written += write_run_files(result.baseline, out / BASELINE_FOLDER,
+                                   source=_baseline_source(result.scenario, source))
+    files = {
+        SCENARIO_FILE: lambda p: p.write_text(scenario_yaml(result.scenario, source)),
+        "summary.json": lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"),
+        "timeseries.parquet": lambda p: timeseries(result).to_parquet(p, index=False),
+        "cohorts.parquet": lambda p: cohorts(result).to_parquet(p, index=False),
+    }
+    if with_transactions:
+        files["transactions.parquet"] = lambda p: transactions(result).to_parquet(p, index=False)
+    for name, write in files.items():
+        atomic_write(out / name, write)
+        written.append(out / name)
+    return written
 
 
 def scenario_yaml(scenario: BaseModel, source: str | os.PathLike[str] | None = None) -> str:
@@ -204,10 +215,3 @@ def _baseline_source(scenario: BaseModel, source: str | os.PathLike[str] | None)
         return f"{source} without its policy block (baseline: auto)"
     target = Path(baseline)
     return str(target if target.is_absolute() else Path(source).parent / target)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary sibling then rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)

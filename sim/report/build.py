@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.input.errors import InputError, Problem
+from sim.output.files import atomic_write, check_target
 from sim.report.html import data_uri, figure_png, render
 from sim.report.inputs import ComparisonData, RunData, SweepData, read_results
 from sim.report.page import Page
@@ -48,7 +49,7 @@ def build_report(results_dir: str | os.PathLike[str], output: str | os.PathLike[
     for number, chart in enumerate(page.charts, start=1):
         png = figure_png(chart.figure)
         path = files_dir / f"{number:02d}-{chart.key}.png"
-        path.write_bytes(png)
+        atomic_write(path, lambda p, png=png: p.write_bytes(png))
         files.append(path)
         width, height = (chart.figure.get_size_inches() * DPI).round().astype(int)
         scale = DPI / 100.0  # shown at 100 dpi: an 8-inch chart is 800 CSS pixels wide
@@ -62,9 +63,8 @@ def build_report(results_dir: str | os.PathLike[str], output: str | os.PathLike[
         "version": _version(), "source": str(results_dir), "files_dir": files_dir.name,
         "command": f"loyalty-sim report {results_dir}" + (f" -o {output}" if output is not None else ""),
     }
-    tmp = html.with_name(f".{html.name}.tmp")
-    tmp.write_text(render(context), encoding="utf-8")
-    os.replace(tmp, html)
+    page_text = render(context)
+    atomic_write(html, lambda p: p.write_text(page_text, encoding="utf-8"))
     return Report(html, files, kind, time.perf_counter() - start)
 
 
@@ -90,6 +90,7 @@ def _prepare(html: Path, files_dir: Path) -> None:
         raise InputError([Problem(str(html), (), f"cannot write the report there: {exc.strerror}")]) from None
     if html.is_dir():
         raise InputError([Problem(str(html), (), "is a directory; give the path of the HTML file to write")])
+    check_target(html)
 
 
 def _version() -> str:

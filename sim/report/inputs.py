@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from sim.input.errors import InputError, Problem
+from sim.output.layout import folder_name
 
 #: Columns a report needs (the writers add more; extra columns are fine).
 TIMESERIES_COLUMNS = ("replication", "month", "customers_acquired", "active_customers_end",
@@ -251,4 +252,4 @@ def _require_mapping(path: Path, content: dict[str, Any], key: str) -> None:
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "scenario"
+    return folder_name(name, "scenario")
