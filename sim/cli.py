@@ -92,7 +92,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     scenario = _guarded(lambda: load_scenario(scenario_file, extra, shards=shards, transactions=transactions))
     if shards > 1:
         _check_shards(scenario, scenario_file, transactions, engine)
-    baseline = _guarded(lambda: _baseline(scenario, scenario_file))
+    baseline = _guarded(lambda: _baseline(scenario, scenario_file, overrides))
     out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name)
     _check_writable(out)
     client = None
@@ -130,10 +130,11 @@ def _progress():
     return Progress(*columns, transient=True, disable=not sys.stderr.isatty())
 
 
-def _baseline(scenario, scenario_file: str):
-    from sim.input.scenarios import resolve_baseline
+def _baseline(scenario, scenario_file: str, overrides: Sequence[str] = ()):
+    """The scenario's baseline; a file baseline also gets the ``--set`` values (levers aside)."""
+    from sim.input.scenarios import overrides_to_carry, resolve_baseline
 
-    return resolve_baseline(scenario, scenario_file)
+    return resolve_baseline(scenario, scenario_file, overrides_to_carry(overrides))
 
 
 def _check_shards(scenario, scenario_file: str, transactions: bool, engine: str) -> None:
@@ -265,6 +266,8 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
                 f"'{scenario.name}' is also the name of {names[scenario.name]}; compared scenarios need "
                 "distinct names")))
         names.setdefault(scenario.name, path)
+    if baseline_file and not problems:
+        _guarded(lambda: _check_populations(files, scenarios))
     if problems:
         _fail(problems)
     scenarios = [s.model_copy(update=common) for s in scenarios]
@@ -284,6 +287,14 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
         comparison = Comparison(results, results[0], reference_is_baseline=False)
     write_comparison(comparison, out, sources={s.name: f for f, s in zip(files, scenarios)})
     _print_comparison(comparison.content(), out)
+
+
+def _check_populations(files: list[str], scenarios: list) -> None:
+    """Every scenario must simulate the customers of the ``--baseline`` (the last one)."""
+    from sim.input.scenarios import check_same_population
+
+    for path, scenario in zip(files[:-1], scenarios[:-1]):
+        check_same_population(scenario, path, scenarios[-1], files[-1], ())
 
 
 def _print_comparison(content: dict, out: Path) -> None:

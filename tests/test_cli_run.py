@@ -127,6 +127,34 @@ def test_baseline_file_with_another_horizon_is_refused(tmp_path: Path) -> None:
     assert "with_policy.yaml" in result.output and "baseline" in result.output and "horizon" in result.output
 
 
+def test_set_values_go_to_a_file_baseline_too(tmp_path: Path) -> None:
+    """`--set` scaling the customers down applies to a file baseline as well (not to its levers), so the
+    comparison is on the same customers; a baseline whose customers still differ is refused."""
+    (tmp_path / "plain.yaml").write_text((ROOT / "scenarios" / "cdnow_baseline.yaml").read_text()
+                                         .replace("name: cdnow-baseline", "name: plain"))
+    path = _policy_scenario(tmp_path, "baseline: plain.yaml\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--replications", "2", "--workers", "1",
+                                       "--set", "acquisition.0.new_per_month=100",
+                                       "--set", "policy.points.reward_value=6"])
+    assert result.exit_code == 0, result.output
+    from sim.input.scenarios import load_scenario
+
+    baseline = load_scenario(out / "baseline" / "scenario.yaml")
+    assert baseline.name == "plain" and baseline.acquisition[0].new_per_month == 100
+    assert baseline.policy is None
+    summary = json.loads((out / "summary.json").read_text())
+    base = json.loads((out / "baseline" / "summary.json").read_text())
+    assert base["metrics"]["customers_acquired"]["mean"] == summary["metrics"]["customers_acquired"]["mean"] == 300
+
+    other = (tmp_path / "plain.yaml").read_text().replace("p: 6.25", "p: 7.0")
+    (tmp_path / "plain.yaml").write_text(other)
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--set", "acquisition.0.new_per_month=100"])
+    assert result.exit_code == 2, result.output
+    assert "with_policy.yaml" in result.output and "plain.yaml" in result.output
+    assert "segments.cdnow.order_value.p" in result.output and "different customers" in result.output
+
+
 def test_validate_and_help_stay_light() -> None:
     """The CLI answers --help and validate without importing the numerical libraries."""
     code = ("import sys; from click.testing import CliRunner; from sim.cli import main; "

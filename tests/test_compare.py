@@ -84,3 +84,16 @@ def test_compare_needs_two_scenarios(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", _variant(tmp_path, "a")])
     assert result.exit_code == 2
     assert "two scenarios" in result.output
+
+
+def test_compare_refuses_a_baseline_with_other_customers(tmp_path: Path) -> None:
+    """A paired comparison with --baseline is about the policies: scenarios that simulate other customers than
+    the baseline are refused, naming both files."""
+    points = _variant(tmp_path, "points", POINTS)
+    base = tmp_path / "plain.yaml"
+    base.write_text(Path(_variant(tmp_path, "plain")).read_text().replace("new_per_month: 7857",
+                                                                           "new_per_month: 1000"))
+    result = CliRunner().invoke(main, ["compare", points, "--baseline", str(base), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "points.yaml" in result.output and "plain.yaml" in result.output
+    assert "acquisition.0.new_per_month" in result.output and "different customers" in result.output

@@ -292,3 +292,55 @@ def test_sweep_directory_holds_the_scenario_every_point_starts_from(tmp_path: Pa
     assert again.acquisition[0].initial_customers == 123 and again.replications == 1
     manifest = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert manifest["set"] == {"acquisition.0.initial_customers": 123}
+
+
+def _file_baseline(tmp_path: Path, baseline_text: str) -> None:
+    """The tiny scenario compared with the file ``base.yaml`` instead of ``baseline: auto``."""
+    (tmp_path / "tiny.yaml").write_text(SCENARIO.replace("seed: 3\n", "seed: 3\nbaseline: base.yaml\n"))
+    (tmp_path / "base.yaml").write_text(baseline_text)
+
+
+def test_a_file_baseline_gets_the_sweeps_fixed_and_population_values(tmp_path: Path) -> None:
+    """`set:` values and swept population keys go to a file baseline too (else every point compares a small
+    population with the full one); a swept lever (policy) does not, it is what is compared."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text("""\
+sweep:
+  name: file-baseline
+  scenario: tiny.yaml
+  replications: 2
+  oat: false
+  set: {acquisition.0.initial_customers: 40}
+  parameters:
+    acquisition.0.new_per_month: [4, 8]
+    policy.points.reward_threshold: [250, 1000]
+""")
+    _file_baseline(tmp_path, SCENARIO.split("policy:")[0].replace("name: tiny-points", "name: plain"))
+    plan = plan_sweep(path)
+    for number, values in enumerate(plan.points):
+        baseline = plan.scenarios[plan.point_base[number]]
+        assert baseline.name == "plain" and baseline.policy is None
+        assert baseline.acquisition[0].initial_customers == 40
+        assert baseline.acquisition[0].new_per_month == values["acquisition.0.new_per_month"]
+    assert len({plan.point_base[n] for n in range(len(plan.points))}) == 2   # one per population
+    run_sweep(plan, tmp_path / "out")
+    rows = read_results(tmp_path / "out")
+    baseline_customers = rows["customers_acquired"] - rows["vs_baseline.customers_acquired"]
+    planned = 40 + 12 * rows["acquisition.0.new_per_month"]
+    assert (baseline_customers >= planned).all() and (baseline_customers < 1.5 * planned).all()
+
+
+def test_a_file_baseline_with_other_customers_is_refused(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+  replications: 1
+  oat: false
+  set: {acquisition.0.initial_customers: 40}
+  parameters:
+    response.goal_gradient: [0.1, 0.2]
+""")
+    _file_baseline(tmp_path, SCENARIO.split("policy:")[0].replace("name: tiny-points", "name: plain")
+                   .replace("order_value: {mean: 50", "order_value: {mean: 60"))
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "tiny.yaml" in result.output and "base.yaml" in result.output
+    assert "segments.regular.order_value.mean" in result.output and "different customers" in result.output

@@ -259,7 +259,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
         unit_sample = _unit_sample(body.design, len(parameters), body.samples, base.seed)
         points = [{p.key: p.at(u) for p, u in zip(parameters, row)} for row in unit_sample]
     plan = SweepPlan(str(path), body, scenario_path, parameters, points, unit_sample=unit_sample, base=base)
-    plan.metric = _metric(body, doc, base, scenario_path)
+    plan.metric = _metric(body, doc, base)
     distinct: dict[str, int] = {}
 
     def index_of(scenario: Scenario) -> int:
@@ -273,7 +273,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
         point = settings + [Setting(p.path, values[p.key], ("sweep", "parameters", p.key), p.key)
                             for p in parameters if p.key in values]
         scenario = _scenario_with(scenario_doc, scenario_path, doc, label, point)
-        baseline = _baseline_of(scenario, scenario_path, doc, label)
+        baseline = _baseline_of(scenario, scenario_path, doc, label, [(s.path, s.value) for s in point])
         return index_of(scenario), None if baseline is None else index_of(baseline)
 
     for number, values in enumerate(points):
@@ -404,10 +404,10 @@ def _unit_sample(design: str, dimensions: int, samples: int, seed: int) -> np.nd
     return sobol_sample(dimensions, samples, seed)
 
 
-def _metric(body: SweepBody, doc: Document, scenario: Scenario, scenario_path: Path) -> str:
+def _metric(body: SweepBody, doc: Document, scenario: Scenario) -> str:
     from sim.accounting.metrics import METRICS, VS_BASELINE_EXTRA
 
-    has_baseline = resolve_baseline(scenario, scenario_path) is not None
+    has_baseline = scenario.baseline != "none" and (scenario.baseline != "auto" or scenario.policy is not None)
     if body.metric is None:
         return "vs_baseline.profit" if has_baseline else "profit"
     names = list(METRICS) + ([f"vs_baseline.{m}" for m in METRICS + VS_BASELINE_EXTRA] if has_baseline else [])
@@ -421,9 +421,12 @@ def _metric(body: SweepBody, doc: Document, scenario: Scenario, scenario_path: P
     return body.metric
 
 
-def _baseline_of(scenario: Scenario, scenario_path: Path, doc: Document, label: str) -> Scenario | None:
+def _baseline_of(scenario: Scenario, scenario_path: Path, doc: Document, label: str,
+                 carried: list[tuple[KeyPath, Any]]) -> Scenario | None:
+    """The point's baseline; a file baseline gets the sweep's fixed and swept values, levers aside
+    (:func:`sim.input.scenarios.carry_to_baseline`)."""
     try:
-        return resolve_baseline(scenario, scenario_path)
+        return resolve_baseline(scenario, scenario_path, carried)
     except InputError as exc:
         raise InputError([Problem(doc.source, ("sweep",), f"{label}: the baseline: {p}") for p in exc.problems]
                          ) from None
