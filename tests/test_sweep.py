@@ -344,3 +344,26 @@ def test_a_file_baseline_with_other_customers_is_refused(tmp_path: Path) -> None
     assert result.exit_code == 2, result.output
     assert "tiny.yaml" in result.output and "base.yaml" in result.output
     assert "segments.regular.order_value.mean" in result.output and "different customers" in result.output
+
+
+def test_results_read_whole_when_a_list_starts_with_a_whole_number(tmp_path: Path) -> None:
+    """Every point file types a parameter's column alike: `[0, 0.25, ...]` is a float column in all of them,
+    so pandas reads the results folder whole (it failed with 'Float value 0.25 was truncated')."""
+    path = _sweep(tmp_path, """\
+  replications: 2
+  oat: false
+  set: {acquisition.0.initial_customers: 40, acquisition.0.new_per_month: 4}
+  parameters:
+    response.goal_gradient: [0, 0.25, 0.5, 1.0, 2.0]
+    policy.points.reward_threshold: [250, 500]
+""")
+    run_sweep(plan_sweep(path), tmp_path / "out")
+    rows = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert len(rows) == 5 * 2 * 2
+    assert rows["response.goal_gradient"].dtype == np.float64
+    assert sorted(rows["response.goal_gradient"].unique()) == [0.0, 0.25, 0.5, 1.0, 2.0]
+    assert rows["policy.points.reward_threshold"].dtype == np.int64
+    from sim.experiments.sweep import common_type
+
+    assert common_type([1, 2]) == (1, 2) and common_type(["a", "b"]) == ("a", "b")
+    assert [type(v) for v in common_type([0, 0.25])] == [float, float]

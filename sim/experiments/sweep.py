@@ -350,10 +350,20 @@ def _parameter(key: str, spec: list[Scalar] | Range, base_values: dict[str, Any]
             raise InputError([doc.problem(where, f"{key} holds whole numbers and [{spec.low}, {spec.high}] "
                                                  f"contains none")])
         return Parameter(key, path, None, spec.low, spec.high, spec.levels, spec.log, integer, node)
-    values = tuple(spec)
+    values = common_type(spec)
     if len(set(map(repr, values))) != len(values):
         raise InputError([doc.problem(where, "lists a value twice")])
     return Parameter(key, path, values, center=node)
+
+
+def common_type(values: Sequence[Scalar]) -> tuple[Scalar, ...]:
+    """Listed values in one type, so that the parameter's column has one type in every point's file: numbers
+    are all floats when one of them is (``[0, 0.25]`` is ``[0.0, 0.25]``); whole numbers, booleans and strings
+    stay as they are."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) == len(values) and any(isinstance(v, float) for v in numbers):
+        return tuple(float(v) for v in values)
+    return tuple(values)
 
 
 def _key_path(key: str, values: dict[str, Any], doc: Document, where: KeyPath) -> tuple[KeyPath, Any]:
