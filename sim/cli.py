@@ -24,6 +24,16 @@ HEADLINE_METRICS = (
 )
 
 
+#: The prudent incremental profit: incremental profit minus the incremental points liability at the horizon,
+#: shown wherever incremental profit is.
+PRUDENT = "profit_net_of_liability"
+
+
+def _with_prudent(metrics: Sequence[str]) -> tuple[str, ...]:
+    """``metrics`` with the prudent incremental profit right after ``profit``."""
+    return tuple(m for name in metrics for m in ((name, PRUDENT) if name == "profit" else (name,)))
+
+
 def _fail(problems: Sequence[object]) -> None:
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
@@ -190,6 +200,8 @@ def _print_summary(content: dict, out: Path) -> None:
         if vs is not None:
             row += _mean_and_interval(vs[name])
         table.add_row(*row)
+        if name == "profit" and vs is not None and PRUDENT in vs:
+            table.add_row(PRUDENT, "", "", *_mean_and_interval(vs[PRUDENT]))
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
     if vs is not None:
@@ -318,7 +330,7 @@ def _print_comparison(content: dict, out: Path) -> None:
     diffs.add_column("metric")
     for name in content["differences"]:
         diffs.add_column(f"{name} - {reference}", justify="right")
-    for metric in HEADLINE_METRICS + ("roi", "payback_month"):
+    for metric in _with_prudent(HEADLINE_METRICS + ("roi", "payback_month")):
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
     console.print(diffs)
@@ -398,10 +410,17 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
         table.add_column(parameter.key.rsplit(".", 1)[-1], justify="right")
     table.add_column(metric, justify="right")
     table.add_column("95% CI", justify="right")
+    prudent = f"vs_baseline.{PRUDENT}"
+    shown = [prudent] if metric == "vs_baseline.profit" and prudent in results else []
+    for name in shown:
+        table.add_column(name, justify="right")
+        table.add_column("95% CI", justify="right")
     for point in ranked.index[:8]:
         values = plan.points[int(point)]
+        rows = results[results["point"] == point]
         table.add_row(str(point), *(_number(v) if not isinstance(v, str) else v for v in values.values()),
-                      *_mean_and_interval(estimate(by_point.get_group(point).to_numpy()).as_dict()))
+                      *_mean_and_interval(estimate(by_point.get_group(point).to_numpy()).as_dict()),
+                      *(cell for name in shown for cell in _mean_and_interval(estimate(rows[name].to_numpy()).as_dict())))
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
     sensitivity = json.loads((out / SENSITIVITY).read_text())

@@ -98,7 +98,7 @@ def test_run_with_a_policy_compares_with_its_baseline(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     vs = summary["vs_baseline"]
-    assert set(vs) == set(summary["metrics"]) | {"roi", "payback_month"}
+    assert set(vs) == set(summary["metrics"]) | {"profit_net_of_liability", "roi", "payback_month"}
     assert summary["baseline"].endswith("(baseline)")
     base = json.loads((tmp_path / "out" / "baseline" / "summary.json").read_text())
     # paired differences of means are differences of the two arms' means
@@ -107,6 +107,23 @@ def test_run_with_a_policy_compares_with_its_baseline(tmp_path: Path) -> None:
                             rel_tol=1e-9, abs_tol=1e-6)
     assert base["metrics"]["program_cost"]["mean"] == 0
     assert "vs baseline" in result.output
+    # the prudent incremental profit: incremental profit minus incremental points liability, paired by replication
+    from sim.accounting.estimates import estimate
+
+    def totals(folder: Path) -> pd.DataFrame:
+        table = pd.read_parquet(folder / "timeseries.parquet").sort_values(["replication", "month"])
+        grouped = table.groupby("replication")
+        return pd.DataFrame({"profit": grouped["profit"].sum(), "liability": grouped["points_liability"].last()})
+
+    mine, theirs = totals(tmp_path / "out"), totals(tmp_path / "out" / "baseline")
+    paired = (mine["profit"] - theirs["profit"]) - (mine["liability"] - theirs["liability"])
+    expected = estimate(paired.to_numpy())
+    prudent = vs["profit_net_of_liability"]
+    assert summary["metrics"]["points_liability"]["mean"] > 0
+    assert math.isclose(prudent["mean"], expected.mean, rel_tol=1e-9)
+    assert math.isclose(prudent["ci_low"], expected.ci_low, rel_tol=1e-9)
+    assert math.isclose(prudent["ci_high"], expected.ci_high, rel_tol=1e-9)
+    assert "profit_net_of_liability" in result.output
 
 
 def test_baseline_none_skips_the_comparison(tmp_path: Path) -> None:

@@ -51,6 +51,16 @@ def test_compare_with_a_baseline(tmp_path: Path) -> None:
         # every scenario also has its own result files
         assert (out / "scenarios" / name / "summary.json").is_file()
     assert content["differences"]["sale"]["discount_cost"]["mean"] > 0
+    # the prudent incremental profit: profit difference minus points liability difference, replication by replication
+    for name in ("points", "sale"):
+        mine = table[table["scenario"] == name].set_index("replication")
+        theirs = table[table["scenario"] == "plain"].set_index("replication")
+        paired = (mine["profit"] - theirs["profit"]) - (mine["points_liability"] - theirs["points_liability"])
+        prudent = content["differences"][name]["profit_net_of_liability"]
+        assert math.isclose(prudent["mean"], paired.mean(), rel_tol=1e-9)
+        assert prudent["ci_low"] < prudent["mean"] < prudent["ci_high"]
+    assert content["differences"]["points"]["points_liability"]["mean"] > 0
+    assert "profit_net_of_liability" in result.output
     # the program-less reference has no program cost: roi is undefined for it, defined for the others
     assert content["differences"]["points"]["roi"]["mean"] is not None
 

@@ -79,7 +79,9 @@ def test_grid_results_follow_the_spec(whole_grid: Path) -> None:
                                       "replication"]
     assert rows["policy.points.reward_threshold"].dtype == np.int64
     assert set(METRICS) <= set(rows.columns)
-    assert {f"vs_baseline.{m}" for m in (*METRICS, "roi", "payback_month")} <= set(rows.columns)
+    assert {f"vs_baseline.{m}" for m in (*METRICS, "profit_net_of_liability", "roi", "payback_month")} <= set(rows.columns)
+    assert np.allclose(rows["vs_baseline.profit_net_of_liability"],
+                       rows["vs_baseline.profit"] - rows["vs_baseline.points_liability"])
     # vs_baseline is the paired difference: the same replication of the point minus its baseline
     assert np.allclose(rows["vs_baseline.profit"] + (rows["profit"] - rows["vs_baseline.profit"]), rows["profit"])
     baseline_profit = rows["profit"] - rows["vs_baseline.profit"]

@@ -15,5 +15,7 @@ MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv
                                                         "breakage_rate"))
 
 
-#: Paired-difference entries of ``vs_baseline`` beyond the metrics.
-VS_BASELINE_EXTRA = ("roi", "payback_month")
+#: Paired-difference entries of ``vs_baseline`` beyond the metrics: ``profit_net_of_liability`` is the prudent
+#: incremental profit, the incremental profit minus the incremental points liability (points outstanding at the
+#: horizon are a debt that profit does not charge yet).
+VS_BASELINE_EXTRA = ("profit_net_of_liability", "roi", "payback_month")

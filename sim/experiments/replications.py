@@ -39,11 +39,16 @@ class RunResult:
 
     def differences(self, other: RunResult, confidence: float = 0.95) -> dict[str, Estimate]:
         """Paired differences ``self - other``, replication by replication, with t-based CIs;
-        also ``roi`` (incremental profit / this scenario's program cost) and ``payback_month``."""
+        also ``profit_net_of_liability`` (incremental profit minus incremental points liability, the prudent
+        incremental profit), ``roi`` (incremental profit / this scenario's program cost) and ``payback_month``."""
         _check_paired(self, other)
         names = self.replications[0].totals
         result = {name: estimate(self.metric_values(name) - other.metric_values(name), confidence)
                   for name in names}
+        result["profit_net_of_liability"] = estimate(
+            profit_net_of_liability(self.metric_values("profit"), self.metric_values("points_liability"),
+                                    other.metric_values("profit"), other.metric_values("points_liability")),
+            confidence)
         program_cost = self.metric_values("program_cost")
         with np.errstate(divide="ignore", invalid="ignore"):
             roi = np.where(program_cost > 0,
@@ -65,6 +70,13 @@ class RunResult:
     def events(self) -> int:
         own = sum(rep.events for rep in self.replications)
         return own + (self.baseline.events if self.baseline is not None else 0)
+
+
+def profit_net_of_liability(profit: np.ndarray, liability: np.ndarray, base_profit: np.ndarray,
+                            base_liability: np.ndarray) -> np.ndarray:
+    """Prudent incremental profit per replication: (profit - baseline profit) - (points liability at the
+    horizon - the baseline's). Taken replication by replication, so that its interval is a paired one."""
+    return (profit - base_profit) - (liability - base_liability)
 
 
 def payback_month(monthly_difference: np.ndarray) -> float:

@@ -597,7 +597,7 @@ def arm_rows(plan: SweepPlan, arm: int, base: int | None, done: dict[tuple[int, 
     import pandas as pd
 
     from sim.accounting.metrics import METRICS
-    from sim.experiments.replications import payback_month
+    from sim.experiments.replications import payback_month, profit_net_of_liability
 
     rows = []
     for r in range(plan.replications):
@@ -610,6 +610,9 @@ def arm_rows(plan: SweepPlan, arm: int, base: int | None, done: dict[tuple[int, 
             for name in METRICS:
                 row[f"vs_baseline.{name}"] = float(mine.totals[name] - theirs.totals[name])
             incremental = mine.totals["profit"] - theirs.totals["profit"]
+            row["vs_baseline.profit_net_of_liability"] = float(profit_net_of_liability(
+                mine.totals["profit"], mine.totals["points_liability"], theirs.totals["profit"],
+                theirs.totals["points_liability"]))
             cost = mine.totals["program_cost"]
             row["vs_baseline.roi"] = float(incremental / cost) if cost > 0 else math.nan
             row["vs_baseline.payback_month"] = payback_month(mine.monthly["profit"] - theirs.monthly["profit"])

@@ -65,7 +65,8 @@ def sweep_page(sweep: SweepData) -> Page:
     design, parameters = sweep.design, sweep.parameters
     results = _finished_rows(sweep)
     metric = target_metric(sweep)
-    extra = ("program_cost", "clv_per_customer", "vs_baseline.profit", "vs_baseline.roi")
+    extra = ("program_cost", "clv_per_customer", "vs_baseline.profit", "vs_baseline.profit_net_of_liability",
+             "vs_baseline.roi")
     metrics = list(dict.fromkeys([metric, *(m for m in extra if m in results)]))
     points = analysis.point_statistics(results, parameters, metrics)
     ranked = rank_parameters(points, parameters, metric, sweep.sensitivity)
