@@ -397,32 +397,30 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     from rich.table import Table
 
     from sim.accounting.estimates import estimate
+    from sim.experiments.ranking import rank_points, ranking_sentence, short_key
     from sim.experiments.sweep import SENSITIVITY, read_results
 
     metric = plan.metric
     results = read_results(out)
-    by_point = results.groupby("point")[metric]
-    ranked = by_point.mean().sort_values(ascending=False)
-    table = Table(title=f"{plan.body.name}: {metric}, best points of {len(plan.points)} (95% CI over "
-                        f"{plan.replications} replications)")
-    table.add_column("point", justify="right")
-    for parameter in plan.parameters:
-        table.add_column(parameter.key.rsplit(".", 1)[-1], justify="right")
-    table.add_column(metric, justify="right")
-    table.add_column("95% CI", justify="right")
+    ranking = rank_points(results, metric)
     prudent = f"vs_baseline.{PRUDENT}"
-    shown = [prudent] if metric == "vs_baseline.profit" and prudent in results else []
+    shown = [metric] + ([prudent] if metric == "vs_baseline.profit" and prudent in results else [])
+    table = Table(title=f"{plan.body.name}: the top points of {len(plan.points)} by {metric} (means [95% CI] over "
+                        f"{plan.replications} replications)")
+    table.add_column("point", justify="right", overflow="fold")
+    for parameter in plan.parameters:      # a header may wrap after a dot; rich folds it only if it must
+        table.add_column(short_key(parameter.key).replace(".", ".\n"), justify="right", overflow="fold")
     for name in shown:
-        table.add_column(name, justify="right")
-        table.add_column("95% CI", justify="right")
-    for point in ranked.index[:8]:
-        values = plan.points[int(point)]
-        rows = results[results["point"] == point]
-        table.add_row(str(point), *(_number(v) if not isinstance(v, str) else v for v in values.values()),
-                      *_mean_and_interval(estimate(by_point.get_group(point).to_numpy()).as_dict()),
-                      *(cell for name in shown for cell in _mean_and_interval(estimate(rows[name].to_numpy()).as_dict())))
+        table.add_column(name.replace(".", ".\n") + " [95% CI]", justify="right", overflow="fold")
+    table.add_column("best?", overflow="fold")
+    by_point = results.groupby("point")
+    for point in ranking.order[:max(8, min(len(ranking.tied), 20))]:
+        rows = by_point.get_group(point)
+        cells = [_with_interval(estimate(rows[name].to_numpy()).as_dict()) for name in shown]
+        table.add_row(str(point), *(_value(v) for v in plan.points[point].values()), *cells, ranking.status(point))
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
+    console.print(f"{metric}: {ranking_sentence(ranking, plan.replications)}")
     sensitivity = json.loads((out / SENSITIVITY).read_text())
     if sensitivity.get("oat"):
         swings = [f"{p['parameter']} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"
@@ -430,6 +428,15 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
         console.print(f"one at a time around the scenario's values ({metric} "
                       f"{_number(sensitivity['oat']['center']['mean'])}): " + "; ".join(swings))
     console.print(f"results written to {out}/")
+
+
+def _value(value) -> str:
+    """A parameter's value: whole numbers as such, other numbers to four significant digits."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return f"{value:,}" if not isinstance(value, bool) else str(value)
 
 
 @main.command()

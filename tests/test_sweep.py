@@ -369,3 +369,53 @@ def test_results_read_whole_when_a_list_starts_with_a_whole_number(tmp_path: Pat
 
     assert common_type([1, 2]) == (1, 2) and common_type(["a", "b"]) == ("a", "b")
     assert [type(v) for v in common_type([0, 0.25])] == [float, float]
+
+
+def _results(values: dict[int, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"point": p, "replication": r, "profit": v} for p, row in values.items()
+                         for r, v in enumerate(row)])
+
+
+def test_a_best_point_is_named_only_when_separated_from_every_other() -> None:
+    """Replications are paired across points (common random numbers): a customer-driven swing shared by all
+    points does not hide a consistent difference, but a difference that changes sign does not make a best."""
+    from sim.experiments.ranking import rank_points, ranking_sentence
+
+    shared = [1000.0, -800.0, 300.0, -1200.0, 700.0]       # what replication i's customers do to every point
+    separated = rank_points(_results({0: [s for s in shared], 1: [s + 50 for s in shared],
+                                      2: [s + 100 + (r % 2) for r, s in enumerate(shared)]}), "profit")
+    assert separated.best == 2 and separated.tied == [2] and separated.order == [2, 1, 0]
+    assert separated.status(2) == "best" and separated.status(1) == ""
+    assert "point #2 is the best" in ranking_sentence(separated, 5)
+    assert abs(separated.confidence - (1 - 0.05 / 2)) < 1e-12        # Bonferroni over the two comparisons
+
+    tied = rank_points(_results({0: [s - 100 for s in shared],
+                                 1: [s + d for s, d in zip(shared, [0, 4, 0, 4, 0])],
+                                 2: [s + d for s, d in zip(shared, [3, 3, 3, 3, 3])]}), "profit")
+    assert tied.best is None and tied.tied == [2, 1]
+    assert tied.status(1) == tied.status(2) == "tied" and tied.status(0) == ""
+    assert "no single best point: 2 of 3 points (#2, #1)" in ranking_sentence(tied, 5)
+
+
+def test_sweep_table_names_the_best_or_the_tied_points_and_keeps_column_names(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+  replications: 2
+  oat: false
+  set: {acquisition.0.initial_customers: 40, acquisition.0.new_per_month: 4}
+  parameters:
+    response.member_frequency_lift: [0.0, 0.1]
+    segments.regular.referrals_per_year.mean: [0.1, 0.2]
+""")
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    for header in ("member_frequency_lift", "referrals_per_year.", "vs_baseline.", "profit_net_of_liability",
+                   "best?"):
+        assert header in result.output
+    from sim.experiments.ranking import rank_points
+
+    ranking = rank_points(read_results(tmp_path / "out"), "vs_baseline.profit")
+    if ranking.best is None:
+        assert "no single best point" in result.output
+    else:
+        assert f"point #{ranking.best} is the best" in result.output
