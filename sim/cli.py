@@ -188,13 +188,13 @@ def _print_summary(content: dict, out: Path) -> None:
 
     table = Table(title=f"{content['scenario']}: {content['replications']} replications, "
                         f"{content['horizon_months']} months (95% CI)")
-    table.add_column("metric")
-    table.add_column("mean", justify="right")
-    table.add_column("95% CI", justify="right")
+    table.add_column("metric", overflow="fold")
+    table.add_column("mean", justify="right", overflow="fold")
+    table.add_column("95% CI", justify="right", overflow="fold")
     vs = content.get("vs_baseline")
     if vs is not None:
-        table.add_column("vs baseline", justify="right")
-        table.add_column("95% CI", justify="right")
+        table.add_column("vs baseline", justify="right", overflow="fold")
+        table.add_column("95% CI", justify="right", overflow="fold")
     for name in HEADLINE_METRICS:
         row = [name, *_mean_and_interval(content["metrics"][name])]
         if vs is not None:
@@ -318,18 +318,18 @@ def _print_comparison(content: dict, out: Path) -> None:
     reference = content["reference"]
     means = Table(title=f"{content['replications']} replications, seed {content['seed']}, "
                         f"{content['horizon_months']} months: means")
-    means.add_column("metric")
+    means.add_column("metric", overflow="fold")
     for name in content["metrics"]:
-        means.add_column(name, justify="right")
+        means.add_column(name, justify="right", overflow="fold")
     for metric in HEADLINE_METRICS:
         means.add_row(metric, *(_number(content["metrics"][name][metric]["mean"]) for name in content["metrics"]))
     console.print(means)
     diffs = Table(title=f"paired differences vs {reference} ({level} CIs"
                         + (f", Bonferroni over {content['comparisons']} comparisons)" if content["comparisons"] > 1
                            else ")"))
-    diffs.add_column("metric")
+    diffs.add_column("metric", overflow="fold")
     for name in content["differences"]:
-        diffs.add_column(f"{name} - {reference}", justify="right")
+        diffs.add_column(f"{name} - {reference}", justify="right", overflow="fold")
     for metric in _with_prudent(HEADLINE_METRICS + ("roi", "payback_month")):
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
@@ -513,6 +513,7 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
                    f"{len(plan.scenarios)} distinct scenario(s) to simulate")
         return
     scenario = _load(file, overrides)
+    _guarded(lambda: _baseline(scenario, file, overrides))
     customers = scenario.planned_customers()
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "
                f"{len(scenario.acquisition)} channel(s), {customers:,} acquired customers over "

@@ -170,6 +170,8 @@ def test_set_values_go_to_a_file_baseline_too(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "with_policy.yaml" in result.output and "plain.yaml" in result.output
     assert "segments.cdnow.order_value.p" in result.output and "different customers" in result.output
+    result = CliRunner().invoke(main, ["validate", str(path), "--set", "acquisition.0.new_per_month=100"])
+    assert result.exit_code == 2 and "different customers" in result.output, result.output
 
 
 def test_validate_and_help_stay_light() -> None:

@@ -107,3 +107,21 @@ def test_compare_refuses_a_baseline_with_other_customers(tmp_path: Path) -> None
     assert result.exit_code == 2, result.output
     assert "points.yaml" in result.output and "plain.yaml" in result.output
     assert "acquisition.0.new_per_month" in result.output and "different customers" in result.output
+
+
+def test_compare_tables_wrap_long_scenario_names_instead_of_truncating(capsys) -> None:
+    from sim.cli import HEADLINE_METRICS, _print_comparison
+
+    value = {"mean": -94227.0, "ci_low": -99077.0, "ci_high": -89376.0}
+    names = ["a-long-scenario-name-with-a-points-program", "a-second-long-name-with-heavy-discounts",
+             "a-third-scenario-whose-name-is-long-too"]
+    reference = "the-reference-scenario-with-a-long-name"
+    metrics = {name: dict.fromkeys(HEADLINE_METRICS, value) for name in [*names, reference]}
+    differences = {name: dict.fromkeys([*HEADLINE_METRICS, "profit_net_of_liability", "roi", "payback_month"], value)
+                   for name in names}
+    content = {"confidence": 0.95 / 3, "reference": reference, "replications": 3, "seed": 1, "horizon_months": 12,
+               "comparisons": 3, "metrics": metrics, "differences": differences}
+    _print_comparison(content, Path("out"))
+    printed = capsys.readouterr().out
+    assert "…" not in printed
+    assert "profit_net_of_liability" in printed
