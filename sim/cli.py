@@ -23,6 +23,16 @@ HEADLINE_METRICS = (
 )
 
 
+#: The prudent incremental profit: incremental profit minus the incremental points liability at the horizon,
+#: shown wherever incremental profit is.
+PRUDENT = "profit_net_of_liability"
+
+
+def _with_prudent(metrics: Sequence[str]) -> tuple[str, ...]:
+    """``metrics`` with the prudent incremental profit right after ``profit``."""
+    return tuple(m for name in metrics for m in ((name, PRUDENT) if name == "profit" else (name,)))
+
+
 def _fail(problems: Sequence[object]) -> None:
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
@@ -91,7 +101,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     scenario = _guarded(lambda: load_scenario(scenario_file, extra, shards=shards, transactions=transactions))
     if shards > 1:
         _check_shards(scenario, scenario_file, transactions, engine)
-    baseline = _guarded(lambda: _baseline(scenario, scenario_file))
+    baseline = _guarded(lambda: _baseline(scenario, scenario_file, overrides))
     from sim.input.scenarios import input_files
 
     out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name, "run")
@@ -133,10 +143,11 @@ def _progress():
     return Progress(*columns, transient=True, disable=not sys.stderr.isatty())
 
 
-def _baseline(scenario, scenario_file: str):
-    from sim.input.scenarios import resolve_baseline
+def _baseline(scenario, scenario_file: str, overrides: Sequence[str] = ()):
+    """The scenario's baseline; a file baseline also gets the ``--set`` values (levers aside)."""
+    from sim.input.scenarios import overrides_to_carry, resolve_baseline
 
-    return resolve_baseline(scenario, scenario_file)
+    return resolve_baseline(scenario, scenario_file, overrides_to_carry(overrides))
 
 
 def _check_shards(scenario, scenario_file: str, transactions: bool, engine: str) -> None:
@@ -180,18 +191,20 @@ def _print_summary(content: dict, out: Path) -> None:
 
     table = Table(title=f"{content['scenario']}: {content['replications']} replications, "
                         f"{content['horizon_months']} months (95% CI)")
-    table.add_column("metric")
-    table.add_column("mean", justify="right")
-    table.add_column("95% CI", justify="right")
+    table.add_column("metric", overflow="fold")
+    table.add_column("mean", justify="right", overflow="fold")
+    table.add_column("95% CI", justify="right", overflow="fold")
     vs = content.get("vs_baseline")
     if vs is not None:
-        table.add_column("vs baseline", justify="right")
-        table.add_column("95% CI", justify="right")
+        table.add_column("vs baseline", justify="right", overflow="fold")
+        table.add_column("95% CI", justify="right", overflow="fold")
     for name in HEADLINE_METRICS:
         row = [name, *_mean_and_interval(content["metrics"][name])]
         if vs is not None:
             row += _mean_and_interval(vs[name])
         table.add_row(*row)
+        if name == "profit" and vs is not None and PRUDENT in vs:
+            table.add_row(PRUDENT, "", "", *_mean_and_interval(vs[PRUDENT]))
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
     if vs is not None:
@@ -279,6 +292,8 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
                 f"'{scenario.name}' is also the name of {names[scenario.name]}; compared scenarios need "
                 "distinct names")))
         names.setdefault(scenario.name, path)
+    if baseline_file and not problems:
+        _guarded(lambda: _check_populations(files, scenarios))
     if problems:
         _fail(problems)
     scenarios = [s.model_copy(update=common) for s in scenarios]
@@ -301,6 +316,14 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     _print_comparison(comparison.content(), out)
 
 
+def _check_populations(files: list[str], scenarios: list) -> None:
+    """Every scenario must simulate the customers of the ``--baseline`` (the last one)."""
+    from sim.input.scenarios import check_same_population
+
+    for path, scenario in zip(files[:-1], scenarios[:-1]):
+        check_same_population(scenario, path, scenarios[-1], files[-1], ())
+
+
 def _print_comparison(content: dict, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -310,19 +333,19 @@ def _print_comparison(content: dict, out: Path) -> None:
     reference = content["reference"]
     means = Table(title=f"{content['replications']} replications, seed {content['seed']}, "
                         f"{content['horizon_months']} months: means")
-    means.add_column("metric")
+    means.add_column("metric", overflow="fold")
     for name in content["metrics"]:
-        means.add_column(name, justify="right")
+        means.add_column(name, justify="right", overflow="fold")
     for metric in HEADLINE_METRICS:
         means.add_row(metric, *(_number(content["metrics"][name][metric]["mean"]) for name in content["metrics"]))
     console.print(means)
     diffs = Table(title=f"paired differences vs {reference} ({level} CIs"
                         + (f", Bonferroni over {content['comparisons']} comparisons)" if content["comparisons"] > 1
                            else ")"))
-    diffs.add_column("metric")
+    diffs.add_column("metric", overflow="fold")
     for name in content["differences"]:
-        diffs.add_column(f"{name} - {reference}", justify="right")
-    for metric in HEADLINE_METRICS + ("roi", "payback_month"):
+        diffs.add_column(f"{name} - {reference}", justify="right", overflow="fold")
+    for metric in _with_prudent(HEADLINE_METRICS + ("roi", "payback_month")):
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
     console.print(diffs)
@@ -393,25 +416,30 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     from rich.table import Table
 
     from sim.accounting.estimates import estimate
+    from sim.experiments.ranking import rank_points, ranking_sentence, short_key
     from sim.experiments.sweep import SENSITIVITY, read_results
 
     metric = plan.metric
     results = read_results(out)
-    by_point = results.groupby("point")[metric]
-    ranked = by_point.mean().sort_values(ascending=False)
-    table = Table(title=f"{plan.body.name}: {metric}, best points of {len(plan.points)} (95% CI over "
+    ranking = rank_points(results, metric)
+    prudent = f"vs_baseline.{PRUDENT}"
+    shown = [metric] + ([prudent] if metric == "vs_baseline.profit" and prudent in results else [])
+    table = Table(title=f"{plan.body.name}: the top points of {len(plan.points)} by {metric} (means [95% CI] over "
                         f"{plan.replications} replications)")
-    table.add_column("point", justify="right")
-    for parameter in plan.parameters:
-        table.add_column(parameter.key.rsplit(".", 1)[-1], justify="right")
-    table.add_column(metric, justify="right")
-    table.add_column("95% CI", justify="right")
-    for point in ranked.index[:8]:
-        values = plan.points[int(point)]
-        table.add_row(str(point), *(_number(v) if not isinstance(v, str) else v for v in values.values()),
-                      *_mean_and_interval(estimate(by_point.get_group(point).to_numpy()).as_dict()))
+    table.add_column("point", justify="right", overflow="fold")
+    for parameter in plan.parameters:      # a header may wrap after a dot; rich folds it only if it must
+        table.add_column(short_key(parameter.key).replace(".", ".\n"), justify="right", overflow="fold")
+    for name in shown:
+        table.add_column(name.replace(".", ".\n") + " [95% CI]", justify="right", overflow="fold")
+    table.add_column("best?", overflow="fold")
+    by_point = results.groupby("point")
+    for point in ranking.order[:max(8, min(len(ranking.tied), 20))]:
+        rows = by_point.get_group(point)
+        cells = [_with_interval(estimate(rows[name].to_numpy()).as_dict()) for name in shown]
+        table.add_row(str(point), *(_value(v) for v in plan.points[point].values()), *cells, ranking.status(point))
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
+    console.print(f"{metric}: {ranking_sentence(ranking, plan.replications)}")
     sensitivity = json.loads((out / SENSITIVITY).read_text())
     if sensitivity.get("oat"):
         swings = [f"{p['parameter']} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"
@@ -419,6 +447,15 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
         console.print(f"one at a time around the scenario's values ({metric} "
                       f"{_number(sensitivity['oat']['center']['mean'])}): " + "; ".join(swings))
     console.print(f"results written to {out}/")
+
+
+def _value(value) -> str:
+    """A parameter's value: whole numbers as such, other numbers to four significant digits."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return f"{value:,}" if not isinstance(value, bool) else str(value)
 
 
 @main.command()
@@ -505,6 +542,7 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
                    f"{len(plan.scenarios)} distinct scenario(s) to simulate")
         return
     scenario = _load(file, overrides)
+    _guarded(lambda: _baseline(scenario, file, overrides))
     customers = scenario.planned_customers()
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "
                f"{len(scenario.acquisition)} channel(s), {customers:,} acquired customers over "

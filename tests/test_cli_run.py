@@ -98,7 +98,7 @@ def test_run_with_a_policy_compares_with_its_baseline(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     vs = summary["vs_baseline"]
-    assert set(vs) == set(summary["metrics"]) | {"roi", "payback_month"}
+    assert set(vs) == set(summary["metrics"]) | {"profit_net_of_liability", "roi", "payback_month"}
     assert summary["baseline"].endswith("(baseline)")
     base = json.loads((tmp_path / "out" / "baseline" / "summary.json").read_text())
     # paired differences of means are differences of the two arms' means
@@ -107,6 +107,23 @@ def test_run_with_a_policy_compares_with_its_baseline(tmp_path: Path) -> None:
                             rel_tol=1e-9, abs_tol=1e-6)
     assert base["metrics"]["program_cost"]["mean"] == 0
     assert "vs baseline" in result.output
+    # the prudent incremental profit: incremental profit minus incremental points liability, paired by replication
+    from sim.accounting.estimates import estimate
+
+    def totals(folder: Path) -> pd.DataFrame:
+        table = pd.read_parquet(folder / "timeseries.parquet").sort_values(["replication", "month"])
+        grouped = table.groupby("replication")
+        return pd.DataFrame({"profit": grouped["profit"].sum(), "liability": grouped["points_liability"].last()})
+
+    mine, theirs = totals(tmp_path / "out"), totals(tmp_path / "out" / "baseline")
+    paired = (mine["profit"] - theirs["profit"]) - (mine["liability"] - theirs["liability"])
+    expected = estimate(paired.to_numpy())
+    prudent = vs["profit_net_of_liability"]
+    assert summary["metrics"]["points_liability"]["mean"] > 0
+    assert math.isclose(prudent["mean"], expected.mean, rel_tol=1e-9)
+    assert math.isclose(prudent["ci_low"], expected.ci_low, rel_tol=1e-9)
+    assert math.isclose(prudent["ci_high"], expected.ci_high, rel_tol=1e-9)
+    assert "profit_net_of_liability" in result.output
 
 
 def test_baseline_none_skips_the_comparison(tmp_path: Path) -> None:
@@ -125,6 +142,36 @@ def test_baseline_file_with_another_horizon_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "with_policy.yaml" in result.output and "baseline" in result.output and "horizon" in result.output
+
+
+def test_set_values_go_to_a_file_baseline_too(tmp_path: Path) -> None:
+    """`--set` scaling the customers down applies to a file baseline as well (not to its levers), so the
+    comparison is on the same customers; a baseline whose customers still differ is refused."""
+    (tmp_path / "plain.yaml").write_text((ROOT / "scenarios" / "cdnow_baseline.yaml").read_text()
+                                         .replace("name: cdnow-baseline", "name: plain"))
+    path = _policy_scenario(tmp_path, "baseline: plain.yaml\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--replications", "2", "--workers", "1",
+                                       "--set", "acquisition.0.new_per_month=100",
+                                       "--set", "policy.points.reward_value=6"])
+    assert result.exit_code == 0, result.output
+    from sim.input.scenarios import load_scenario
+
+    baseline = load_scenario(out / "baseline" / "scenario.yaml")
+    assert baseline.name == "plain" and baseline.acquisition[0].new_per_month == 100
+    assert baseline.policy is None
+    summary = json.loads((out / "summary.json").read_text())
+    base = json.loads((out / "baseline" / "summary.json").read_text())
+    assert base["metrics"]["customers_acquired"]["mean"] == summary["metrics"]["customers_acquired"]["mean"] == 300
+
+    other = (tmp_path / "plain.yaml").read_text().replace("p: 6.25", "p: 7.0")
+    (tmp_path / "plain.yaml").write_text(other)
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--set", "acquisition.0.new_per_month=100"])
+    assert result.exit_code == 2, result.output
+    assert "with_policy.yaml" in result.output and "plain.yaml" in result.output
+    assert "segments.cdnow.order_value.p" in result.output and "different customers" in result.output
+    result = CliRunner().invoke(main, ["validate", str(path), "--set", "acquisition.0.new_per_month=100"])
+    assert result.exit_code == 2 and "different customers" in result.output, result.output
 
 
 def test_validate_and_help_stay_light() -> None:

@@ -51,6 +51,16 @@ def test_compare_with_a_baseline(tmp_path: Path) -> None:
         # every scenario also has its own result files
         assert (out / "scenarios" / name / "summary.json").is_file()
     assert content["differences"]["sale"]["discount_cost"]["mean"] > 0
+    # the prudent incremental profit: profit difference minus points liability difference, replication by replication
+    for name in ("points", "sale"):
+        mine = table[table["scenario"] == name].set_index("replication")
+        theirs = table[table["scenario"] == "plain"].set_index("replication")
+        paired = (mine["profit"] - theirs["profit"]) - (mine["points_liability"] - theirs["points_liability"])
+        prudent = content["differences"][name]["profit_net_of_liability"]
+        assert math.isclose(prudent["mean"], paired.mean(), rel_tol=1e-9)
+        assert prudent["ci_low"] < prudent["mean"] < prudent["ci_high"]
+    assert content["differences"]["points"]["points_liability"]["mean"] > 0
+    assert "profit_net_of_liability" in result.output
     # the program-less reference has no program cost: roi is undefined for it, defined for the others
     assert content["differences"]["points"]["roi"]["mean"] is not None
 
@@ -84,3 +94,34 @@ def test_compare_needs_two_scenarios(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", _variant(tmp_path, "a")])
     assert result.exit_code == 2
     assert "two scenarios" in result.output
+
+
+def test_compare_refuses_a_baseline_with_other_customers(tmp_path: Path) -> None:
+    """A paired comparison with --baseline is about the policies: scenarios that simulate other customers than
+    the baseline are refused, naming both files."""
+    points = _variant(tmp_path, "points", POINTS)
+    base = tmp_path / "plain.yaml"
+    base.write_text(Path(_variant(tmp_path, "plain")).read_text().replace("new_per_month: 7857",
+                                                                           "new_per_month: 1000"))
+    result = CliRunner().invoke(main, ["compare", points, "--baseline", str(base), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "points.yaml" in result.output and "plain.yaml" in result.output
+    assert "acquisition.0.new_per_month" in result.output and "different customers" in result.output
+
+
+def test_compare_tables_wrap_long_scenario_names_instead_of_truncating(capsys) -> None:
+    from sim.cli import HEADLINE_METRICS, _print_comparison
+
+    value = {"mean": -94227.0, "ci_low": -99077.0, "ci_high": -89376.0}
+    names = ["a-long-scenario-name-with-a-points-program", "a-second-long-name-with-heavy-discounts",
+             "a-third-scenario-whose-name-is-long-too"]
+    reference = "the-reference-scenario-with-a-long-name"
+    metrics = {name: dict.fromkeys(HEADLINE_METRICS, value) for name in [*names, reference]}
+    differences = {name: dict.fromkeys([*HEADLINE_METRICS, "profit_net_of_liability", "roi", "payback_month"], value)
+                   for name in names}
+    content = {"confidence": 0.95 / 3, "reference": reference, "replications": 3, "seed": 1, "horizon_months": 12,
+               "comparisons": 3, "metrics": metrics, "differences": differences}
+    _print_comparison(content, Path("out"))
+    printed = capsys.readouterr().out
+    assert "…" not in printed
+    assert "profit_net_of_liability" in printed

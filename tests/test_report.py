@@ -222,6 +222,7 @@ def test_comparison_report(tmp_path: Path) -> None:
     html = (tmp_path / "cmp.html").read_text()
     _self_contained(html)
     assert "has the highest profit" in html and "discount-heavy" in html
+    assert "net of points liability" in html and "net of the incremental points liability" in html
     names = " ".join(p.name for p in (tmp_path / "cmp_files").glob("*.png"))
     for chart in ("differences", "frontier", "cumulative-profit", "waterfall-discount-heavy", "points-points-program"):
         assert chart in names

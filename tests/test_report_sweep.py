@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from support.reports import synthetic_sweep
 
 from sim.cli import main
-from sim.report import sweep_charts
+from sim.report import analysis, sweep_charts
 
 
 #: The swept parameters of the synthetic sweep and their ranges.
@@ -33,7 +33,16 @@ def test_sweep_report(tmp_path: Path) -> None:
     for chart in ("metric-frontier", "-frontier", "tornado", "sobol", "heatmap", "pairs"):
         assert chart in names
     html = (folder / "report.html").read_text()
-    assert "Best point: #" in html and "What drives the answer" in html
+    assert "What drives the answer" in html
+    # a best point only when the paired intervals separate it from every other point, else the tied ones
+    from sim.experiments.ranking import rank_points
+
+    ranking = rank_points(pd.read_parquet(folder / "results.parquet"), "vs_baseline.profit")
+    if ranking.best is None:
+        assert f"No single best point: {len(ranking.tied)} tied" in html
+    else:
+        assert f"Best point: #{ranking.best}" in html
+    assert "best?" in html and "Bonferroni over 29" in html
     assert "Showing the 4 most influential of 6 parameters" in html
     assert "swept: 0.5 to 2" in html      # the assumptions table marks the swept keys
     assert "https://" not in html and "http://" not in html
@@ -54,7 +63,28 @@ def test_sweep_without_baseline_and_with_one_parameter(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     names = _charts(folder / "report_files")
     assert "parameter" in names and "heatmap" not in names and "pairs" not in names
-    assert "best 10 points by profit" in (folder / "report.html").read_text()
+    assert "top 10 points by profit" in (folder / "report.html").read_text()
+
+
+def test_sweep_summary_names_the_best_point_only_when_separated(tmp_path: Path) -> None:
+    """Two points far apart are told apart (a best point); with the gap inside the noise, they are tied."""
+    from sim.report.inputs import read_results
+    from sim.report.sweep_page import sweep_summary
+
+    for gap, lead in ((1e6, "Best point: #"), (0.0, "No single best point: 2 tied")):
+        folder = synthetic_sweep(tmp_path / f"gap-{gap:.0f}", points=2, replications=4, parameters=1)
+        rows = pd.read_parquet(folder / "results.parquet")
+        rows.loc[rows["point"] == 1, "vs_baseline.profit"] = (
+            rows.loc[rows["point"] == 0, "vs_baseline.profit"].to_numpy() + gap + np.array([1e4, -1e4, 1e4, -1e4]))
+        for point, frame in rows.groupby("point"):
+            frame.to_parquet(folder / "results.parquet" / f"point-{point:07d}.parquet", index=False)
+        sweep = read_results(folder)
+        bullets = sweep_summary(sweep, analysis.point_statistics(sweep.results, sweep.parameters,
+                                                                 ["vs_baseline.profit"]),
+                                "vs_baseline.profit", sweep.parameters)
+        assert bullets[0]["lead"].startswith(lead), bullets[0]
+        if gap:
+            assert bullets[0]["lead"] == "Best point: #1"
 
 
 def test_tornado_puts_the_widest_swing_on_top() -> None:

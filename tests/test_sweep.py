@@ -84,7 +84,9 @@ def test_grid_results_follow_the_spec(whole_grid: Path) -> None:
                                       "replication"]
     assert rows["policy.points.reward_threshold"].dtype == np.int64
     assert set(METRICS) <= set(rows.columns)
-    assert {f"vs_baseline.{m}" for m in (*METRICS, "roi", "payback_month")} <= set(rows.columns)
+    assert {f"vs_baseline.{m}" for m in (*METRICS, "profit_net_of_liability", "roi", "payback_month")} <= set(rows.columns)
+    assert np.allclose(rows["vs_baseline.profit_net_of_liability"],
+                       rows["vs_baseline.profit"] - rows["vs_baseline.points_liability"])
     # vs_baseline is the paired difference: the point's replication minus the same replication of the
     # scenario without its policy (seed 5 of the sweep), simulated here on its own
     baseline = yaml.safe_load(SCENARIO)
@@ -308,3 +310,128 @@ def test_sweep_directory_holds_the_scenario_every_point_starts_from(tmp_path: Pa
     assert again.acquisition[0].initial_customers == 123 and again.replications == 1
     manifest = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert manifest["set"] == {"acquisition.0.initial_customers": 123}
+
+
+def _file_baseline(tmp_path: Path, baseline_text: str) -> None:
+    """The tiny scenario compared with the file ``base.yaml`` instead of ``baseline: auto``."""
+    (tmp_path / "tiny.yaml").write_text(SCENARIO.replace("seed: 3\n", "seed: 3\nbaseline: base.yaml\n"))
+    (tmp_path / "base.yaml").write_text(baseline_text)
+
+
+def test_a_file_baseline_gets_the_sweeps_fixed_and_population_values(tmp_path: Path) -> None:
+    """`set:` values and swept population keys go to a file baseline too (else every point compares a small
+    population with the full one); a swept lever (policy) does not, it is what is compared."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text("""\
+sweep:
+  name: file-baseline
+  scenario: tiny.yaml
+  replications: 2
+  oat: false
+  set: {acquisition.0.initial_customers: 40}
+  parameters:
+    acquisition.0.new_per_month: [4, 8]
+    policy.points.reward_threshold: [250, 1000]
+""")
+    _file_baseline(tmp_path, SCENARIO.split("policy:")[0].replace("name: tiny-points", "name: plain"))
+    plan = plan_sweep(path)
+    for number, values in enumerate(plan.points):
+        baseline = plan.scenarios[plan.point_base[number]]
+        assert baseline.name == "plain" and baseline.policy is None
+        assert baseline.acquisition[0].initial_customers == 40
+        assert baseline.acquisition[0].new_per_month == values["acquisition.0.new_per_month"]
+    assert len({plan.point_base[n] for n in range(len(plan.points))}) == 2   # one per population
+    run_sweep(plan, tmp_path / "out")
+    rows = read_results(tmp_path / "out")
+    baseline_customers = rows["customers_acquired"] - rows["vs_baseline.customers_acquired"]
+    planned = 40 + 12 * rows["acquisition.0.new_per_month"]
+    assert (baseline_customers >= planned).all() and (baseline_customers < 1.5 * planned).all()
+
+
+def test_a_file_baseline_with_other_customers_is_refused(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+  replications: 1
+  oat: false
+  set: {acquisition.0.initial_customers: 40}
+  parameters:
+    response.goal_gradient: [0.1, 0.2]
+""")
+    _file_baseline(tmp_path, SCENARIO.split("policy:")[0].replace("name: tiny-points", "name: plain")
+                   .replace("order_value: {mean: 50", "order_value: {mean: 60"))
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "tiny.yaml" in result.output and "base.yaml" in result.output
+    assert "segments.regular.order_value.mean" in result.output and "different customers" in result.output
+
+
+def test_results_read_whole_when_a_list_starts_with_a_whole_number(tmp_path: Path) -> None:
+    """Every point file types a parameter's column alike: `[0, 0.25, ...]` is a float column in all of them,
+    so pandas reads the results folder whole (it failed with 'Float value 0.25 was truncated')."""
+    path = _sweep(tmp_path, """\
+  replications: 2
+  oat: false
+  set: {acquisition.0.initial_customers: 40, acquisition.0.new_per_month: 4}
+  parameters:
+    response.goal_gradient: [0, 0.25, 0.5, 1.0, 2.0]
+    policy.points.reward_threshold: [250, 500]
+""")
+    run_sweep(plan_sweep(path), tmp_path / "out")
+    rows = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    assert len(rows) == 5 * 2 * 2
+    assert rows["response.goal_gradient"].dtype == np.float64
+    assert sorted(rows["response.goal_gradient"].unique()) == [0.0, 0.25, 0.5, 1.0, 2.0]
+    assert rows["policy.points.reward_threshold"].dtype == np.int64
+    from sim.experiments.sweep import common_type
+
+    assert common_type([1, 2]) == (1, 2) and common_type(["a", "b"]) == ("a", "b")
+    assert [type(v) for v in common_type([0, 0.25])] == [float, float]
+
+
+def _results(values: dict[int, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"point": p, "replication": r, "profit": v} for p, row in values.items()
+                         for r, v in enumerate(row)])
+
+
+def test_a_best_point_is_named_only_when_separated_from_every_other() -> None:
+    """Replications are paired across points (common random numbers): a customer-driven swing shared by all
+    points does not hide a consistent difference, but a difference that changes sign does not make a best."""
+    from sim.experiments.ranking import rank_points, ranking_sentence
+
+    shared = [1000.0, -800.0, 300.0, -1200.0, 700.0]       # what replication i's customers do to every point
+    separated = rank_points(_results({0: [s for s in shared], 1: [s + 50 for s in shared],
+                                      2: [s + 100 + (r % 2) for r, s in enumerate(shared)]}), "profit")
+    assert separated.best == 2 and separated.tied == [2] and separated.order == [2, 1, 0]
+    assert separated.status(2) == "best" and separated.status(1) == ""
+    assert "point #2 is the best" in ranking_sentence(separated, 5)
+    assert abs(separated.confidence - (1 - 0.05 / 2)) < 1e-12        # Bonferroni over the two comparisons
+
+    tied = rank_points(_results({0: [s - 100 for s in shared],
+                                 1: [s + d for s, d in zip(shared, [0, 4, 0, 4, 0])],
+                                 2: [s + d for s, d in zip(shared, [3, 3, 3, 3, 3])]}), "profit")
+    assert tied.best is None and tied.tied == [2, 1]
+    assert tied.status(1) == tied.status(2) == "tied" and tied.status(0) == ""
+    assert "no single best point: 2 of 3 points (#2, #1)" in ranking_sentence(tied, 5)
+
+
+def test_sweep_table_names_the_best_or_the_tied_points_and_keeps_column_names(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+  replications: 2
+  oat: false
+  set: {acquisition.0.initial_customers: 40, acquisition.0.new_per_month: 4}
+  parameters:
+    response.member_frequency_lift: [0.0, 0.1]
+    segments.regular.referrals_per_year.mean: [0.1, 0.2]
+""")
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    for header in ("member_frequency_lift", "referrals_per_year.", "vs_baseline.", "profit_net_of_liability",
+                   "best?"):
+        assert header in result.output
+    from sim.experiments.ranking import rank_points
+
+    ranking = rank_points(read_results(tmp_path / "out"), "vs_baseline.profit")
+    if ranking.best is None:
+        assert "no single best point" in result.output
+    else:
+        assert f"point #{ranking.best} is the best" in result.output

@@ -1,5 +1,5 @@
-"""Figures derived from replication results, each written once: payback month, ROI and the efficient
-(Pareto) front of cost against value. Used by the result files, the sweeps and the reports alike."""
+"""Figures derived from replication results, each written once: payback month, prudent incremental
+profit, ROI and the efficient (Pareto) front of cost against value. Used by the result files, the sweeps and the reports alike."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def payback_months(cumulative: np.ndarray) -> np.ndarray:
 def payback_month(monthly_difference: np.ndarray) -> float:
     """:func:`payback_months` of one replication's monthly incremental profit."""
     return float(payback_months(np.cumsum(monthly_difference)[None, :])[0])
+
+
+def profit_net_of_liability(profit: np.ndarray, liability: np.ndarray, base_profit: np.ndarray,
+                            base_liability: np.ndarray) -> np.ndarray:
+    """Prudent incremental profit per replication: (profit - baseline profit) - (points liability at the
+    horizon - the baseline's). Taken replication by replication, so that its interval is a paired one."""
+    return (profit - base_profit) - (liability - base_liability)
 
 
 def roi(incremental_profit: np.ndarray, program_cost: np.ndarray) -> np.ndarray:

@@ -21,5 +21,7 @@ PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "referral_
 #: Program costs attributable to a customer (they lower its CLV); fixed costs and referral bonuses are not.
 ATTRIBUTABLE_PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "message_cost", "member_cost")
 
-#: Paired-difference entries of ``vs_baseline`` beyond the metrics.
-VS_BASELINE_EXTRA = ("roi", "payback_month")
+#: Paired-difference entries of ``vs_baseline`` beyond the metrics: ``profit_net_of_liability`` is the prudent
+#: incremental profit, the incremental profit minus the incremental points liability (points outstanding at the
+#: horizon are a debt that profit does not charge yet).
+VS_BASELINE_EXTRA = ("profit_net_of_liability", "roi", "payback_month")

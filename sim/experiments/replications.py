@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.accounting.derived import payback_month, roi
+from sim.accounting.derived import payback_month, profit_net_of_liability, roi
 from sim.accounting.estimates import Estimate, estimate
 from sim.accounting.tables import ReplicationResult
 from sim.engines.calendar import Engine
@@ -41,12 +41,17 @@ class RunResult:
 
     def differences(self, other: RunResult, confidence: float = 0.95) -> dict[str, Estimate]:
         """Paired differences ``self - other``, replication by replication, with t-based CIs;
-        also ``roi`` (incremental profit / this scenario's program cost) and ``payback_month``."""
+        also ``profit_net_of_liability`` (incremental profit minus incremental points liability, the prudent
+        incremental profit), ``roi`` (incremental profit / this scenario's program cost) and ``payback_month``."""
         _check_paired(self, other)
         names = self.replications[0].totals
         result = {name: estimate(self.metric_values(name) - other.metric_values(name), confidence)
                   for name in names}
         incremental = self.metric_values("profit") - other.metric_values("profit")
+        result["profit_net_of_liability"] = estimate(
+            profit_net_of_liability(self.metric_values("profit"), self.metric_values("points_liability"),
+                                    other.metric_values("profit"), other.metric_values("points_liability")),
+            confidence)
         result["roi"] = estimate(roi(incremental, self.metric_values("program_cost")), confidence)
         result["payback_month"] = estimate_payback(self.payback_months(other), confidence)
         return result

@@ -265,7 +265,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
         unit_sample = _unit_sample(body.design, len(parameters), body.samples, base.seed)
         points = [{p.key: p.at(u) for p, u in zip(parameters, row)} for row in unit_sample]
     plan = SweepPlan(str(path), body, scenario_path, parameters, points, unit_sample=unit_sample, base=base)
-    plan.metric = _metric(body, doc, base, scenario_path)
+    plan.metric = _metric(body, doc, base)
     distinct: dict[str, int] = {}
 
     def index_of(scenario: Scenario) -> int:
@@ -279,7 +279,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
         point = settings + [Setting(p.path, values[p.key], ("sweep", "parameters", p.key), p.key)
                             for p in parameters if p.key in values]
         scenario = _scenario_with(scenario_doc, scenario_path, doc, label, point)
-        baseline = _baseline_of(scenario, scenario_path, doc, label)
+        baseline = _baseline_of(scenario, scenario_path, doc, label, [(s.path, s.value) for s in point])
         return index_of(scenario), None if baseline is None else index_of(baseline)
 
     for number, values in enumerate(points):
@@ -356,10 +356,20 @@ def _parameter(key: str, spec: list[Scalar] | Range, base_values: dict[str, Any]
             raise InputError([doc.problem(where, f"{key} holds whole numbers and [{spec.low}, {spec.high}] "
                                                  f"contains none")])
         return Parameter(key, path, None, spec.low, spec.high, spec.levels, spec.log, integer, node)
-    values = tuple(spec)
+    values = common_type(spec)
     if len(set(map(repr, values))) != len(values):
         raise InputError([doc.problem(where, "lists a value twice")])
     return Parameter(key, path, values, center=node)
+
+
+def common_type(values: Sequence[Scalar]) -> tuple[Scalar, ...]:
+    """Listed values in one type, so that the parameter's column has one type in every point's file: numbers
+    are all floats when one of them is (``[0, 0.25]`` is ``[0.0, 0.25]``); whole numbers, booleans and strings
+    stay as they are."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) == len(values) and any(isinstance(v, float) for v in numbers):
+        return tuple(float(v) for v in values)
+    return tuple(values)
 
 
 def _key_path(key: str, values: dict[str, Any], doc: Document, where: KeyPath) -> tuple[KeyPath, Any]:
@@ -410,10 +420,10 @@ def _unit_sample(design: str, dimensions: int, samples: int, seed: int) -> np.nd
     return sobol_sample(dimensions, samples, seed)
 
 
-def _metric(body: SweepBody, doc: Document, scenario: Scenario, scenario_path: Path) -> str:
+def _metric(body: SweepBody, doc: Document, scenario: Scenario) -> str:
     from sim.accounting.metrics import METRICS, VS_BASELINE_EXTRA
 
-    has_baseline = resolve_baseline(scenario, scenario_path) is not None
+    has_baseline = scenario.baseline != "none" and (scenario.baseline != "auto" or scenario.policy is not None)
     if body.metric is None:
         return "vs_baseline.profit" if has_baseline else "profit"
     names = list(METRICS) + ([f"vs_baseline.{m}" for m in METRICS + VS_BASELINE_EXTRA] if has_baseline else [])
@@ -427,9 +437,12 @@ def _metric(body: SweepBody, doc: Document, scenario: Scenario, scenario_path: P
     return body.metric
 
 
-def _baseline_of(scenario: Scenario, scenario_path: Path, doc: Document, label: str) -> Scenario | None:
+def _baseline_of(scenario: Scenario, scenario_path: Path, doc: Document, label: str,
+                 carried: list[tuple[KeyPath, Any]]) -> Scenario | None:
+    """The point's baseline; a file baseline gets the sweep's fixed and swept values, levers aside
+    (:func:`sim.input.scenarios.carry_to_baseline`)."""
     try:
-        return resolve_baseline(scenario, scenario_path)
+        return resolve_baseline(scenario, scenario_path, carried)
     except InputError as exc:
         raise InputError([Problem(doc.source, ("sweep",), f"{label}: the baseline: {p}") for p in exc.problems]
                          ) from None
@@ -594,7 +607,7 @@ def arm_rows(plan: SweepPlan, arm: int, base: int | None, done: dict[tuple[int, 
              labels: dict[str, Any]):
     import pandas as pd
 
-    from sim.accounting.derived import payback_month
+    from sim.accounting.derived import payback_month, profit_net_of_liability
     from sim.accounting.metrics import METRICS
 
     rows = []
@@ -608,6 +621,9 @@ def arm_rows(plan: SweepPlan, arm: int, base: int | None, done: dict[tuple[int, 
             for name in METRICS:
                 row[f"vs_baseline.{name}"] = float(mine.totals[name] - theirs.totals[name])
             incremental = mine.totals["profit"] - theirs.totals["profit"]
+            row["vs_baseline.profit_net_of_liability"] = float(profit_net_of_liability(
+                mine.totals["profit"], mine.totals["points_liability"], theirs.totals["profit"],
+                theirs.totals["points_liability"]))
             cost = mine.totals["program_cost"]
             row["vs_baseline.roi"] = float(incremental / cost) if cost > 0 else math.nan
             row["vs_baseline.payback_month"] = payback_month(mine.monthly["profit"] - theirs.monthly["profit"])

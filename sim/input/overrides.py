@@ -15,22 +15,28 @@ from sim.input.errors import InputError, KeyPath, Problem
 def apply_overrides(doc: Document, overrides: Sequence[str]) -> None:
     """Apply ``dotted.key=value`` overrides (values read as YAML scalars or flow collections)."""
     for text in overrides:
-        key, sep, value_text = text.partition("=")
-        if not sep or not key.strip():
-            raise InputError([Problem("--set", (), f"{text!r}: expected dotted.key=value")])
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise InputError([Problem("--set", (), f"{text!r}: empty key in the dotted path")])
-        path: KeyPath = tuple(int(p) if p.isdigit() else p for p in parts)
-        try:
-            value = yaml.safe_load(value_text) if value_text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise InputError([Problem("--set", path, f"cannot read value {value_text!r}: {exc}")]) from None
-        _set_path(doc.data, path, value)
+        path, value = parse_override(text)
+        set_path(doc.data, path, value)
         doc.overridden.add(path)
 
 
-def _set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:
+def parse_override(text: str) -> tuple[KeyPath, Any]:
+    """``dotted.key=value`` as (key path, value); list indices become ints."""
+    key, sep, value_text = text.partition("=")
+    if not sep or not key.strip():
+        raise InputError([Problem("--set", (), f"{text!r}: expected dotted.key=value")])
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise InputError([Problem("--set", (), f"{text!r}: empty key in the dotted path")])
+    path: KeyPath = tuple(int(p) if p.isdigit() else p for p in parts)
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise InputError([Problem("--set", path, f"cannot read value {value_text!r}: {exc}")]) from None
+    return path, value
+
+
+def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:
     target: Any = data
     for depth, key in enumerate(path[:-1]):
         if isinstance(target, list) and isinstance(key, int):

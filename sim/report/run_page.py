@@ -264,8 +264,10 @@ def comparison_summary(comparison: ComparisonData, paid_back: dict[str, int] | N
         diff = content["differences"][name]
         payback = text.payback_text(diff.get("payback_month"), content["replications"], months,
                                     (paid_back or {}).get(name), level)
+        prudent = (f"; net of the incremental points liability "
+                   f"{text.amount(diff[text.PRUDENT], level=level)}" if diff.get(text.PRUDENT) else "")
         bullets.append({"lead": f"{name} against {reference}",
-                        "text": f"profit {text.amount(diff['profit'], level=level)}; ROI "
+                        "text": f"profit {text.amount(diff['profit'], level=level)}{prudent}; ROI "
                                 f"{text.amount(diff.get('roi'), 2, level)}; {payback}."})
     bullets.append({"lead": "How sure",
                     "text": f"{content['replications']} replications per scenario; intervals of differences at "
@@ -284,7 +286,10 @@ def comparison_headline(comparison: ComparisonData) -> dict:
                      number(metrics["program_cost"]["mean"]), number(metrics["clv_per_customer"]["mean"], 2),
                      number(diff["profit"]["mean"]) if diff else "reference",
                      text.interval_text(diff["profit"]) if diff else "",
+                     number((diff.get(text.PRUDENT) or {}).get("mean")) if diff else "",
+                     text.interval_text(diff.get(text.PRUDENT)) if diff else "",
                      number(diff["roi"]["mean"], 2) if diff else "",
                      number(diff["payback_month"]["mean"], 1) if diff else ""])
     return {"columns": ["scenario", "profit", "95% CI", "program cost", "CLV per customer",
-                        f"profit − {comparison.reference}", "CI", "ROI", "payback month"], "rows": rows}
+                        f"profit − {comparison.reference}", "CI", "net of points liability", "CI", "ROI",
+                        "payback month"], "rows": rows}

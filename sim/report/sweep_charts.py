@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from sim.experiments.ranking import short_key
 from sim.report.style import (
     BASELINE,
     COMPACT,
@@ -40,14 +41,8 @@ def colour_scale(values: np.ndarray) -> Normalize:
 
 
 def short(key: str) -> str:
-    """The last two names of a dotted key: ``policy.points.reward_threshold`` -> ``points.reward_threshold``,
-    ``policy.discounts.0.depth`` -> ``discounts.0.depth`` (list indices kept)."""
-    parts = key.split(".")
-    names, start = 0, len(parts)
-    while start > 0 and names < 2:
-        start -= 1
-        names += not parts[start].isdigit()
-    return ".".join(parts[start:])
+    """The last two names of a dotted key (:func:`sim.experiments.ranking.short_key`)."""
+    return short_key(key)
 
 
 @styled

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.experiments.ranking import Ranking, rank_points, ranking_sentence
 from sim.input.errors import InputError, Problem
 from sim.report import analysis, sweep_charts, text
 from sim.report.inputs import SweepData
@@ -65,9 +66,11 @@ def sweep_page(sweep: SweepData) -> Page:
     design, parameters = sweep.design, sweep.parameters
     results = _finished_rows(sweep)
     metric = target_metric(sweep)
-    extra = ("program_cost", "clv_per_customer", "vs_baseline.profit", "vs_baseline.roi")
+    extra = ("program_cost", "clv_per_customer", "vs_baseline.profit", "vs_baseline.profit_net_of_liability",
+             "vs_baseline.roi")
     metrics = list(dict.fromkeys([metric, *(m for m in extra if m in results)]))
     points = analysis.point_statistics(results, parameters, metrics)
+    ranking = rank_points(results, metric)
     ranked = rank_parameters(points, parameters, metric, sweep.sensitivity)
     page_charts = sweep_chart_list(sweep, points, metric, ranked)
     swept = {key: _describe(spec) for key, spec in design["parameters"].items()}
@@ -77,10 +80,12 @@ def sweep_page(sweep: SweepData) -> Page:
         subtitle=f"Sweep of {len(parameters)} parameter(s), {design.get('design', 'grid')} design: {len(points)} "
                  f"point(s) x {design.get('replications', '?')} replication(s), seed {design.get('seed')}; metric "
                  f"{metric}",
-        summary=sweep_summary(sweep, points, metric, ranked), charts=page_charts,
-        headline=top_points_table(points, parameters, metrics, metric),
-        headline_title=f"The best {min(TOP_POINTS, len(points))} points by {label(metric)}",
-        headline_note=f"Means over replications with t-based 95% intervals; money in {CURRENCY}.",
+        summary=sweep_summary(sweep, points, metric, ranked, ranking), charts=page_charts,
+        headline=top_points_table(points, parameters, metrics, metric, ranking),
+        headline_title=f"The top {min(TOP_POINTS, len(points))} points by {label(metric)}",
+        headline_note=f"Means over replications with t-based 95% intervals; money in {CURRENCY}. 'best' marks a point "
+                      f"above every other on paired differences, 'tied' the points that cannot be told from the "
+                      f"highest mean ({ranking.confidence:.2%} intervals, Bonferroni over {ranking.comparisons}).",
         assumptions=text.assumptions(scenarios, swept) if scenarios else _parameters_only(swept),
         assumptions_note=(f"The scenario every point starts from ({sweep.scenario_source}), with the swept keys "
                           "highlighted." if scenarios else
@@ -196,16 +201,26 @@ def sweep_charts_frontier(frame: pd.DataFrame, value_label: str, front: np.ndarr
                           front=front, title=f"{sentence(value_label)} against program cost, per point")
 
 
-def sweep_summary(sweep: SweepData, points: pd.DataFrame, metric: str, ranked: list[str]) -> list[dict[str, str]]:
-    """Executive summary: the best point, how many points are surely positive, payback, the main drivers."""
+def sweep_summary(sweep: SweepData, points: pd.DataFrame, metric: str, ranked: list[str],
+                  ranking: Ranking | None = None) -> list[dict[str, str]]:
+    """Executive summary: the best point (only when the replications separate it from every other point, else
+    the points tied for best), how many points are surely positive, payback, the main drivers."""
     design = sweep.design
     total = len(design["points"])
-    best = points[metric].idxmax()
+    ranking = ranking or rank_points(_finished_rows(sweep), metric)
+    best = ranking.order[0]
     row = points.loc[best]
     estimate = {"mean": row[metric], "ci_low": row[f"{metric}:low"], "ci_high": row[f"{metric}:high"]}
     values = ", ".join(f"{short(p)} = {_show(row[p])}" for p in sweep.parameters)
-    bullets = [{"lead": f"Best point: #{best}",
-                "text": f"{values}: {label(metric)} {text.amount(estimate, 0 if is_money(metric) else 2)}."}]
+    replications = int(design.get("replications") or sweep.results["replication"].nunique())
+    if ranking.best is not None:
+        bullets = [{"lead": f"Best point: #{best}",
+                    "text": f"{values}: {label(metric)} {text.amount(estimate, 0 if is_money(metric) else 2)}; "
+                            f"{ranking_sentence(ranking, replications)}."}]
+    else:
+        bullets = [{"lead": f"No single best point: {len(ranking.tied)} tied",
+                    "text": f"{ranking_sentence(ranking, replications)}. The highest mean is #{best} ({values}: "
+                            f"{label(metric)} {text.amount(estimate, 0 if is_money(metric) else 2)})."}]
     if metric.startswith("vs_baseline.") or metric == "profit":
         above = int((points[f"{metric}:low"] > 0).sum())
         below = int((points[f"{metric}:high"] < 0).sum())
@@ -215,11 +230,12 @@ def sweep_summary(sweep: SweepData, points: pd.DataFrame, metric: str, ranked: l
                                 f"{design.get('replications', 'these')} replications."})
     if "vs_baseline.payback_month" in sweep.results:
         payback = sweep.results.loc[sweep.results["point"] == best, "vs_baseline.payback_month"].to_numpy(float)
+        which = "the best point" if ranking.best is not None else f"#{best}"
         if np.all(np.isfinite(payback)):
-            bullets.append({"lead": "Payback of the best point",
+            bullets.append({"lead": f"Payback of {which}",
                             "text": f"month {text.amount(analysis.interval(payback), 1)}."})
         else:
-            bullets.append({"lead": "Payback of the best point",
+            bullets.append({"lead": f"Payback of {which}",
                             "text": f"not within the horizon in {int(np.sum(~np.isfinite(payback)))} of "
                                     f"{len(payback)} replications."})
     if len(ranked) > 1:
@@ -244,8 +260,10 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def top_points_table(points: pd.DataFrame, parameters: list[str], metrics: list[str], metric: str) -> dict:
-    """The best points by the metric: parameter values, the metric with its interval, and the others."""
+def top_points_table(points: pd.DataFrame, parameters: list[str], metrics: list[str], metric: str,
+                     ranking: Ranking | None = None) -> dict:
+    """The top points by the metric: parameter values, the metric with its interval, the others, and whether
+    a point is the best or tied for best (``ranking``)."""
     best = points.sort_values(metric, ascending=False).head(TOP_POINTS)
     others = [m for m in metrics if m != metric]
     rows = []
@@ -253,9 +271,11 @@ def top_points_table(points: pd.DataFrame, parameters: list[str], metrics: list[
         digits = 0 if is_money(metric) else 2
         rows.append([str(point), *(_show(row[p]) for p in parameters), number(row[metric], digits),
                      text.interval_text({"ci_low": row[f"{metric}:low"], "ci_high": row[f"{metric}:high"]}, digits),
-                     *(number(row[m], 0 if is_money(m) else 2) for m in others)])
-    return {"columns": ["point", *(p.rsplit(".", 1)[-1] for p in parameters), label(metric), "95% CI",
-                        *(label(m) for m in others)], "rows": rows}
+                     *(number(row[m], 0 if is_money(m) else 2) for m in others),
+                     *([ranking.status(int(point))] if ranking else [])])
+    return {"columns": ["point", *(short(p) for p in parameters), label(metric), "95% CI",
+                        *(label(m) for m in others), *(["best?"] if ranking else [])], "rows": rows}
+
 
 
 def _describe(spec: Any) -> str:

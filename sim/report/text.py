@@ -19,6 +19,9 @@ HEADLINE = (
     ("active_customers_end", "active customers at the end"), ("purchases", "purchases"),
     ("points_liability", "points liability at the end"),
 )
+#: The prudent incremental profit in vs_baseline and compare.json's differences: incremental profit minus the
+#: incremental points liability at the horizon.
+PRUDENT = "profit_net_of_liability"
 #: Top-level scenario keys in the assumptions table, in this order, with their group titles.
 GROUPS = (("run", "run settings"), ("economics", "economics"), ("segments", "customer segments"),
           ("acquisition", "acquisition channels"), ("policy", "policy (levers)"),
@@ -94,11 +97,12 @@ def run_summary(summary: dict[str, Any]) -> list[dict[str, str]]:
                         f"{payback_text(vs.get('payback_month'), reps, months)}."}]
     liability = metrics.get("points_liability", {}).get("mean")
     if liability:
-        net = vs["profit"]["mean"] - liability
+        prudent = vs.get(PRUDENT)
+        net = amount(prudent) if prudent else number(vs["profit"]["mean"] - liability)
         bullets.append({"lead": "Points liability",
                         "text": f"the points outstanding at the end will cost about {number(liability)} "
                                 f"(net of expected breakage); profit does not charge them yet, so the prudent "
-                                f"incremental profit is {number(net)}."})
+                                f"incremental profit (net of the incremental liability) is {net}."})
     member = summary.get("member_comparison")
     if member and member.get("overstatement_factor"):
         bullets.append({"lead": "Self-selection",
@@ -131,6 +135,9 @@ def run_headline(summary: dict[str, Any]) -> dict[str, Any]:
         if vs is not None:
             row += [number(vs[key].get("mean"), digits), interval_text(vs[key], digits)]
         rows.append(row)
+        if key == "profit" and vs is not None and vs.get(PRUDENT):
+            rows.append(["profit net of points liability", "", "", number(vs[PRUDENT].get("mean")),
+                         interval_text(vs[PRUDENT])])
     if vs is not None:
         rows.append(["ROI", "", "", number(vs["roi"].get("mean"), 2), interval_text(vs["roi"], 2)])
         rows.append(["payback month", "", "", number(vs["payback_month"].get("mean"), 1),
