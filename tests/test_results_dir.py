@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT
+from support.scenarios import ROOT
 
 from sim.cli import main
 from sim.input.errors import InputError
