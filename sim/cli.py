@@ -104,7 +104,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     baseline = _guarded(lambda: _baseline(scenario, scenario_file, overrides))
     from sim.input.scenarios import input_files
 
-    out = Path(out_dir) if out_dir else Path("results") / _slug(scenario.name, "run")
+    out = Path(out_dir) if out_dir else Path("results") / _folder_name(scenario.name, "run")
     _claim(out, input_files(scenario, scenario_file))
     client = None
     if scheduler is not None:
@@ -228,8 +228,8 @@ def _number(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
 
 
-def _slug(name: str, fallback: str) -> str:
-    from sim.output.layout import folder_name
+def _folder_name(name: str, fallback: str) -> str:
+    from sim.output.layout import folder_name  # imported here: --help and validate stay light
 
     return folder_name(name, fallback)
 
@@ -297,7 +297,7 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     if problems:
         _fail(problems)
     scenarios = [s.model_copy(update=common) for s in scenarios]
-    out = Path(out_dir) if out_dir else Path("results") / _slug("compare-" + "-vs-".join(s.name for s in scenarios),
+    out = Path(out_dir) if out_dir else Path("results") / _folder_name("compare-" + "-vs-".join(s.name for s in scenarios),
                                                                 "compare")
     _claim(out, files)
 
@@ -382,7 +382,7 @@ def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: 
     plan = _guarded(lambda: plan_sweep(sweep_file, replications=replications, seed=seed))
     from sim.input.scenarios import input_files
 
-    out = Path(out_dir) if out_dir else Path("results") / _slug(plan.body.name, "sweep")
+    out = Path(out_dir) if out_dir else Path("results") / _folder_name(plan.body.name, "sweep")
     _claim(out, [Path(sweep_file), *(input_files(plan.base, plan.scenario_path) if plan.base else
                                      [plan.scenario_path])])
     manifest = _guarded(lambda: _sweep_with_progress(plan, out, workers or os.cpu_count() or 1, scheduler,

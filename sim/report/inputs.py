@@ -141,7 +141,7 @@ def read_comparison(path: Path) -> ComparisonData:
     for name, differences in content["differences"].items():
         _require_metrics(path / "compare.json", ("differences", name), differences, ("profit", "roi"))
     table = read_parquet(path / "comparison.parquet", ("scenario", "replication", "profit"))
-    folders = content.get("folders") or {name: _slug(name) for name in content["metrics"]}
+    folders = content.get("folders") or {name: folder_name(name, "scenario") for name in content["metrics"]}
     runs = {name: read_run(path / "scenarios" / folder) for name, folder in folders.items()}
     return ComparisonData(path, content, table, runs)
 
@@ -249,7 +249,3 @@ def _require_metrics(path: Path, where: tuple[str, ...], metrics: Any, names: tu
 def _require_mapping(path: Path, content: dict[str, Any], key: str) -> None:
     if not isinstance(content.get(key), dict):
         raise InputError([Problem(str(path), (key,), "must be a JSON object")])
-
-
-def _slug(name: str) -> str:
-    return folder_name(name, "scenario")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from sim.accounting.derived import payback_months
+from sim.output.layout import folder_name
 from sim.report import analysis, charts, text
 from sim.report.inputs import ComparisonData, RunData
 from sim.report.page import Chart, Page
@@ -193,7 +194,8 @@ def _or_nan(value: float | None) -> float:
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name).strip("-").lower() or "scenario"
+    """A chart's file stem from a scenario name (lower case)."""
+    return folder_name(name, "scenario").lower()
 
 
 def comparison_page(comparison: ComparisonData) -> Page:
