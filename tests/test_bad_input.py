@@ -283,3 +283,53 @@ def test_compounding_referrals_are_sized(tmp_path: Path) -> None:
     )
     # About 1000 * exp(6 * 5) = 1e16 customers by month 60; the check assumes 1000 * (1 + 6 * 5) = 31,000.
     _assert_refused(_invoke("validate", path), str(path))
+
+
+# ---- YAML 1.2 core schema: numbers and booleans as JSON-like YAML reads them ------------------------
+
+
+def test_yaml_scalars_follow_the_core_schema(tmp_path: Path) -> None:
+    from sim.input.documents import read_yaml
+
+    path = tmp_path / "scalars.yaml"
+    path.write_text("a: 044\nb: 1:00\nc: 0x24\nd: 1_2\ne: yes\nf: 1e-3\ng: off\nh: TRUE\ni: 0o17\n"
+                    "j: 2024-01-01\nk: ~\nl: -.inf\nm: +5\n")
+    assert read_yaml(path).data == {"a": 44, "b": "1:00", "c": 36, "d": "1_2", "e": "yes", "f": 0.001,
+                                    "g": "off", "h": True, "i": 15, "j": "2024-01-01", "k": None,
+                                    "l": float("-inf"), "m": 5}
+
+
+def test_leading_zero_is_decimal(tmp_path: Path) -> None:
+    path = tmp_path / "octal.yaml"
+    path.write_text(VALID.read_text().replace("horizon_months: 36", "horizon_months: 044"))
+    result = _invoke("validate", path)
+    assert result.exit_code == 0, result.output
+    assert "over 44 months" in result.output
+
+
+def test_exponent_is_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "exponent.yaml"
+    path.write_text(VALID.read_text().replace("gross_margin: 0.30", "gross_margin: 3e-1"))
+    assert _invoke("validate", path).exit_code == 0
+
+
+@pytest.mark.parametrize(("text", "shown"), [("1:00", "'1:00'"), ("1_2", "'1_2'"), ("yes", "'yes'")])
+def test_yaml_1_1_forms_are_refused_where_numbers_are_due(tmp_path: Path, text: str, shown: str) -> None:
+    path = tmp_path / "sexagesimal.yaml"
+    path.write_text(VALID.read_text().replace("horizon_months: 36", f"horizon_months: {text}"))
+    _assert_refused(_invoke("validate", path), f"{path}:6: horizon_months: ", f"(got {shown})")
+
+
+def test_explicit_tag_must_fit_its_value(tmp_path: Path) -> None:
+    path = tmp_path / "tagged.yaml"
+    path.write_text(VALID.read_text().replace("horizon_months: 36", "horizon_months: !!int 1_000"))
+    _assert_refused(_invoke("validate", path), f"{path}:6: horizon_months: '1_000' is not an integer")
+
+
+def test_set_values_follow_the_core_schema() -> None:
+    result = _invoke("validate", VALID, "--set", "horizon_months=044", "--set", "economics.gross_margin=3e-1")
+    assert result.exit_code == 0, result.output
+    assert "over 44 months" in result.output
+    _assert_refused(_invoke("validate", VALID, "--set", "horizon_months=1:00"),
+                    "--set: horizon_months: Input should be a valid integer (got '1:00')")
+    _assert_refused(_invoke("validate", VALID, "--set", "horizon_months=yes"), "(got 'yes')")

@@ -1,7 +1,8 @@
 """YAML files read into plain values with the line of every key (docs/scenarios.md "Bad input").
 
-YAML is read with PyYAML's safe composer; tags other than the plain YAML types (``!!python/…`` above all)
-are refused, and so are duplicate keys, which PyYAML would otherwise silently overwrite, and documents
+YAML is read with PyYAML's safe composer and the YAML 1.2 core schema (:mod:`sim.input.yaml12`: ``044`` is
+44, ``1e-3`` a number, ``yes`` and ``1:00`` strings); tags other than the plain YAML types (``!!python/…``
+above all) are refused, and so are duplicate keys, which PyYAML would otherwise silently overwrite, and documents
 that expand to far more values than a scenario has (alias bombs).
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from sim.input.errors import InputError, KeyPath, Problem
+from sim.input.yaml12 import CoreSchemaLoader, ScalarError, scalar
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 _MAX_NODES = 200_000  # a scenario has hundreds of nodes; far more means an alias bomb
@@ -49,8 +51,26 @@ def read_yaml(path: str | os.PathLike[str]) -> Document:
     """Read a YAML file whose top level is a mapping, refusing what the safe loader would let slip."""
     source = str(path)
     text = _read_text(Path(path), source)
+    node = _compose(text, source)
+    if node is None:
+        raise InputError([Problem(source, (), "the file holds no YAML document (it is empty)")])
+    if not isinstance(node, yaml.MappingNode):
+        raise InputError([Problem(source, (), "the top level must be a mapping of keys to values",
+                                  node.start_mark.line + 1)])
+    doc = Document(source, {})
+    doc.data = _value(node, (), doc)
+    return doc
+
+
+def read_value(text: str, source: str, path: KeyPath) -> Any:
+    """One value written as YAML (a ``--set`` value), read by the same rules as a file's values."""
+    node = _compose(text, source)
+    return None if node is None else _value(node, path, Document(source, {}))
+
+
+def _compose(text: str, source: str) -> yaml.Node | None:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=CoreSchemaLoader)
     except RecursionError:
         raise InputError([Problem(source, (), "the YAML is nested too deeply")]) from None
     except yaml.MarkedYAMLError as exc:
@@ -59,17 +79,13 @@ def read_yaml(path: str | os.PathLike[str]) -> Document:
         raise InputError([Problem(source, (), f"not valid YAML: {exc.problem or exc}", line)]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(source, (), f"not valid YAML: {exc}")]) from None
-    if node is None:
-        raise InputError([Problem(source, (), "the file holds no YAML document (it is empty)")])
-    if not isinstance(node, yaml.MappingNode):
-        raise InputError([Problem(source, (), "the top level must be a mapping of keys to values",
-                                  node.start_mark.line + 1)])
-    doc = Document(source, {})
+
+
+def _value(node: yaml.Node, path: KeyPath, doc: Document) -> Any:
     try:
-        doc.data = _to_python(node, (), doc, [0], set())
+        return _to_python(node, path, doc, [0], set())
     except RecursionError:
-        raise InputError([Problem(source, (), "the YAML is nested too deeply")]) from None
-    return doc
+        raise InputError([Problem(doc.source, path, "the YAML is nested too deeply")]) from None
 
 
 def _read_text(path: Path, source: str) -> str:
@@ -111,7 +127,10 @@ def _to_python(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], 
             return _collection(node, path, doc, count, open_nodes)
         finally:
             open_nodes.discard(id(node))
-    return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    try:
+        return scalar(node)
+    except ScalarError as exc:
+        raise InputError([Problem(doc.source, path, str(exc), line)]) from None
 
 
 def _collection(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], open_nodes: set[int]) -> Any:
