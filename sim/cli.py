@@ -158,7 +158,9 @@ def _run_with_progress(scenario, baseline, transactions: bool, workers: int, che
     from sim.experiments.replications import run_scenario
 
     total = scenario.replications * (1 if baseline is None else 2)
-    label = scenario.name if baseline is None else f"{scenario.name} and its baseline"
+    from rich.markup import escape
+
+    label = escape(scenario.name if baseline is None else f"{scenario.name} and its baseline")
     with _progress() as progress:
         task = progress.add_task(f"{label}: replications", total=total, completed=len(finished))
 
@@ -173,9 +175,10 @@ def _run_with_progress(scenario, baseline, transactions: bool, workers: int, che
 
 def _print_summary(content: dict, out: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{content['scenario']}: {content['replications']} replications, "
+    table = Table(title=f"{escape(content['scenario'])}: {content['replications']} replications, "
                         f"{content['horizon_months']} months (95% CI)")
     table.add_column("metric")
     table.add_column("mean", justify="right")
@@ -193,12 +196,12 @@ def _print_summary(content: dict, out: Path) -> None:
     console.print(table)
     if vs is not None:
         roi, payback = vs["roi"], vs["payback_month"]
-        console.print(f"vs {content['baseline']} (same customers, paired): "
+        console.print(f"vs {escape(content['baseline'])} (same customers, paired): "
                       f"roi {' '.join(_mean_and_interval(roi))}; payback month "
                       + (' '.join(_mean_and_interval(payback)) if payback["mean"] is not None else
                          f"not reached in {content['replications'] - payback['replications_paid_back']} "
                          f"of {content['replications']} replications"))
-    console.print(f"results written to {out}/")
+    console.print(f"results written to {escape(str(out))}/")
 
 
 def _mean_and_interval(value: dict) -> list[str]:
@@ -288,16 +291,17 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
 
 def _print_comparison(content: dict, out: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     level = f"{content['confidence']:.1%}".replace(".0%", "%")
     console = Console(width=None if sys.stdout.isatty() else 140)
-    reference = content["reference"]
+    reference = escape(content["reference"])
     means = Table(title=f"{content['replications']} replications, seed {content['seed']}, "
                         f"{content['horizon_months']} months: means")
     means.add_column("metric")
     for name in content["metrics"]:
-        means.add_column(name, justify="right")
+        means.add_column(escape(name), justify="right")
     for metric in HEADLINE_METRICS:
         means.add_row(metric, *(_number(content["metrics"][name][metric]["mean"]) for name in content["metrics"]))
     console.print(means)
@@ -306,12 +310,12 @@ def _print_comparison(content: dict, out: Path) -> None:
                            else ")"))
     diffs.add_column("metric")
     for name in content["differences"]:
-        diffs.add_column(f"{name} - {reference}", justify="right")
+        diffs.add_column(f"{escape(name)} - {reference}", justify="right")
     for metric in HEADLINE_METRICS + ("roi", "payback_month"):
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
     console.print(diffs)
-    console.print(f"results written to {out}/")
+    console.print(f"results written to {escape(str(out))}/")
 
 
 def _with_interval(value: dict) -> str:
@@ -371,6 +375,7 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     import json
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from sim.accounting.estimates import estimate
@@ -380,26 +385,27 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     results = read_results(out)
     by_point = results.groupby("point")[metric]
     ranked = by_point.mean().sort_values(ascending=False)
-    table = Table(title=f"{plan.body.name}: {metric}, best points of {len(plan.points)} (95% CI over "
+    table = Table(title=f"{escape(plan.body.name)}: {escape(metric)}, best points of {len(plan.points)} (95% CI over "
                         f"{plan.replications} replications)")
     table.add_column("point", justify="right")
     for parameter in plan.parameters:
-        table.add_column(parameter.key.rsplit(".", 1)[-1], justify="right")
-    table.add_column(metric, justify="right")
+        table.add_column(escape(parameter.key.rsplit(".", 1)[-1]), justify="right")
+    table.add_column(escape(metric), justify="right")
     table.add_column("95% CI", justify="right")
     for point in ranked.index[:8]:
         values = plan.points[int(point)]
-        table.add_row(str(point), *(_number(v) if not isinstance(v, str) else v for v in values.values()),
+        shown = (escape(v) if isinstance(v, str) else _number(v) for v in values.values())
+        table.add_row(str(point), *shown,
                       *_mean_and_interval(estimate(by_point.get_group(point).to_numpy()).as_dict()))
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
     sensitivity = json.loads((out / SENSITIVITY).read_text())
     if sensitivity.get("oat"):
-        swings = [f"{p['parameter']} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"
+        swings = [f"{escape(p['parameter'])} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"
                   for p in sensitivity["oat"]["parameters"]]
-        console.print(f"one at a time around the scenario's values ({metric} "
+        console.print(f"one at a time around the scenario's values ({escape(metric)} "
                       f"{_number(sensitivity['oat']['center']['mean'])}): " + "; ".join(swings))
-    console.print(f"results written to {out}/")
+    console.print(f"results written to {escape(str(out))}/")
 
 
 @main.command()

@@ -333,3 +333,57 @@ def test_set_values_follow_the_core_schema() -> None:
     _assert_refused(_invoke("validate", VALID, "--set", "horizon_months=1:00"),
                     "--set: horizon_months: Input should be a valid integer (got '1:00')")
     _assert_refused(_invoke("validate", VALID, "--set", "horizon_months=yes"), "(got 'yes')")
+
+
+# ---- files that are not regular files, and paths that cannot be opened ----------------------------
+
+
+def _special_path(kind: str, tmp_path: Path) -> Path:
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)
+    elif kind == "symlink loop":
+        path = tmp_path / "loop_a.yaml"
+        path.symlink_to(tmp_path / "loop_b.yaml")
+        (tmp_path / "loop_b.yaml").symlink_to(path)
+    elif kind == "path through a file":
+        (tmp_path / "file.yaml").write_text(VALID.read_text())
+        path = tmp_path / "file.yaml" / "x.yaml"
+    elif kind == "name too long":
+        path = tmp_path / ("x" * 300 + ".yaml")
+    else:
+        path = Path("/dev/zero")
+    return path
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("fifo", "is a named pipe (FIFO), not a YAML file"),
+    ("symlink loop", "cannot be opened: the symbolic links form a loop"),
+    ("path through a file", "cannot be opened: a part of the path is a file, not a directory"),
+    ("name too long", "cannot be opened: the name is too long"),
+    ("/dev/zero", "is a device, not a YAML file"),
+])
+def test_unreadable_paths_exit_2_naming_the_file(tmp_path: Path, kind: str, message: str) -> None:
+    """Was: a FIFO blocked forever, /dev/zero read until memory ran out, the others were tracebacks.
+    A real subprocess, so that a hang is a timeout (60 s) rather than a stuck suite."""
+    path = _special_path(kind, tmp_path)
+    done = _run_cli("validate", path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {path}: {message}"), done.stderr
+
+
+def test_sweep_naming_an_unopenable_scenario_exits_2(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"sweep:\n  name: s\n  scenario: {'x' * 300}.yaml\n  parameters:\n    seed: [1, 2]\n")
+    _assert_refused(_invoke("validate", sweep), f"{sweep}:3: sweep.scenario: no such scenario file")
+
+
+def test_huge_name_is_refused_without_printing_it(tmp_path: Path) -> None:
+    path = tmp_path / "long_name.yaml"
+    path.write_text(VALID.read_text().replace("name: baseline-retail", "name: " + "n" * 200_000))
+    result = _invoke("validate", path)
+    _assert_refused(result, f"{path}:4: name: String should have at most 200 characters", "(200,000 characters)")
+    assert len(result.output) < 500

@@ -292,3 +292,13 @@ def test_sweep_directory_holds_the_scenario_every_point_starts_from(tmp_path: Pa
     assert again.acquisition[0].initial_customers == 123 and again.replications == 1
     manifest = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert manifest["set"] == {"acquisition.0.initial_customers": 123}
+
+
+def test_rich_markup_in_sweep_and_parameter_names(tmp_path: Path) -> None:
+    """Was: a sweep named '[/]' ran, wrote its results, then died of rich's MarkupError."""
+    path = _sweep(tmp_path, "  replications: 1\n  oat: true\n  parameters:\n    name: ['[/]x', '[bold]y']\n")
+    path.write_text(path.read_text().replace("name: tiny", "name: '[/]'"))
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "[/]: vs_baseline.profit, best points" in result.output
+    assert "[bold]y" in result.output

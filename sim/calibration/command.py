@@ -25,6 +25,7 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
                   date_format: str | None) -> None:
     """The whole command; bad input raises :class:`InputError` (the CLI turns it into exit status 2)."""
     from rich.console import Console
+    from rich.markup import escape
 
     if not _SEGMENT_NAME.match(segment_name):
         raise InputError([Problem("--segment-name", (), f"{segment_name!r}: use letters, digits, _ and -, "
@@ -32,7 +33,7 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
     if chart is not None and Path(chart).suffix.lower() not in CHART_FORMATS:
         raise InputError([Problem(chart, (), f"the chart's name must end in {', '.join(CHART_FORMATS)}")])
     console = Console(width=None if sys.stdout.isatty() else 120)
-    with _status(console, f"reading {path}"):
+    with _status(console, f"reading {escape(path)}"):
         purchases = read_log(path, columns, date_format)
     with _status(console, f"fitting {purchases.customers:,} customers"):
         calibration = calibrate(purchases, calibration_end, model=model, segments=segments,
@@ -47,13 +48,13 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
         figure = tracking_figure(calibration.tracking, calibration.summary.calibration_end,
                                  title=f"{Path(path).name}: cumulative repeat purchases, predicted vs actual")
         _write(chart_path, lambda p: figure.savefig(p, format=chart_path.suffix[1:].lower(), dpi=110))
-        console.print(f"chart written to {chart_path}")
+        console.print(f"chart written to {escape(str(chart_path))}")
     if output is None:
         console.print()
         sys.stdout.write(block)
     else:
         _write(Path(output), lambda p: p.write_text(block))
-        console.print(f"segments written to {output}")
+        console.print(f"segments written to {escape(output)}")
 
 
 def _status(console, message: str):

@@ -8,7 +8,9 @@ that expand to far more values than a scenario has (alias bombs).
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,24 +90,68 @@ def _value(node: yaml.Node, path: KeyPath, doc: Document) -> Any:
         raise InputError([Problem(doc.source, path, "the YAML is nested too deeply")]) from None
 
 
-def _read_text(path: Path, source: str) -> str:
+def is_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names an existing file; False too where the name itself is unusable (too long)."""
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise InputError([Problem(source, (), "is a directory, not a YAML file")])
-        if size > _MAX_BYTES:
-            raise InputError([Problem(source, (), f"is {size:,} bytes; a scenario file is far smaller")])
-        raw = path.read_bytes()
+        return Path(path).is_file()
+    except OSError:
+        return False
+
+
+def _read_text(path: Path, source: str) -> str:
+    """The file's text; anything that is not a readable regular file of reasonable size is refused.
+
+    The file is opened without blocking and checked with ``fstat`` before a byte is read: a named pipe
+    would otherwise wait forever for a writer, and ``/dev/zero`` never ends.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise InputError([Problem(source, (), "no such file")]) from None
     except PermissionError:
         raise InputError([Problem(source, (), "cannot be read (permission denied)")]) from None
+    except OSError as exc:
+        reason = _OPEN_ERRORS.get(exc.errno, exc.strerror or str(exc))
+        raise InputError([Problem(source, (), f"cannot be opened: {reason}")]) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError([Problem(source, (), f"is {_kind(info.st_mode)}, not a YAML file")])
+    with os.fdopen(fd, "rb") as file:
+        if info.st_size > _MAX_BYTES:
+            raise InputError([Problem(source, (), f"is {info.st_size:,} bytes; a scenario file is far smaller")])
+        try:
+            raw = file.read(_MAX_BYTES + 1)   # the size can change after fstat
+        except OSError as exc:
+            raise InputError([Problem(source, (), f"cannot be read: {exc.strerror or exc}")]) from None
+    if len(raw) > _MAX_BYTES:
+        raise InputError([Problem(source, (), f"is over {_MAX_BYTES:,} bytes; a scenario file is far smaller")])
     if b"\x00" in raw:
         raise InputError([Problem(source, (), "is a binary file, not YAML text")])
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError([Problem(source, (), f"is not UTF-8 text (byte {exc.start})")]) from None
+
+
+_OPEN_ERRORS = {
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.ELOOP: "the symbolic links form a loop",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+}
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for the message."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
 
 
 def _to_python(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], open_nodes: set[int]) -> Any:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sim.engines.memory import memory_shortfall
-from sim.input.documents import Document, read_yaml
+from sim.input.documents import Document, is_file, read_yaml
 from sim.input.errors import InputError
 from sim.input.overrides import apply_overrides
 from sim.input.validation import validate
@@ -50,7 +50,7 @@ def check_baseline(scenario: Scenario, doc: Document, path: Path) -> None:
     if scenario.baseline in ("auto", "none"):
         return
     target = _baseline_path(scenario, path)
-    if not target.is_file():
+    if not is_file(target):
         raise InputError([doc.problem(("baseline",), f"'auto', 'none' or the path of a scenario file; "
                                                       f"{target} does not exist")])
 

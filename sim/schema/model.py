@@ -13,6 +13,8 @@ from sim.schema.policy import Policy, Response
 REFERRAL_CHANNEL = "referral"
 #: Counts larger than this are refused outright (they could never be simulated).
 MAX_COUNT = 10**13
+#: A scenario's or sweep's name is a title printed in tables and turned into a folder name: a line, not a page.
+MAX_NAME_LENGTH = 200
 
 
 class Economics(Frozen):
@@ -59,7 +61,8 @@ class Acquisition(Frozen):
 class Scenario(Frozen):
     """A complete scenario file. Rates are per year, money in the scenario's currency."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="Shown in tables and results "
+                      f"(at most {MAX_NAME_LENGTH} characters).")
     description: str = ""
     horizon_months: Annotated[int, Field(ge=1, le=1200)]
     replications: Annotated[int, Field(ge=1, le=100_000)] = 10
