@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -48,13 +49,10 @@ class Acquisition(Frozen):
 
     @field_validator("segments")
     @classmethod
-    def _mix_sums_to_one(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
-        if mix is not None:
-            if not mix:
-                raise ValueError("the segment mix is empty")
-            total = sum(mix.values())
-            if abs(total - 1.0) > 1e-9:
-                raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
+    def _mix_not_empty(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        # that the shares sum to 1 is checked by the scenario, once it knows the names are segments
+        if mix is not None and not mix:
+            raise ValueError("the segment mix is empty")
         return mix
 
 
@@ -85,14 +83,22 @@ class Scenario(Frozen):
                 raise KeyPathError(("acquisition", i, "segments"), "required when there are several segments")
             for name in acq.segments or {}:
                 if name not in self.segments:
-                    raise KeyPathError(("acquisition", i, "segments", name),
-                                       f"no such segment (defined: {', '.join(self.segments)})")
+                    raise KeyPathError(("acquisition", i, "segments", name), self._unknown_segment(name))
+            total = sum((acq.segments or {"": 1.0}).values())
+            if abs(total - 1.0) > 1e-9:
+                raise KeyPathError(("acquisition", i, "segments"),
+                                   f"segment shares must sum to 1 (they sum to {total:.6g})")
         for name, seg in self.segments.items():
             target = seg.referrals_per_year.segment
             if target is not None and target not in self.segments:
                 raise KeyPathError(("segments", name, "referrals_per_year", "segment"),
-                                   f"no such segment '{target}' (defined: {', '.join(self.segments)})")
+                                   self._unknown_segment(target))
         return self
+
+    def _unknown_segment(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self.segments), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown segment name '{name}'{hint}; the segments are {', '.join(self.segments)}"
 
     @property
     def horizon_years(self) -> float:
