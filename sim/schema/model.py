@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.schema.base import Frozen, KeyPathError, Money, NonNegative, Share
+from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import Segment
 from sim.schema.policy import Policy, Response
 
@@ -23,7 +23,8 @@ class Economics(Frozen):
 
     gross_margin: Share
     cost_to_serve_per_order: Money = 0.0
-    annual_discount_rate: NonNegative = 0.10
+    #: 10 is 1000% a year: beyond it every future cash flow is worth nothing anyway.
+    annual_discount_rate: Annotated[float, Field(ge=0, le=10, description="Per year, at most 10.")] = 0.10
 
 
 class Acquisition(Frozen):
@@ -37,7 +38,7 @@ class Acquisition(Frozen):
     cac: Money = 0.0
     initial_customers: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     new_per_month: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
-    months: Annotated[int, Field(ge=0)] | None = None
+    months: Annotated[int, Field(ge=0, le=MAX_MONTHS)] | None = None
     segments: dict[str, Share] | None = None
 
     @field_validator("channel")
