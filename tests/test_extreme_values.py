@@ -167,3 +167,36 @@ def test_native_parameters_beyond_the_bounds_are_bad_input(tmp_path: Path, segme
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2, result.output
     assert f"{path}:" in result.stderr and message in result.stderr, result.stderr
+
+
+def test_points_beyond_exact_counting_are_bad_input(tmp_path: Path) -> None:
+    """Each number within its bound, together: orders of 1e9 growing x11 a year for 10 years, 1000 points
+    per unit, a x100 tier. Was: accepted, and the int64 points wrapped negative."""
+    data = copy.deepcopy(SMALL)
+    data["horizon_months"] = 120
+    data["segments"]["regular"]["order_value"].update(mean=1e9, growth_per_year=10.0)
+    data["policy"]["points"]["earn_per_currency"] = 1000.0
+    data["policy"]["tiers"][0]["earn_multiplier"] = 100.0
+    path = _write(data, tmp_path)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:" in result.stderr and "policy.points.earn_per_currency: an average order of segment " \
+        "'regular' would earn 2.59e+24 points" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_one_purchase_earns_at_most_2_to_the_53_points(engine: str) -> None:
+    """The door keeps an average order's points below 1e12; a heavy-tailed order far beyond is capped
+    rather than wrapping the int64 points negative (here forced: the scenario is altered behind the door)."""
+    from sim.experiments.replications import run_replication
+    from sim.schema import Scenario
+
+    data = copy.deepcopy(SMALL)
+    data["acquisition"][0].update(initial_customers=20, new_per_month=0)
+    scenario = Scenario.model_validate(data)
+    segment = scenario.segments["regular"]
+    huge = segment.model_copy(update={"order_value": segment.order_value.model_copy(update={"mean": 1e20})})
+    scenario = scenario.model_copy(update={"segments": {**scenario.segments, "regular": huge}})
+    totals = run_replication(scenario, 0, engine=engine).totals
+    assert 0 < totals["points_earned"] <= 2.0**53 * totals["purchases"]
+    assert totals["points_outstanding"] >= 0

@@ -14,6 +14,9 @@ from sim.schema.policy import Policy, Response
 REFERRAL_CHANNEL = "referral"
 #: Counts larger than this are refused outright (they could never be simulated).
 MAX_COUNT = 10**13
+#: Points an average order may earn: as many as the largest reward_threshold, so that the points of a
+#: million orders still fit the exact int64 balances (9.2e18).
+MAX_POINTS_PER_ORDER = 1e12
 #: A scenario's or sweep's name is a title printed in tables and turned into a folder name: a line, not a page.
 MAX_NAME_LENGTH = 200
 
@@ -100,6 +103,23 @@ class Scenario(Frozen):
         close = difflib.get_close_matches(name, list(self.segments), n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return f"unknown segment name '{name}'{hint}; the segments are {', '.join(self.segments)}"
+
+    @model_validator(mode="after")
+    def _points_are_countable(self) -> Scenario:
+        """Points are exact whole numbers (int64): an average order must earn far fewer than 2^63."""
+        points = self.policy.points if self.policy is not None else None
+        if points is None:
+            return self
+        most = max([1.0] + [t.earn_multiplier for t in self.policy.tiers]) * points.earn_per_currency
+        for name, seg in self.segments.items():
+            order = seg.order_value
+            last = order.law().mean * (1.0 + order.growth_per_year) ** self.horizon_years
+            if last * most > MAX_POINTS_PER_ORDER:
+                raise KeyPathError(("policy", "points", "earn_per_currency"), (
+                    f"an average order of segment '{name}' would earn {last * most:.3g} points by the end of the "
+                    f"horizon (mean order value {last:.3g} with its growth, x earn_per_currency, x the largest "
+                    f"tier earn_multiplier); at most {MAX_POINTS_PER_ORDER:.0e}, so that points stay exact"))
+        return self
 
     @property
     def horizon_years(self) -> float:

@@ -50,6 +50,11 @@ class Points(Frozen):
     expiry_months_inactive: Annotated[float, Field(gt=0, le=MAX_MONTHS, description="At most 1200.")] | None = None
 
 
+#: Points one purchase earns at most: a heavy-tailed order far beyond the scenario's mean (refused at the
+#: door, :data:`sim.schema.model.MAX_POINTS_PER_ORDER`) is capped where floats stop holding whole numbers.
+MAX_POINTS_PER_PURCHASE = 2.0**53
+
+
 class Tier(Frozen):
     """A status tier reached on trailing 12-month spend."""
 
