@@ -266,3 +266,15 @@ def test_rich_markup_in_compared_names(tmp_path: Path) -> None:
                                        "--out", str(tmp_path / "out"), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "[bold]b - [/]a" in result.output
+
+
+@pytest.mark.parametrize("name", ["'1e3'", "'yes'", "'0o17'"])
+def test_written_scenario_reads_back_with_the_same_strings(tmp_path: Path, name: str) -> None:
+    """scenario.yaml beside the results is quoted for YAML 1.1 and the 1.2 core schema alike. Was: a name
+    '1e3' (a string to PyYAML's 1.1 writer) was written bare and read back as the number 1000."""
+    path = tmp_path / "named.yaml"
+    path.write_text(TINY.format(name=name))
+    assert CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out"), "--workers", "1"]).exit_code == 0
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "out" / "scenario.yaml")])
+    assert result.exit_code == 0, result.output
+    assert f"valid scenario {name}" in result.output

@@ -29,14 +29,33 @@ class CoreSchemaLoader(yaml.SafeLoader):
     """PyYAML's safe loader with the YAML 1.2 core schema's implicit resolvers instead of YAML 1.1's."""
 
 
-CoreSchemaLoader.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
+#: The core schema's implicit resolvers: tag, pattern, the characters a match can start with.
+_RESOLVERS = (
     ("null", _NULL, ["~", "n", "N", ""]),
     ("bool", _BOOL, list("tTfF")),
     ("int", _INT, list("-+0123456789")),
     ("float", _FLOAT, list("-+.0123456789")),
-):
+)
+CoreSchemaLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in _RESOLVERS:
     CoreSchemaLoader.add_implicit_resolver(TAG + _tag, _pattern, _first)
+
+
+def _core_constructor(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> None | bool | int | float | str:
+    return scalar(node)
+
+
+for _tag in ("null", "bool", "int", "float"):   # so that yaml.load(..., Loader=CoreSchemaLoader) agrees too
+    CoreSchemaLoader.add_constructor(TAG + _tag, _core_constructor)
+
+
+class CoreSchemaDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper quoting every string that YAML 1.1 *or* the 1.2 core schema would read as
+    something else (``yes`` and ``1e3`` alike), so that what it writes reads back the same either way."""
+
+
+for _tag, _pattern, _first in _RESOLVERS:   # added to YAML 1.1's, which the dumper keeps
+    CoreSchemaDumper.add_implicit_resolver(TAG + _tag, _pattern, _first)
 
 
 class ScalarError(ValueError):
