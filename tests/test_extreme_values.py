@@ -125,7 +125,7 @@ def test_the_small_scenario_runs(tmp_path: Path) -> None:
     assert len(NUMERIC_KEYS) > 50
 
 
-@pytest.mark.slow
+# about 10-20 s: in the default run
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(NUMERIC_KEYS),
        value=st.sampled_from(EXTREMES) | st.floats(allow_nan=True, allow_infinity=True)
