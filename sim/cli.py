@@ -172,7 +172,9 @@ def _run_with_progress(scenario, baseline, transactions: bool, workers: int, che
     from sim.experiments.replications import run_scenario
 
     total = scenario.replications * (1 if baseline is None else 2)
-    label = scenario.name if baseline is None else f"{scenario.name} and its baseline"
+    from rich.markup import escape
+
+    label = escape(scenario.name if baseline is None else f"{scenario.name} and its baseline")
     with _progress() as progress:
         task = progress.add_task(f"{label}: replications", total=total, completed=len(finished))
 
@@ -187,9 +189,10 @@ def _run_with_progress(scenario, baseline, transactions: bool, workers: int, che
 
 def _print_summary(content: dict, out: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{content['scenario']}: {content['replications']} replications, "
+    table = Table(title=f"{escape(content['scenario'])}: {content['replications']} replications, "
                         f"{content['horizon_months']} months (95% CI)")
     table.add_column("metric", overflow="fold")
     table.add_column("mean", justify="right", overflow="fold")
@@ -209,12 +212,12 @@ def _print_summary(content: dict, out: Path) -> None:
     console.print(table)
     if vs is not None:
         roi, payback = vs["roi"], vs["payback_month"]
-        console.print(f"vs {content['baseline']} (same customers, paired): "
+        console.print(f"vs {escape(content['baseline'])} (same customers, paired): "
                       f"roi {' '.join(_mean_and_interval(roi))}; payback month "
                       + (' '.join(_mean_and_interval(payback)) if payback["mean"] is not None else
                          f"not reached in {content['replications'] - payback['replications_paid_back']} "
                          f"of {content['replications']} replications"))
-    console.print(f"results written to {out}/")
+    console.print(f"results written to {escape(str(out))}/")
 
 
 def _mean_and_interval(value: dict) -> list[str]:
@@ -326,16 +329,17 @@ def _check_populations(files: list[str], scenarios: list) -> None:
 
 def _print_comparison(content: dict, out: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     level = f"{content['confidence']:.1%}".replace(".0%", "%")
     console = Console(width=None if sys.stdout.isatty() else 140)
-    reference = content["reference"]
+    reference = escape(content["reference"])
     means = Table(title=f"{content['replications']} replications, seed {content['seed']}, "
                         f"{content['horizon_months']} months: means")
     means.add_column("metric", overflow="fold")
     for name in content["metrics"]:
-        means.add_column(name, justify="right", overflow="fold")
+        means.add_column(escape(name), justify="right", overflow="fold")
     for metric in HEADLINE_METRICS:
         means.add_row(metric, *(_number(content["metrics"][name][metric]["mean"]) for name in content["metrics"]))
     console.print(means)
@@ -344,12 +348,12 @@ def _print_comparison(content: dict, out: Path) -> None:
                            else ")"))
     diffs.add_column("metric", overflow="fold")
     for name in content["differences"]:
-        diffs.add_column(f"{name} - {reference}", justify="right", overflow="fold")
+        diffs.add_column(f"{escape(name)} - {reference}", justify="right", overflow="fold")
     for metric in _with_prudent(HEADLINE_METRICS + ("roi", "payback_month")):
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
     console.print(diffs)
-    console.print(f"results written to {out}/")
+    console.print(f"results written to {escape(str(out))}/")
 
 
 def _with_interval(value: dict) -> str:
@@ -413,6 +417,7 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     import json
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from sim.accounting.estimates import estimate
@@ -424,13 +429,13 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     ranking = rank_points(results, metric)
     prudent = f"vs_baseline.{PRUDENT}"
     shown = [metric] + ([prudent] if metric == "vs_baseline.profit" and prudent in results else [])
-    table = Table(title=f"{plan.body.name}: the top points of {len(plan.points)} by {metric} (means [95% CI] over "
+    table = Table(title=f"{escape(plan.body.name)}: the top points of {len(plan.points)} by {escape(metric)} (means [95% CI] over "
                         f"{plan.replications} replications)")
     table.add_column("point", justify="right", overflow="fold")
     for parameter in plan.parameters:      # a header may wrap after a dot; rich folds it only if it must
-        table.add_column(short_key(parameter.key).replace(".", ".\n"), justify="right", overflow="fold")
+        table.add_column(escape(short_key(parameter.key)).replace(".", ".\n"), justify="right", overflow="fold")
     for name in shown:
-        table.add_column(name.replace(".", ".\n") + " [95% CI]", justify="right", overflow="fold")
+        table.add_column(escape(name).replace(".", ".\n") + " [95% CI]", justify="right", overflow="fold")
     table.add_column("best?", overflow="fold")
     by_point = results.groupby("point")
     for point in ranking.order[:max(8, min(len(ranking.tied), 20))]:
@@ -442,17 +447,20 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     console.print(f"{metric}: {ranking_sentence(ranking, plan.replications)}")
     sensitivity = json.loads((out / SENSITIVITY).read_text())
     if sensitivity.get("oat"):
-        swings = [f"{p['parameter']} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"
+        swings = [f"{escape(p['parameter'])} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"
                   for p in sensitivity["oat"]["parameters"]]
-        console.print(f"one at a time around the scenario's values ({metric} "
+        console.print(f"one at a time around the scenario's values ({escape(metric)} "
                       f"{_number(sensitivity['oat']['center']['mean'])}): " + "; ".join(swings))
-    console.print(f"results written to {out}/")
+    console.print(f"results written to {escape(str(out))}/")
 
 
 def _value(value) -> str:
-    """A parameter's value: whole numbers as such, other numbers to four significant digits."""
+    """A parameter's value: whole numbers as such, other numbers to four significant digits; text escaped
+    for rich."""
     if isinstance(value, str):
-        return value
+        from rich.markup import escape
+
+        return escape(value)
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.4g}"
     return f"{value:,}" if not isinstance(value, bool) else str(value)

@@ -283,3 +283,107 @@ def test_compounding_referrals_are_sized(tmp_path: Path) -> None:
     )
     # About 1000 * exp(6 * 5) = 1e16 customers by month 60; the check assumes 1000 * (1 + 6 * 5) = 31,000.
     _assert_refused(_invoke("validate", path), str(path))
+
+
+# ---- YAML 1.2 core schema: numbers and booleans as JSON-like YAML reads them ------------------------
+
+
+def test_yaml_scalars_follow_the_core_schema(tmp_path: Path) -> None:
+    from sim.input.documents import read_yaml
+
+    path = tmp_path / "scalars.yaml"
+    path.write_text("a: 044\nb: 1:00\nc: 0x24\nd: 1_2\ne: yes\nf: 1e-3\ng: off\nh: TRUE\ni: 0o17\n"
+                    "j: 2024-01-01\nk: ~\nl: -.inf\nm: +5\n")
+    assert read_yaml(path).data == {"a": 44, "b": "1:00", "c": 36, "d": "1_2", "e": "yes", "f": 0.001,
+                                    "g": "off", "h": True, "i": 15, "j": "2024-01-01", "k": None,
+                                    "l": float("-inf"), "m": 5}
+
+
+def test_leading_zero_is_decimal(tmp_path: Path) -> None:
+    path = tmp_path / "octal.yaml"
+    path.write_text(VALID.read_text().replace("horizon_months: 36", "horizon_months: 044"))
+    result = _invoke("validate", path)
+    assert result.exit_code == 0, result.output
+    assert "over 44 months" in result.output
+
+
+def test_exponent_is_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "exponent.yaml"
+    path.write_text(VALID.read_text().replace("gross_margin: 0.30", "gross_margin: 3e-1"))
+    assert _invoke("validate", path).exit_code == 0
+
+
+@pytest.mark.parametrize(("text", "shown"), [("1:00", "'1:00'"), ("1_2", "'1_2'"), ("yes", "'yes'")])
+def test_yaml_1_1_forms_are_refused_where_numbers_are_due(tmp_path: Path, text: str, shown: str) -> None:
+    path = tmp_path / "sexagesimal.yaml"
+    path.write_text(VALID.read_text().replace("horizon_months: 36", f"horizon_months: {text}"))
+    _assert_refused(_invoke("validate", path), f"{path}:6: horizon_months: ", f"(got {shown})")
+
+
+def test_explicit_tag_must_fit_its_value(tmp_path: Path) -> None:
+    path = tmp_path / "tagged.yaml"
+    path.write_text(VALID.read_text().replace("horizon_months: 36", "horizon_months: !!int 1_000"))
+    _assert_refused(_invoke("validate", path), f"{path}:6: horizon_months: '1_000' is not an integer")
+
+
+def test_set_values_follow_the_core_schema() -> None:
+    result = _invoke("validate", VALID, "--set", "horizon_months=044", "--set", "economics.gross_margin=3e-1")
+    assert result.exit_code == 0, result.output
+    assert "over 44 months" in result.output
+    _assert_refused(_invoke("validate", VALID, "--set", "horizon_months=1:00"),
+                    "--set: horizon_months: Input should be a valid integer (got '1:00')")
+    _assert_refused(_invoke("validate", VALID, "--set", "horizon_months=yes"), "(got 'yes')")
+
+
+# ---- files that are not regular files, and paths that cannot be opened ----------------------------
+
+
+def _special_path(kind: str, tmp_path: Path) -> Path:
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)
+    elif kind == "symlink loop":
+        path = tmp_path / "loop_a.yaml"
+        path.symlink_to(tmp_path / "loop_b.yaml")
+        (tmp_path / "loop_b.yaml").symlink_to(path)
+    elif kind == "path through a file":
+        (tmp_path / "file.yaml").write_text(VALID.read_text())
+        path = tmp_path / "file.yaml" / "x.yaml"
+    elif kind == "name too long":
+        path = tmp_path / ("x" * 300 + ".yaml")
+    else:
+        path = Path("/dev/zero")
+    return path
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("fifo", "is a named pipe (FIFO), not a YAML file"),
+    ("symlink loop", "cannot be opened: the symbolic links form a loop"),
+    ("path through a file", "cannot be opened: a part of the path is a file, not a directory"),
+    ("name too long", "cannot be opened: the name is too long"),
+    ("/dev/zero", "is a device, not a YAML file"),
+])
+def test_unreadable_paths_exit_2_naming_the_file(tmp_path: Path, kind: str, message: str) -> None:
+    """Was: a FIFO blocked forever, /dev/zero read until memory ran out, the others were tracebacks.
+    A real subprocess, so that a hang is a timeout (60 s) rather than a stuck suite."""
+    path = _special_path(kind, tmp_path)
+    done = _run_cli("validate", path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {path}: {message}"), done.stderr
+
+
+def test_sweep_naming_an_unopenable_scenario_exits_2(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"sweep:\n  name: s\n  scenario: {'x' * 300}.yaml\n  parameters:\n    seed: [1, 2]\n")
+    _assert_refused(_invoke("validate", sweep), f"{sweep}:3: sweep.scenario: no such scenario file")
+
+
+def test_huge_name_is_refused_without_printing_it(tmp_path: Path) -> None:
+    path = tmp_path / "long_name.yaml"
+    path.write_text(VALID.read_text().replace("name: baseline-retail", "name: " + "n" * 200_000))
+    result = _invoke("validate", path)
+    _assert_refused(result, f"{path}:4: name: String should have at most 200 characters", "(200,000 characters)")
+    assert len(result.output) < 500

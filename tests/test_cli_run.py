@@ -274,3 +274,54 @@ def test_run_with_the_reference_engine(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["metrics"]["customers_acquired"]["mean"] == 300
     assert (tmp_path / "timeseries.parquet").is_file() and (tmp_path / "cohorts.parquet").is_file()
+
+
+TINY = """\
+name: {name}
+horizon_months: 12
+replications: 1
+economics: {{gross_margin: 0.3}}
+segments:
+  only:
+    purchases_per_year: {{mean: 4, cv: 0.5}}
+    dropout: {{model: per_purchase, mean: 0.1}}
+    order_value: {{mean: 50}}
+acquisition:
+  - {{channel: web, cac: 10, initial_customers: 200}}
+policy:
+  points: {{reward_threshold: 100, reward_value: 5}}
+"""
+
+
+@pytest.mark.parametrize("name", ["'[/]'", "'[bold]x'", "'a [link=file:///x]b[/link]'"])
+def test_rich_markup_in_a_name_is_printed_as_written(tmp_path: Path, name: str) -> None:
+    """Was: rich read the name as markup and raised MarkupError after the results were written."""
+    path = tmp_path / "marked.yaml"
+    path.write_text(TINY.format(name=name))
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out[/]"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    shown = name.strip("'")
+    assert f"{shown}: 1 replications" in result.output
+    assert f"vs {shown} (baseline)" in result.output
+    assert f"{tmp_path / 'out[/]'}/" in result.output.replace("\n", "")
+
+
+def test_rich_markup_in_compared_names(tmp_path: Path) -> None:
+    for file, name in (("a.yaml", "'[/]a'"), ("b.yaml", "'[bold]b'")):
+        (tmp_path / file).write_text(TINY.format(name=name))
+    result = CliRunner().invoke(main, ["compare", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
+                                       "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "[bold]b - [/]a" in result.output
+
+
+@pytest.mark.parametrize("name", ["'1e3'", "'yes'", "'0o17'"])
+def test_written_scenario_reads_back_with_the_same_strings(tmp_path: Path, name: str) -> None:
+    """scenario.yaml beside the results is quoted for YAML 1.1 and the 1.2 core schema alike. Was: a name
+    '1e3' (a string to PyYAML's 1.1 writer) was written bare and read back as the number 1000."""
+    path = tmp_path / "named.yaml"
+    path.write_text(TINY.format(name=name))
+    assert CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out"), "--workers", "1"]).exit_code == 0
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "out" / "scenario.yaml")])
+    assert result.exit_code == 0, result.output
+    assert f"valid scenario {name}" in result.output

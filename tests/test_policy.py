@@ -372,6 +372,42 @@ def test_tiny_enrollment_probability_runs() -> None:
     assert run_replication(sc, 0).totals["members_acquired"] == 0
 
 
+_INTERCEPT_CHECK = """
+import json, sys
+import numpy as np
+from scipy import special
+from sim.model.population import SegmentLaws
+from sim.model.program import _enrollment_intercept
+from sim.schema.behaviour import BetaLaw, GammaLaw, SpendLaw, gamma_law
+cv, selection = float(sys.argv[1]), float(sys.argv[2])
+law = SegmentLaws("x", gamma_law(6.0, cv), BetaLaw(0.1), None, SpendLaw(50.0, None, None), GammaLaw(0.0, None), 0)
+c = _enrollment_intercept(law, 0.3, selection)
+shape = law.purchase_rate.shape
+with np.errstate(divide="ignore", over="ignore"):
+    ratio = np.log(special.gammaincinv(shape, np.linspace(0.5, 4095.5, 4096) / 4096.0) / shape)
+    print(json.dumps([c, float(np.mean(special.expit(c + selection * ratio)))]))
+"""
+
+
+@pytest.mark.parametrize(("cv", "selection"), [(0.5, 1e5), (0.5, 1e12), (0.5, 1e300), (100.0, 1e5)])
+def test_enrollment_intercept_ends_for_strong_self_selection(cv: float, selection: float) -> None:
+    """Was: the bisection's absolute tolerance of 1e-12 was finer than the spacing of floats near a root
+    of -17,000 (self_selection 1e5), so it never ended. Run apart, so that a hang fails instead of
+    hanging the suite."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _INTERCEPT_CHECK, str(cv), str(selection)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=True)
+    intercept, joined = json.loads(done.stdout)
+    assert math.isfinite(intercept)
+    if cv == 100.0:   # 93% of the quantiles underflow to a rate of 0, who never join: 0.3 is out of reach
+        assert 0 < joined < 0.3
+    else:             # a step function of 4096 quantiles at this selection: within a step of the target
+        assert joined == pytest.approx(0.3, abs=2 / 4096)
+
+
 # ---------------------------------------------------------------------------------------------------
 # 2. What each lever does
 # ---------------------------------------------------------------------------------------------------

@@ -435,3 +435,13 @@ def test_sweep_table_names_the_best_or_the_tied_points_and_keeps_column_names(tm
         assert "no single best point" in result.output
     else:
         assert f"point #{ranking.best} is the best" in result.output
+
+
+def test_rich_markup_in_sweep_and_parameter_names(tmp_path: Path) -> None:
+    """Was: a sweep named '[/]' ran, wrote its results, then died of rich's MarkupError."""
+    path = _sweep(tmp_path, "  replications: 1\n  oat: true\n  parameters:\n    name: ['[/]x', '[bold]y']\n")
+    path.write_text(path.read_text().replace("name: tiny", "name: '[/]'"))
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "[/]: the top points of" in result.output
+    assert "[bold]y" in result.output

@@ -27,6 +27,7 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
                   annual_discount_rate: float = 0.10) -> None:
     """The whole command; bad input raises :class:`InputError` (the CLI turns it into exit status 2)."""
     from rich.console import Console
+    from rich.markup import escape
 
     if not _SEGMENT_NAME.match(segment_name):
         raise InputError([Problem("--segment-name", (), f"{segment_name!r}: use letters, digits, _ and -, "
@@ -39,7 +40,7 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
             if same_file(target, path):
                 raise InputError([Problem(target, (), f"is the transaction log read; {option} would overwrite it")])
     console = Console(width=None if sys.stdout.isatty() else 120)
-    with _status(console, f"reading {path}"):
+    with _status(console, f"reading {escape(path)}"):
         purchases = read_log(path, columns, date_format)
     with _status(console, f"fitting {purchases.customers:,} customers"):
         calibration = calibrate(purchases, calibration_end, model=model, segments=segments,
@@ -54,19 +55,19 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
         figure = tracking_figure(calibration.tracking, calibration.summary.calibration_end,
                                  title=f"{Path(path).name}: cumulative repeat purchases, predicted vs actual")
         _write(chart_path, lambda p: figure.savefig(p, format=chart_path.suffix[1:].lower(), dpi=110))
-        console.print(f"chart written to {chart_path}")
+        console.print(f"chart written to {escape(str(chart_path))}")
     if customers is not None:
         with _status(console, f"scoring {calibration.summary.size:,} customers"):
             table = customer_table(calibration, purchases, margin=margin, annual_discount_rate=annual_discount_rate)
         _write(Path(customers), lambda p: write_customer_table(table, p, calibration, margin=margin,
                                                                annual_discount_rate=annual_discount_rate))
-        console.print(f"customer table written to {customers} ({len(table):,} customers)")
+        console.print(f"customer table written to {escape(str(customers))} ({len(table):,} customers)")
     if output is None:
         console.print()
         sys.stdout.write(block)
     else:
         _write(Path(output), lambda p: p.write_text(block))
-        console.print(f"segments written to {output}")
+        console.print(f"segments written to {escape(output)}")
 
 
 def _status(console, message: str):

@@ -112,10 +112,11 @@ def _shares(parts: list[SegmentFit]) -> dict[str, float]:
 
 def print_report(calibration: Calibration, console) -> None:
     """Print the fits (estimates with standard errors, log-likelihoods, AIC, the choice) and the holdout check."""
+    from rich.markup import escape
     from rich.table import Table
 
     summary = calibration.summary
-    console.print(f"{calibration.source}: {summary.size:,} customers with a first purchase by "
+    console.print(f"{escape(str(calibration.source))}: {summary.size:,} customers with a first purchase by "
                   f"{summary.calibration_end}; {int(summary.x.sum()):,} repeat purchases by "
                   f"{int((summary.x > 0).sum()):,} of them in the calibration period; T from "
                   f"{summary.T.min():.2f} to {summary.T.max():.2f} weeks")

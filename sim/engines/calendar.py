@@ -34,6 +34,7 @@ from sim.model.population import Population, SegmentLaws, draw_batch, segment_la
 from sim.random import streams as rng
 from sim.random.streams import Purpose
 from sim.schema import Scenario
+from sim.schema.policy import MAX_POINTS_PER_PURCHASE
 from sim.schema.units import DAYS_PER_YEAR
 
 INF = np.inf
@@ -285,7 +286,9 @@ class Engine:
                 points = program.points
                 rewards = balance // points.reward_threshold * (member & redeemer)
                 redeemed = rewards * points.reward_threshold
-                earned = (np.floor(paid * points.earn_per_currency * program.tier_earn[tier]) * member).astype(np.int64)
+                earned = np.minimum(np.floor(paid * points.earn_per_currency * program.tier_earn[tier]),
+                                    MAX_POINTS_PER_PURCHASE)
+                earned = (earned * member).astype(np.int64)
                 balance = balance - redeemed + earned
                 pop.points[ids] = balance
                 if rewards.any():

@@ -92,6 +92,7 @@ from sim.model.population import SegmentLaws, segment_laws
 from sim.schema import REFERRAL_CHANNEL, Acquisition, Economics, Scenario, Segment
 from sim.schema.behaviour import HazardDropout, OrderValue, PerPurchaseDropout, PurchaseRate, Referrals
 from sim.schema.policy import (
+    MAX_POINTS_PER_PURCHASE,
     BlanketDiscount,
     Enrollment,
     Points,
@@ -441,7 +442,7 @@ class ReferenceEngine:
                                                   rewards * points.reward_value * points.reward_cost_ratio,
                                                   c.parent_cohort))
             earn_multiplier = self.tiers[c.tier - 1].earn_multiplier if c.tier else 1.0
-            earned = math.floor(paid * points.earn_per_currency * earn_multiplier)
+            earned = math.floor(min(paid * points.earn_per_currency * earn_multiplier, MAX_POINTS_PER_PURCHASE))
             c.points += earned - redeemed
             self.outstanding_points += earned - redeemed
             self.points_flow[month, 0] += earned

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from sim.engines.memory import memory_shortfall
-from sim.input.documents import Document, read_yaml
+from sim.input.documents import Document, is_file, read_yaml
 from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.scenarios import check_baseline, resolve_baseline
 from sim.input.validation import validate
@@ -48,6 +48,7 @@ from sim.output.layout import (
 )
 from sim.schema import Scenario
 from sim.schema.base import Frozen, KeyPathError
+from sim.schema.model import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:   # numpy is imported where it is used, so that `validate` stays light
     import numpy as np
@@ -81,7 +82,7 @@ class Range(Frozen):
 class SweepBody(Frozen):
     """The ``sweep:`` block of a sweep file."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     scenario: str = Field(min_length=1)
     design: Literal["grid", "random", "latin_hypercube", "sobol"] = "grid"
     samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
@@ -241,7 +242,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
     scenario_path = Path(body.scenario)
     if not scenario_path.is_absolute():
         scenario_path = Path(path).parent / scenario_path
-    if not scenario_path.is_file():
+    if not is_file(scenario_path):
         raise InputError([doc.problem(("sweep", "scenario"), f"no such scenario file: {scenario_path}")])
     scenario_doc = read_yaml(scenario_path)
     if "sweep" in scenario_doc.data:

@@ -1,13 +1,16 @@
 """YAML files read into plain values with the line of every key (``docs/scenarios.md``, "Bad input").
 
-YAML is read with PyYAML's safe composer; tags other than the plain YAML types (``!!python/…`` above all)
-are refused, and so are duplicate keys, which PyYAML would otherwise silently overwrite, and documents
+YAML is read with PyYAML's safe composer and the YAML 1.2 core schema (:mod:`sim.input.yaml12`: ``044`` is
+44, ``1e-3`` a number, ``yes`` and ``1:00`` strings); tags other than the plain YAML types (``!!python/…``
+above all) are refused, and so are duplicate keys, which PyYAML would otherwise silently overwrite, and documents
 that expand to far more values than a scenario has (alias bombs).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import yaml
 
 from sim.input.errors import InputError, KeyPath, Problem
+from sim.input.yaml12 import CoreSchemaLoader, ScalarError, scalar
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
 _MAX_NODES = 200_000  # a scenario has hundreds of nodes; far more means an alias bomb
@@ -49,8 +53,26 @@ def read_yaml(path: str | os.PathLike[str]) -> Document:
     """Read a YAML file whose top level is a mapping, refusing what the safe loader would let slip."""
     source = str(path)
     text = _read_text(Path(path), source)
+    node = _compose(text, source)
+    if node is None:
+        raise InputError([Problem(source, (), "the file holds no YAML document (it is empty)")])
+    if not isinstance(node, yaml.MappingNode):
+        raise InputError([Problem(source, (), "the top level must be a mapping of keys to values",
+                                  node.start_mark.line + 1)])
+    doc = Document(source, {})
+    doc.data = _value(node, (), doc)
+    return doc
+
+
+def read_value(text: str, source: str, path: KeyPath) -> Any:
+    """One value written as YAML (a ``--set`` value), read by the same rules as a file's values."""
+    node = _compose(text, source)
+    return None if node is None else _value(node, path, Document(source, {}))
+
+
+def _compose(text: str, source: str) -> yaml.Node | None:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=CoreSchemaLoader)
     except RecursionError:
         raise InputError([Problem(source, (), "the YAML is nested too deeply")]) from None
     except yaml.MarkedYAMLError as exc:
@@ -59,37 +81,77 @@ def read_yaml(path: str | os.PathLike[str]) -> Document:
         raise InputError([Problem(source, (), f"not valid YAML: {exc.problem or exc}", line)]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(source, (), f"not valid YAML: {exc}")]) from None
-    if node is None:
-        raise InputError([Problem(source, (), "the file holds no YAML document (it is empty)")])
-    if not isinstance(node, yaml.MappingNode):
-        raise InputError([Problem(source, (), "the top level must be a mapping of keys to values",
-                                  node.start_mark.line + 1)])
-    doc = Document(source, {})
+
+
+def _value(node: yaml.Node, path: KeyPath, doc: Document) -> Any:
     try:
-        doc.data = _to_python(node, (), doc, [0], set())
+        return _to_python(node, path, doc, [0], set())
     except RecursionError:
-        raise InputError([Problem(source, (), "the YAML is nested too deeply")]) from None
-    return doc
+        raise InputError([Problem(doc.source, path, "the YAML is nested too deeply")]) from None
+
+
+def is_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names an existing file; False too where the name itself is unusable (too long)."""
+    try:
+        return Path(path).is_file()
+    except OSError:
+        return False
 
 
 def _read_text(path: Path, source: str) -> str:
+    """The file's text; anything that is not a readable regular file of reasonable size is refused.
+
+    The file is opened without blocking and checked with ``fstat`` before a byte is read: a named pipe
+    would otherwise wait forever for a writer, and ``/dev/zero`` never ends.
+    """
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise InputError([Problem(source, (), "is a directory, not a YAML file")])
-        if size > _MAX_BYTES:
-            raise InputError([Problem(source, (), f"is {size:,} bytes; a scenario file is far smaller")])
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise InputError([Problem(source, (), "no such file")]) from None
     except PermissionError:
         raise InputError([Problem(source, (), "cannot be read (permission denied)")]) from None
+    except OSError as exc:
+        reason = _OPEN_ERRORS.get(exc.errno, exc.strerror or str(exc))
+        raise InputError([Problem(source, (), f"cannot be opened: {reason}")]) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError([Problem(source, (), f"is {_kind(info.st_mode)}, not a YAML file")])
+    with os.fdopen(fd, "rb") as file:
+        if info.st_size > _MAX_BYTES:
+            raise InputError([Problem(source, (), f"is {info.st_size:,} bytes; a scenario file is far smaller")])
+        try:
+            raw = file.read(_MAX_BYTES + 1)   # the size can change after fstat
+        except OSError as exc:
+            raise InputError([Problem(source, (), f"cannot be read: {exc.strerror or exc}")]) from None
+    if len(raw) > _MAX_BYTES:
+        raise InputError([Problem(source, (), f"is over {_MAX_BYTES:,} bytes; a scenario file is far smaller")])
     if b"\x00" in raw:
         raise InputError([Problem(source, (), "is a binary file, not YAML text")])
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError([Problem(source, (), f"is not UTF-8 text (byte {exc.start})")]) from None
+
+
+_OPEN_ERRORS = {
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.ELOOP: "the symbolic links form a loop",
+    errno.ENAMETOOLONG: "the name is too long for the file system",
+}
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for the message."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
 
 
 def _to_python(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], open_nodes: set[int]) -> Any:
@@ -111,7 +173,10 @@ def _to_python(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], 
             return _collection(node, path, doc, count, open_nodes)
         finally:
             open_nodes.discard(id(node))
-    return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    try:
+        return scalar(node)
+    except ScalarError as exc:
+        raise InputError([Problem(doc.source, path, str(exc), line)]) from None
 
 
 def _collection(node: yaml.Node, path: KeyPath, doc: Document, count: list[int], open_nodes: set[int]) -> Any:

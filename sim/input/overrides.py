@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
-from sim.input.documents import Document
+from sim.input.documents import Document, read_value
 from sim.input.errors import InputError, KeyPath, Problem
 
 
 def apply_overrides(doc: Document, overrides: Sequence[str]) -> None:
-    """Apply ``dotted.key=value`` overrides (values read as YAML scalars or flow collections)."""
+    """Apply ``dotted.key=value`` overrides (values read as YAML scalars or flow collections, by the same
+    YAML 1.2 core-schema rules as a file: ``044`` is 44, ``yes`` a string)."""
     for text in overrides:
         path, value = parse_override(text)
         set_path(doc.data, path, value)
@@ -30,9 +29,10 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
         raise InputError([Problem("--set", (), f"{text!r}: empty key in the dotted path")])
     path: KeyPath = tuple(int(p) if p.isdigit() else p for p in parts)
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else ""
-    except yaml.YAMLError as exc:
-        raise InputError([Problem("--set", path, f"cannot read value {value_text!r}: {exc}")]) from None
+        value = read_value(value_text, "--set", path) if value_text.strip() else ""
+    except InputError as exc:
+        reason = "; ".join(p.message for p in exc.problems)
+        raise InputError([Problem("--set", path, f"cannot read value {value_text!r}: {reason}")]) from None
     return path, value
 
 

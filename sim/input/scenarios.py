@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.engines.memory import memory_shortfall
-from sim.input.documents import Document, read_yaml
+from sim.input.documents import Document, is_file, read_yaml
 from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.overrides import apply_overrides, parse_override, set_path
 from sim.input.validation import validate
@@ -67,7 +67,7 @@ def check_baseline(scenario: Scenario, doc: Document, path: Path) -> None:
     if scenario.baseline in ("auto", "none"):
         return
     target = _baseline_path(scenario, path)
-    if not target.is_file():
+    if not is_file(target):
         raise InputError([doc.problem(("baseline",), f"'auto', 'none' or the path of a scenario file; "
                                                       f"{target} does not exist")])
 

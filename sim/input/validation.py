@@ -38,8 +38,17 @@ def _problem_from(err: Mapping[str, Any], doc: Document, model: type[BaseModel])
     else:
         message = err["msg"].removeprefix("Value error, ")
         if not isinstance(err.get("input"), (dict, list)):
-            message += f" (got {err.get('input')!r})"
+            message += f" (got {_shown(err.get('input'))})"
     return doc.problem(path, message)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut short when long (a refused 200,000-character name is not printed whole)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, str) else f"{len(text):,} characters shown"
+    return f"{text[:limit]}... ({size})"
 
 
 def _strip_tags(loc: Sequence[str | int], data: Any, *, keep_missing_key: bool) -> KeyPath:

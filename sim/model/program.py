@@ -21,6 +21,10 @@ from sim.schema.units import DAYS_PER_YEAR
 HABITUATION_FLOOR = 0.5
 #: The deepest pull-forward dip; a larger borrowed volume makes the dip longer instead.
 MAX_DIP = 0.9
+#: The enrollment intercept's bisection stops when its bracket is this small relative to the root (or 1)...
+RELATIVE_TOLERANCE = 1e-12
+#: ...or after this many halvings, enough to shrink any finite bracket of doubles (width < 2^1024) to it.
+MAX_HALVINGS = 1100
 
 
 @dataclass(frozen=True)
@@ -114,20 +118,30 @@ class Program:
 
 
 def _enrollment_intercept(law: SegmentLaws, probability: float, self_selection: float) -> float | None:
-    """c with E[expit(c + s ln(lambda / mean))] = probability over the segment's rate law; None if flat."""
+    """c with E[expit(c + s ln(lambda / mean))] = probability over the segment's rate law; None if flat.
+
+    Bisection, stopped at a relative tolerance or after :data:`MAX_HALVINGS` halvings, so that it ends for
+    any finite input: with a large ``self_selection`` the root is large and an absolute tolerance finer
+    than the spacing of floats there is never reached.
+    """
     shape = law.purchase_rate.shape
     if self_selection == 0 or shape is None or probability in (0.0, 1.0):
         return None
     grid = np.linspace(0.5, 4095.5, 4096) / 4096.0
-    log_ratio = np.log(special.gammaincinv(shape, grid) / shape)   # quantiles of rate / mean
+    with np.errstate(divide="ignore"):   # a quantile that underflows to 0 is a log ratio of -inf
+        log_ratio = np.log(special.gammaincinv(shape, grid) / shape)   # quantiles of rate / mean
+    finite = log_ratio[np.isfinite(log_ratio)]
     def gap(c):
-        return float(np.mean(special.expit(c + self_selection * log_ratio))) - probability
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.mean(special.expit(c + self_selection * log_ratio))) - probability
     # the mean lies between expit(c + s min) and expit(c + s max), which brackets the root exactly
     centre = special.logit(probability)
-    low = centre - self_selection * log_ratio.max() - 1.0
-    high = centre - self_selection * log_ratio.min() + 1.0
-    while high - low > 1e-12:   # bisection: gap rises with c
+    low = centre - self_selection * finite.max() - 1.0
+    high = centre - self_selection * finite.min() + 1.0
+    for _ in range(MAX_HALVINGS):   # bisection: gap rises with c
         middle = (low + high) / 2.0
+        if not low < middle < high or high - low <= RELATIVE_TOLERANCE * max(1.0, abs(low), abs(high)):
+            break                   # as fine as floats resolve (or the bracket is not finite)
         low, high = (middle, high) if gap(middle) < 0 else (low, middle)
     return (low + high) / 2.0
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sim.accounting.estimates import estimate
 from sim.accounting.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
 from sim.experiments.replications import RunResult
+from sim.input.yaml12 import CoreSchemaDumper
 from sim.output.files import atomic_write
 from sim.output.layout import BASELINE_FOLDER, SCENARIO_FILE, remove_stale
 from sim.schema.units import DAYS_PER_YEAR
@@ -165,7 +166,8 @@ def scenario_yaml(scenario: BaseModel, source: str | os.PathLike[str] | None = N
     """
     header = "# The scenario as simulated: validated, with every default filled in and overrides applied.\n"
     header += f"# source: {source if source is not None else 'unknown (written through the Python API)'}\n"
-    return header + yaml.safe_dump(resolved(scenario), sort_keys=False, allow_unicode=True, width=100)
+    return header + yaml.dump(resolved(scenario), Dumper=CoreSchemaDumper, sort_keys=False, allow_unicode=True,
+                              width=100)
 
 
 def resolved(model: BaseModel) -> dict[str, Any]:

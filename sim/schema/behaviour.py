@@ -18,7 +18,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from sim.schema.base import Frozen, NonNegative, Positive, Share
+from sim.schema.base import (
+    MAX_MONEY,
+    MAX_RATE_PER_YEAR,
+    MAX_SHAPE,
+    Cv,
+    Frozen,
+    Positive,
+    PositiveMoney,
+    RatePerYear,
+    Shape,
+    Share,
+)
 from sim.schema.units import UNITS_PER_YEAR, TimeUnit
 
 
@@ -69,9 +80,9 @@ class PurchaseRate(Frozen):
     ``alpha_unit`` (the unit in which ``alpha`` is a time: a rate per week when ``alpha_unit: week``).
     """
 
-    mean: NonNegative | None = None
-    cv: NonNegative = 0.0
-    r: Positive | None = None
+    mean: RatePerYear | None = None
+    cv: Cv = 0.0
+    r: Shape | None = None
     alpha: Positive | None = None
     alpha_unit: TimeUnit = "year"
 
@@ -79,6 +90,7 @@ class PurchaseRate(Frozen):
     def _one_form(self) -> PurchaseRate:
         _exactly_one_form(self, friendly=("mean",), native=("r", "alpha"), optional_friendly=("cv",),
                           optional_native=("alpha_unit",))
+        _at_most(self.law().mean, MAX_RATE_PER_YEAR, "the mean purchase rate (r / alpha) per year")
         return self
 
     def law(self) -> GammaLaw:
@@ -96,9 +108,9 @@ class PerPurchaseDropout(Frozen):
 
     model: Literal["per_purchase"]
     mean: Share | None = None
-    cv: NonNegative = 0.0
-    a: Positive | None = None
-    b: Positive | None = None
+    cv: Cv = 0.0
+    a: Shape | None = None
+    b: Shape | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> PerPurchaseDropout:
@@ -111,6 +123,13 @@ class PerPurchaseDropout(Frozen):
                     f"cv {self.cv} is too large for a Beta distribution with mean {self.mean}: "
                     f"it must be below {_max_beta_cv(self.mean):.4g}"
                 )
+            if self.cv >= NEGLIGIBLE_CV:   # a + b = (1 - mean) / (cv^2 mean) - 1 underflows or overflows
+                try:
+                    law = self.law()
+                    largest = max(law.a, law.b)
+                except (ZeroDivisionError, OverflowError):
+                    largest = math.inf
+                _at_most(largest, MAX_SHAPE, f"the larger Beta parameter of mean {self.mean} and cv {self.cv}")
         return self
 
     def law(self) -> BetaLaw:
@@ -132,8 +151,8 @@ class HazardDropout(Frozen):
 
     model: Literal["hazard"]
     annual_churn: Annotated[float, Field(ge=0, lt=1)] | None = None
-    cv: NonNegative = 0.0
-    s: Positive | None = None
+    cv: Cv = 0.0
+    s: Shape | None = None
     beta: Positive | None = None
     beta_unit: TimeUnit = "year"
 
@@ -141,6 +160,11 @@ class HazardDropout(Frozen):
     def _one_form(self) -> HazardDropout:
         _exactly_one_form(self, friendly=("annual_churn",), native=("s", "beta"), optional_friendly=("cv",),
                           optional_native=("beta_unit",))
+        try:
+            hazard = self.law().mean
+        except OverflowError:       # math.expm1 of a churn near 1 with a large cv
+            hazard = math.inf
+        _at_most(hazard, MAX_RATE_PER_YEAR, "the mean dropout hazard per year")
         return self
 
     def law(self) -> GammaLaw:
@@ -168,18 +192,20 @@ class OrderValue(Frozen):
     ``growth_per_year`` raises a customer's order values with tenure (cross/up-sell): x (1 + g)^years.
     """
 
-    mean: Positive | None = None
-    cv: NonNegative = 0.0
-    between_cv: NonNegative = 0.0
-    p: Positive | None = None
-    q: Annotated[float, Field(gt=1)] | None = None
+    mean: PositiveMoney | None = None
+    cv: Cv = 0.0
+    between_cv: Cv = 0.0
+    p: Shape | None = None
+    q: Annotated[float, Field(gt=1, le=MAX_SHAPE)] | None = None
     gamma: Positive | None = None
-    growth_per_year: Annotated[float, Field(gt=-1)] = 0.0
+    #: Cross/up-sell doubles order values every year at 1; 10 (x11 a year) is beyond any business.
+    growth_per_year: Annotated[float, Field(gt=-1, le=10, description="Per year, above -1, at most 10.")] = 0.0
 
     @model_validator(mode="after")
     def _one_form(self) -> OrderValue:
         _exactly_one_form(self, friendly=("mean",), native=("p", "q", "gamma"),
                           optional_friendly=("cv", "between_cv"))
+        _at_most(self.law().mean, MAX_MONEY, "the mean order value (p gamma / (q - 1))")
         return self
 
     def law(self) -> SpendLaw:
@@ -198,8 +224,8 @@ class Referrals(Frozen):
     ``segment``: the segment of referred customers (default: the referrer's own).
     """
 
-    mean: NonNegative = 0.0
-    cv: NonNegative = 0.0
+    mean: RatePerYear = 0.0
+    cv: Cv = 0.0
     segment: str | None = None
 
     def law(self) -> GammaLaw:
@@ -225,6 +251,12 @@ def gamma_law(mean: float, cv: float) -> GammaLaw:
     if cv < NEGLIGIBLE_CV or mean == 0:
         return GammaLaw(mean=mean, shape=None)
     return GammaLaw(mean=mean, shape=1.0 / cv**2)
+
+
+def _at_most(value: float, limit: float, what: str) -> None:
+    """Refuse native parameters whose implied mean is beyond the bound its friendly form has."""
+    if not value <= limit:
+        raise ValueError(f"{what} is {value:.4g}; at most {limit:.4g}")
 
 
 def _max_beta_cv(mean: float) -> float:

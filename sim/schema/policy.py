@@ -12,14 +12,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from sim.schema.base import Frozen, Money, NonNegative, Positive, Share
+from sim.schema.base import MAX_MONTHS, Days, Frozen, Money, Share
 
-Month = Annotated[int, Field(ge=1)]
+Month = Annotated[int, Field(ge=1, le=MAX_MONTHS)]
 #: A rate lift: the rate is multiplied by 1 + lift, which must stay positive (a zero rate would stop time).
-Lift = Annotated[float, Field(gt=-1)]
+#: At most 10 (x11): published effects of loyalty levers are 5-30% (docs/levers.md).
+Lift = Annotated[float, Field(gt=-1, le=10, description="Above -1, at most 10.")]
 #: A dropout multiplier: at least 1e-6, because the pending lifetime is time-changed by old / new
-#: multiplier when a tier is entered and left again, and a zero (or denormal) hazard cannot be undone.
-DropoutMultiplier = Annotated[float, Field(ge=1e-6)]
+#: multiplier when a tier is entered and left again, and a zero (or denormal) hazard cannot be undone;
+#: at most 100, which already ends nearly every customer at once.
+DropoutMultiplier = Annotated[float, Field(ge=1e-6, le=100, description="From 1e-6 to 100.")]
+#: A response strength (goal gradient, discount uplift, referral bonus lift): at most 100 times the
+#: published sizes of about 0.2-1.5.
+Strength = Annotated[float, Field(ge=0, le=100, description="At most 100.")]
 Depth = Annotated[float, Field(ge=0, lt=1)]
 
 
@@ -27,18 +32,27 @@ class Enrollment(Frozen):
     """Who joins: ``probability`` on average; heavier buyers join more readily when ``self_selection`` > 0."""
 
     probability: Share = 1.0
-    self_selection: NonNegative = 0.0
+    #: Log-odds of joining per log of the purchase rate: at 100 a doubling multiplies the odds by 2^100,
+    #: already a sharp threshold on the rate.
+    self_selection: Annotated[float, Field(ge=0, le=100, description="At most 100.")] = 0.0
 
 
 class Points(Frozen):
     """Points earned on net spend; a reward of ``reward_value`` for every ``reward_threshold`` points."""
 
-    earn_per_currency: NonNegative = 1.0
-    reward_threshold: Annotated[int, Field(ge=1)]  # points are whole numbers
+    #: Points per unit of net spend: at most 1000 (programs give 1-10).
+    earn_per_currency: Annotated[float, Field(ge=0, le=1000, description="At most 1000.")] = 1.0
+    #: Points are whole numbers; 10^12 points is a trillion-currency spend at one point per unit.
+    reward_threshold: Annotated[int, Field(ge=1, le=10**12, description="Whole points, at most 10^12.")]
     reward_value: Money
     reward_cost_ratio: Share = 1.0
     redeemer_share: Share = 1.0
-    expiry_months_inactive: Positive | None = None
+    expiry_months_inactive: Annotated[float, Field(gt=0, le=MAX_MONTHS, description="At most 1200.")] | None = None
+
+
+#: Points one purchase earns at most: a heavy-tailed order far beyond the scenario's mean (refused at the
+#: door, :data:`sim.schema.model.MAX_POINTS_PER_ORDER`) is capped where floats stop holding whole numbers.
+MAX_POINTS_PER_PURCHASE = 2.0**53
 
 
 class Tier(Frozen):
@@ -46,7 +60,7 @@ class Tier(Frozen):
 
     name: str
     min_spend_12m: Money
-    earn_multiplier: NonNegative = 1.0
+    earn_multiplier: Annotated[float, Field(ge=0, le=100, description="At most 100.")] = 1.0
     frequency_lift: Lift = 0.0
     dropout_multiplier: DropoutMultiplier = 1.0
     benefit_cost_per_year: Money = 0.0
@@ -60,7 +74,7 @@ class BlanketDiscount(Frozen):
     depth: Depth
     start_month: Month = 1
     every_months: Month | None = None
-    duration_days: Positive
+    duration_days: Days
 
 
 class WinbackOffer(Frozen):
@@ -68,9 +82,9 @@ class WinbackOffer(Frozen):
 
     name: str
     kind: Literal["winback"]
-    inactive_days: Positive
+    inactive_days: Days
     depth: Depth
-    valid_days: Positive
+    valid_days: Days
     message_cost: Money = 0.0
 
 
@@ -84,7 +98,7 @@ class TargetedOffer(Frozen):
     start_month: Month = 1
     every_months: Month
     depth: Depth
-    valid_days: Positive
+    valid_days: Days
     message_cost: Money = 0.0
 
 
@@ -136,12 +150,12 @@ class Response(Frozen):
 
     member_frequency_lift: Lift = 0.05
     member_dropout_multiplier: DropoutMultiplier = 0.85
-    goal_gradient: NonNegative = 0.20
-    discount_uplift: NonNegative = 1.5
+    goal_gradient: Strength = 0.20
+    discount_uplift: Strength = 1.5
     pull_forward: Share = 0.5
     habituation: Annotated[float, Field(ge=0, lt=1)] = 0.02
     winback_reactivation: Share = 0.05
-    referral_bonus_lift: NonNegative = 1.0
+    referral_bonus_lift: Strength = 1.0
 
 
 def _unique_names(items: list) -> None:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.schema.base import Frozen, KeyPathError, Money, NonNegative, Share
+from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import Segment
 from sim.schema.policy import Policy, Response
 
 REFERRAL_CHANNEL = "referral"
 #: Counts larger than this are refused outright (they could never be simulated).
 MAX_COUNT = 10**13
+#: Points an average order may earn: as many as the largest reward_threshold, so that the points of a
+#: million orders still fit the exact int64 balances (9.2e18).
+MAX_POINTS_PER_ORDER = 1e12
+#: A scenario's or sweep's name is a title printed in tables and turned into a folder name: a line, not a page.
+MAX_NAME_LENGTH = 200
 
 
 class Economics(Frozen):
@@ -20,7 +26,8 @@ class Economics(Frozen):
 
     gross_margin: Share
     cost_to_serve_per_order: Money = 0.0
-    annual_discount_rate: NonNegative = 0.10
+    #: 10 is 1000% a year: beyond it every future cash flow is worth nothing anyway.
+    annual_discount_rate: Annotated[float, Field(ge=0, le=10, description="Per year, at most 10.")] = 0.10
 
 
 class Acquisition(Frozen):
@@ -34,7 +41,7 @@ class Acquisition(Frozen):
     cac: Money = 0.0
     initial_customers: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     new_per_month: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
-    months: Annotated[int, Field(ge=0)] | None = None
+    months: Annotated[int, Field(ge=0, le=MAX_MONTHS)] | None = None
     segments: dict[str, Share] | None = None
 
     @field_validator("channel")
@@ -46,20 +53,18 @@ class Acquisition(Frozen):
 
     @field_validator("segments")
     @classmethod
-    def _mix_sums_to_one(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
-        if mix is not None:
-            if not mix:
-                raise ValueError("the segment mix is empty")
-            total = sum(mix.values())
-            if abs(total - 1.0) > 1e-9:
-                raise ValueError(f"segment shares must sum to 1 (they sum to {total:.6g})")
+    def _mix_not_empty(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        # that the shares sum to 1 is checked by the scenario, once it knows the names are segments
+        if mix is not None and not mix:
+            raise ValueError("the segment mix is empty")
         return mix
 
 
 class Scenario(Frozen):
     """A complete scenario file. Rates are per year, money in the scenario's currency."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, description="Shown in tables and results "
+                      f"(at most {MAX_NAME_LENGTH} characters).")
     description: str = ""
     horizon_months: Annotated[int, Field(ge=1, le=1200)]
     replications: Annotated[int, Field(ge=1, le=100_000)] = 10
@@ -82,13 +87,38 @@ class Scenario(Frozen):
                 raise KeyPathError(("acquisition", i, "segments"), "required when there are several segments")
             for name in acq.segments or {}:
                 if name not in self.segments:
-                    raise KeyPathError(("acquisition", i, "segments", name),
-                                       f"no such segment (defined: {', '.join(self.segments)})")
+                    raise KeyPathError(("acquisition", i, "segments", name), self._unknown_segment(name))
+            total = sum((acq.segments or {"": 1.0}).values())
+            if abs(total - 1.0) > 1e-9:
+                raise KeyPathError(("acquisition", i, "segments"),
+                                   f"segment shares must sum to 1 (they sum to {total:.6g})")
         for name, seg in self.segments.items():
             target = seg.referrals_per_year.segment
             if target is not None and target not in self.segments:
                 raise KeyPathError(("segments", name, "referrals_per_year", "segment"),
-                                   f"no such segment '{target}' (defined: {', '.join(self.segments)})")
+                                   self._unknown_segment(target))
+        return self
+
+    def _unknown_segment(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self.segments), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown segment name '{name}'{hint}; the segments are {', '.join(self.segments)}"
+
+    @model_validator(mode="after")
+    def _points_are_countable(self) -> Scenario:
+        """Points are exact whole numbers (int64): an average order must earn far fewer than 2^63."""
+        points = self.policy.points if self.policy is not None else None
+        if points is None:
+            return self
+        most = max([1.0] + [t.earn_multiplier for t in self.policy.tiers]) * points.earn_per_currency
+        for name, seg in self.segments.items():
+            order = seg.order_value
+            last = order.law().mean * (1.0 + order.growth_per_year) ** self.horizon_years
+            if last * most > MAX_POINTS_PER_ORDER:
+                raise KeyPathError(("policy", "points", "earn_per_currency"), (
+                    f"an average order of segment '{name}' would earn {last * most:.3g} points by the end of the "
+                    f"horizon (mean order value {last:.3g} with its growth, x earn_per_currency, x the largest "
+                    f"tier earn_multiplier); at most {MAX_POINTS_PER_ORDER:.0e}, so that points stay exact"))
         return self
 
     @property
