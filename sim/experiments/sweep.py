@@ -48,7 +48,7 @@ from sim.output.layout import (
 )
 from sim.schema import Scenario
 from sim.schema.base import Frozen, KeyPathError
-from sim.schema.model import MAX_NAME_LENGTH
+from sim.schema.scenario import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:   # numpy is imported where it is used, so that `validate` stays light
     import numpy as np

@@ -51,7 +51,7 @@ class Points(Frozen):
 
 
 #: Points one purchase earns at most: a heavy-tailed order far beyond the scenario's mean (refused at the
-#: door, :data:`sim.schema.model.MAX_POINTS_PER_ORDER`) is capped where floats stop holding whole numbers.
+#: door, :data:`sim.schema.scenario.MAX_POINTS_PER_ORDER`) is capped where floats stop holding whole numbers.
 MAX_POINTS_PER_PURCHASE = 2.0**53
 
 
