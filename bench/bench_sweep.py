@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from sim.experiments.replications import run_replication
-from sim.experiments.sweep import plan_sweep, run_sweep
+from sim.experiments.sweep import run_sweep
+from sim.experiments.sweep_plan import plan_sweep
 
 SCENARIO = """\
 name: bench-points

@@ -27,13 +27,13 @@ _HOMES = {
     "load_scenario": "sim.input.scenarios",
     "resolve_baseline": "sim.input.scenarios",
     "Scenario": "sim.schema",
-    "RunResult": "sim.experiments.replications",
+    "RunResult": "sim.accounting.runs",
     "run_replication": "sim.experiments.replications",
     "run_scenario": "sim.experiments.replications",
     "write_run": "sim.output.run_files",
-    "plan_sweep": "sim.experiments.sweep",
+    "plan_sweep": "sim.experiments.sweep_plan",
     "run_sweep": "sim.experiments.sweep",
-    "read_sweep_results": "sim.experiments.sweep",
+    "read_sweep_results": "sim.experiments.sweep_results",
 }
 
 

@@ -381,7 +381,7 @@ def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: 
     Parquet file per finished point; read it whole with pandas.read_parquet) and, once every point is
     finished, DIR/sensitivity.json (one-at-a-time effects, Sobol indices, Pareto front).
     """
-    from sim.experiments.sweep import plan_sweep
+    from sim.experiments.sweep_plan import plan_sweep
 
     plan = _guarded(lambda: plan_sweep(sweep_file, replications=replications, seed=seed))
     from sim.input.scenarios import input_files
@@ -422,7 +422,8 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
 
     from sim.accounting.estimates import estimate
     from sim.experiments.ranking import rank_points, ranking_sentence, short_key
-    from sim.experiments.sweep import SENSITIVITY, read_results
+    from sim.experiments.sweep_plan import SENSITIVITY
+    from sim.experiments.sweep_results import read_results
 
     metric = plan.metric
     results = read_results(out)
@@ -542,7 +543,7 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
     if "sweep" in doc.data:
         if overrides:
             _fail([f"{file}: --set applies to scenario files, not sweeps"])
-        from sim.experiments.sweep import plan_sweep
+        from sim.experiments.sweep_plan import plan_sweep
 
         plan = _guarded(lambda: plan_sweep(file))
         click.echo(f"{file}: valid sweep '{plan.body.name}': {plan.body.design} design, {len(plan.points)} "

@@ -20,9 +20,12 @@ from support.scenarios import EXAMPLE_SWEEPS
 from sim.accounting.derived import pareto_front
 from sim.accounting.metrics import METRICS
 from sim.cli import main
+from sim.experiments.designs import sobol_sample
 from sim.experiments.replications import run_replication
-from sim.experiments.sensitivity import sobol_indices, sobol_sample
-from sim.experiments.sweep import plan_sweep, read_results, run_sweep
+from sim.experiments.sensitivity import sobol_indices
+from sim.experiments.sweep import run_sweep
+from sim.experiments.sweep_plan import plan_sweep
+from sim.experiments.sweep_results import read_results
 from sim.input.errors import InputError
 from sim.schema import Scenario
 
@@ -381,7 +384,7 @@ def test_results_read_whole_when_a_list_starts_with_a_whole_number(tmp_path: Pat
     assert rows["response.goal_gradient"].dtype == np.float64
     assert sorted(rows["response.goal_gradient"].unique()) == [0.0, 0.25, 0.5, 1.0, 2.0]
     assert rows["policy.points.reward_threshold"].dtype == np.int64
-    from sim.experiments.sweep import common_type
+    from sim.experiments.sweep_plan import common_type
 
     assert common_type([1, 2]) == (1, 2) and common_type(["a", "b"]) == ("a", "b")
     assert [type(v) for v in common_type([0, 0.25])] == [float, float]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.experiments.replications import RunResult
+from sim.accounting.runs import RunResult
 from sim.output.files import atomic_write
 from sim.output.layout import SCENARIOS_FOLDER, folder_name, remove_stale
 from sim.output.run_files import METRICS, VS_BASELINE_EXTRA, write_run_files

@@ -16,39 +16,27 @@ import numpy as np
 
 from sim.accounting.derived import pareto_front
 from sim.accounting.estimates import estimate
+from sim.experiments.designs import problem
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from sim.experiments.sweep import SweepPlan
-
-
-def _problem(dimensions: int) -> dict[str, Any]:
-    return {"num_vars": dimensions, "names": [f"x{i}" for i in range(dimensions)],
-            "bounds": [[0.0, 1.0]] * dimensions}
-
-
-def sobol_sample(dimensions: int, samples: int, seed: int) -> np.ndarray:
-    """Saltelli's sample of ``samples * (dimensions + 2)`` points in the unit cube (SALib, built on scipy's
-    scrambled Sobol' sequence), in the order :func:`sobol_indices` expects."""
-    from SALib.sample import sobol
-
-    return sobol.sample(_problem(dimensions), samples, calc_second_order=False, seed=seed % 2**32)
+    from sim.experiments.sweep_plan import SweepPlan
 
 
 def sobol_indices(values: np.ndarray, dimensions: int, seed: int) -> dict[str, list[float]]:
     """First-order and total Sobol indices (with 95% bootstrap half-widths) of ``values``, the model output
-    at the points of :func:`sobol_sample` in the same order."""
+    at the points of :func:`sim.experiments.designs.sobol_sample` in the same order."""
     from SALib.analyze import sobol
 
-    result = sobol.analyze(_problem(dimensions), np.asarray(values, dtype=float), calc_second_order=False,
+    result = sobol.analyze(problem(dimensions), np.asarray(values, dtype=float), calc_second_order=False,
                            num_resamples=500, seed=seed % 2**32)
     return {name: [float(v) for v in result[name]] for name in ("S1", "S1_conf", "ST", "ST_conf")}
 
 
 def analyse(plan: SweepPlan, done: dict[tuple[int, int], Any], out: Path) -> dict[str, Any]:
     """The content of sensitivity.json for a finished sweep."""
-    from sim.experiments.sweep import arm_rows, read_results
+    from sim.experiments.sweep_results import arm_rows, read_results
 
     metric = plan.metric
     results = read_results(out)

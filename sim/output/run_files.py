@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim.accounting.estimates import estimate
 from sim.accounting.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
-from sim.experiments.replications import RunResult
+from sim.accounting.runs import RunResult
 from sim.input.yaml12 import CoreSchemaDumper
 from sim.output.files import atomic_write
 from sim.output.layout import BASELINE_FOLDER, SCENARIO_FILE, remove_stale
