@@ -106,32 +106,11 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
 
     out = Path(out_dir) if out_dir else Path("results") / _folder_name(scenario.name, "run")
     _claim(out, input_files(scenario, scenario_file))
-    client = None
-    if scheduler is not None:
-        from sim.experiments.executors import connect
+    result = _run_with_progress(scenario, baseline, out, scenario_file, transactions=transactions,
+                                workers=workers or os.cpu_count() or 1, resume=resume, engine=engine,
+                                shards=shards, scheduler=scheduler)
+    from sim.output.run_files import summary
 
-        client = _guarded(lambda: connect(scheduler))
-
-    from sim.experiments.checkpoint import Checkpoint, discarded_message, fingerprint
-
-    arms = [scenario] if baseline is None else [scenario, baseline]
-    checkpoint = Checkpoint(out, fingerprint(arms, transactions, engine if shards == 1 else f"{engine}/{shards}"))
-    finished = checkpoint.start(resume=resume)
-    if resume:
-        click.echo(f"resuming: {len(finished)} finished replication(s) reused from {checkpoint.folder}", err=True)
-        if checkpoint.discarded:
-            click.echo(f"resuming: {discarded_message(checkpoint.discarded)}", err=True)
-    try:
-        result = _run_with_progress(scenario, baseline, transactions, workers or os.cpu_count() or 1,
-                                    checkpoint, finished, engine, shards, client)
-    finally:
-        if client is not None:
-            client.close()
-
-    from sim.output.run_files import summary, write_run
-
-    _guarded(lambda: write_run(result, out, with_transactions=transactions, source=scenario_file))
-    checkpoint.finish()
     _print_summary(summary(result), out)
 
 
@@ -167,24 +146,28 @@ def _check_shards(scenario, scenario_file: str, transactions: bool, engine: str)
         _fail([doc.problem(("policy", "discounts", index, "kind"), f"--shards: {reason}")])
 
 
-def _run_with_progress(scenario, baseline, transactions: bool, workers: int, checkpoint, finished: dict,
-                       engine: str = "fast", shards: int = 1, client=None):
-    from sim.experiments.replications import run_scenario
-
-    total = scenario.replications * (1 if baseline is None else 2)
+def _run_with_progress(scenario, baseline, out: Path, scenario_file: str, **options):
+    """:func:`sim.experiments.run.run_to_directory` with a progress bar of replications on a terminal."""
     from rich.markup import escape
 
+    from sim.experiments.checkpoint import discarded_message
+    from sim.experiments.run import RunProgress, run_to_directory
+
     label = escape(scenario.name if baseline is None else f"{scenario.name} and its baseline")
-    with _progress() as progress:
-        task = progress.add_task(f"{label}: replications", total=total, completed=len(finished))
+    with _progress() as bar:
+        task = bar.add_task(f"{label}: replications", total=None)
+        progress = RunProgress(on_replication=lambda: bar.advance(task))
 
-        def done(arm: int, replication) -> None:
-            checkpoint.save(arm, replication)
-            progress.advance(task)
+        def started(reused: int, total: int) -> None:
+            bar.update(task, total=total, completed=reused)
+            if options["resume"]:
+                click.echo(f"resuming: {reused} finished replication(s) reused from {out / '.partial'}", err=True)
+                if progress.discarded:
+                    click.echo(f"resuming: {discarded_message(progress.discarded)}", err=True)
 
-        return run_scenario(scenario, baseline=baseline, record_transactions=transactions, workers=workers,
-                            on_replication=done, finished=finished, engine=engine, shards=shards,
-                            client=client)
+        progress.on_start = started
+        return _guarded(lambda: run_to_directory(scenario, baseline, out, source=scenario_file,
+                                                 progress=progress, **options))
 
 
 def _print_summary(content: dict, out: Path) -> None:
