@@ -159,7 +159,9 @@ def test_cdnow_holdout_check(cdnow_csv: Path, cdnow: CustomerSummary) -> None:
     assert at_end["predicted"] == pytest.approx(at_end["actual"], rel=0.05)
 
 
-def test_cdnow_command_writes_a_scenario_ready_block_and_a_chart(cdnow_csv: Path, tmp_path: Path) -> None:
+def test_cdnow_command_writes_a_scenario_that_runs_and_a_chart(cdnow_csv: Path, tmp_path: Path) -> None:
+    """-o writes a whole scenario: the calibrated segment, and the log's cohort arriving as it did (2,357
+    first purchases from January to March 1997: 786 a month for 3 months), over the log's 18 months."""
     out = tmp_path / "out" / "segment.yaml"
     result = invoke(cdnow_csv, "--calibration-end", "1997-09-30", "-o", out)
     assert result.exit_code == 0, result.output
@@ -170,7 +172,9 @@ def test_cdnow_command_writes_a_scenario_ready_block_and_a_chart(cdnow_csv: Path
     params = yaml.safe_load(block)["segments"]["calibrated"]
     assert params["purchases_per_year"] == {"r": pytest.approx(0.243, rel=0.01),
                                             "alpha": pytest.approx(4.414, rel=0.01), "alpha_unit": "week"}
-    scenario = load_scenario(scenario_with(block, tmp_path))
+    scenario = load_scenario(out)
+    assert scenario.horizon_months == 18
+    assert [(a.new_per_month, a.months, a.segments) for a in scenario.acquisition] == [(786, 3, {"calibrated": 1.0})]
     law = scenario.segments["calibrated"].purchases_per_year.law()
     assert law.mean == pytest.approx(params["purchases_per_year"]["r"] / params["purchases_per_year"]["alpha"]
                                      * WEEKS_PER_YEAR, rel=1e-12)
@@ -188,8 +192,9 @@ def test_friendly_comments_describe_the_same_laws(cdnow_csv: Path, tmp_path: Pat
         friendly = re.sub(r"^(\s+\w+: )\{.*\}\s+# = (\{.*?\}).*$", r"\1\2", native, flags=re.MULTILINE)
         assert friendly != native
         laws = []
-        for block in (native, friendly):
-            segment = load_scenario(scenario_with(block, tmp_path)).segments["calibrated"]
+        for text in (native, friendly):
+            (tmp_path / "variant.yaml").write_text(text)
+            segment = load_scenario(tmp_path / "variant.yaml").segments["calibrated"]
             laws.append((segment.purchases_per_year.law(), segment.dropout.law(), segment.order_value.law()))
         for a, b in zip(*laws):
             for field in ("mean", "shape", "a", "b", "p", "q"):
@@ -506,7 +511,7 @@ def test_round_trip_through_the_engine(tmp_path: Path, dropout: dict, truth: dic
     out = tmp_path / "fitted.yaml"
     result = invoke(parquet, "--calibration-end", "2000-12-31", "--model", model, "-o", out)
     assert result.exit_code == 0, result.output
-    fitted = load_scenario(scenario_with(out.read_text(), tmp_path)).segments["calibrated"]
+    fitted = load_scenario(out).segments["calibrated"]
     true_rate = truth["r"] / truth["alpha"] * WEEKS_PER_YEAR
     assert fitted.purchases_per_year.law().mean == pytest.approx(true_rate, rel=0.1)
 

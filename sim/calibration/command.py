@@ -11,10 +11,11 @@ from pathlib import Path
 from sim.calibration.customers import customer_table, write_customer_table
 from sim.calibration.holdout import tracking_figure
 from sim.calibration.log import LogColumns, read_log
-from sim.calibration.output import print_report, segments_yaml
+from sim.calibration.output import print_report, scenario_yaml, segments_yaml
 from sim.calibration.pipeline import calibrate
 from sim.input.errors import InputError, Problem
 from sim.output.files import atomic_write, check_target, same_file
+from sim.output.layout import folder_name
 
 #: File types the chart can be written as.
 CHART_FORMATS = (".png", ".svg", ".pdf")
@@ -66,8 +67,13 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
         console.print()
         sys.stdout.write(block)
     else:
-        _write(Path(output), lambda p: p.write_text(block))
-        console.print(f"segments written to {escape(output)}")
+        try:
+            scenario = scenario_yaml(calibration, folder_name(Path(path).stem, "calibrated"))
+        except ValueError as exc:
+            raise InputError([Problem(path, (), str(exc))]) from None
+        _write(Path(output), lambda p: p.write_text(scenario))
+        console.print(f"scenario written to {escape(output)}: it runs as it is (`loyalty-sim run {escape(output)}`); "
+                      "set its economics to your own")
 
 
 def _status(console, message: str):

@@ -7,7 +7,10 @@ comment with the same law in the scenario's strategist-friendly form (``mean`` /
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+
+import yaml
 
 from sim.calibration.mle import Fit, FitError
 from sim.calibration.models import BGNBD, GAMMA_GAMMA
@@ -37,6 +40,46 @@ def segments_yaml(calibration: Calibration) -> str:
         mix = ", ".join(f"{name}: {share}" for name, share in _shares(calibration.segments).items())
         lines += ["# The segments' shares of the cohort, for an acquisition channel:", f"#   segments: {{{mix}}}"]
     return "\n".join(lines) + "\n"
+
+
+def scenario_yaml(calibration: Calibration, name: str) -> str:
+    """A complete scenario that runs as it is: the calibrated ``segments:`` block, and customers arriving as
+    the log's cohort did (its first purchases spread evenly over the months they span), over the months from
+    the first purchase to the end of the log. Economics are not in a transaction log: the margin written
+    is an assumption, marked as such, to be replaced by the firm's own.
+
+    Raises
+    ------
+    ValueError
+        As :func:`segments_yaml`.
+    """
+    summary = calibration.summary
+    first = dt.date(1970, 1, 1) + dt.timedelta(days=int(summary.first_day.min()))
+    last_first = dt.date(1970, 1, 1) + dt.timedelta(days=int(summary.first_day.max()))
+    arrival_months = _months_between(first, last_first) + 1
+    horizon = max(_months_between(first, summary.log_end) + 1, arrival_months, 12)
+    per_month = max(1, round(summary.size / arrival_months))
+    channel = {"channel": "calibrated", "cac": 0.0, "new_per_month": per_month, "months": arrival_months}
+    if len(calibration.segments) > 1:
+        channel["segments"] = _shares(calibration.segments)
+    else:
+        channel["segments"] = {calibration.segments[0].name: 1.0}
+    head = yaml.safe_dump({"name": name, "description": f"customers as calibrated from {calibration.source}",
+                           "horizon_months": horizon, "replications": 20, "seed": 1},
+                          sort_keys=False, default_flow_style=False, width=1000)
+    economics = ("economics:                 # not in a transaction log: the firm's own figures go here\n"
+                 "  gross_margin: 0.30         # an assumption: the margin rate on list-price revenue\n"
+                 "  cost_to_serve_per_order: 0.0\n"
+                 "  annual_discount_rate: 0.10\n")
+    arrivals = (f"# {summary.size:,} customers made their first purchase from {first} to {last_first}: about "
+                f"{per_month:,} a month over {arrival_months} month(s).\n"
+                + yaml.safe_dump({"acquisition": [channel]}, sort_keys=False, default_flow_style=None, width=1000))
+    return head + economics + segments_yaml(calibration) + arrivals
+
+
+def _months_between(start: dt.date, end: dt.date) -> int:
+    """Whole calendar months from ``start``'s month to ``end``'s."""
+    return (end.year - start.year) * 12 + end.month - start.month
 
 
 def _model_line(calibration: Calibration) -> str:
