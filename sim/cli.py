@@ -14,14 +14,9 @@ from pathlib import Path
 
 import click
 
+from sim.accounting.metrics import HEADLINE_METRICS  # names only: no numpy, --help stays light
+
 EXIT_BAD_INPUT = 2
-
-#: Metrics shown in the short table after a run (everything is in summary.json).
-HEADLINE_METRICS = (
-    "customers_acquired", "active_customers_end", "purchases", "net_revenue", "gross_margin", "program_cost",
-    "acquisition_cost", "profit", "npv_profit", "clv_per_customer", "clv_minus_cac_per_customer",
-)
-
 
 #: The prudent incremental profit: incremental profit minus the incremental points liability at the horizon,
 #: shown wherever incremental profit is.

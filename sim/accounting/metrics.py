@@ -15,6 +15,19 @@ MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv
                                                         "breakage_rate"))
 
 
+#: Metrics that are counts, points or ratios rather than amounts of money (every other metric is an amount
+#: in the scenario's currency).
+NOT_MONEY = frozenset({
+    "customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out",
+    "customers_reactivated", "members_end", "purchases", "repeat_purchases", "points_earned", "points_redeemed",
+    "points_expired", "points_outstanding", "breakage_rate", "roi", "payback_month",
+})
+#: The headline of a run, in this order: the CLI's table and the report's headline table.
+HEADLINE_METRICS = (
+    "profit", "npv_profit", "program_cost", "gross_margin", "net_revenue", "acquisition_cost", "clv_per_customer",
+    "clv_minus_cac_per_customer", "customers_acquired", "active_customers_end", "purchases", "points_liability",
+)
+
 #: The parts of ``program_cost``, in the order of ``docs/results.md``.
 PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost",
                  "member_cost", "program_fixed_cost")

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.accounting.metrics import NOT_MONEY
 from sim.experiments.ranking import Ranking, rank_points, ranking_sentence
 from sim.input.errors import InputError, Problem
 from sim.report import analysis, sweep_charts, text
@@ -16,10 +17,6 @@ from sim.report.page import Chart, Page
 from sim.report.style import CURRENCY, number, sentence
 from sim.report.sweep_charts import PAIRS_MAX_PARAMETERS, short
 
-#: Metrics that are not money (everything else in docs/results.md's list is an amount in the scenario's currency).
-NOT_MONEY = {"customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out",
-             "customers_reactivated", "members_end", "purchases", "repeat_purchases", "points_earned",
-             "points_redeemed", "points_expired", "points_outstanding", "breakage_rate", "roi", "payback_month"}
 #: Points listed in the headline table.
 TOP_POINTS = 10
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sim.accounting.metrics import HEADLINE_METRICS
 from sim.report.style import CURRENCY, number
 
-#: Metrics in the headline table of a run, with their labels.
-HEADLINE = (
-    ("profit", "profit"), ("npv_profit", "NPV of profit"), ("program_cost", "program cost"),
-    ("gross_margin", "gross margin"), ("clv_per_customer", "CLV per customer"),
-    ("clv_minus_cac_per_customer", "CLV − CAC per customer"), ("customers_acquired", "customers acquired"),
-    ("active_customers_end", "active customers at the end"), ("purchases", "purchases"),
-    ("points_liability", "points liability at the end"),
-)
+#: Labels of the headline metrics (:data:`sim.accounting.metrics.HEADLINE_METRICS`) in the report.
+LABELS = {
+    "profit": "profit", "npv_profit": "NPV of profit", "program_cost": "program cost", "gross_margin": "gross margin",
+    "net_revenue": "net revenue", "acquisition_cost": "acquisition cost", "clv_per_customer": "CLV per customer",
+    "clv_minus_cac_per_customer": "CLV − CAC per customer", "customers_acquired": "customers acquired",
+    "active_customers_end": "active customers at the end", "purchases": "purchases",
+    "points_liability": "points liability at the end",
+}
+HEADLINE = tuple((key, LABELS[key]) for key in HEADLINE_METRICS)
 #: The prudent incremental profit in vs_baseline and compare.json's differences: incremental profit minus the
 #: incremental points liability at the horizon.
 PRUDENT = "profit_net_of_liability"
