@@ -15,8 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 #: Money per order, per customer, per member-year or per month: a billion in the scenario's currency (more
 #: than a year's revenue of most retailers), so that sums over 10^13 customers and a century stay finite.
 MAX_MONEY = 1e9
-#: Purchases or referrals per year of one customer, and dropout hazards per year: 27 a day.
+#: Purchases or referrals per year of one customer: 27 a day.
 MAX_RATE_PER_YEAR = 1e4
+#: A dropout hazard creates no work (one dropout a customer, however soon), so its bound only keeps lifetimes
+#: above zero: the mean of a heavy-tailed hazard (annual_churn 0.94 with cv 2 has a mean of 1.6e4 per year) is
+#: dominated by a few customers who leave at once, and is legitimate.
+MAX_HAZARD_PER_YEAR = 1e12
 #: Coefficients of variation across customers or orders: 100 is a Gamma shape of 1e-4, where nearly every
 #: customer has a rate of 0 and a few have all of it; a cv of ~1e154 overflows the shape 1 / cv^2.
 MAX_CV = 100.0

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from sim.schema.base import (
+    MAX_HAZARD_PER_YEAR,
     MAX_MONEY,
     MAX_RATE_PER_YEAR,
     MAX_SHAPE,
@@ -164,7 +165,7 @@ class HazardDropout(Frozen):
             hazard = self.law().mean
         except OverflowError:       # math.expm1 of a churn near 1 with a large cv
             hazard = math.inf
-        _at_most(hazard, MAX_RATE_PER_YEAR, "the mean dropout hazard per year")
+        _at_most(hazard, MAX_HAZARD_PER_YEAR, "the mean dropout hazard per year")
         return self
 
     def law(self) -> GammaLaw:
