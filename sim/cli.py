@@ -516,6 +516,21 @@ def report(results_dir: str, output: str | None) -> None:
 
 
 @main.command()
+@click.argument("results_dir", metavar="RESULTS_DIR")
+@click.argument("output", metavar="OUT.xlsx|OUT.csv")
+def export(results_dir: str, output: str) -> None:
+    """Tables of a run, comparison or sweep directory for spreadsheets.
+
+    OUT.xlsx: one formatted sheet per table. OUT.csv: the first table (headline, or a sweep's points);
+    every further table is written beside it as OUT-<table>.csv.
+    """
+    from sim.report.export import export as export_tables
+
+    written = _guarded(lambda: export_tables(results_dir, output))
+    click.echo(f"{written.kind} exported to " + ", ".join(str(path) for path in written.files))
+
+
+@main.command()
 @click.argument("file", metavar="SCENARIO.yaml")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value", help="Check with overrides.")
 def validate(file: str, overrides: tuple[str, ...]) -> None:
