@@ -244,8 +244,11 @@ def _claim(out: Path, inputs: Sequence[str | Path]) -> None:
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed of every scenario "
               "[default: the first scenario's].")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes [default: the number of cores].")
+@click.option("--set", "overrides", multiple=True, metavar="dotted.key=value",
+              help="Override a value in every compared scenario and the --baseline (validated like the "
+                   "files); repeatable.")
 def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir: str | None,
-            replications: int | None, seed: int | None, workers: int | None) -> None:
+            replications: int | None, seed: int | None, workers: int | None, overrides: tuple[str, ...]) -> None:
     """Paired comparison of scenarios on common random numbers: differences with 95% CIs.
 
     All scenarios run with the same seed and replications, so they face the same customers. With several
@@ -257,7 +260,7 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     files = list(scenario_files) + ([baseline_file] if baseline_file else [])
     if len(files) < 2:
         _fail([Problem(scenario_files[0], (), "compare needs two scenarios, or one and --baseline")])
-    scenarios = [_load(f) for f in files]
+    scenarios = [_load(f, overrides) for f in files]
     first = scenarios[0]
     common = {"seed": first.seed if seed is None else seed,
               "replications": first.replications if replications is None else replications}
@@ -508,6 +511,21 @@ def report(results_dir: str, output: str | None) -> None:
     written = _guarded(lambda: build_report(results_dir, output))
     click.echo(f"{written.kind} report with {len(written.files)} chart(s) written to {written.html} "
                f"(PNGs in {written.html.stem}_files/) in {written.seconds:.1f} s")
+
+
+@main.command()
+@click.argument("results_dir", metavar="RESULTS_DIR")
+@click.argument("output", metavar="OUT.xlsx|OUT.csv")
+def export(results_dir: str, output: str) -> None:
+    """Tables of a run, comparison or sweep directory for spreadsheets.
+
+    OUT.xlsx: one formatted sheet per table. OUT.csv: the first table (headline, or a sweep's points);
+    every further table is written beside it as OUT-<table>.csv.
+    """
+    from sim.report.export import export as export_tables
+
+    written = _guarded(lambda: export_tables(results_dir, output))
+    click.echo(f"{written.kind} exported to " + ", ".join(str(path) for path in written.files))
 
 
 @main.command()

@@ -201,6 +201,20 @@ def test_set_list_index_out_of_range() -> None:
                     "--set: acquisition.5: index 5 is out of range (the list has 2 items)")
 
 
+@pytest.mark.parametrize("override", ["policy.tiers.0.min_spend_12m=100", "policy.tiers.0={name: gold}"])
+def test_set_index_into_tiers_the_scenario_does_not_have(override: str) -> None:
+    _assert_refused(_invoke("validate", ROOT / "scenarios" / "points_program.yaml", "--set", override),
+                    "--set: policy.tiers.0", "the scenario has no tiers",
+                    "--set 'policy.tiers=[{name: gold, min_spend_12m: 100}]'")
+
+
+def test_set_index_into_any_list_the_scenario_does_not_have() -> None:
+    result = _invoke("validate", VALID, "--set", "policy.discounts.1.depth=0.2")
+    _assert_refused(result, "--set: policy.discounts.1.depth", "the scenario has no discounts",
+                    "add the whole list with --set")
+    assert "valid list" not in result.output
+
+
 def test_set_list_index_one_past_the_end() -> None:
     _assert_refused(_invoke("validate", VALID, "--set", "acquisition.2={channel: x}"), "--set: acquisition.2")
 

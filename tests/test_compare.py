@@ -125,3 +125,25 @@ def test_compare_tables_wrap_long_scenario_names_instead_of_truncating(capsys) -
     printed = capsys.readouterr().out
     assert "…" not in printed
     assert "profit_net_of_liability" in printed
+
+
+def test_compare_set_applies_to_every_scenario_and_the_baseline(tmp_path: Path) -> None:
+    files = [_variant(tmp_path, "points", POINTS), _variant(tmp_path, "plain", horizon=12)]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["compare", files[0], "--baseline", files[1], "--out", str(out),
+                                       "--replications", "2", "--workers", "1", "--set", "horizon_months=6",
+                                       "--set", "economics.cost_to_serve_per_order=3"])
+    assert result.exit_code == 0, result.output   # the horizons differ in the files, --set makes them agree
+    content = json.loads((out / "compare.json").read_text())
+    assert content["horizon_months"] == 6
+    for name in ("points", "plain"):
+        written = (out / "scenarios" / name / "scenario.yaml").read_text()
+        assert "horizon_months: 6" in written and "cost_to_serve_per_order: 3" in written
+
+
+def test_compare_set_is_validated_like_the_file(tmp_path: Path) -> None:
+    files = [_variant(tmp_path, "a"), _variant(tmp_path, "b", POINTS)]
+    result = CliRunner().invoke(main, ["compare", *files, "--out", str(tmp_path / "out"),
+                                       "--set", "economics.gross_margin=2"])
+    assert result.exit_code == 2
+    assert "--set: economics.gross_margin" in result.output

@@ -232,7 +232,8 @@ class Setting:
 def _scenario_with(scenario_doc: Document, scenario_path: Path, sweep_doc: Document, label: str | None,
                    settings: Sequence[Setting]) -> Scenario:
     """The scenario with the sweep's settings (fixed values, a point's values), through the scenario door."""
-    doc = Document(scenario_doc.source, copy.deepcopy(scenario_doc.data), scenario_doc.lines)
+    doc = Document(scenario_doc.source, copy.deepcopy(scenario_doc.data), scenario_doc.lines,
+                   sources=scenario_doc.sources)
     for setting in settings:
         _assign(doc.data, setting.path, setting.value)
         doc.overridden.add(setting.path)

@@ -4,10 +4,15 @@ YAML is read with PyYAML's safe composer and the YAML 1.2 core schema (:mod:`sim
 44, ``1e-3`` a number, ``yes`` and ``1:00`` strings); tags other than the plain YAML types (``!!python/…``
 above all) are refused, and so are duplicate keys, which PyYAML would otherwise silently overwrite, and documents
 that expand to far more values than a scenario has (alias bombs).
+
+A file may start from another: ``extends: base.yaml`` (a path relative to the file) makes the document the
+base deep-merged with the file's own keys (mappings merged key by key, lists and scalars replaced). Every key
+keeps the file and line it was written at, so that a problem with a value from the base names the base file.
 """
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import stat
@@ -33,6 +38,15 @@ class Document:
     data: dict[str, Any]
     lines: dict[KeyPath, int] = field(default_factory=dict)
     overridden: set[KeyPath] = field(default_factory=set)
+    #: The file each key was written in, where it is not ``source`` (keys from an ``extends:`` base).
+    sources: dict[KeyPath, str] = field(default_factory=dict)
+
+    def source_of(self, path: KeyPath) -> str:
+        """The file that wrote the deepest key of ``path`` the document has (``source`` by default)."""
+        for depth in range(len(path), 0, -1):
+            if path[:depth] in self.lines:
+                return self.sources.get(path[:depth], self.source)
+        return self.source
 
     def line_of(self, path: KeyPath) -> int | None:
         """Line of the deepest key of ``path`` that the file has (None for --set keys)."""
@@ -45,12 +59,64 @@ class Document:
         return None
 
     def problem(self, path: KeyPath, message: str) -> Problem:
-        source = "--set" if any(path[:d] in self.overridden for d in range(1, len(path) + 1)) else self.source
+        overridden = any(path[:d] in self.overridden for d in range(1, len(path) + 1))
+        source = "--set" if overridden else self.source_of(path)
         return Problem(source, path, message, None if source == "--set" else self.line_of(path))
 
 
-def read_yaml(path: str | os.PathLike[str]) -> Document:
-    """Read a YAML file whose top level is a mapping, refusing what the safe loader would let slip."""
+def read_yaml(path: str | os.PathLike[str], _chain: tuple[str, ...] = ()) -> Document:
+    """Read a YAML file whose top level is a mapping, refusing what the safe loader would let slip, merged
+    onto the file its ``extends:`` names (and so on down the chain; a cycle is refused)."""
+    doc = _read_one(path)
+    if "extends" not in doc.data:
+        return doc
+    base_name = doc.data.pop("extends")
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise InputError([doc.problem(("extends",), "must be the path of a YAML file (relative to this one)")])
+    target = Path(base_name) if Path(base_name).is_absolute() else Path(path).parent / base_name
+    chain = (*_chain, os.path.realpath(path))
+    if os.path.realpath(target) in chain:
+        raise InputError([doc.problem(("extends",), f"{target} extends this file again: extends: cannot form "
+                                                    "a cycle")])
+    if not is_file(target):
+        raise InputError([doc.problem(("extends",), f"{target}: no such file")])
+    return merged(read_yaml(target, chain), doc)
+
+
+def merged(base: Document, own: Document) -> Document:
+    """``base`` deep-merged with ``own``'s keys, each key keeping the file and line that wrote it."""
+    result = Document(own.source, {}, {}, set(base.overridden) | set(own.overridden))
+    for path, line in base.lines.items():
+        result.lines[path] = line
+        result.sources[path] = base.sources.get(path, base.source)
+    result.data = _merge(base.data, own, (), result)
+    return result
+
+
+def _merge(base: Any, own_doc: Document, path: KeyPath, result: Document) -> Any:
+    own = own_doc.data
+    for key in path:
+        own = own[key]
+    if not (isinstance(base, dict) and isinstance(own, dict)):
+        for known in [p for p in result.lines if p[: len(path)] == path and len(p) > len(path)]:
+            del result.lines[known]
+            result.sources.pop(known, None)
+        for known, line in own_doc.lines.items():
+            if known[: len(path)] == path and len(known) > len(path):
+                result.lines[known] = line
+                result.sources.pop(known, None)
+        return copy.deepcopy(own)
+    value = dict(base)
+    for key in own:
+        if path + (key,) in own_doc.lines:
+            result.lines[path + (key,)] = own_doc.lines[path + (key,)]
+            result.sources.pop(path + (key,), None)
+        value[key] = _merge(base[key], own_doc, path + (key,), result) if key in base else \
+            _merge(None, own_doc, path + (key,), result)
+    return value
+
+
+def _read_one(path: str | os.PathLike[str]) -> Document:
     source = str(path)
     text = _read_text(Path(path), source)
     node = _compose(text, source)

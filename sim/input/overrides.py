@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim.input.documents import Document, read_value
-from sim.input.errors import InputError, KeyPath, Problem
+from sim.input.errors import InputError, KeyPath, Problem, dotted
 
 
 def apply_overrides(doc: Document, overrides: Sequence[str]) -> None:
@@ -45,6 +45,8 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:
                                           f"(the list has {len(target)} items)")])
             target = target[key]
         elif isinstance(target, dict):
+            if isinstance(path[depth + 1], int) and target.get(key) is None:
+                raise InputError([_no_list(path, depth + 1)])
             target = target.setdefault(key, {})
         else:
             raise InputError([Problem("--set", path[: depth + 1], "is not a mapping or list")])
@@ -58,3 +60,16 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> None:
         target[last] = value
     else:
         raise InputError([Problem("--set", path, "cannot be set here")])
+
+
+#: What an item of a list written with --set looks like, for the message when the scenario has no such list.
+_LIST_EXAMPLES = {("policy", "tiers"): "[{name: gold, min_spend_12m: 100}]"}
+
+
+def _no_list(path: KeyPath, size: int) -> Problem:
+    """The problem of an index into a list the scenario does not have: say so, and how to add the list."""
+    listed, index, rest = path[:size], path[size], path[size + 1:]
+    example = _LIST_EXAMPLES.get(listed) or (f"[{{{dotted(rest)}: ...}}]" if len(rest) == 1 else "[...]")
+    return Problem("--set", path, f"the scenario has no {listed[-1]} (no {dotted(listed)} list), so there is no item "
+                                  f"{index} to set; add the whole list with --set, e.g. "
+                                  f"--set '{dotted(listed)}={example}'")
