@@ -124,10 +124,10 @@ class PerPurchaseDropout(Frozen):
                     f"cv {self.cv} is too large for a Beta distribution with mean {self.mean}: "
                     f"it must be below {_max_beta_cv(self.mean):.4g}"
                 )
-            if self.cv >= NEGLIGIBLE_CV:   # a + b = (1 - mean) / (cv^2 mean) - 1 underflows or overflows
+            if self.cv >= NEGLIGIBLE_CV:   # a + b = (1 - mean) / (cv^2 mean) - 1 may overflow
                 try:
-                    law = self.law()
-                    largest = max(law.a, law.b)
+                    law = self.law()   # parameters beyond MAX_SHAPE mean the constant (see law)
+                    largest = max(law.a or 0.0, law.b or 0.0)
                 except (ZeroDivisionError, OverflowError):
                     largest = math.inf
                 _at_most(largest, MAX_SHAPE, f"the larger Beta parameter of mean {self.mean} and cv {self.cv}")
@@ -139,6 +139,8 @@ class PerPurchaseDropout(Frozen):
         if self.cv < NEGLIGIBLE_CV:
             return BetaLaw(mean=self.mean)
         total = (1.0 - self.mean) / (self.cv**2 * self.mean) - 1.0  # a + b, from the Beta variance
+        if max(self.mean, 1.0 - self.mean) * total > MAX_SHAPE:
+            return BetaLaw(mean=self.mean)   # so concentrated that it is the constant, as a negligible cv is
         return BetaLaw(mean=self.mean, a=self.mean * total, b=(1.0 - self.mean) * total)
 
 
