@@ -145,7 +145,7 @@ def _run_with_progress(scenario, baseline, out: Path, scenario_file: str, **opti
     """:func:`sim.experiments.run.run_to_directory` with a progress bar of replications on a terminal."""
     from rich.markup import escape
 
-    from sim.experiments.checkpoint import discarded_message
+    from sim.experiments.checkpoint import OTHER_WORK, discarded_message
     from sim.experiments.run import RunProgress, run_to_directory
 
     label = escape(scenario.name if baseline is None else f"{scenario.name} and its baseline")
@@ -155,7 +155,10 @@ def _run_with_progress(scenario, baseline, out: Path, scenario_file: str, **opti
 
         def started(reused: int, total: int) -> None:
             bar.update(task, total=total, completed=reused)
-            if options["resume"]:
+            if options["resume"] and not reused and set(progress.discarded) == {OTHER_WORK}:
+                click.echo("resuming: the stored replications are of other work (the scenario or its options "
+                           "changed since): starting over", err=True)
+            elif options["resume"]:
                 click.echo(f"resuming: {reused} finished replication(s) reused from {out / '.partial'}", err=True)
                 if progress.discarded:
                     click.echo(f"resuming: {discarded_message(progress.discarded)}", err=True)

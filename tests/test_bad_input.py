@@ -401,3 +401,23 @@ def test_huge_name_is_refused_without_printing_it(tmp_path: Path) -> None:
     result = _invoke("validate", path)
     _assert_refused(result, f"{path}:4: name: String should have at most 200 characters", "(200,000 characters)")
     assert len(result.output) < 500
+
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    (b"name: a\nhorizon_months: 12\nx: " + b"[" * 3000 + b"]" * 3000 + b"\n", 3, "nested too deeply"),
+    (b"name: a\nx:\n" + b"".join(b"  " * i + b"k:\n" for i in range(1500)), 1502, "nested too deeply"),
+    (b"name: a\nsegments: \"x\x01y\"\n", 2, "unacceptable character #x0001"),
+    (b"name: a\nhorizon_months: 12\nsegments: caf\xe9\n", 3, "is not UTF-8 text"),
+], ids=["deep flow", "deep block", "control character", "not UTF-8"])
+def test_unreadable_text_names_its_line(tmp_path: Path, text: bytes, line: int, message: str) -> None:
+    """Was: these problems came without a line, the only clue where to look in a long file."""
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(text)
+    _assert_refused(_invoke("validate", path), f"{path}:{line}: ", message)
+
+
+def test_a_block_problem_caused_by_set_names_set_not_the_files_line() -> None:
+    """Was: `scenarios/...yaml:34: acquisition: ... customers` for a --set value, blaming the file."""
+    result = _invoke("validate", VALID, "--set", "acquisition.0.initial_customers=1000000000")
+    _assert_refused(result, "error: --set: acquisition: ", "(caused by acquisition.0.initial_customers)")
+    assert f"{VALID}:" not in result.output

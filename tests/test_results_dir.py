@@ -423,3 +423,15 @@ def test_calibrate_refuses_to_write_over_its_log(tmp_path: Path, cdnow_log: Path
     assert result.exit_code == 2, result.output
     assert f"{log}: is the transaction log read; -o would overwrite it" in result.output
     assert log.read_bytes() == cdnow_log.read_bytes()
+
+
+def test_a_resume_after_an_edit_says_why_it_starts_over(tmp_path: Path, monkeypatch) -> None:
+    """Was: "resuming: 0 finished replication(s) reused" and nothing about why none were."""
+    out = tmp_path / "out"
+    _interrupted(tmp_path, monkeypatch, out, "--seed", "99")
+    result, simulated = _resume(tmp_path, monkeypatch, out)
+    assert result.exit_code == 0, result.output
+    assert ("resuming: the stored replications are of other work (the scenario or its options changed since): "
+            "starting over") in result.output
+    assert "0 finished replication(s) reused" not in result.output
+    assert simulated == 6

@@ -448,3 +448,80 @@ def test_rich_markup_in_sweep_and_parameter_names(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "[/]: the top points of" in result.output
     assert "[bold]y" in result.output
+
+
+TOO_BIG = {
+    "a 1000 x 1000 grid": ("  parameters:\n    response.goal_gradient: {low: 0, high: 0.4, levels: 1000}\n"
+                           "    policy.points.earn_per_currency: {low: 0.5, high: 2, levels: 1000}\n",
+                           ":5: sweep.parameters.response.goal_gradient.levels", "1,000,000 points (1000 x 1000)"),
+    "a 1000^3 grid": ("  parameters:\n    response.goal_gradient: {low: 0, high: 0.4, levels: 1000}\n"
+                      "    policy.points.earn_per_currency: {low: 0.5, high: 2, levels: 1000}\n"
+                      "    policy.points.reward_value: {low: 5, high: 20, levels: 1000}\n",
+                      ":5: sweep.parameters.response.goal_gradient.levels", "1,000,000,000 points"),
+    "a million samples": ("  design: random\n  samples: 1000000\n  parameters:\n"
+                          "    response.goal_gradient: {low: 0, high: 0.4}\n", ":5: sweep.samples", "1,000,000 points"),
+    "2^19 sobol samples": ("  design: sobol\n  samples: 524288\n  parameters:\n"
+                           "    response.goal_gradient: {low: 0, high: 0.4}\n", ":5: sweep.samples",
+                           "1,572,864 points (524288 samples x (1 parameters + 2))"),
+    "too many replications": ("  replications: 100000\n  parameters:\n    response.goal_gradient: "
+                              f"{[i / 1000 for i in range(120)]}\n", ":4: sweep.replications",
+                              "241 points x 100,000 replications are 24,100,000"),
+}
+
+
+@pytest.mark.parametrize("case", TOO_BIG, ids=list(TOO_BIG))
+def test_a_sweep_too_big_to_finish_is_refused_at_once(tmp_path: Path, case: str) -> None:
+    """Was: planning built every point first (past 60 s, or a MemoryError for 1000^3)."""
+    body, where, count = TOO_BIG[case]
+    path = _sweep(tmp_path, body)
+    for command in (["validate", str(path)], ["sweep", str(path), "--out", str(tmp_path / "out")]):
+        started = time.process_time()
+        result = CliRunner().invoke(main, command)
+        assert time.process_time() - started < 1.0
+        assert result.exit_code == 2, result.output
+        assert f"{path}{where}: " in result.output
+        assert count in result.output and "at most" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_many_replications_by_option_names_the_option(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, f"  parameters:\n    response.goal_gradient: {[i / 1000 for i in range(100)]}\n")
+    result = CliRunner().invoke(main, ["sweep", str(path), "--replications", "100000"])
+    assert result.exit_code == 2, result.output
+    assert "--replications: 201 points x 100,000 replications" in result.output
+
+
+@pytest.mark.parametrize(("block", "key", "message"), [
+    ("parameters", "replications", "cannot be swept: every point shares the sweep's `replications:`"),
+    ("parameters", "seed", "cannot be swept: every point shares the sweep's `seed:`"),
+    ("set", "replications", "cannot be set here: every point shares the sweep's `replications:`"),
+    ("set", "seed", "cannot be set here: every point shares the sweep's `seed:`"),
+    ("parameters", "baseline", "cannot be swept: every point is compared with the same kind of baseline"),
+])
+def test_keys_every_point_shares_cannot_be_swept(tmp_path: Path, block: str, key: str, message: str) -> None:
+    """Was: swept replications were silently ignored (one row per point), a swept baseline a KeyError after
+    every point ran."""
+    values = {"replications": "[1, 3]", "seed": "[1, 2]", "baseline": "[auto, none]"}[key]
+    body = (f"  replications: 1\n  set: {{{key}: 2}}\n  parameters:\n    response.goal_gradient: [0.1]\n"
+            if block == "set" else f"  replications: 1\n  parameters:\n    {key}: {values}\n")
+    path = _sweep(tmp_path, body)
+    for command in (["validate", str(path)], ["sweep", str(path), "--out", str(tmp_path / "out")]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, result.output
+        line = 5 if block == "set" else 6
+        assert f"{path}:{line}: sweep.{block}.{key}: {message}" in result.output
+    assert not (tmp_path / "out" / "results.parquet").exists()
+
+
+def test_a_block_problem_caused_by_a_sweeps_value_names_the_sweep_file_and_the_point(tmp_path: Path) -> None:
+    """Was: the scenario file's line, for customers the sweep's `set:` or a swept value multiplied."""
+    fixed = _sweep(tmp_path, "  set: {acquisition.0.initial_customers: 1000000000}\n  parameters:\n"
+                             "    response.goal_gradient: [0.1]\n")
+    result = CliRunner().invoke(main, ["validate", str(fixed)])
+    assert result.exit_code == 2, result.output
+    assert f"{fixed}:4: sweep.set.acquisition.0.initial_customers: " in result.output
+    swept = _sweep(tmp_path, "  parameters:\n    acquisition.0.initial_customers: [400, 1000000000]\n")
+    result = CliRunner().invoke(main, ["validate", str(swept)])
+    assert result.exit_code == 2, result.output
+    assert f"{swept}:5: sweep.parameters.acquisition.0.initial_customers: point 1: " in result.output
+    assert "tiny.yaml" not in result.output

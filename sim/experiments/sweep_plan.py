@@ -41,6 +41,13 @@ RESULTS = SWEEP_POINTS_FOLDER
 MANIFEST, SENSITIVITY = SWEEP_FILES
 PARTIAL = ".partial"
 
+#: The most points (design and one-at-a-time) a sweep may have: each is validated before anything runs.
+MAX_POINTS = 100_000
+#: The most replications a sweep may simulate in all (points x replications, baselines aside).
+MAX_UNITS = 10_000_000
+#: Scenario keys every point must share (common random numbers, one row per replication): the sweep's own
+#: keys set them, never a swept or fixed value.
+SWEEP_OWN_KEYS = {"replications": "replications", "seed": "seed"}
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
         raise InputError([doc.problem((), "not a sweep file (no top-level `sweep:` key); "
                                           "use `loyalty-sim run` for a scenario")])
     body: SweepBody = validate(SweepFile, doc).sweep
+    points_count = check_size(body, doc)
     scenario_path = Path(body.scenario)
     if not scenario_path.is_absolute():
         scenario_path = Path(path).parent / scenario_path
@@ -169,12 +177,14 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
     scenario_doc = read_yaml(scenario_path)
     if "sweep" in scenario_doc.data:
         raise InputError([doc.problem(("sweep", "scenario"), f"{scenario_path} is a sweep file, not a scenario")])
+    _refuse_own_keys(body, doc)
     settings: list[Setting] = []
     for name, given in (("replications", replications), ("seed", seed), ("baseline", None)):
         value = given if given is not None else getattr(body, name)
         if value is not None:
             settings.append(Setting((name,), value, ("sweep", name), name))
     plain = _scenario_with(scenario_doc, scenario_path, doc, None, settings)
+    _check_units(points_count, plain.replications, doc, "--replications" if replications is not None else None)
     for key, value in body.set.items():
         fixed_path = _key_path(key, plain.model_dump(), doc, ("sweep", "set", key))[0]
         settings.append(Setting(fixed_path, value, ("sweep", "set", key), key))
@@ -217,6 +227,63 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
                 arm, base_index = arms({parameter.key: value}, f"one-at-a-time {parameter.key}={value!r}")
                 plan.oat.append({"parameter": parameter.key, "value": value, "arm": arm, "base": base_index})
     return plan
+
+
+def _refuse_own_keys(body: SweepBody, doc: Document) -> None:
+    """Replications and seed are the sweep's own keys, and the baseline is one for every point: a point
+    with other replications would get one row per replication of the first, and points with other seeds
+    would not face the same customers."""
+    for block, keys in (("parameters", body.parameters), ("set", body.set)):
+        for key in keys:
+            if key in SWEEP_OWN_KEYS:
+                verb = "swept" if block == "parameters" else "set here"
+                raise InputError([doc.problem(("sweep", block, key), f"cannot be {verb}: every point shares the "
+                                              f"sweep's `{key}:` (common random numbers); set `sweep.{key}` "
+                                              f"instead")])
+            if key == "baseline" and block == "parameters":
+                raise InputError([doc.problem(("sweep", block, key), "cannot be swept: every point is compared "
+                                              "with the same kind of baseline; set `sweep.baseline` instead, "
+                                              "or run one sweep per baseline")])
+
+
+def design_points(body: SweepBody) -> tuple[int, int, KeyPath]:
+    """How many points the design has and how many one-at-a-time points come with it, counted without
+    building them, and the key that sets the design's size."""
+    sizes = {key: len(spec) if isinstance(spec, list) else spec.levels or 2 for key, spec in body.parameters.items()}
+    oat = 1 + sum(len(s) if isinstance(s, list) else 2 for s in body.parameters.values()) if body.oat else 0
+    if body.design == "grid":
+        largest = max(sizes, key=sizes.__getitem__)
+        where: KeyPath = ("sweep", "parameters", largest) + (() if isinstance(body.parameters[largest], list)
+                                                              else ("levels",))
+        return math.prod(sizes.values()), oat, where
+    samples = body.samples or 0
+    count = samples * (len(body.parameters) + 2) if body.design == "sobol" else samples
+    return count, oat, ("sweep", "samples")
+
+
+def check_size(body: SweepBody, doc: Document) -> int:
+    """The number of points (design and one-at-a-time), refused beyond :data:`MAX_POINTS` before a point
+    is built."""
+    count, oat, where = design_points(body)
+    if count + oat > MAX_POINTS:
+        how = (" x ".join(str(len(s) if isinstance(s, list) else s.levels) for s in body.parameters.values())
+               if body.design == "grid" else
+               f"{body.samples} samples x ({len(body.parameters)} parameters + 2)" if body.design == "sobol"
+               else f"{body.samples} samples")
+        raise InputError([doc.problem(where, f"the {body.design} design has {count:,} points ({how}) and "
+                                             f"{oat:,} one-at-a-time points; a sweep may have at most "
+                                             f"{MAX_POINTS:,} points")])
+    return count + oat
+
+
+def _check_units(points: int, replications: int, doc: Document, option: str | None) -> None:
+    """Points x replications, refused beyond :data:`MAX_UNITS` replications in all."""
+    units = points * replications
+    if units > MAX_UNITS:
+        message = (f"{points:,} points x {replications:,} replications are {units:,} replications to simulate; "
+                   f"a sweep may simulate at most {MAX_UNITS:,}")
+        problem = (Problem(option, (), message) if option else doc.problem(("sweep", "replications"), message))
+        raise InputError([problem])
 
 
 @dataclass(frozen=True)

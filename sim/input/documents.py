@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from sim.input.errors import InputError, KeyPath, Problem
+from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.yaml12 import CoreSchemaLoader, ScalarError, scalar
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
@@ -59,9 +59,12 @@ class Document:
         return None
 
     def problem(self, path: KeyPath, message: str) -> Problem:
-        overridden = any(path[:d] in self.overridden for d in range(1, len(path) + 1))
-        source = "--set" if overridden else self.source_of(path)
-        return Problem(source, path, message, None if source == "--set" else self.line_of(path))
+        if any(path[:d] in self.overridden for d in range(1, len(path) + 1)):
+            return Problem("--set", path, message)
+        inside = sorted(dotted(p) for p in self.overridden if path and p[:len(path)] == path)
+        if inside:   # a problem of a whole block (its size, say) that a --set value inside it caused
+            return Problem("--set", path, f"{message} (caused by {', '.join(inside)})")
+        return Problem(self.source_of(path), path, message, self.line_of(path))
 
 
 def read_yaml(path: str | os.PathLike[str], _chain: tuple[str, ...] = ()) -> Document:
@@ -140,7 +143,10 @@ def _compose(text: str, source: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=CoreSchemaLoader)
     except RecursionError:
-        raise InputError([Problem(source, (), "the YAML is nested too deeply")]) from None
+        raise InputError([Problem(source, (), "the YAML is nested too deeply", _deepest_line(text))]) from None
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow: its position, not a mark
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        raise InputError([Problem(source, (), f"not valid YAML: {exc}".split("\n")[0], line)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -149,11 +155,31 @@ def _compose(text: str, source: str) -> yaml.Node | None:
         raise InputError([Problem(source, (), f"not valid YAML: {exc}")]) from None
 
 
+def _deepest_line(text: str) -> int | None:
+    """The line where the text's nesting is deepest, found by the scanner (which does not recurse)."""
+    depth, deepest, line = 0, 0, None
+    opening = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+               yaml.FlowSequenceStartToken)
+    closing = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+    try:
+        for token in yaml.scan(text, Loader=CoreSchemaLoader):
+            if isinstance(token, opening):
+                depth += 1
+                if depth > deepest:
+                    deepest, line = depth, token.start_mark.line + 1
+            elif isinstance(token, closing):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return line
+
+
 def _value(node: yaml.Node, path: KeyPath, doc: Document) -> Any:
     try:
         return _to_python(node, path, doc, [0], set())
     except RecursionError:
-        raise InputError([Problem(doc.source, path, "the YAML is nested too deeply")]) from None
+        line = max(doc.lines.values(), default=node.start_mark.line + 1)
+        raise InputError([Problem(doc.source, path, "the YAML is nested too deeply", line)]) from None
 
 
 def is_file(path: str | os.PathLike[str]) -> bool:
@@ -197,7 +223,8 @@ def _read_text(path: Path, source: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError([Problem(source, (), f"is not UTF-8 text (byte {exc.start})")]) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError([Problem(source, (), f"is not UTF-8 text (byte {exc.start})", line)]) from None
 
 
 _OPEN_ERRORS = {
