@@ -36,11 +36,10 @@ from sim.calibration.models import BGNBD
 from sim.calibration.pipeline import Calibration, SegmentFit
 from sim.calibration.summary import CompressedHistories
 from sim.model import theory
-from sim.schema.units import DAYS_PER_YEAR
+from sim.schema.units import DAYS_PER_YEAR, WEEKS_PER_YEAR
 
 #: Gauss-Legendre nodes of the DERT integral after u = -4 ln v (see the module docstring).
 QUADRATURE_NODES = 32
-WEEKS_PER_YEAR = DAYS_PER_YEAR / 7.0
 #: Parquet metadata key under which the table records what produced it (model, parameters, dates).
 METADATA_KEY = b"loyalty_sim.customers"
 

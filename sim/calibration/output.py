@@ -12,6 +12,7 @@ import math
 
 import yaml
 
+from sim.calibration.log import to_date
 from sim.calibration.mle import Fit, FitError
 from sim.calibration.models import BGNBD, GAMMA_GAMMA
 from sim.calibration.pipeline import Calibration, SegmentFit
@@ -54,8 +55,7 @@ def scenario_yaml(calibration: Calibration, name: str) -> str:
         As :func:`segments_yaml`.
     """
     summary = calibration.summary
-    first = dt.date(1970, 1, 1) + dt.timedelta(days=int(summary.first_day.min()))
-    last_first = dt.date(1970, 1, 1) + dt.timedelta(days=int(summary.first_day.max()))
+    first, last_first = to_date(int(summary.first_day.min())), to_date(int(summary.first_day.max()))
     arrival_months = _months_between(first, last_first) + 1
     horizon = max(_months_between(first, summary.log_end) + 1, arrival_months, 12)
     per_month = max(1, round(summary.size / arrival_months))
