@@ -5,10 +5,11 @@ from __future__ import annotations
 import difflib
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
-from sim.schema.behaviour import Segment
+from sim.schema.behaviour import HazardDropout, Segment
+from sim.schema.existing import CustomerBase, ExistingFromFile
 from sim.schema.policy import Policy, Response
 
 REFERRAL_CHANNEL = "referral"
@@ -72,16 +73,27 @@ class Scenario(Frozen):
     baseline: str = "auto"
     economics: Economics
     segments: dict[str, Segment] = Field(min_length=1)
-    acquisition: list[Acquisition] = Field(min_length=1)
+    acquisition: list[Acquisition]
+    existing_customers: ExistingFromFile | None = None
     policy: Policy | None = None
     response: Response = Response()
+    #: The existing customers' histories, read by the input door (:mod:`sim.input.customers`).
+    _base: CustomerBase | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Scenario:
+        if not self.acquisition and self.existing_customers is None:
+            raise KeyPathError(("acquisition",), "at least one channel is needed unless the scenario has "
+                                                 "existing_customers")
         channels = [a.channel for a in self.acquisition]
+        if self.existing_customers is not None:
+            channels.append(self.existing_customers.channel)
         repeated = sorted({c for c in channels if channels.count(c) > 1})
         if repeated:
-            raise KeyPathError(("acquisition",), f"channels must be unique; repeated: {', '.join(repeated)}")
+            where = ("existing_customers", "channel") if self.existing_customers is not None and \
+                self.existing_customers.channel in repeated else ("acquisition",)
+            raise KeyPathError(where, f"channels must be unique; repeated: {', '.join(repeated)}")
+        self._check_existing()
         for i, acq in enumerate(self.acquisition):
             if acq.segments is None and len(self.segments) > 1:
                 raise KeyPathError(("acquisition", i, "segments"), "required when there are several segments")
@@ -98,6 +110,38 @@ class Scenario(Frozen):
                 raise KeyPathError(("segments", name, "referrals_per_year", "segment"),
                                    self._unknown_segment(target))
         return self
+
+    def _check_existing(self) -> None:
+        existing = self.existing_customers
+        if existing is None:
+            return
+        if existing.segment not in self.segments:
+            raise KeyPathError(("existing_customers", "segment"), self._unknown_segment(existing.segment))
+        segment = self.segments[existing.segment]
+        rate, dropout = segment.purchases_per_year.law(), segment.dropout.law()
+        varies = rate.shape is not None and (dropout.shape is not None if isinstance(segment.dropout, HazardDropout)
+                                              else dropout.a is not None)
+        if not varies:
+            raise KeyPathError(("existing_customers", "segment"), (
+                f"segment '{existing.segment}' has a purchase rate or dropout that is the same for every customer "
+                "(cv 0); existing customers are drawn from their posterior given their history, which needs "
+                "both to vary across customers (cv > 0, or native parameters)"))
+
+    @property
+    def base(self) -> CustomerBase | None:
+        """The existing customers' histories (None without ``existing_customers``, or before the input door
+        read them)."""
+        return self._base
+
+    def with_base(self, base: CustomerBase | None) -> Scenario:
+        """This scenario carrying the existing customers' histories (for the input door)."""
+        copy = self.model_copy()
+        copy._base = base
+        return copy
+
+    def existing_count(self) -> int:
+        """How many existing customers the scenario starts with."""
+        return 0 if self._base is None else self._base.size
 
     def _unknown_segment(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.segments), n=1, cutoff=0.6)
@@ -135,10 +179,10 @@ class Scenario(Frozen):
         return min(months, self.horizon_months)
 
     def planned_customers(self, acquisition: Acquisition | None = None) -> int:
-        """Customers that arrive through ``acquisition`` (through every channel if None; referrals not
-        included)."""
+        """Customers that arrive through ``acquisition`` (through every channel and the existing customers if
+        None; referrals not included)."""
         if acquisition is None:
-            return sum(self.planned_customers(a) for a in self.acquisition)
+            return sum(self.planned_customers(a) for a in self.acquisition) + self.existing_count()
         return acquisition.initial_customers + acquisition.new_per_month * self.acquisition_months(acquisition)
 
     def without_policy(self) -> Scenario:
@@ -148,4 +192,4 @@ class Scenario(Frozen):
         has no effect, and scenarios that differ only in it then share one baseline (a sweep runs it once).
         """
         return self.model_copy(update={"policy": None, "response": Response(),
-                                       "name": f"{self.name} (baseline)"})
+                                       "name": f"{self.name} (baseline)"})  # the base's histories too

@@ -1,0 +1,232 @@
+"""Existing customers (``existing_customers: {file, segment, channel}``): drawn from their posterior given their
+history, they make what the fitted models' conditional expectations say (``docs/validation.md``, "The
+existing customers of CDNOW"), start without a day-0 spike, and pair between a scenario and its baseline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from support.scenarios import ROOT, assert_within
+
+from sim.calibration.customers import customer_table, write_customer_table
+from sim.calibration.log import read_log
+from sim.calibration.pipeline import calibrate
+from sim.experiments.replications import run_replication
+from sim.input.scenarios import load_scenario
+from sim.model import theory
+from sim.schema.units import WEEKS_PER_YEAR
+
+CDNOW_CSV = ROOT / "tests" / "data" / "cdnow" / "cdnow_sample.csv"
+CALIBRATION_END = dt.date(1997, 9, 30)
+#: Published parameters of the CDNOW sample (tests/data/cdnow/README.md), times in weeks.
+BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+SPEND = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+#: 9 months forward: 39.13 weeks (the holdout of the CDNOW sample is 39 weeks).
+MONTHS = 9
+#: Groups of calibration-period repeat purchases (the last one open).
+GROUPS = (0, 1, 2, 3, 4, 5, 7)
+
+
+def _segment(model: str) -> str:
+    spend = "order_value: {p: 6.25, q: 3.74, gamma: 15.44}"
+    if model == "bgnbd":
+        return ("purchases_per_year: {r: 0.243, alpha: 4.414, alpha_unit: week}\n"
+                "    dropout: {model: per_purchase, a: 0.793, b: 2.426}\n    " + spend)
+    return ("purchases_per_year: {r: 0.553, alpha: 10.578, alpha_unit: week}\n"
+            "    dropout: {model: hazard, s: 0.606, beta: 11.669, beta_unit: week}\n    " + spend)
+
+
+def write_scenario(folder: Path, table: str, model: str, *, months: int = MONTHS, replications: int = 1,
+                   extra: str = "") -> Path:
+    path = folder / f"{Path(table).stem}-{model}.yaml"
+    path.write_text(f"""name: existing-{model}
+horizon_months: {months}
+replications: {replications}
+seed: 11
+economics: {{gross_margin: 0.25, annual_discount_rate: 0.1}}
+segments:
+  cdnow:
+    {_segment(model)}
+acquisition: []
+existing_customers: {{file: {table}, segment: cdnow}}
+{extra}""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict[str, tuple[Path, pd.DataFrame, np.ndarray]]:
+    """The customer tables of the CDNOW sample at 1997-09-30 under each model, and the actual holdout
+    repeat purchases of each customer."""
+    folder = tmp_path_factory.mktemp("existing")
+    purchases = read_log(CDNOW_CSV)
+    found = {}
+    for model in ("bgnbd", "paretonbd"):
+        calibration = calibrate(purchases, CALIBRATION_END, model=model)
+        table = customer_table(calibration, purchases)
+        path = folder / f"customers-{model}.parquet"
+        write_customer_table(table, path, calibration, margin=1.0, annual_discount_rate=0.1)
+        found[model] = (path, table, calibration.summary.holdout)
+    return found
+
+
+def _group_of(x: np.ndarray) -> np.ndarray:
+    return np.searchsorted(np.array(GROUPS), x, side="right") - 1
+
+
+def _expected(model: str, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer: E[X(t) | x, t_x, T] over the horizon and the Gamma-Gamma E[M | x, m_x] (population mean
+    for x = 0)."""
+    t = MONTHS / 12 * WEEKS_PER_YEAR
+    args = (t, table["repeat_purchases"], table["recency_weeks"], table["age_weeks"])
+    purchases = (theory.bgnbd_conditional_expected_purchases(*args, **BGNBD) if model == "bgnbd"
+                 else theory.paretonbd_conditional_expected_purchases(*args, **PARETO))
+    x = table["repeat_purchases"].to_numpy()
+    spend = np.where(x > 0, theory.gamma_gamma_conditional_mean_spend(
+        x=np.maximum(x, 1), mean_spend=table["mean_repeat_spend"], **SPEND), theory.gamma_gamma_mean_spend(**SPEND))
+    return np.asarray(purchases), spend
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["bgnbd", "paretonbd"])
+def test_cdnow_base_makes_the_conditional_expectations(tables, tmp_path, model) -> None:
+    """Without a program, the CDNOW customers at 1997-09-30 simulated 9 months (39.1 weeks) forward with the
+    published parameters make, in total and per group of calibration-period purchases, the sum of the
+    model's E[X(t) | x, t_x, T] within 4 standard errors (SE at most 2% of it in total), and spend the sum
+    of E[X(t) | ...] x E[M | x, m_x] (Gamma-Gamma; purchases and spend are independent given the history)."""
+    path, table, holdout = tables[model]
+    expected_purchases, expected_spend = _expected(model, table)
+    groups = _group_of(table["repeat_purchases"].to_numpy())
+    replications = 30
+    purchases = np.zeros((replications, len(GROUPS)))
+    revenue = np.zeros((replications, len(GROUPS)))
+    for g in range(len(GROUPS)):   # a table per group: customers are keyed by id, so they are the same
+        part = path.parent / f"{path.stem}-group{g}.parquet"
+        pd.read_parquet(path)[groups == g].to_parquet(part, index=False)
+        scenario = load_scenario(write_scenario(tmp_path, str(part), model))
+        for replication in range(replications):
+            totals = run_replication(scenario, replication).totals
+            assert totals["purchases"] == totals["repeat_purchases"]   # no acquisition purchase
+            purchases[replication, g] = totals["purchases"]
+            revenue[replication, g] = totals["gross_revenue"]
+    lines = [f"{model}: group, simulated, expected, SE, actual holdout (39 weeks)"]
+    for g, low in enumerate(GROUPS):
+        chosen = groups == g
+        mean, se = purchases[:, g].mean(), purchases[:, g].std(ddof=1) / np.sqrt(replications)
+        lines.append(f"{low}: {mean:.1f} {expected_purchases[chosen].sum():.1f} {se:.1f} {holdout[chosen].sum()}")
+        assert_within(mean, expected_purchases[chosen].sum(), se, max_std_error=np.inf)
+    total = purchases.sum(axis=1)
+    expected = expected_purchases.sum()
+    lines.append(f"total: {total.mean():.1f} {expected:.1f} {total.std(ddof=1) / np.sqrt(replications):.1f} "
+                 f"{holdout.sum()}")
+    print("\n".join(lines))
+    assert_within(total.mean(), expected, total.std(ddof=1) / np.sqrt(replications), max_std_error=0.02 * expected)
+    spend = revenue.sum(axis=1)
+    expected_revenue = float((expected_purchases * expected_spend).sum())
+    print(f"revenue: {spend.mean():.0f} expected {expected_revenue:.0f}")
+    assert_within(spend.mean(), expected_revenue, spend.std(ddof=1) / np.sqrt(replications),
+                  max_std_error=0.03 * expected_revenue)
+
+
+def test_existing_customers_start_without_a_purchase_and_keep_apart(tables, tmp_path) -> None:
+    """No purchase at time 0, every purchase a repeat purchase, the base in its own cohort (channel
+    ``existing``) with its own CLV, and a customer's draws keyed by its id (the row order is irrelevant)."""
+    path, table, _ = tables["bgnbd"]
+    scenario = load_scenario(write_scenario(tmp_path, str(path), "bgnbd"))
+    result = run_replication(scenario, 0, record_transactions=True)
+    log = result.transactions
+    assert log["time"].min() > 0 and result.totals["purchases"] == result.totals["repeat_purchases"]
+    assert result.totals["customers_acquired"] == 0 and result.totals["existing_customers"] == len(table)
+    assert list(result.cohorts["channel"]) == ["existing"] and result.cohorts["customers"][0] == len(table)
+    assert result.totals["clv_per_existing_customer"] == pytest.approx(result.cohorts["clv"][0])
+    reversed_table = path.parent / "reversed.parquet"
+    pd.read_parquet(path).iloc[::-1].to_parquet(reversed_table, index=False)
+    again = run_replication(load_scenario(write_scenario(tmp_path, str(reversed_table), "bgnbd")), 0).totals
+    assert again["purchases"] == result.totals["purchases"]
+    assert again["gross_revenue"] == pytest.approx(result.totals["gross_revenue"], rel=1e-12)
+
+
+def test_a_program_without_response_pairs_with_its_baseline_on_an_existing_base(tables, tmp_path) -> None:
+    """The calendar engine draws the same existing customers as the engine without a program: a program
+    that changes no behaviour reproduces its baseline's purchases and revenue exactly."""
+    path, _, _ = tables["bgnbd"]
+    extra = ("policy:\n  enrollment: {probability: 0.5}\n  costs: {fixed_per_month: 10}\n"
+             "response: {member_frequency_lift: 0, member_dropout_multiplier: 1}\n")
+    scenario = load_scenario(write_scenario(tmp_path, str(path), "bgnbd", extra=extra))
+    program = run_replication(scenario, 3).totals
+    baseline = run_replication(scenario.without_policy(), 3).totals
+    for name in ("purchases", "repeat_purchases", "active_customers_end", "existing_customers"):
+        assert program[name] == baseline[name], name
+    assert program["gross_revenue"] == pytest.approx(baseline["gross_revenue"], rel=1e-12)
+
+
+def test_month_zero_sale_costs_what_a_later_window_costs(tables, tmp_path) -> None:
+    """A blanket sale every 3 months from month 1 (month 0 included): without day-0 purchases, the first
+    window's discount cost is that of the later ones (within their spread as the base thins out), and points
+    expiry has no spike 12 months after the start."""
+    path, _, _ = tables["bgnbd"]
+    extra = ("policy:\n  points: {earn_per_currency: 1, reward_threshold: 500, reward_value: 5,\n"
+             "           reward_cost_ratio: 0.7, redeemer_share: 0.8, expiry_months_inactive: 12}\n"
+             "  discounts:\n    - {name: sale, kind: blanket, depth: 0.2, start_month: 1, every_months: 3,"
+             " duration_days: 14}\n")
+    scenario = load_scenario(write_scenario(tmp_path, str(path), "bgnbd", months=15, replications=6, extra=extra))
+    monthly = np.array([run_replication(scenario, r).monthly["discount_cost"] for r in range(6)]).sum(axis=0)
+    windows = monthly[[0, 3, 6, 9, 12]]
+    assert windows[0] <= 1.5 * windows[1:].mean() and windows[0] >= 0.5 * windows[1:].mean()
+    expired = np.array([run_replication(scenario, r).monthly["points_expired"] for r in range(6)]).sum(axis=0)
+    assert expired[12] <= 3 * max(expired[11], expired[13], 1.0)
+
+
+# -- bad input ------------------------------------------------------------------------------------------------
+
+def _validate(scenario: Path):
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    return CliRunner().invoke(main, ["validate", str(scenario)])
+
+
+@pytest.mark.parametrize(("change", "column", "row"), [
+    (lambda t: t.drop(columns=["age_weeks"]), "age_weeks", None),
+    (lambda t: t.assign(loyalty_score=1.0), "loyalty_score", None),
+    (lambda t: t.assign(repeat_purchases=np.where(np.arange(len(t)) == 6, -1, t["repeat_purchases"])),
+     "repeat_purchases", 7),
+    (lambda t: t.assign(recency_weeks=np.where(np.arange(len(t)) == 2, t["age_weeks"] + 1, t["recency_weeks"])),
+     "recency_weeks", 3),
+    (lambda t: t.assign(customer_id=np.where(np.arange(len(t)) == 4, t["customer_id"].iloc[0], t["customer_id"])),
+     "customer_id", 5),
+    (lambda t: t.assign(points_balance=np.where(np.arange(len(t)) == 9, 2.5, 10.0)), "points_balance", 10),
+])
+def test_bad_tables_exit_2_naming_file_column_and_row(tables, tmp_path, change, column, row) -> None:
+    path, _, _ = tables["bgnbd"]
+    bad = tmp_path / "bad.parquet"
+    change(pd.read_parquet(path)).to_parquet(bad, index=False)
+    result = _validate(write_scenario(tmp_path, str(bad), "bgnbd"))
+    assert result.exit_code == 2, result.output
+    assert f"{bad}: {column}:" in result.output, result.output
+    if row is not None:
+        assert f"row {row} " in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_table_of_another_model_an_unknown_segment_or_no_file_exit_2(tables, tmp_path) -> None:
+    path, _, _ = tables["paretonbd"]
+    result = _validate(write_scenario(tmp_path, str(path), "bgnbd"))
+    assert result.exit_code == 2 and f"{path}:" in result.output and "Pareto/NBD model" in result.output
+    scenario = write_scenario(tmp_path, str(path), "paretonbd")
+    scenario.write_text(scenario.read_text().replace("segment: cdnow}", "segment: cdnwo}"))
+    result = _validate(scenario)
+    assert result.exit_code == 2 and "existing_customers.segment" in result.output and "did you mean 'cdnow'" \
+        in result.output, result.output
+    result = _validate(write_scenario(tmp_path, "missing.parquet", "bgnbd"))
+    assert result.exit_code == 2 and "existing_customers.file" in result.output and "does not exist" in result.output
+    no_acquisition = write_scenario(tmp_path, str(path), "paretonbd")
+    no_acquisition.write_text("\n".join(line for line in no_acquisition.read_text().splitlines()
+                                        if not line.startswith("existing_customers:")))
+    result = _validate(no_acquisition)
+    assert result.exit_code == 2 and "acquisition" in result.output
