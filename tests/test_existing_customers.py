@@ -230,3 +230,79 @@ def test_a_table_of_another_model_an_unknown_segment_or_no_file_exit_2(tables, t
                                         if not line.startswith("existing_customers:")))
     result = _validate(no_acquisition)
     assert result.exit_code == 2 and "acquisition" in result.output
+
+
+# -- a base without a log: {count, history_months, segments} --------------------------------------------------
+
+SEGMENT = {"only": {"purchases_per_year": {"mean": 4.0, "cv": 0.8},
+                    "dropout": {"model": "per_purchase", "mean": 0.1, "cv": 0.6},
+                    "order_value": {"mean": 40.0, "cv": 0.5, "between_cv": 0.4}}}
+
+
+def _history_scenarios(dropout: dict) -> tuple:
+    """A base of 6,000 customers with 12 months of history, and the scenario that acquired them over those 12
+    months (500 a month) and ran on."""
+    from support.scenarios import scenario
+
+    segment = {"purchases_per_year": {"mean": 4.0, "cv": 0.8}, "dropout": dropout,
+               "order_value": {"mean": 40.0, "cv": 0.5, "between_cv": 0.4}}
+    base = scenario(horizon_months=12, segments={"only": segment}, acquisition=[],
+                    existing_customers={"count": 6000, "history_months": 12})
+    earlier = scenario(horizon_months=24, segments={"only": segment},
+                       acquisition=[{"channel": "web", "cac": 0.0, "new_per_month": 500, "months": 12}])
+    return base, earlier
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dropout", [{"model": "per_purchase", "mean": 0.1, "cv": 0.6},
+                                     {"model": "hazard", "annual_churn": 0.3, "cv": 0.7}])
+def test_a_simulated_base_is_the_customers_of_a_scenario_that_ran_earlier(dropout) -> None:
+    """In distribution, the base built with history_months: 12 is the customers of a scenario that acquired
+    them over the 12 months before: the same customers alive, purchases and spend in the following year
+    (independent samples: each difference within 4 standard errors, each SE under 2% of the mean)."""
+    base, earlier = _history_scenarios(dropout)
+    replications = 30
+    ours = {"active": [], "purchases": [], "spend": []}
+    theirs = {"active": [], "purchases": [], "spend": []}
+    for replication in range(replications):
+        result = run_replication(base, replication)
+        assert result.totals["purchases"] == result.totals["repeat_purchases"]
+        ours["active"].append(result.totals["active_customers_end"])
+        ours["purchases"].append(result.totals["purchases"])
+        ours["spend"].append(result.totals["gross_revenue"])
+        monthly = run_replication(earlier, 1000 + replication).monthly
+        theirs["active"].append(monthly["active_customers_end"][-1])
+        theirs["purchases"].append(monthly["purchases"][12:].sum())
+        theirs["spend"].append(monthly["gross_revenue"][12:].sum())
+    for name in ours:
+        a, b = np.array(ours[name]), np.array(theirs[name])
+        se = np.sqrt(a.var(ddof=1) / replications + b.var(ddof=1) / replications)
+        print(f"{name}: base {a.mean():.1f}, earlier scenario {b.mean():.1f}, SE {se:.1f}")
+        assert_within(a.mean(), b.mean(), se, max_std_error=0.02 * b.mean())
+
+
+def test_a_simulated_base_has_its_history_and_pairs_with_its_baseline() -> None:
+    """Every simulated customer has its first purchase in the history window, a recency within its age and a
+    spend over the last year no larger than its whole spend; a program without response reproduces its
+    baseline on it exactly (both engines draw the same histories)."""
+    from support.scenarios import scenario
+
+    from sim.engines.draws import Draws
+    from sim.model.existing import opening_base
+    from sim.model.population import segment_laws
+
+    base, _ = _history_scenarios(SEGMENT["only"]["dropout"])
+    laws = segment_laws(base)
+    [(segment, histories, traits)] = opening_base(base, 0, laws, Draws(laws))
+    assert segment == 0 and histories.size == 6000
+    assert (histories.age_years > 0).all() and (histories.age_years < 1).all()
+    assert (histories.recency_years <= histories.age_years).all()
+    assert (traits["pending"][traits["alive"]] >= 0).all() and np.isinf(traits["pending"][~traits["alive"]]).all()
+    program = scenario(horizon_months=12, segments=SEGMENT, acquisition=[],
+                       existing_customers={"count": 6000, "history_months": 12},
+                       policy={"enrollment": {"probability": 0.5}, "costs": {"fixed_per_month": 10}},
+                       response={"member_frequency_lift": 0, "member_dropout_multiplier": 1})
+    with_program, without = run_replication(program, 2).totals, run_replication(base, 2).totals
+    for name in ("purchases", "active_customers_end", "existing_customers"):
+        assert with_program[name] == without[name], name
+    assert with_program["gross_revenue"] == pytest.approx(without["gross_revenue"], rel=1e-12)

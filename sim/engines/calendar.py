@@ -62,7 +62,7 @@ class Engine:
         self.program = Program(scenario, self.laws)
         self.draws = Draws(self.laws)
         planned = scenario.planned_customers() if self.batches is None else sum(self.batches.values())
-        self.has_base = scenario.base is not None and (shard is None or shard[0] == 0)  # the base: first shard
+        self.has_base = scenario.existing_customers is not None and (shard is None or shard[0] == 0)  # first shard
         extra = self.program.columns() + (("first_purchase",) if scenario.existing_customers is not None else ())
         self.pop = Population(planned, extra=extra)
         self.ledger = Ledger.for_scenario(scenario, len(self.channels), len(self.laws))
@@ -186,13 +186,14 @@ class Engine:
         purchase a repeat purchase), their last purchase (win-back timing, points expiry), their trailing
         12-month spend (tiers from month 0), their repeat purchases and spend (the firm's scoring) and,
         if the table gives it, their points balance (members of a program already running)."""
-        from sim.model.existing import draw_base
+        from sim.model.existing import opening_base
 
-        scenario, program, base = self.scenario, self.program, self.scenario.base
-        existing = scenario.existing_customers
-        segment = list(scenario.segments).index(existing.segment)
-        keys = rng.existing_keys(scenario.seed, self.replication, existing.channel, base.id_hash)
-        traits = draw_base(self.laws[segment], segment, base, keys)
+        for segment, base, traits in opening_base(self.scenario, self.replication, self.laws, self.draws):
+            self._add_base(segment, base, traits)
+
+    def _add_base(self, segment: int, base, traits: dict[str, np.ndarray]) -> None:
+        """The existing customers of one segment (see :meth:`_add_existing`)."""
+        scenario, program, keys = self.scenario, self.program, traits["key"]
         alive, pending = traits.pop("alive"), traits.pop("pending")
         made, first, last = traits.pop("made"), traits.pop("first_purchase"), traits.pop("last_purchase")
         count, zero = base.size, np.zeros(base.size)

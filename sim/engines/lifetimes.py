@@ -109,7 +109,7 @@ class Lifetimes:
         self.referrers: list[dict[str, np.ndarray]] = []   # who left, their referrals not yet drawn
         self.waiting = 0
         self.next_ident = sum(batch.count for batch in self.queue)
-        if scenario.base is not None and (shard is None or shard[0] == 0):   # the base runs in the first shard
+        if scenario.existing_customers is not None and (shard is None or shard[0] == 0):   # the base: first shard
             self.queue.appendleft(self._existing())
         self.events = 0
         self.transactions: list[tuple[np.ndarray, ...]] | None = [] if record_transactions else None
@@ -133,25 +133,22 @@ class Lifetimes:
     def _existing(self) -> dict[str, np.ndarray]:
         """The existing customers (:mod:`sim.model.existing`) on the ledger; those still active at the start
         wait in the queue with their next purchase pending and their purchase count going on."""
-        from sim.model.existing import draw_base
+        from sim.model.existing import opening_base
 
-        scenario, base = self.scenario, self.scenario.base
-        existing = scenario.existing_customers
-        segment = list(scenario.segments).index(existing.segment)
-        channel = len(scenario.acquisition)
-        keys = rng.existing_keys(scenario.seed, self.replication, existing.channel, base.id_hash)
-        traits = draw_base(self.laws[segment], segment, base, keys)
-        cohort = self._cohort(0, channel, segment)
-        alive = np.flatnonzero(traits["alive"])
-        self.ledger.record_existing(cohort, base.size, alive.size)
-        waiting = {name: traits[name][alive] for name in ("key", "segment", "rate", "dropout_p", "spend_mean",
-                                                          "referral_rate", "hazard")}
-        waiting.update(ident=np.arange(self.next_ident, self.next_ident + alive.size),
-                       cohort=np.full(alive.size, cohort, dtype=np.int32),
-                       parent_cohort=np.full(alive.size, -1, dtype=np.int32), arrival=np.zeros(alive.size),
-                       start=traits["pending"][alive], history=traits["made"][alive].astype(np.uint64))
-        self.next_ident += alive.size
-        return waiting
+        channel, parts = len(self.scenario.acquisition), []
+        for segment, base, traits in opening_base(self.scenario, self.replication, self.laws, self.draws):
+            cohort = self._cohort(0, channel, segment)
+            alive = np.flatnonzero(traits["alive"])
+            self.ledger.record_existing(cohort, base.size, alive.size)
+            waiting = {name: traits[name][alive] for name in ("key", "segment", "rate", "dropout_p", "spend_mean",
+                                                              "referral_rate", "hazard")}
+            waiting.update(ident=np.arange(self.next_ident, self.next_ident + alive.size),
+                           cohort=np.full(alive.size, cohort, dtype=np.int32),
+                           parent_cohort=np.full(alive.size, -1, dtype=np.int32), arrival=np.zeros(alive.size),
+                           start=traits["pending"][alive], history=traits["made"][alive].astype(np.uint64))
+            self.next_ident += alive.size
+            parts.append(waiting)
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     def _cohort(self, month: np.ndarray | int, channel: int, segment: np.ndarray | int) -> np.ndarray | int:
         return cohort_index(month, channel, segment, len(self.channels), len(self.laws))

@@ -18,7 +18,7 @@ from sim.input.documents import Document, is_file
 from sim.input.errors import InputError, Problem
 from sim.schema import Scenario
 from sim.schema.behaviour import HazardDropout
-from sim.schema.existing import CustomerBase
+from sim.schema.existing import CustomerBase, ExistingFromFile
 from sim.schema.units import WEEKS_PER_YEAR
 
 if TYPE_CHECKING:   # numpy, pandas and pyarrow are imported when a table is read: `validate` stays light otherwise
@@ -56,7 +56,7 @@ def attach_base(scenario: Scenario, doc: Document, scenario_path: str | os.PathL
         column or row (naming the table, the column and the row).
     """
     existing = scenario.existing_customers
-    if existing is None:
+    if not isinstance(existing, ExistingFromFile):   # none, or simulated by the engines
         return scenario
     path = table_path(scenario_path, existing.file)
     if not is_file(path):

@@ -27,14 +27,81 @@ from __future__ import annotations
 import numpy as np
 
 from sim.model import theory
-from sim.model.population import SegmentLaws
+from sim.model.acquisition import allocate
+from sim.model.population import BatchTraits, SegmentLaws
 from sim.random import streams as rng
 from sim.random.streams import Purpose
-from sim.schema.existing import CustomerBase
+from sim.schema import Scenario
+from sim.schema.existing import CustomerBase, ExistingSimulated
 
 #: Proposals of the time a gone Pareto/NBD customer left (rejection sampling, see :func:`_pareto_departure`);
 #: past them the most likely time (its last purchase) is taken.
 DEPARTURE_ATTEMPTS = 64
+
+
+def opening_base(scenario: Scenario, replication: int, laws: list[SegmentLaws], draws
+                 ) -> list[tuple[int, CustomerBase, dict[str, np.ndarray]]]:
+    """The existing customers of one replication, per segment: (segment index, histories, traits and state at
+    the start as :func:`draw_base` gives them). ``draws`` are the engine's event draws
+    (:class:`sim.engines.draws.Draws`), with which simulated histories are drawn."""
+    existing, names = scenario.existing_customers, list(scenario.segments)
+    if isinstance(existing, ExistingSimulated):
+        mix = scenario.existing_mix()
+        found = []
+        for segment, count in enumerate(allocate(existing.count, [mix.get(name, 0.0) for name in names])):
+            if count:
+                sequence = np.random.SeedSequence(entropy=scenario.seed, spawn_key=(
+                    replication, rng.name_key(existing.channel), 0xE716, rng.name_key(names[segment])))
+                found.append((segment, *simulate_histories(laws[segment], segment, count,
+                                                           existing.history_months / 12.0, sequence, draws)))
+        return found
+    segment = names.index(existing.segment)
+    keys = rng.existing_keys(scenario.seed, replication, existing.channel, scenario.base.id_hash)
+    return [(segment, scenario.base, draw_base(laws[segment], segment, scenario.base, keys))]
+
+
+def simulate_histories(laws: SegmentLaws, segment: int, count: int, history_years: float,
+                       sequence: np.random.SeedSequence, draws) -> tuple[CustomerBase, dict[str, np.ndarray]]:
+    """A base without a log (``existing_customers: {count, history_months}``): ``count`` customers arriving
+    evenly over the ``history_years`` before the start (as ``new_per_month`` customers would), their traits
+    from the segment's laws and their histories simulated without a program up to the start with the
+    engines' own keyed draws (``draws``, :class:`sim.engines.draws.Draws`): purchases, order values and
+    dropout coins. So their state at the start is what the laws imply, and the purchase pending at the start
+    is the one the history drew. A hazard lifetime over the history is drawn on its own stream; the alive
+    ones' residual lifetime is drawn by the engine from the start (memoryless). Referrals before the start
+    are not simulated (the base is ``count`` customers)."""
+    traits = BatchTraits(laws, segment, sequence).take(count)
+    keys, rate, spend_mean = traits["key"], traits["rate"], traits["spend_mean"]
+    arrival = -history_years + (np.arange(count) + 0.5) / count * history_years
+    life_end = np.full(count, np.inf)
+    if laws.hazard is not None:
+        life_end = arrival + rng.exponential(keys, Purpose.EXISTING_DEATH, 0) / traits["hazard"]
+    made, t = np.zeros(count, dtype=np.int64), arrival.copy()
+    last, repeat_spend, spend_12m = arrival.copy(), np.zeros(count), np.zeros(count)
+    dropped = np.zeros(count, dtype=bool)
+    chosen = np.arange(count)
+    with np.errstate(divide="ignore", over="ignore"):
+        while chosen.size:
+            when, number = t[chosen], made[chosen]
+            value = draws.order_values(keys[chosen], number, np.full(chosen.size, segment, dtype=np.uint8),
+                                       spend_mean[chosen], when, arrival[chosen])
+            repeat_spend[chosen] += value * (number > 0)
+            spend_12m[chosen] += value * (when > -1.0)
+            last[chosen] = when
+            following = draws.next_purchase(keys[chosen], number, when, rate[chosen])
+            drops = draws.drops(keys[chosen], number, traits["dropout_p"][chosen])
+            dropped[chosen] |= drops
+            made[chosen] = number + 1
+            t[chosen] = following
+            chosen = chosen[~drops & (following < 0.0) & (following < life_end[chosen])]
+    alive = ~dropped & (life_end > 0.0)
+    x = made - 1
+    base = CustomerBase(id_hash=keys, repeat_purchases=x, recency_years=np.where(x > 0, last - arrival, 0.0),
+                        age_years=-arrival, mean_repeat_spend=np.where(x > 0, repeat_spend / np.maximum(x, 1), 0.0),
+                        spend_12m=spend_12m)
+    traits.update(alive=alive, pending=np.where(alive, t, np.inf), made=made, first_purchase=arrival,
+                  last_purchase=last)
+    return base, traits
 
 
 def draw_base(laws: SegmentLaws, segment: int, base: CustomerBase, keys: np.ndarray) -> dict[str, np.ndarray]:

@@ -8,11 +8,11 @@ to the engines. Nothing here reads a file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, field_validator
 
-from sim.schema.base import Frozen
+from sim.schema.base import MAX_MONTHS, Frozen, Share
 
 if TYPE_CHECKING:   # numpy is not imported by the schema: `validate` and `--help` stay light
     import numpy as np
@@ -38,6 +38,29 @@ class ExistingFromFile(Frozen):
         if channel == REFERRAL_CHANNEL:
             raise ValueError(f"'{REFERRAL_CHANNEL}' is reserved for referred customers")
         return channel
+
+
+class ExistingSimulated(Frozen):
+    """A base without a log: ``count`` customers known to the firm, each with a first purchase in the last
+    ``history_months`` months (arriving evenly over them), whose histories are simulated without a program
+    up to the start under their segment's laws (the segment mix as in ``acquisition``)."""
+
+    count: Annotated[int, Field(ge=1, le=10**9)]
+    history_months: Annotated[int, Field(ge=1, le=MAX_MONTHS)]
+    segments: dict[str, Share] | None = None
+    channel: str = Field(default=EXISTING_CHANNEL, min_length=1)
+
+    @field_validator("channel")
+    @classmethod
+    def _not_reserved(cls, channel: str) -> str:
+        return ExistingFromFile._not_reserved(channel)
+
+    @field_validator("segments")
+    @classmethod
+    def _mix_not_empty(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        if mix is not None and not mix:
+            raise ValueError("the segment mix is empty")
+        return mix
 
 
 @dataclass(frozen=True, eq=False)

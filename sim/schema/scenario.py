@@ -9,7 +9,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import HazardDropout, Segment
-from sim.schema.existing import CustomerBase, ExistingFromFile
+from sim.schema.existing import CustomerBase, ExistingFromFile, ExistingSimulated
 from sim.schema.policy import Policy, Response
 
 REFERRAL_CHANNEL = "referral"
@@ -74,7 +74,7 @@ class Scenario(Frozen):
     economics: Economics
     segments: dict[str, Segment] = Field(min_length=1)
     acquisition: list[Acquisition]
-    existing_customers: ExistingFromFile | None = None
+    existing_customers: ExistingFromFile | ExistingSimulated | None = None
     policy: Policy | None = None
     response: Response = Response()
     #: The existing customers' histories, read by the input door (:mod:`sim.input.customers`).
@@ -115,6 +115,17 @@ class Scenario(Frozen):
         existing = self.existing_customers
         if existing is None:
             return
+        if isinstance(existing, ExistingSimulated):
+            if existing.segments is None and len(self.segments) > 1:
+                raise KeyPathError(("existing_customers", "segments"), "required when there are several segments")
+            for name in existing.segments or {}:
+                if name not in self.segments:
+                    raise KeyPathError(("existing_customers", "segments", name), self._unknown_segment(name))
+            total = sum((existing.segments or {"": 1.0}).values())
+            if abs(total - 1.0) > 1e-9:
+                raise KeyPathError(("existing_customers", "segments"),
+                                   f"segment shares must sum to 1 (they sum to {total:.6g})")
+            return
         if existing.segment not in self.segments:
             raise KeyPathError(("existing_customers", "segment"), self._unknown_segment(existing.segment))
         segment = self.segments[existing.segment]
@@ -141,7 +152,16 @@ class Scenario(Frozen):
 
     def existing_count(self) -> int:
         """How many existing customers the scenario starts with."""
+        if isinstance(self.existing_customers, ExistingSimulated):
+            return self.existing_customers.count
         return 0 if self._base is None else self._base.size
+
+    def existing_mix(self) -> dict[str, float]:
+        """The segment shares of the existing customers."""
+        existing = self.existing_customers
+        if isinstance(existing, ExistingFromFile):
+            return {existing.segment: 1.0}
+        return existing.segments or {next(iter(self.segments)): 1.0}
 
     def _unknown_segment(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.segments), n=1, cutoff=0.6)
