@@ -551,9 +551,11 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
         return
     scenario = _load(file, overrides)
     _guarded(lambda: _baseline(scenario, file, overrides))
-    customers = scenario.planned_customers()
+    existing = scenario.existing_count()
+    customers = scenario.planned_customers() - existing
+    base = f"{existing:,} existing and " if scenario.existing_customers is not None else ""
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "
-               f"{len(scenario.acquisition)} channel(s), {customers:,} acquired customers over "
+               f"{len(scenario.acquisition)} channel(s), {base}{customers:,} acquired customers over "
                f"{scenario.horizon_months} months, {scenario.replications} replication(s)")
 
 

@@ -66,7 +66,10 @@ def attach_base(scenario: Scenario, doc: Document, scenario_path: str | os.PathL
     segment = scenario.segments[existing.segment]
     model = MODEL_OF_DROPOUT["hazard" if isinstance(segment.dropout, HazardDropout) else "per_purchase"]
     stat = path.stat()
-    return scenario.with_base(read_customer_table(str(path), model, stat.st_mtime_ns, stat.st_size))
+    base = read_customer_table(str(path), model, stat.st_mtime_ns, stat.st_size)
+    # the path made absolute, so that the scenario.yaml written beside the results reads the same table
+    located = existing.model_copy(update={"file": str(path.resolve())})
+    return scenario.model_copy(update={"existing_customers": located}).with_base(base)
 
 
 @functools.lru_cache(maxsize=4)
