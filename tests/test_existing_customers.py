@@ -372,3 +372,18 @@ def test_reference_engine_agrees_on_a_simulated_base() -> None:
     with_program = scenario(horizon_months=12, segments=segments, acquisition=[], existing_customers=existing,
                             seed=4, **program)
     _assert_engines_agree("existing:simulated-program", with_program, 12)
+
+
+def test_a_million_existing_customers_pass_the_memory_check_and_a_billion_do_not() -> None:
+    """The memory check counts existing customers (bench/bench_existing.py measures their bytes)."""
+    from support.scenarios import scenario
+
+    from sim.engines.memory import memory_shortfall
+
+    for policy in ({}, {"policy": {"enrollment": {"probability": 0.5}}}):
+        million = scenario(horizon_months=12, segments=SEGMENT, acquisition=[],
+                           existing_customers={"count": 1_000_000, "history_months": 12}, **policy)
+        assert memory_shortfall(million) is None
+        billion = scenario(horizon_months=12, segments=SEGMENT, acquisition=[],
+                           existing_customers={"count": 1_000_000_000, "history_months": 12}, **policy)
+        assert "GiB" in memory_shortfall(billion)
