@@ -182,7 +182,10 @@ def _print_summary(content: dict, out: Path) -> None:
     if vs is not None:
         table.add_column("vs baseline", justify="right", overflow="fold")
         table.add_column("95% CI", justify="right", overflow="fold")
-    for name in HEADLINE_METRICS:
+    names = HEADLINE_METRICS
+    if content["metrics"].get("existing_customers", {}).get("mean"):   # the base's CLV apart, when there is one
+        names += ("existing_customers", "clv_per_existing_customer")
+    for name in names:
         row = [name, *_mean_and_interval(content["metrics"][name])]
         if vs is not None:
             row += _mean_and_interval(vs[name])
