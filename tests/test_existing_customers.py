@@ -387,3 +387,30 @@ def test_a_million_existing_customers_pass_the_memory_check_and_a_billion_do_not
         billion = scenario(horizon_months=12, segments=SEGMENT, acquisition=[],
                            existing_customers={"count": 1_000_000_000, "history_months": 12}, **policy)
         assert "GiB" in memory_shortfall(billion)
+
+
+@pytest.mark.parametrize("replication", [0, 1])
+def test_points_and_customers_add_up_exactly_with_an_opening_balance(tables, tmp_path, replication) -> None:
+    """Invariants with a base and new customers: points earned + the opening balances = redeemed + expired +
+    outstanding, and customers acquired + alive at the start + reactivated = active at the end + dropped
+    out, exactly; a balance makes a member."""
+    from sim.engines.calendar import Engine
+
+    path, _, _ = tables["bgnbd"]
+    points = tmp_path / "with_points.parquet"
+    table = pd.read_parquet(path)
+    opening = (table["spend_12m"] * 3).astype("int64")
+    table.assign(points_balance=opening).to_parquet(points, index=False)
+    file = write_scenario(tmp_path, str(points), "bgnbd", months=15, extra=PROGRAM)
+    file.write_text(file.read_text().replace("acquisition: []", "acquisition: [{channel: web, new_per_month: 50}]"))
+    engine = Engine(load_scenario(file), replication)
+    ledger = engine.simulate()
+    totals = ledger.totals()
+    base = engine.pop.view("cohort") == engine.pop.cohort[0]
+    assert base.sum() == len(table) and engine.pop.member[: len(table)][opening.to_numpy() > 0].all()
+    assert totals["points_earned"] + int(opening.sum()) == (totals["points_redeemed"] + totals["points_expired"]
+                                                            + totals["points_outstanding"])
+    assert totals["customers_acquired"] + ledger.opening_active + totals["customers_reactivated"] == \
+        totals["active_customers_end"] + totals["customers_dropped_out"]
+    assert totals["existing_customers"] == len(table) and totals["customers_acquired"] >= 750
+    assert totals["points_expired"] > 0 and totals["customers_reactivated"] > 0
