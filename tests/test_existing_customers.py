@@ -414,3 +414,19 @@ def test_points_and_customers_add_up_exactly_with_an_opening_balance(tables, tmp
         totals["active_customers_end"] + totals["customers_dropped_out"]
     assert totals["existing_customers"] == len(table) and totals["customers_acquired"] >= 750
     assert totals["points_expired"] > 0 and totals["customers_reactivated"] > 0
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("[1, 2]", "existing_customers: Input should be a valid dictionary"),
+    ("{count: 0, history_months: 12}", "existing_customers.count: Input should be greater than or equal to 1"),
+    ("{count: 10}", "existing_customers.history_months: required key is missing"),
+    ("{file: x.parquet}", "existing_customers.segment: required key is missing"),
+    ("{count: 10, history_months: 12, segments: {cdnow: 0.5}}", "segment shares must sum to 1"),
+    ("{count: 10, history_months: 12, channel: referral}", "'referral' is reserved"),
+])
+def test_bad_existing_blocks_exit_2_naming_the_key(tmp_path, value, expected) -> None:
+    scenario = write_scenario(tmp_path, "unused.parquet", "bgnbd")
+    scenario.write_text("\n".join(f"existing_customers: {value}" if line.startswith("existing_customers:")
+                                  else line for line in scenario.read_text().splitlines()))
+    result = _validate(scenario)
+    assert result.exit_code == 2 and expected in result.output and f"{scenario}:12:" in result.output, result.output

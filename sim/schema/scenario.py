@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import HazardDropout, Segment
@@ -61,6 +61,16 @@ class Acquisition(Frozen):
         return mix
 
 
+def _existing_form(value) -> str:
+    """Which form of ``existing_customers`` a value is: a table (``file``) unless it has the keys of a base
+    without a log, so that a problem is reported against the form the user meant."""
+    if isinstance(value, ExistingSimulated):
+        return "simulated"
+    if isinstance(value, dict) and "file" not in value and {"count", "history_months"} & set(value):
+        return "simulated"
+    return "from-table"   # a table, or not a mapping at all (refused as such)
+
+
 class Scenario(Frozen):
     """A complete scenario file. Rates are per year, money in the scenario's currency."""
 
@@ -74,7 +84,8 @@ class Scenario(Frozen):
     economics: Economics
     segments: dict[str, Segment] = Field(min_length=1)
     acquisition: list[Acquisition]
-    existing_customers: ExistingFromFile | ExistingSimulated | None = None
+    existing_customers: Annotated[Annotated[ExistingFromFile, Tag("from-table")] | Annotated[ExistingSimulated, Tag("simulated")],
+                                  Discriminator(lambda value: _existing_form(value))] | None = None
     policy: Policy | None = None
     response: Response = Response()
     #: The existing customers' histories, read by the input door (:mod:`sim.input.customers`).
