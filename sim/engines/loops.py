@@ -81,34 +81,34 @@ def lives(customers, state, order_values, economics, accounts, log):
         first = count
         # an existing customer (count > 0 already) may have its next purchase beyond its end: none then
         while count == 0 or when < stop:
-                row = np.intp(s)
-                base, index, v, u = gamma_cell(k, order_value, count, row)
-                value = width[index] * v + left[index]
-                if u >= squeeze[index]:
-                    value = gamma_exact(tables, shapes, k, order_value, base, index, row, v, u)
-                value *= scale
-                value *= tenure_growth(grow, when - born)
-                contribution = (margin_rate * value - cost_per_order) * math.exp(-delta * when)
-                month = month_of(when, month_start)
-                sums[0, month] += 1.0
-                if count == 0:
-                    sums[1, month] += 1.0
-                sums[2, month] += value
-                sums[3, month] += contribution
-                total += value
-                worth += contribution
-                if logging:
-                    log_time[offsets[i] + count] = when
-                    log_value[offsets[i] + count] = value
-                following = exponential(k, interpurchase, count) / own_rate + when
-                leaving = following >= stop
-                if count > 0 and uniform(k, dropout, count) < chance:
-                    death[i] = when
-                    leaving = True
-                count += _ONE
-                when = following
-                if leaving:
-                    break
+            row = np.intp(s)
+            base, index, v, u = gamma_cell(k, order_value, count, row)
+            value = width[index] * v + left[index]
+            if u >= squeeze[index]:
+                value = gamma_exact(tables, shapes, k, order_value, base, index, row, v, u)
+            value *= scale
+            value *= tenure_growth(grow, when - born)
+            contribution = (margin_rate * value - cost_per_order) * math.exp(-delta * when)
+            month = month_of(when, month_start)
+            sums[0, month] += 1.0
+            if count == 0:
+                sums[1, month] += 1.0
+            sums[2, month] += value
+            sums[3, month] += contribution
+            total += value
+            worth += contribution
+            if logging:
+                log_time[offsets[i] + count] = when
+                log_value[offsets[i] + count] = value
+            following = exponential(k, interpurchase, count) / own_rate + when
+            leaving = following >= stop
+            if count > 0 and uniform(k, dropout, count) < chance:
+                death[i] = when
+                leaving = True
+            count += _ONE
+            when = following
+            if leaving:
+                break
         t[i], made[i], revenue[i], present[i] = when, count, total, worth
         group, clv = cohort[i], worth / math.exp(-delta * born)
         # every purchase but an acquisition purchase is a repeat purchase
