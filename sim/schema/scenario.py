@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import Segment
 from sim.schema.policy import Policy, Response
+from sim.schema.uncertain import UncertainValue, check_support, extract_uncertain
 
 REFERRAL_CHANNEL = "referral"
 #: Counts larger than this are refused outright (they could never be simulated).
@@ -75,6 +76,27 @@ class Scenario(Frozen):
     acquisition: list[Acquisition] = Field(min_length=1)
     policy: Policy | None = None
     response: Response = Response()
+    uncertain: tuple[UncertainValue, ...] = Field(default=(), description=(
+        "Filled in from the values written {dist: ...}: do not write it (docs/scenarios.md, Uncertain values)."))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distributions_apart(cls, data: object) -> object:
+        """Values written as distributions: their medians in place, the distributions in ``uncertain``."""
+        if not isinstance(data, dict):
+            return data
+        plain, found = extract_uncertain(data, cls)
+        if not found:
+            return data
+        kept = [UncertainValue.model_validate({**item, "path": tuple(item["path"])}) if isinstance(item, dict)
+                else item for item in data.get("uncertain", ())]
+        return {**plain, "uncertain": tuple(kept) + tuple(found)}
+
+    @model_validator(mode="after")
+    def _distributions_fit(self) -> Scenario:
+        """Each uncertain key's whole range is valid for the key."""
+        check_support(self, list(self.uncertain))
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> Scenario:
