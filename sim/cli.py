@@ -78,9 +78,11 @@ def main() -> None:
                    "cannot hold.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask distributed cluster whose scheduler "
               "is at ADDRESS instead of local processes.")
+@click.option("--hurdle", type=click.FloatRange(min=-1e15, max=1e15), default=0.0, show_default=True,
+              metavar="AMOUNT", help="Also give the chance that incremental profit exceeds AMOUNT.")
 def run(scenario_file: str, out_dir: str | None, replications: int | None, seed: int | None,
         overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool, engine: str,
-        shards: int, scheduler: str | None) -> None:
+        shards: int, scheduler: str | None, hurdle: float) -> None:
     """Simulate one scenario (and its baseline) and write summary.json, timeseries.parquet and cohorts.parquet.
 
     Each replication is kept in DIR/.partial as it finishes, so a killed run loses nothing finished:
@@ -103,10 +105,10 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     _claim(out, input_files(scenario, scenario_file))
     result = _run_with_progress(scenario, baseline, out, scenario_file, transactions=transactions,
                                 workers=workers or os.cpu_count() or 1, resume=resume, engine=engine,
-                                shards=shards, scheduler=scheduler)
+                                shards=shards, scheduler=scheduler, hurdle=hurdle)
     from sim.output.run_files import summary
 
-    _print_summary(summary(result), out)
+    _print_summary(summary(result, hurdle), out)
 
 
 def _progress():
@@ -198,7 +200,23 @@ def _print_summary(content: dict, out: Path) -> None:
                       + (' '.join(_mean_and_interval(payback)) if payback["mean"] is not None else
                          f"not reached in {content['replications'] - payback['replications_paid_back']} "
                          f"of {content['replications']} replications"))
+    if "decision" in content:
+        _print_decision(content["decision"], console)
     console.print(f"results written to {escape(str(out))}/")
+
+
+def _print_decision(decision: dict, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from sim.report.decision import decision_rows
+
+    table = Table(title="the decision, over the uncertain assumptions and the replications")
+    table.add_column("question", overflow="fold")
+    table.add_column("answer", justify="right", overflow="fold")
+    for label, value in decision_rows(decision):
+        table.add_row(escape(label), escape(value))
+    console.print(table)
 
 
 def _mean_and_interval(value: dict) -> list[str]:
@@ -250,8 +268,11 @@ def _claim(out: Path, inputs: Sequence[str | Path]) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value",
               help="Override a value in every compared scenario and the --baseline (validated like the "
                    "files); repeatable.")
+@click.option("--hurdle", type=click.FloatRange(min=-1e15, max=1e15), default=0.0, show_default=True,
+              metavar="AMOUNT", help="Also give the chance that incremental profit exceeds AMOUNT.")
 def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir: str | None,
-            replications: int | None, seed: int | None, workers: int | None, overrides: tuple[str, ...]) -> None:
+            replications: int | None, seed: int | None, workers: int | None, overrides: tuple[str, ...],
+            hurdle: float) -> None:
     """Paired comparison of scenarios on common random numbers: differences with 95% CIs.
 
     All scenarios run with the same seed and replications, so they face the same customers. With several
@@ -296,9 +317,9 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
         results = run_many(scenarios, workers=workers or os.cpu_count() or 1,
                            on_replication=lambda *_: progress.advance(task))
     if baseline_file:
-        comparison = Comparison(results[:-1], results[-1], reference_is_baseline=True)
+        comparison = Comparison(results[:-1], results[-1], reference_is_baseline=True, hurdle=hurdle)
     else:
-        comparison = Comparison(results, results[0], reference_is_baseline=False)
+        comparison = Comparison(results, results[0], reference_is_baseline=False, hurdle=hurdle)
     _guarded(lambda: write_comparison(comparison, out, sources={s.name: f for f, s in zip(files, scenarios)}))
     _print_comparison(comparison.content(), out)
 
@@ -337,6 +358,8 @@ def _print_comparison(content: dict, out: Path) -> None:
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
     console.print(diffs)
+    if "decision" in content:
+        _print_decision(content["decision"], console)
     console.print(f"results written to {escape(str(out))}/")
 
 

@@ -86,10 +86,10 @@ class Scenario(Frozen):
         if not isinstance(data, dict):
             return data
         plain, found = extract_uncertain(data, cls)
-        if not found:
+        if not found and not isinstance(data.get("uncertain"), list):
             return data
-        kept = [UncertainValue.model_validate({**item, "path": tuple(item["path"])}) if isinstance(item, dict)
-                else item for item in data.get("uncertain", ())]
+        kept = [{**item, "path": tuple(item["path"])} if isinstance(item, dict) else item
+                for item in data.get("uncertain", ())]
         return {**plain, "uncertain": tuple(kept) + tuple(found)}
 
     @model_validator(mode="after")
@@ -168,6 +168,9 @@ class Scenario(Frozen):
 
         The ``response`` block (how customers react to levers) is reset to its defaults: without levers it
         has no effect, and scenarios that differ only in it then share one baseline (a sweep runs it once).
+        Uncertain values of the policy and the response go with them; the others stay, drawn as for the
+        scenario.
         """
-        return self.model_copy(update={"policy": None, "response": Response(),
+        kept = tuple(item for item in self.uncertain if item.path[0] not in ("policy", "response"))
+        return self.model_copy(update={"policy": None, "response": Response(), "uncertain": kept,
                                        "name": f"{self.name} (baseline)"})

@@ -266,6 +266,8 @@ def check_support(scenario: BaseModel, items: list[UncertainValue]) -> None:
 
     dump = scenario.model_dump(exclude_unset=True, exclude={"uncertain"})
     for item in items:
+        if not has_path(dump, item.path):
+            raise KeyPathError(item.path, "this scenario has no such key for the distribution to set")
         for end in item.extremes():
             data = set_value(dump, item.path, end)
             try:
