@@ -128,3 +128,25 @@ acquisition: [{{channel: web, initial_customers: 100}}]
         resolve_baseline(main, tmp_path / "main.yaml")
     (tmp_path / "base.yaml").write_text(text.format(name="b", baseline="none", rate=uncertain))
     assert resolve_baseline(main, tmp_path / "main.yaml").uncertain == main.uncertain
+
+
+def test_uncertain_evidence_draws_every_response_default_not_set_in_the_file() -> None:
+    from sim.schema.evidence import EVIDENCE_RANGES
+    from sim.schema.policy import Response
+
+    s = scenario(response={"uncertain": "evidence", "goal_gradient": 0.3})
+    keys = {item.key: item for item in s.uncertain if item.path[0] == "response"}
+    assert set(keys) == {f"response.{k}" for k in EVIDENCE_RANGES if k != "goal_gradient"}
+    assert set(EVIDENCE_RANGES) == set(Response.model_fields)       # every response default has its range
+    for name, (low, high) in EVIDENCE_RANGES.items():
+        if name != "goal_gradient":
+            law = keys[f"response.{name}"].distribution
+            assert (law.low, law.mode, law.high) == (low, Response.model_fields[name].default, high)
+    values = [realise(s, r).response for r in range(20)]
+    assert all(v.goal_gradient == 0.3 for v in values)
+    assert len({v.discount_uplift for v in values}) == 20
+
+
+def test_uncertain_takes_only_evidence() -> None:
+    with pytest.raises(ValueError, match="only choice"):
+        scenario(response={"uncertain": "all"})

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import Segment
+from sim.schema.evidence import expand_evidence
 from sim.schema.policy import Policy, Response
 from sim.schema.uncertain import UncertainValue, check_support, extract_uncertain
 
@@ -85,6 +86,9 @@ class Scenario(Frozen):
         """Values written as distributions: their medians in place, the distributions in ``uncertain``."""
         if not isinstance(data, dict):
             return data
+        if "response" in data:
+            defaults = {name: field.default for name, field in Response.model_fields.items()}
+            data = {**data, "response": expand_evidence(data["response"], defaults)}
         plain, found = extract_uncertain(data, cls)
         if not found and not isinstance(data.get("uncertain"), list):
             return data
