@@ -369,6 +369,61 @@ def _with_interval(value: dict) -> str:
 
 
 @main.command()
+@click.argument("optimize_file", metavar="FILE.yaml")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Results directory [default: results/<optimize name>].")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes running each trial's replications "
+              "[default: the number of cores]. Results are the same whatever the number.")
+@click.option("--trials", type=click.IntRange(min=1, max=100_000), help="Override the file's trials.")
+@click.option("--replications", type=click.IntRange(min=2), help="Override the file's replications per trial.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 2), help="Override the file's seed.")
+@click.option("--resume", is_flag=True, help="Continue the search stored in --out (optuna.journal) up to "
+              "--trials, instead of starting over.")
+def optimize(optimize_file: str, out_dir: str | None, workers: int | None, trials: int | None,
+             replications: int | None, seed: int | None, resume: bool) -> None:
+    """Search the levers (keys under policy) for the best policy over the uncertain assumptions, then
+    confirm the chosen policy and its runners-up on fresh replications (optimize.json)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from sim.experiments.optimize import plan_optimize, run_optimize
+
+    plan = _guarded(lambda: plan_optimize(optimize_file, replications=replications, seed=seed, trials=trials))
+    out = Path(out_dir) if out_dir else Path("results") / _folder_name(plan.body.name, "optimize")
+    _claim(out, [Path(optimize_file), plan.scenario_path])
+    with _progress() as bar:
+        task = bar.add_task("optimize: trials", total=plan.body.trials)
+        content = _guarded(lambda: run_optimize(plan, out, workers=workers or os.cpu_count() or 1, resume=resume,
+                                                on_trial=lambda *_: bar.advance(task)))
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    _print_optimize(content, console)
+    console.print(f"results written to {escape(str(out))}/")
+
+
+def _print_optimize(content: dict, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    confirmation = content.get("confirmation")
+    if confirmation is None:
+        console.print("no trial met the constraints: nothing to recommend")
+        return
+    table = Table(title=f"{escape(content['name'])}: objective {content['objective']}, confirmed on "
+                        f"{confirmation['replications']} fresh replications (seed {confirmation['seed']})")
+    for column in ("option", "levers", "objective", "incremental profit [95% CI]", "chosen - this", "separable"):
+        table.add_column(column, overflow="fold")
+    for name, option in confirmation["options"].items():
+        levers = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in option["levers"].items())
+        difference = option.get("chosen_minus_this")
+        table.add_row(escape(name), escape(levers), _number(option["objective"]),
+                      _with_interval(option["incremental_profit"]),
+                      "" if difference is None else _with_interval(difference),
+                      "" if name == "chosen" else ("yes" if option["separable"] else "no: tied"))
+    console.print(table)
+    _print_decision(confirmation["decision"], console)
+
+
+@main.command()
 @click.argument("sweep_file", metavar="SWEEP.yaml")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Results directory [default: results/<sweep name>].")
