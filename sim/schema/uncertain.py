@@ -26,6 +26,8 @@ TAIL = 0.5 * math.erfc(6.0 / math.sqrt(2.0))
 #: Bounds on the distributions' own parameters that keep every quantile finite.
 MAX_ABS = 1e15
 Finite = Annotated[float, Field(ge=-MAX_ABS, le=MAX_ABS)]
+#: Keys every replication shares: the horizon shapes every table, the seed and replications are the run.
+FIXED_KEYS = ("seed", "replications", "horizon_months")
 
 
 def _standard_normal_quantile(u: float) -> float:
@@ -197,6 +199,8 @@ def extract_uncertain(data: Any, model: type[BaseModel]) -> tuple[Any, list[Unce
 def _uncertain_at(node: dict, path: tuple[str | int, ...], model: type[BaseModel]) -> UncertainValue:
     from pydantic import TypeAdapter, ValidationError
 
+    if path and path[0] in FIXED_KEYS:
+        raise KeyPathError(path, "the run's own settings cannot be uncertain (every replication shares them)")
     kind = _leaf_kind(model, path)
     if kind is None:
         raise KeyPathError(path, "only a number can be written as a distribution ({dist: ...})")
