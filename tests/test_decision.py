@@ -154,6 +154,11 @@ response:
     assert decision["assumptions"] == ["response.member_frequency_lift"] and decision["hurdle"] == 100
     assert 0.0 <= decision["p_above_hurdle"] <= decision["p_positive"] <= 1.0
     assert "chance incremental profit > 0" in result.output
+    result = runner.invoke(main, ["report", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert (tmp_path / "run" / "report_files" / "01-decision.png").exists()   # the first chart
+    assert f"pays in {decision['p_positive']:.0%} of the replications" in page
     result = runner.invoke(main, ["compare", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
                                   "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
