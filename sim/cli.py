@@ -613,7 +613,7 @@ def export(results_dir: str, output: str) -> None:
 @click.argument("file", metavar="SCENARIO.yaml")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value", help="Check with overrides.")
 def validate(file: str, overrides: tuple[str, ...]) -> None:
-    """Check a scenario or sweep file without running it (a sweep: every point it implies)."""
+    """Check a scenario, sweep or optimize file without running it (a sweep: every point it implies)."""
     from sim.input.documents import read_yaml
 
     doc = _guarded(lambda: read_yaml(file))
@@ -627,12 +627,23 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
                    f"point(s) x {plan.replications} replication(s), {len(plan.parameters)} parameter(s); "
                    f"{len(plan.scenarios)} distinct scenario(s) to simulate")
         return
+    if "optimize" in doc.data:
+        if overrides:
+            _fail([f"{file}: --set applies to scenario files, not optimize files"])
+        from sim.experiments.optimize import plan_optimize
+
+        found = _guarded(lambda: plan_optimize(file))
+        click.echo(f"{file}: valid optimize file '{found.body.name}': {len(found.levers)} lever(s), "
+                   f"{found.body.trials} trial(s) x {found.base.replications} replication(s), "
+                   f"{len(found.base.uncertain)} uncertain value(s)")
+        return
     scenario = _load(file, overrides)
     _guarded(lambda: _baseline(scenario, file, overrides))
     customers = scenario.planned_customers()
+    uncertain = f", {len(scenario.uncertain)} uncertain value(s)" if scenario.uncertain else ""
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "
                f"{len(scenario.acquisition)} channel(s), {customers:,} acquired customers over "
-               f"{scenario.horizon_months} months, {scenario.replications} replication(s)")
+               f"{scenario.horizon_months} months, {scenario.replications} replication(s){uncertain}")
 
 
 @main.command()

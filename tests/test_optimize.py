@@ -126,3 +126,5 @@ def test_bad_optimize_files_exit_2_naming_key_and_line(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("trials: 16", "trials: 0"))
     result = CliRunner().invoke(main, ["optimize", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and f"{path}:7: optimize.trials" in result.output
+    result = CliRunner().invoke(main, ["validate", str(_files(tmp_path))])
+    assert result.exit_code == 0 and "valid optimize file 'enrol': 2 lever(s)" in result.output
