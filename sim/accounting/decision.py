@@ -189,10 +189,12 @@ def break_even(values: np.ndarray, incremental: np.ndarray, *, seed: int = 0) ->
         found = None if again is None else _crossing(again, values[pick], near=root)[0]
         roots.append(math.nan if found is None else found)
     draws = np.array(roots)
-    missing = float(np.mean(np.isnan(draws)))
-    low, high = (np.nanpercentile(draws, [2.5, 97.5]) if missing < 1 else (math.nan, math.nan))
-    return {"value": root, "ci_low": float(low) if missing <= 0.025 else None,
-            "ci_high": float(high) if missing <= 0.025 else None, "std_error": float(np.nanstd(draws, ddof=1)),
+    found = draws[~np.isnan(draws)]
+    closed = found.size >= 2 and 1.0 - found.size / draws.size <= 0.025
+    low, high = np.percentile(found, [2.5, 97.5]) if closed else (None, None)
+    return {"value": root, "ci_low": None if low is None else float(low),
+            "ci_high": None if high is None else float(high),
+            "std_error": float(np.std(found, ddof=1)) if found.size >= 2 else None,
             "pays_when": "above" if slope > 0 else "below"}
 
 
