@@ -171,8 +171,8 @@ def spread(incremental: np.ndarray, values: Mapping[str, np.ndarray]) -> dict[st
 def break_even(values: np.ndarray, incremental: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
     """Where E[incremental profit | this assumption] crosses zero within the values drawn, with a 95%
     percentile-bootstrap interval; ``pays_when`` says on which side it pays. ``value`` is None when it does
-    not cross (``pays_when`` is then ``always`` or ``never``); a bound of the interval is None when more
-    than 2.5% of the resamples do not cross on that side."""
+    not cross (``pays_when`` is then ``always`` or ``never``); the interval is None when more than 2.5% of
+    the resamples do not cross zero."""
     fit = fit_additive([values], incremental)
     if fit is None:
         return {"value": None, "ci_low": None, "ci_high": None, "pays_when": None}
