@@ -652,8 +652,9 @@ def schema() -> None:
     import json
 
     from sim.schema import Scenario
+    from sim.schema.uncertain import json_schema_with_distributions
 
-    document = Scenario.model_json_schema()
+    document = json_schema_with_distributions(Scenario.model_json_schema())
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "loyalty-sim scenario"
     click.echo(json.dumps(document, indent=2))

@@ -308,3 +308,35 @@ def has_path(data: Any, path: tuple[str | int, ...]) -> bool:
         else:
             return False
     return node is not None
+
+
+def json_schema_with_distributions(document: dict[str, Any]) -> dict[str, Any]:
+    """A scenario's JSON Schema in which every number may also be a ``{dist: ...}`` (for editors), the
+    ``response`` block takes ``uncertain: evidence``, and the loader's own ``uncertain`` field is left out."""
+    from pydantic import TypeAdapter
+
+    laws = TypeAdapter(Distribution).json_schema(ref_template="#/$defs/{model}")
+    defs = dict(document.get("$defs", {}))
+
+    def widen(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("type") in ("number", "integer"):
+                return {"anyOf": [node, {"$ref": "#/$defs/Distribution"}]}
+            return {key: widen(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [widen(value) for value in node]
+        return node
+
+    widened = widen({key: value for key, value in document.items() if key != "$defs"})
+    for key in FIXED_KEYS:                   # the run's own settings stay plain numbers
+        if key in document.get("properties", {}):
+            widened["properties"][key] = document["properties"][key]
+    widened["$defs"] = {name: widen(value) for name, value in defs.items()}
+    widened["$defs"].update(laws.pop("$defs", {}))
+    widened["$defs"]["Distribution"] = laws
+    widened.get("properties", {}).pop("uncertain", None)
+    response = widened["$defs"].get("Response", {}).get("properties")
+    if response is not None:
+        response["uncertain"] = {"enum": ["evidence"], "description": "Draw every response default not set "
+                                 "here from its evidence range (docs/decisions.md)."}
+    return widened
