@@ -78,9 +78,11 @@ def main() -> None:
                    "cannot hold.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on the Dask distributed cluster whose scheduler "
               "is at ADDRESS instead of local processes.")
+@click.option("--hurdle", type=click.FloatRange(min=-1e15, max=1e15), default=0.0, show_default=True,
+              metavar="AMOUNT", help="Also give the chance that incremental profit exceeds AMOUNT.")
 def run(scenario_file: str, out_dir: str | None, replications: int | None, seed: int | None,
         overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool, engine: str,
-        shards: int, scheduler: str | None) -> None:
+        shards: int, scheduler: str | None, hurdle: float) -> None:
     """Simulate one scenario (and its baseline) and write summary.json, timeseries.parquet and cohorts.parquet.
 
     Each replication is kept in DIR/.partial as it finishes, so a killed run loses nothing finished:
@@ -103,10 +105,10 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     _claim(out, input_files(scenario, scenario_file))
     result = _run_with_progress(scenario, baseline, out, scenario_file, transactions=transactions,
                                 workers=workers or os.cpu_count() or 1, resume=resume, engine=engine,
-                                shards=shards, scheduler=scheduler)
+                                shards=shards, scheduler=scheduler, hurdle=hurdle)
     from sim.output.run_files import summary
 
-    _print_summary(summary(result), out)
+    _print_summary(summary(result, hurdle), out)
 
 
 def _progress():
@@ -201,7 +203,23 @@ def _print_summary(content: dict, out: Path) -> None:
                       + (' '.join(_mean_and_interval(payback)) if payback["mean"] is not None else
                          f"not reached in {content['replications'] - payback['replications_paid_back']} "
                          f"of {content['replications']} replications"))
+    if "decision" in content:
+        _print_decision(content["decision"], console)
     console.print(f"results written to {escape(str(out))}/")
+
+
+def _print_decision(decision: dict, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from sim.report.decision import decision_rows
+
+    table = Table(title="the decision, over the uncertain assumptions and the replications")
+    table.add_column("question", overflow="fold")
+    table.add_column("answer", justify="right", overflow="fold")
+    for label, value in decision_rows(decision):
+        table.add_row(escape(label), escape(value))
+    console.print(table)
 
 
 def _mean_and_interval(value: dict) -> list[str]:
@@ -253,8 +271,11 @@ def _claim(out: Path, inputs: Sequence[str | Path]) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value",
               help="Override a value in every compared scenario and the --baseline (validated like the "
                    "files); repeatable.")
+@click.option("--hurdle", type=click.FloatRange(min=-1e15, max=1e15), default=0.0, show_default=True,
+              metavar="AMOUNT", help="Also give the chance that incremental profit exceeds AMOUNT.")
 def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir: str | None,
-            replications: int | None, seed: int | None, workers: int | None, overrides: tuple[str, ...]) -> None:
+            replications: int | None, seed: int | None, workers: int | None, overrides: tuple[str, ...],
+            hurdle: float) -> None:
     """Paired comparison of scenarios on common random numbers: differences with 95% CIs.
 
     All scenarios run with the same seed and replications, so they face the same customers. With several
@@ -299,9 +320,9 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
         results = run_many(scenarios, workers=workers or os.cpu_count() or 1,
                            on_replication=lambda *_: progress.advance(task))
     if baseline_file:
-        comparison = Comparison(results[:-1], results[-1], reference_is_baseline=True)
+        comparison = Comparison(results[:-1], results[-1], reference_is_baseline=True, hurdle=hurdle)
     else:
-        comparison = Comparison(results, results[0], reference_is_baseline=False)
+        comparison = Comparison(results, results[0], reference_is_baseline=False, hurdle=hurdle)
     _guarded(lambda: write_comparison(comparison, out, sources={s.name: f for f, s in zip(files, scenarios)}))
     _print_comparison(comparison.content(), out)
 
@@ -340,12 +361,69 @@ def _print_comparison(content: dict, out: Path) -> None:
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
     console.print(diffs)
+    if "decision" in content:
+        _print_decision(content["decision"], console)
     console.print(f"results written to {escape(str(out))}/")
 
 
 def _with_interval(value: dict) -> str:
     mean, low = _mean_and_interval(value)
     return mean if low == "-" else f"{mean} [{low}]"
+
+
+@main.command()
+@click.argument("optimize_file", metavar="FILE.yaml")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Results directory [default: results/<optimize name>].")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes running each trial's replications "
+              "[default: the number of cores]. Results are the same whatever the number.")
+@click.option("--trials", type=click.IntRange(min=1, max=100_000), help="Override the file's trials.")
+@click.option("--replications", type=click.IntRange(min=2), help="Override the file's replications per trial.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 2), help="Override the file's seed.")
+@click.option("--resume", is_flag=True, help="Continue the search stored in --out (optuna.journal) up to "
+              "--trials, instead of starting over.")
+def optimize(optimize_file: str, out_dir: str | None, workers: int | None, trials: int | None,
+             replications: int | None, seed: int | None, resume: bool) -> None:
+    """Search the levers (keys under policy) for the best policy over the uncertain assumptions, then
+    confirm the chosen policy and its runners-up on fresh replications (optimize.json)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from sim.experiments.optimize import plan_optimize, run_optimize
+
+    plan = _guarded(lambda: plan_optimize(optimize_file, replications=replications, seed=seed, trials=trials))
+    out = Path(out_dir) if out_dir else Path("results") / _folder_name(plan.body.name, "optimize")
+    _claim(out, [Path(optimize_file), plan.scenario_path])
+    with _progress() as bar:
+        task = bar.add_task("optimize: trials", total=plan.body.trials)
+        content = _guarded(lambda: run_optimize(plan, out, workers=workers or os.cpu_count() or 1, resume=resume,
+                                                on_trial=lambda *_: bar.advance(task)))
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    _print_optimize(content, console)
+    console.print(f"results written to {escape(str(out))}/")
+
+
+def _print_optimize(content: dict, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    confirmation = content.get("confirmation")
+    if confirmation is None:
+        console.print("no trial met the constraints: nothing to recommend")
+        return
+    table = Table(title=f"{escape(content['name'])}: objective {content['objective']}, confirmed on "
+                        f"{confirmation['replications']} fresh replications (seed {confirmation['seed']})")
+    for column in ("option", "levers", "objective", "incremental profit [95% CI]", "chosen - this", "separable"):
+        table.add_column(column, overflow="fold")
+    for name, option in confirmation["options"].items():
+        levers = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in option["levers"].items())
+        difference = option.get("chosen_minus_this")
+        table.add_row(escape(name), escape(levers), _number(option["objective"]),
+                      _with_interval(option["incremental_profit"]),
+                      "" if difference is None else _with_interval(difference),
+                      "" if name == "chosen" else ("yes" if option["separable"] else "no: tied"))
+    console.print(table)
+    _print_decision(confirmation["decision"], console)
 
 
 @main.command()
@@ -538,7 +616,7 @@ def export(results_dir: str, output: str) -> None:
 @click.argument("file", metavar="SCENARIO.yaml")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value", help="Check with overrides.")
 def validate(file: str, overrides: tuple[str, ...]) -> None:
-    """Check a scenario or sweep file without running it (a sweep: every point it implies)."""
+    """Check a scenario, sweep or optimize file without running it (a sweep: every point it implies)."""
     from sim.input.documents import read_yaml
 
     doc = _guarded(lambda: read_yaml(file))
@@ -552,14 +630,25 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
                    f"point(s) x {plan.replications} replication(s), {len(plan.parameters)} parameter(s); "
                    f"{len(plan.scenarios)} distinct scenario(s) to simulate")
         return
+    if "optimize" in doc.data:
+        if overrides:
+            _fail([f"{file}: --set applies to scenario files, not optimize files"])
+        from sim.experiments.optimize import plan_optimize
+
+        found = _guarded(lambda: plan_optimize(file))
+        click.echo(f"{file}: valid optimize file '{found.body.name}': {len(found.levers)} lever(s), "
+                   f"{found.body.trials} trial(s) x {found.base.replications} replication(s), "
+                   f"{len(found.base.uncertain)} uncertain value(s)")
+        return
     scenario = _load(file, overrides)
     _guarded(lambda: _baseline(scenario, file, overrides))
     existing = scenario.existing_count()
     customers = scenario.planned_customers() - existing
     base = f"{existing:,} existing and " if scenario.existing_customers is not None else ""
+    uncertain = f", {len(scenario.uncertain)} uncertain value(s)" if scenario.uncertain else ""
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "
                f"{len(scenario.acquisition)} channel(s), {base}{customers:,} acquired customers over "
-               f"{scenario.horizon_months} months, {scenario.replications} replication(s)")
+               f"{scenario.horizon_months} months, {scenario.replications} replication(s){uncertain}")
 
 
 @main.command()
@@ -568,8 +657,9 @@ def schema() -> None:
     import json
 
     from sim.schema import Scenario
+    from sim.schema.uncertain import json_schema_with_distributions
 
-    document = Scenario.model_json_schema()
+    document = json_schema_with_distributions(Scenario.model_json_schema())
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "loyalty-sim scenario"
     click.echo(json.dumps(document, indent=2))

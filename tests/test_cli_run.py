@@ -192,6 +192,13 @@ def test_schema_is_json_schema() -> None:
     assert document["title"] == "loyalty-sim scenario"
     assert {"horizon_months", "segments", "acquisition", "policy", "response"} <= set(document["properties"])
     assert document["additionalProperties"] is False
+    # every number may be written as a distribution; the loader's own `uncertain` field is not for users
+    assert "uncertain" not in document["properties"]
+    margin = document["$defs"]["Economics"]["properties"]["gross_margin"]
+    assert {"$ref": "#/$defs/Distribution"} in margin["anyOf"]
+    assert document["properties"]["horizon_months"]["type"] == "integer"      # the run's own settings stay fixed
+    assert document["$defs"]["Response"]["properties"]["uncertain"] == {
+        "enum": ["evidence"], "description": document["$defs"]["Response"]["properties"]["uncertain"]["description"]}
 
 
 def _frames_equal(a: Path, b: Path) -> None:

@@ -430,3 +430,18 @@ def test_bad_existing_blocks_exit_2_naming_the_key(tmp_path, value, expected) ->
                                   else line for line in scenario.read_text().splitlines()))
     result = _validate(scenario)
     assert result.exit_code == 2 and expected in result.output and f"{scenario}:12:" in result.output, result.output
+
+
+def test_uncertain_values_keep_the_existing_customers(tables, tmp_path) -> None:
+    """A replication's scenario with its uncertain values drawn still carries the customer table it read."""
+    path, table, _ = tables["bgnbd"]
+    extra = ("policy:\n  enrollment: {probability: 0.5}\n"
+             "  costs: {fixed_per_month: {dist: uniform, low: 0, high: 100}}\n")
+    scenario = load_scenario(write_scenario(tmp_path, str(path), "bgnbd", extra=extra))
+    assert scenario.uncertain
+    costs = set()
+    for replication in (0, 1):
+        totals = run_replication(scenario, replication).totals
+        assert totals["existing_customers"] == len(table)
+        costs.add(totals["program_fixed_cost"])
+    assert len(costs) == 2   # the fixed cost was drawn anew in each replication

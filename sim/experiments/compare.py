@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.accounting.decision import comparison_decision
 from sim.accounting.runs import RunResult
 from sim.output.files import atomic_write
 from sim.output.layout import SCENARIOS_FOLDER, folder_name, remove_stale
@@ -31,6 +32,8 @@ class Comparison:
     results: list[RunResult]
     reference: RunResult
     reference_is_baseline: bool
+    #: The incremental profit whose chance of being exceeded the ``decision`` block gives.
+    hurdle: float = 0.0
 
     @property
     def compared(self) -> list[RunResult]:
@@ -61,6 +64,7 @@ class Comparison:
                         for r in self._all()},
             "differences": {name: {metric: diff[metric].as_dict() for metric in METRICS + VS_BASELINE_EXTRA}
                             for name, diff in differences.items()},
+            "decision": comparison_decision(self.compared, self.reference, self.hurdle),
         }
 
     def _all(self) -> list[RunResult]:

@@ -15,6 +15,7 @@ from sim.engines.calendar import Engine
 from sim.engines.lifetimes import Lifetimes
 from sim.engines.protocol import ShardableEngine
 from sim.experiments.shards import merge_shards, run_shard
+from sim.model.assumptions import realise
 from sim.schema import Scenario
 
 #: The engines ``run --engine`` can choose: the fast vectorised one, and the plain one-process-per-customer
@@ -30,7 +31,11 @@ def fast_engine(scenario: Scenario, replication: int, *, record_transactions: bo
 
 def run_replication(scenario: Scenario, replication: int, *, record_transactions: bool = False,
                     engine: str = "fast") -> ReplicationResult:
-    """Simulate replication ``replication`` (0-based) of ``scenario``; the same numbers wherever it runs."""
+    """Simulate replication ``replication`` (0-based) of ``scenario``; the same numbers wherever it runs.
+
+    Uncertain keys of ``scenario`` take their values drawn for this replication (:mod:`sim.model.assumptions`).
+    """
+    scenario = realise(scenario, replication)
     if engine == "reference":
         from sim.engines.reference import ReferenceEngine
 

@@ -36,10 +36,11 @@ class RunProgress:
 def run_to_directory(scenario: Scenario, baseline: Scenario | None, out: str | os.PathLike[str], *,
                      transactions: bool = False, workers: int = 1, resume: bool = False, engine: str = "fast",
                      shards: int = 1, scheduler: str | None = None, source: str | os.PathLike[str] | None = None,
-                     progress: RunProgress | None = None) -> RunResult:
+                     progress: RunProgress | None = None, hurdle: float = 0.0) -> RunResult:
     """Simulate ``scenario`` (and ``baseline`` on the same customers) into ``out``; returns the result.
 
-    ``source`` is the scenario file, recorded beside the results. Bad input (an unreachable scheduler, an
+    ``source`` is the scenario file, recorded beside the results; ``hurdle`` is the incremental profit whose
+    chance of being exceeded summary.json's ``decision`` block gives. Bad input (an unreachable scheduler, an
     unwritable directory) raises :class:`sim.input.errors.InputError`.
     """
     progress = progress or RunProgress()
@@ -67,6 +68,6 @@ def run_to_directory(scenario: Scenario, baseline: Scenario | None, out: str | o
     finally:
         if client is not None:
             client.close()
-    write_run(result, Path(out), with_transactions=transactions, source=source)
+    write_run(result, Path(out), with_transactions=transactions, source=source, hurdle=hurdle)
     checkpoint.finish()
     return result

@@ -8,11 +8,13 @@ from sim.accounting.tables import ReplicationResult, replication_result
 from sim.engines.calendar import Engine
 from sim.engines.lifetimes import Lifetimes
 from sim.engines.protocol import ShardableEngine
+from sim.model.assumptions import realise
 from sim.schema import Scenario
 
 
 def run_shard(scenario: Scenario, replication: int, shard: int, count: int) -> tuple[Ledger, int]:
     """Shard ``shard`` of ``count`` of a replication: its closed ledger and its number of events."""
+    scenario = realise(scenario, replication)
     kind = Lifetimes if scenario.policy is None else Engine
     engine: ShardableEngine = kind(scenario, replication, shard=(shard, count))
     return engine.simulate(), engine.events
@@ -20,6 +22,7 @@ def run_shard(scenario: Scenario, replication: int, shard: int, count: int) -> t
 
 def merge_shards(scenario: Scenario, replication: int, parts: list[tuple[Ledger, int]]) -> ReplicationResult:
     """The whole replication from the results of :func:`run_shard` for every shard."""
+    scenario = realise(scenario, replication)
     ledger = parts[0][0]
     for other, _ in parts[1:]:
         ledger.merge(other)

@@ -168,6 +168,7 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
     if "sweep" not in doc.data:
         raise InputError([doc.problem((), "not a sweep file (no top-level `sweep:` key); "
                                           "use `loyalty-sim run` for a scenario")])
+    _lines_of_levers(doc)
     body: SweepBody = validate(SweepFile, doc).sweep
     points_count = check_size(body, doc)
     scenario_path = Path(body.scenario)
@@ -189,6 +190,10 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
     for key, value in body.set.items():
         fixed_path = _key_path(key, plain.model_dump(), doc, ("sweep", "set", key))[0]
         settings.append(Setting(fixed_path, value, ("sweep", "set", key), key))
+    for key, spec in body.uncertainties.items():
+        uncertain_path = _key_path(key, plain.model_dump(), doc, ("sweep", "uncertainties", key))[0]
+        law = {"dist": "uniform", "low": spec.low, "high": spec.high} if isinstance(spec, Range) else spec
+        settings.append(Setting(uncertain_path, law, ("sweep", "uncertainties", key), key))
     base = _scenario_with(scenario_doc, scenario_path, doc, "sweep.set", settings)
     base_values = base.model_dump()
     parameters = [_parameter(key, spec, base_values, doc) for key, spec in body.parameters.items()]
@@ -228,6 +233,14 @@ def plan_sweep(path: str | os.PathLike[str], *, replications: int | None = None,
                 arm, base_index = arms({parameter.key: value}, f"one-at-a-time {parameter.key}={value!r}")
                 plan.oat.append({"parameter": parameter.key, "value": value, "arm": arm, "base": base_index})
     return plan
+
+
+def _lines_of_levers(doc: Document) -> None:
+    """A sweep's ``levers`` are its parameters: problems found in them are told at the levers' lines."""
+    prefix = ("sweep", "levers")
+    for path, line in list(doc.lines.items()):
+        if path[:2] == prefix:
+            doc.lines.setdefault(("sweep", "parameters") + path[2:], line)
 
 
 def _refuse_own_keys(body: SweepBody, doc: Document) -> None:

@@ -155,6 +155,7 @@ def check_same_population(scenario: Scenario, path: str | os.PathLike[str], base
             f"{scenario.horizon_months}; a paired comparison needs the same horizon"))])
     keys = list(POPULATION_KEYS)
     differ = population_differences(scenario.model_dump(include=set(keys)), baseline.model_dump(include=set(keys)))
+    differ += _uncertain_population_differences(scenario, baseline)
     if differ:
         shown = "; ".join(f"{key}: {mine!r} here, {theirs!r} there" for key, mine, theirs in differ[:3])
         more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
@@ -163,6 +164,16 @@ def check_same_population(scenario: Scenario, path: str | os.PathLike[str], base
             f"{path} and its baseline {baseline_path} simulate different customers ({shown}{more}); a paired "
             f"comparison needs the same segments, acquisition and horizon in both files (values given with "
             f"--set or a sweep's set: and parameters are carried to a file baseline, its policy aside)"))])
+
+
+def _uncertain_population_differences(scenario: Scenario, baseline: Scenario) -> list[tuple[str, Any, Any]]:
+    """Uncertain keys of the population (``{dist: ...}`` values) that the two do not share exactly."""
+    def table(which: Scenario) -> dict[str, Any]:
+        return {item.key: item.distribution.model_dump() for item in which.uncertain if item.path[0] in POPULATION_KEYS}
+
+    mine, theirs = table(scenario), table(baseline)
+    return [(key, mine.get(key, "a fixed value"), theirs.get(key, "a fixed value"))
+            for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
 
 
 def population_differences(mine: Any, theirs: Any, prefix: KeyPath = ()) -> list[tuple[str, Any, Any]]:

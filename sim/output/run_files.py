@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sim.accounting.decision import run_decision
 from sim.accounting.estimates import estimate
 from sim.accounting.metrics import METRICS, MONTHLY_METRICS, VS_BASELINE_EXTRA
 from sim.accounting.runs import RunResult
@@ -25,8 +26,9 @@ from sim.schema.units import DAYS_PER_YEAR
 SIMULATION_EPOCH = dt.date(2000, 1, 1)
 
 
-def summary(result: RunResult) -> dict[str, Any]:
-    """The content of summary.json (``vs_baseline`` and ``member_comparison`` when there is a baseline)."""
+def summary(result: RunResult, hurdle: float = 0.0) -> dict[str, Any]:
+    """The content of summary.json (``vs_baseline``, ``decision`` and ``member_comparison`` when there is a
+    baseline; ``hurdle`` is the incremental profit whose chance of being exceeded ``decision`` gives)."""
     scenario = result.scenario
     metrics = result.metrics()
     content: dict[str, Any] = {
@@ -42,6 +44,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         content["vs_baseline"] = {name: vs[name].as_dict() for name in METRICS + VS_BASELINE_EXTRA}
         paid_back = np.isfinite(result.payback_months(result.baseline))
         content["vs_baseline"]["payback_month"]["replications_paid_back"] = int(paid_back.sum())
+        content["decision"] = run_decision(result, hurdle)
         comparison = member_comparison(result)
         if comparison is not None:
             content["member_comparison"] = comparison
@@ -122,7 +125,7 @@ def transactions(result: RunResult) -> pd.DataFrame:
 
 
 def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transactions: bool = False,
-              source: str | os.PathLike[str] | None = None) -> Path:
+              source: str | os.PathLike[str] | None = None, hurdle: float = 0.0) -> Path:
     """Write the result files into ``out_dir`` (created if needed), each file atomically.
 
     With a baseline, its own summary.json, timeseries.parquet and cohorts.parquet go to ``out_dir/baseline``.
@@ -132,12 +135,13 @@ def write_run(result: RunResult, out_dir: str | os.PathLike[str], *, with_transa
     files) are removed, so that nothing stale sits beside the new results; no other file is touched.
     """
     out = Path(out_dir)
-    remove_stale(out, write_run_files(result, out, with_transactions=with_transactions, source=source))
+    remove_stale(out, write_run_files(result, out, with_transactions=with_transactions, source=source,
+                                      hurdle=hurdle))
     return out
 
 
 def write_run_files(result: RunResult, out: Path, *, with_transactions: bool = False,
-                    source: str | os.PathLike[str] | None = None) -> list[Path]:
+                    source: str | os.PathLike[str] | None = None, hurdle: float = 0.0) -> list[Path]:
     """Write the result files of :func:`write_run` (removing nothing); the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -146,7 +150,7 @@ def write_run_files(result: RunResult, out: Path, *, with_transactions: bool = F
                                    source=_baseline_source(result.scenario, source))
     files = {
         SCENARIO_FILE: lambda p: p.write_text(scenario_yaml(result.scenario, source)),
-        "summary.json": lambda p: p.write_text(json.dumps(summary(result), indent=2) + "\n"),
+        "summary.json": lambda p: p.write_text(json.dumps(summary(result, hurdle), indent=2) + "\n"),
         "timeseries.parquet": lambda p: timeseries(result).to_parquet(p, index=False),
         "cohorts.parquet": lambda p: cohorts(result).to_parquet(p, index=False),
     }
@@ -166,8 +170,19 @@ def scenario_yaml(scenario: BaseModel, source: str | os.PathLike[str] | None = N
     """
     header = "# The scenario as simulated: validated, with every default filled in and overrides applied.\n"
     header += f"# source: {source if source is not None else 'unknown (written through the Python API)'}\n"
-    return header + yaml.dump(resolved(scenario), Dumper=CoreSchemaDumper, sort_keys=False, allow_unicode=True,
-                              width=100)
+    return header + yaml.dump(_with_distributions(scenario, resolved(scenario)), Dumper=CoreSchemaDumper,
+                              sort_keys=False, allow_unicode=True, width=100)
+
+
+def _with_distributions(scenario: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+    """The uncertain values written back as the ``{dist: ...}`` they were given as, in place of their medians."""
+    from sim.schema.uncertain import has_path, set_value
+
+    items = data.pop("uncertain", None) and getattr(scenario, "uncertain", ())
+    for item in items or ():
+        if has_path(data, item.path):
+            data = set_value(data, item.path, item.distribution.model_dump())
+    return data
 
 
 def resolved(model: BaseModel) -> dict[str, Any]:

@@ -232,3 +232,12 @@ def beta(keys: np.ndarray, purpose: Purpose, a: float, b: float) -> np.ndarray:
     first = gamma(keys, purpose, a)
     second = gamma(keys, purpose, b, offset=1_000_000)
     return first / (first + second)
+
+
+def assumption_uniform(seed: int, replication: int, key: str) -> float:
+    """The uniform in (0, 1) that sets uncertain assumption ``key`` (its dotted key path) in replication
+    ``replication``: the same for every scenario run on ``seed`` (a scenario, its baseline, every scenario of a
+    comparison or sweep point), different across replications and across assumptions."""
+    sequence = np.random.SeedSequence(entropy=seed, spawn_key=(replication, name_key("assumption"), name_key(key)))
+    word = int(sequence.generate_state(1, np.uint64)[0])
+    return ((word >> 11) + 0.5) * _TO_UNIT

@@ -8,6 +8,7 @@ import pandas as pd
 from sim.accounting.derived import payback_months
 from sim.output.layout import folder_name
 from sim.report import analysis, charts, text
+from sim.report.decision import DECISION_CAPTION, decision_bullets, decision_chart
 from sim.report.inputs import ComparisonData, RunData
 from sim.report.page import Chart, Page
 from sim.report.style import CURRENCY, number
@@ -70,6 +71,10 @@ def run_page(run: RunData) -> Page:
     months, base = int(run.summary["horizon_months"]), run.baseline
     arms = {run.name: run, **({arm_label(base): base} if base is not None else {})}
     page_charts: list[Chart] = []
+    decision = run.summary.get("decision")
+    if decision is not None:
+        page_charts.append(Chart("decision", "The decision: chance of paying and what to learn first",
+                                 DECISION_CAPTION, decision_chart(decision)))
     if base is not None:
         page_charts += incremental_charts(run, base, arm_label(base))
     page_charts += arm_charts(arms, months)
@@ -86,7 +91,8 @@ def run_page(run: RunData) -> Page:
         title=f"{run.name}: loyalty-sim report",
         subtitle=f"Run of {run.name}: {run.summary['replications']} replications, {months} months, seed "
                  f"{run.summary.get('seed')}" + (", against its baseline" if base is not None else ""),
-        summary=text.run_summary(run.summary), charts=page_charts,
+        summary=(decision_bullets(decision, run.name) if decision else []) + text.run_summary(run.summary),
+        charts=page_charts,
         headline=text.run_headline(run.summary), headline_title="Headline figures (totals over the horizon)",
         headline_note=f"Money in {CURRENCY} (the scenario's currency); differences are paired, scenario − baseline.",
         assumptions=text.assumptions(scenarios) if scenarios else None,
@@ -208,7 +214,11 @@ def comparison_page(comparison: ComparisonData) -> Page:
                                                    content["differences"][name]["profit"].items()}}
                                 for name in compared])
     confidence = float(content.get("confidence", 0.95))
-    page_charts = [
+    decision = content.get("decision")
+    page_charts = [] if decision is None else [
+        Chart("decision", "The decision: chance of paying and what to learn first", DECISION_CAPTION,
+              decision_chart(decision))]
+    page_charts += [
         Chart("differences", f"Profit against {reference}", CAPTIONS["differences"],
               charts.differences_chart(differences, metric_label="Profit", reference=reference,
                                        confidence=confidence)),
@@ -228,8 +238,9 @@ def comparison_page(comparison: ComparisonData) -> Page:
         title=f"Comparison of {', '.join(content['metrics'])}: loyalty-sim report",
         subtitle=f"{len(runs)} scenarios on the same customers: {reps} replications, {months} months, seed "
                  f"{content.get('seed')}; reference: {reference}",
-        summary=comparison_summary(comparison, {name: int(np.isfinite(payback_months(matrix)).sum())
-                                                for name, matrix in cumulative.items()}), charts=page_charts,
+        summary=(decision_bullets(decision, reference) if decision else [])
+        + comparison_summary(comparison, {name: int(np.isfinite(payback_months(matrix)).sum())
+                                          for name, matrix in cumulative.items()}), charts=page_charts,
         headline=comparison_headline(comparison), headline_title="Scenarios side by side (totals over the horizon)",
         headline_note=f"Money in {CURRENCY}. Differences are paired against {reference}; their intervals are at "
                       f"{confidence:.2%} (Bonferroni over {content.get('comparisons', len(compared))} comparisons).",

@@ -9,8 +9,10 @@ from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, mo
 
 from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import HazardDropout, Segment
+from sim.schema.evidence import expand_evidence
 from sim.schema.existing import CustomerBase, ExistingFromFile, ExistingSimulated
 from sim.schema.policy import Policy, Response
+from sim.schema.uncertain import UncertainValue, check_support, extract_uncertain
 
 REFERRAL_CHANNEL = "referral"
 #: Counts larger than this are refused outright (they could never be simulated).
@@ -90,6 +92,31 @@ class Scenario(Frozen):
     response: Response = Response()
     #: The existing customers' histories, read by the input door (:mod:`sim.input.customers`).
     _base: CustomerBase | None = PrivateAttr(default=None)
+
+    uncertain: tuple[UncertainValue, ...] = Field(default=(), description=(
+        "Filled in from the values written {dist: ...}: do not write it (docs/scenarios.md, Uncertain values)."))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _distributions_apart(cls, data: object) -> object:
+        """Values written as distributions: their medians in place, the distributions in ``uncertain``."""
+        if not isinstance(data, dict):
+            return data
+        if "response" in data:
+            defaults = {name: field.default for name, field in Response.model_fields.items()}
+            data = {**data, "response": expand_evidence(data["response"], defaults)}
+        plain, found = extract_uncertain(data, cls)
+        if not found and not isinstance(data.get("uncertain"), list):
+            return data
+        kept = [{**item, "path": tuple(item["path"])} if isinstance(item, dict) else item
+                for item in data.get("uncertain", ())]
+        return {**plain, "uncertain": tuple(kept) + tuple(found)}
+
+    @model_validator(mode="after")
+    def _distributions_fit(self) -> Scenario:
+        """Each uncertain key's whole range is valid for the key."""
+        check_support(self, list(self.uncertain))
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> Scenario:
@@ -221,6 +248,9 @@ class Scenario(Frozen):
 
         The ``response`` block (how customers react to levers) is reset to its defaults: without levers it
         has no effect, and scenarios that differ only in it then share one baseline (a sweep runs it once).
+        Uncertain values of the policy and the response go with them; the others stay, drawn as for the
+        scenario.
         """
-        return self.model_copy(update={"policy": None, "response": Response(),
+        kept = tuple(item for item in self.uncertain if item.path[0] not in ("policy", "response"))
+        return self.model_copy(update={"policy": None, "response": Response(), "uncertain": kept,
                                        "name": f"{self.name} (baseline)"})  # the base's histories too

@@ -46,10 +46,35 @@ class SweepBody(Frozen):
     metric: str | None = None
     oat: bool = True
     set: dict[str, Any] = Field(default_factory=dict)   # fixed values for every point
-    parameters: dict[str, Annotated[list[Scalar], Field(min_length=1)] | Range] = Field(min_length=1)
+    parameters: dict[str, Annotated[list[Scalar], Field(min_length=1)] | Range] = Field(default_factory=dict)
+    #: What the firm chooses (keys under ``policy``): the design's parameters, when given instead of them.
+    levers: dict[str, Annotated[list[Scalar], Field(min_length=1)] | Range] = Field(default_factory=dict)
+    #: What it does not control: drawn per replication, a range {low, high} as a uniform distribution or any
+    #: {dist: ...} (docs/decisions.md), the same draws at every point (common random numbers).
+    uncertainties: dict[str, Range | dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _levers_are_the_parameters(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("levers"):
+            if data.get("parameters"):
+                raise KeyPathError(("levers",), "give either parameters, or levers (with uncertainties), not both")
+            return {**data, "parameters": data["levers"]}
+        return data
 
     @model_validator(mode="after")
     def _design_needs(self) -> SweepBody:
+        if not self.parameters:
+            raise KeyPathError(("parameters",), "required: the parameters to vary (or the levers, with "
+                                                "uncertainties)")
+        for key in self.levers:
+            if not key.startswith("policy."):
+                raise KeyPathError(("levers", key), "a lever is what the firm chooses: a key under policy; "
+                                                    "customers' reactions and the market go under uncertainties")
+        for key, spec in self.uncertainties.items():
+            if isinstance(spec, Range) and (spec.levels is not None or spec.log):
+                raise KeyPathError(("uncertainties", key), "an uncertainty is drawn per replication: {low, high} "
+                                                           "(uniform) or a {dist: ...}, without levels or log")
         for key, spec in self.parameters.items():
             if isinstance(spec, Range) and self.design == "grid" and spec.levels is None:
                 raise KeyPathError(("parameters", key), "a range in a grid design needs `levels` (how many "
