@@ -30,7 +30,7 @@ from sim.schema.units import DAYS_PER_YEAR
 NO_RESPONSE = {
     "member_frequency_lift": 0.0, "member_dropout_multiplier": 1.0, "goal_gradient": 0.0,
     "discount_uplift": 0.0, "pull_forward": 0.0, "habituation": 0.0, "winback_reactivation": 0.0,
-    "referral_bonus_lift": 0.0,
+    "referral_bonus_lift": 0.0, "tier_max_lift": 0.0, "tier_max_retention": 0.0,
 }
 
 

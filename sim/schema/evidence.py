@@ -1,0 +1,50 @@
+"""The defaults of the value-response keys of ``response:`` and the range the evidence allows for each.
+
+One table (:data:`EVIDENCE`): the schema's defaults are read from it, ``docs/levers.md`` section 3 prints
+it with the full citations, and an uncertainty analysis can draw each key from its (low, high) range.
+The functions these keys parametrise are :mod:`sim.model.response`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A response default, the range the evidence allows (low, high), whether the default is measured or a
+    judgement, and the source (full citations in ``docs/levers.md``)."""
+
+    default: float
+    low: float
+    high: float
+    status: str
+    source: str
+
+
+#: Every value-response default and its evidence range: the one table the schema's defaults and the docs'
+#: table are read from, and the ranges an uncertainty analysis draws from.
+EVIDENCE: dict[str, Evidence] = {
+    "heavy_buyer_damping": Evidence(1.0, 0.0, 3.0, "judgement",
+                                    "Liu 2007: heavy buyers do not change, light and moderate ones do"),
+    "reward_reach_years": Evidence(5.0, 2.0, 10.0, "judgement",
+                                   "a reward more than this many years of one's own buying away is no goal"),
+    "half_reward_rate": Evidence(0.01, 0.005, 0.03, "judgement",
+                                 "Woolf 2014: retail programs give 1-2% back; half the effect at 1%"),
+    "member_max_lift": Evidence(0.125, 0.0, 0.25, "judgement (calibrated)",
+                                "Verhoef 2003, Leenheer et al. 2007: small; 2% back gives about +5%"),
+    "member_max_retention": Evidence(0.45, 0.0, 0.9, "judgement (calibrated)",
+                                     "Verhoef 2003: small retention effect; 2% back gives about x0.85"),
+    "goal_gradient_max": Evidence(0.5, 0.0, 1.0, "measured (calibrated)",
+                                  "Kivetz, Urminsky & Zheng 2006: about 0.2 at 2% back"),
+    "discount_elasticity": Evidence(3.6, 2.0, 5.0, "measured",
+                                    "Bijmolt et al. 2005: mean promotion elasticity -3.6"),
+    "discount_half_depth": Evidence(0.30, 0.15, 1.0, "judgement",
+                                    "saturation: deep cuts pull forward more than they add"),
+    "tier_max_lift": Evidence(0.10, 0.0, 0.2, "judgement", "Dreze & Nunes 2009: direction only"),
+    "tier_max_retention": Evidence(0.3, 0.0, 0.6, "judgement", "Dreze & Nunes 2009: direction only"),
+    "half_benefit_rate": Evidence(0.02, 0.005, 0.05, "judgement", "benefit worth 2% of the year's spend"),
+    "referral_max_lift": Evidence(2.0, 0.0, 4.0, "judgement",
+                                  "Schmitt et al. 2011 value referred customers, not bonus effects"),
+    "half_bonus_ratio": Evidence(0.4, 0.1, 1.0, "judgement", "a bonus of 40% of an order doubles referrals"),
+}
