@@ -257,3 +257,29 @@ def test_the_response_charts_are_drawn_from_the_code(tmp_path) -> None:
         assert path.stat().st_size > 10_000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (ROOT / "docs" / "images" / path.name).exists(), path.name
         assert f"images/{path.name}" in levers, path.name
+
+
+@pytest.mark.slow
+def test_self_selection_makes_incremental_behaviour_costlier() -> None:
+    """Half the customers join, at random (self_selection 0) or heavy buyers first (2): heavy members
+    earn and redeem more rewards and react less (who reacts, reachability), so the reward cost per
+    incremental purchase rises with self-selection. Paired by replication (the same customers in all
+    arms); the rise must exceed 4 SE of its paired differences."""
+    def arm(self_selection: float) -> Scenario:
+        return one_segment(HAZARD, customers=4000, months=24, replications=8, seed=53,
+                           policy={"enrollment": {"probability": 0.5, "self_selection": self_selection},
+                                   "points": dict(POINTS, expiry_months_inactive=None)})
+
+    base = run_scenario(arm(0.0).without_policy())
+    baseline = np.array([rep.totals["purchases"] for rep in base.replications])
+    cost_per_purchase = {}
+    for selection in (0.0, 2.0):
+        run = run_scenario(arm(selection))
+        gained = np.array([rep.totals["purchases"] for rep in run.replications]) - baseline
+        assert np.all(gained > 0)
+        cost_per_purchase[selection] = np.array([rep.totals["reward_cost"] for rep in run.replications]) / gained
+    rise = cost_per_purchase[2.0] - cost_per_purchase[0.0]
+    se = rise.std(ddof=1) / math.sqrt(len(rise))
+    print(f"reward cost per incremental purchase: {cost_per_purchase[0.0].mean():.2f} at random, "
+          f"{cost_per_purchase[2.0].mean():.2f} with self-selection (paired rise {rise.mean():.2f}, SE {se:.2f})")
+    assert rise.mean() > 4 * se > 0

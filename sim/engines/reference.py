@@ -392,11 +392,11 @@ class ReferenceEngine:
         return max(depths) if depths else None
 
     def reacts(self, c: Customer) -> float:
-        """Who reacts (levers.md 3): (1 + d) / (1 + d x), x = own rate / segment's mean rate."""
+        """Who reacts (levers.md 3): (1 + d) / (1 + d x²), x = own rate / segment's mean rate."""
         d = self.response.heavy_buyer_damping
         mean = self.laws[c.segment].purchase_rate.mean
         x = c.rate / mean if mean > 0 else 1.0
-        return (1.0 + d) / (1.0 + d * x)
+        return (1.0 + d) / (1.0 + d * x * x)
 
     def program_value(self, c: Customer) -> float:
         """V: reward value back per unit spent x max(0, 1 - years to a reward at c's pace / reach years)."""

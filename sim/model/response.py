@@ -10,9 +10,10 @@ diminishing returns, and is zero when nothing of value is offered (``docs/levers
 * referrals: the bonus relative to the customer's mean order value.
 
 Who reacts: a customer buying at x times its segment's mean rate reacts with weight
-(1 + d) / (1 + d x), d = ``heavy_buyer_damping`` (light and moderate buyers change, heavy buyers claim
-rewards without changing: Liu 2007), so self-selection of heavy buyers makes a program costlier per unit of
-incremental behaviour.
+(1 + d) / (1 + d x^2), d = ``heavy_buyer_damping`` (light and moderate buyers change, heavy buyers claim
+rewards without changing: Liu 2007). The purchases a lift adds grow with x w(x), which peaks at
+x = 1 / sqrt(d) and falls towards 0 for the heaviest buyers, so self-selection of heavy buyers makes a program
+costlier per unit of incremental behaviour.
 
 Only + - x / and comparisons: the engines' vectorised numpy and the reference engine's plain floats give
 the same correctly rounded numbers (no transcendental function whose SIMD and libm results could differ).
@@ -42,11 +43,13 @@ def saturation(value, half):
 
 
 def reaction_weight(relative_rate, heavy_buyer_damping: float):
-    """Who reacts: (1 + d) / (1 + d x) for a customer buying at x times its segment's mean rate.
+    """Who reacts: (1 + d) / (1 + d x^2) for a customer buying at x times its segment's mean rate.
 
-    1 at the mean, 1 + d for the lightest, falling towards 0 for the heaviest; 1 for all when d = 0.
+    1 at the mean, 1 + d for the lightest, falling towards 0 for the heaviest faster than 1 / x, so that
+    the purchases a lift adds (proportional to x times the weight) fall for heavy buyers; 1 for all when
+    d = 0.
     """
-    return (1.0 + heavy_buyer_damping) / (1.0 + heavy_buyer_damping * relative_rate)
+    return (1.0 + heavy_buyer_damping) / (1.0 + heavy_buyer_damping * (relative_rate * relative_rate))
 
 
 def reward_rate(earn_per_currency: float, earn_multiplier, reward_value: float, reward_threshold: float):

@@ -176,7 +176,7 @@ class Response(Frozen):
     habituation: Annotated[float, Field(ge=0, lt=1)] = 0.02
     winback_reactivation: Share = 0.05
     referral_bonus_lift: Strength | None = None
-    #: Who reacts: weight (1 + d) / (1 + d x) at x times the segment's mean purchase rate.
+    #: Who reacts: weight (1 + d) / (1 + d x^2) at x times the segment's mean purchase rate.
     heavy_buyer_damping: Annotated[float, Field(ge=0, le=100, description="At most 100.")] = _default(
         "heavy_buyer_damping")
     #: A reward further than this many years of the customer's own buying is worth nothing to it.
