@@ -283,3 +283,19 @@ def test_self_selection_makes_incremental_behaviour_costlier() -> None:
     print(f"reward cost per incremental purchase: {cost_per_purchase[0.0].mean():.2f} at random, "
           f"{cost_per_purchase[2.0].mean():.2f} with self-selection (paired rise {rise.mean():.2f}, SE {se:.2f})")
     assert rise.mean() > 4 * se > 0
+
+
+def test_validate_says_which_form_each_response_uses(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    result = CliRunner().invoke(main, ["validate", str(ROOT / "scenarios" / "points_program.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "membership rate: value curve" in result.output and "discount uplift: value curve" in result.output
+    result = CliRunner().invoke(main, ["validate", str(ROOT / "scenarios" / "points_program.yaml"),
+                                       "--set", "response.member_frequency_lift=0.05",
+                                       "--set", "response.discount_uplift=1.5"])
+    assert result.exit_code == 0, result.output
+    assert "membership rate: fixed 0.05" in result.output and "discount uplift: fixed 1.5" in result.output
+    assert "membership dropout: value curve" in result.output
