@@ -413,10 +413,12 @@ class Engine:
         or else full price (dips and habituation after ``discounted`` discounted purchases)."""
         program, pop = self.program, self.pop
         rate, spend_mean = pop.rate[ids], pop.spend_mean[ids]
-        mult = program.member_rate(member, tier, rate, spend_mean, segment)
+        inputs = program.inputs(tier, rate, spend_mean, segment) if program.uses_value_curves else None
+        mult = program.member_rate(member, tier, rate, spend_mean, segment, inputs)
         if program.has_goal_gradient:  # redeeming members only
             progress = np.minimum(points / program.points.reward_threshold, 1.0)
-            mult *= 1.0 + program.goal_gradient(tier, rate, spend_mean, segment) * progress * (member & redeemer)
+            gradient = program.goal_gradient(tier, rate, spend_mean, segment, inputs)
+            mult *= 1.0 + gradient * progress * (member & redeemer)
         if offered is True:
             mult *= program.uplift(segment, depth)
             return mult

@@ -110,18 +110,24 @@ class Program:
                                             points.reward_value, points.reward_threshold,
                                             self.response.reward_reach_years)
 
+    def inputs(self, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+               segment: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the value curves read of each customer: its yearly spend, reaction weight and program value
+        (computed once and handed to :meth:`member_rate` and :meth:`goal_gradient`)."""
+        annual_spend = np.asarray(rate, dtype=np.float64) * spend_mean
+        return annual_spend, self.weight(rate, segment), self.value(tier, annual_spend)
+
     def member_rate(self, member: np.ndarray, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
-                    segment: np.ndarray) -> np.ndarray:
+                    segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray:
         """The purchase-rate factor of membership and tier (1 for non-members)."""
         response = self.response
         curve = response.member_frequency_lift is None
         if not curve and not len(self.tier_min):
             return np.where(member, 1.0 + response.member_frequency_lift, 1.0)
-        annual_spend = np.asarray(rate, dtype=np.float64) * spend_mean
-        weight = self.weight(rate, segment)
+        annual_spend, weight, value = inputs or self.inputs(tier, rate, spend_mean, segment)
         if curve:
-            factor = response_model.member_rate_factor(self.value(tier, annual_spend), weight,
-                                                       response.member_max_lift, response.half_reward_rate)
+            factor = response_model.member_rate_factor(value, weight, response.member_max_lift,
+                                                       response.half_reward_rate)
         else:
             factor = np.full(np.shape(member), 1.0 + response.member_frequency_lift)
         if len(self.tier_min):
@@ -138,11 +144,10 @@ class Program:
         curve = response.member_dropout_multiplier is None
         if not curve and not len(self.tier_min):
             return np.where(member, response.member_dropout_multiplier, 1.0)
-        annual_spend = np.asarray(rate, dtype=np.float64) * spend_mean
-        weight = self.weight(rate, segment)
+        annual_spend, weight, value = self.inputs(tier, rate, spend_mean, segment)
         if curve:
-            factor = response_model.member_dropout_factor(self.value(tier, annual_spend), weight,
-                                                          response.member_max_retention, response.half_reward_rate)
+            factor = response_model.member_dropout_factor(value, weight, response.member_max_retention,
+                                                          response.half_reward_rate)
         else:
             factor = np.full(np.shape(member), response.member_dropout_multiplier)
         if len(self.tier_min):
@@ -161,14 +166,21 @@ class Program:
         return bool(gradient) if gradient is not None else self.response.goal_gradient_max > 0
 
     def goal_gradient(self, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
-                      segment: np.ndarray) -> np.ndarray | float:
+                      segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray | float:
         """The goal-gradient strength g of redeeming members: rate x (1 + g x progress)."""
         response = self.response
         if response.goal_gradient is not None:
             return response.goal_gradient
-        annual_spend = np.asarray(rate, dtype=np.float64) * spend_mean
-        return response_model.goal_gradient_strength(self.value(tier, annual_spend), self.weight(rate, segment),
-                                                     response.goal_gradient_max, response.half_reward_rate)
+        _, weight, value = inputs or self.inputs(tier, rate, spend_mean, segment)
+        return response_model.goal_gradient_strength(value, weight, response.goal_gradient_max,
+                                                     response.half_reward_rate)
+
+    @property
+    def uses_value_curves(self) -> bool:
+        """Whether any purchase-rate factor of members reads the value curves (else all are fixed)."""
+        response = self.response
+        return bool(response.member_frequency_lift is None or len(self.tier_min)
+                    or (self.points is not None and response.goal_gradient is None))
 
     def uplift(self, segment: np.ndarray, depth: np.ndarray | float) -> np.ndarray:
         """The purchase-rate factor while a discount of ``depth`` is available to customers of ``segment``."""
