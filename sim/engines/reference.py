@@ -47,19 +47,24 @@ Levers implemented (all of ``policy`` and ``response`` as of this writing)
   arrival (not a repeat purchase), Poisson purchases, ``per_purchase`` (BG/NBD, after repeat purchases
   only) and ``hazard`` (Pareto/NBD) dropout, Gamma-Gamma order values with growth over tenure, organic
   referrals (into the referral segment, referred customers refer too), cohorts, CLV and NPV;
-* ``enrollment`` (self-selection through ``Program.join_probability``), member frequency lift and dropout
-  multiplier;
+* ``enrollment`` (self-selection through ``Program.join_probability``); the member purchase-rate factor,
+  dropout multiplier and goal gradient from the value offered (levers.md section 3: reward rate,
+  reachability at the customer's own pace, who reacts), or their fixed forms when set; written out here
+  in plain floats, independently of ``sim.model.response``;
 * ``points``: integer points on net spend x earn rate x tier multiplier, redeemers (``redeemer_share``)
   redeem whole rewards at the purchase after the balance reaches the threshold, expiry after
   ``expiry_months_inactive`` without a purchase (also for dropped-out customers), goal gradient, points
   outstanding and liability;
 * ``costs``: fixed cost per month, member cost per year of a member's time alive;
-* blanket windows (``kind: blanket``): price cut, uplift, pull-forward dip per segment, habituation;
+* blanket windows (``kind: blanket``): price cut, uplift from the depth (or fixed), pull-forward dip per
+  segment, habituation;
 * ``tiers``: month-end evaluation on trailing 12 monthly buckets of net spend, earn multiplier,
-  frequency lift, dropout multiplier, benefit cost per year of a member's time alive in the tier;
+  frequency lift and dropout multiplier (from the value of the benefits, or fixed), benefit cost per year of
+  a member's time alive in the tier;
 * win-back (``kind: winback``) with reactivation of dropped-out customers;
 * targeted offers (``kind: targeted``, ``top_predicted_clv`` and ``at_risk``);
-* the referral program: members' referral rate lift, bonuses for referrals made by members.
+* the referral program: members' referral rate lift (from the bonus, or fixed), bonuses for referrals made
+  by members.
 
 A scenario key this module does not know (a policy or response field, a discount kind, a segment
 option added to the schema later) raises :class:`NotImplementedError` naming it (:func:`check_supported`)

@@ -15,18 +15,14 @@ rewards without changing: Liu 2007). The purchases a lift adds grow with x w(x),
 x = 1 / sqrt(d) and falls towards 0 for the heaviest buyers, so self-selection of heavy buyers makes a program
 costlier per unit of incremental behaviour.
 
-Only + - x / and comparisons: the engines' vectorised numpy and the reference engine's plain floats give
-the same correctly rounded numbers (no transcendental function whose SIMD and libm results could differ).
-Every function takes scalars or numpy arrays. :data:`EVIDENCE` holds each default with its evidence range.
+Only + - x / and comparisons, each correctly rounded: no transcendental function whose SIMD and libm
+results could differ, so the numbers do not depend on the CPU. Every function takes scalars or numpy arrays.
+The defaults of their parameters and the evidence range of each are :data:`sim.schema.evidence.EVIDENCE`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from sim.schema.evidence import EVIDENCE, Evidence
-
-__all__ = ["EVIDENCE", "Evidence"]
 
 #: The cut at which the promotion elasticity is quoted: Bijmolt et al. 2005 (-3.6), a 20% cut giving +72%.
 ANCHOR_DEPTH = 0.20

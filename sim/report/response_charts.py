@@ -104,6 +104,7 @@ def tier_referral_chart(response: Response) -> Figure:
     left.plot(benefit, 1.0 - curves.tier_dropout_factor(benefit, 1.0, response.tier_max_retention,
                                                         response.half_benefit_rate),
               color=PALETTE[2], label="dropout reduction")
+    left.set_xticks(np.linspace(0.0, 0.15, 6))
     _percent(left)
     left.set_xlabel("tier benefits per year / own yearly spend")
     left.set_title("Tiers act through their benefits")
