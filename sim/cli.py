@@ -649,6 +649,15 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "
                f"{len(scenario.acquisition)} channel(s), {base}{customers:,} acquired customers over "
                f"{scenario.horizon_months} months, {scenario.replications} replication(s){uncertain}")
+    if scenario.policy is not None:
+        forms = scenario.response.forms()
+        for tier in scenario.policy.tiers:
+            fixed = [f"{name} {value:g}" for name, value in (("frequency_lift", tier.frequency_lift),
+                                                             ("dropout_multiplier", tier.dropout_multiplier))
+                     if value is not None]
+            forms[f"tier {tier.name}"] = f"fixed {', '.join(fixed)}" if fixed else "value curve"
+        click.echo("responses (docs/levers.md section 3): "
+                   + "; ".join(f"{effect}: {form}" for effect, form in forms.items()))
 
 
 @main.command()

@@ -30,7 +30,7 @@ from sim.schema.units import DAYS_PER_YEAR
 NO_RESPONSE = {
     "member_frequency_lift": 0.0, "member_dropout_multiplier": 1.0, "goal_gradient": 0.0,
     "discount_uplift": 0.0, "pull_forward": 0.0, "habituation": 0.0, "winback_reactivation": 0.0,
-    "referral_bonus_lift": 0.0,
+    "referral_bonus_lift": 0.0, "tier_max_lift": 0.0, "tier_max_retention": 0.0,
 }
 
 
@@ -119,10 +119,18 @@ def policies(draw, horizon: int) -> dict:
     return policy
 
 
-responses = st.fixed_dictionaries({
+# Each fixed effect given or left to its value curve (docs/levers.md section 3), the curves' keys drawn too.
+responses = st.fixed_dictionaries({"pull_forward": share, "habituation": st.floats(0, 0.5),
+                                   "winback_reactivation": share}, optional={
     "member_frequency_lift": st.floats(-0.5, 1), "member_dropout_multiplier": positive_multiplier,
-    "goal_gradient": st.floats(0, 1), "discount_uplift": st.floats(0, 3), "pull_forward": share,
-    "habituation": st.floats(0, 0.5), "winback_reactivation": share, "referral_bonus_lift": st.floats(0, 2),
+    "goal_gradient": st.floats(0, 1), "discount_uplift": st.floats(0, 3), "referral_bonus_lift": st.floats(0, 2),
+    "heavy_buyer_damping": st.floats(0, 5), "reward_reach_years": st.floats(0.1, 10),
+    "half_reward_rate": st.floats(0.001, 0.1), "member_max_lift": st.floats(0, 1),
+    "member_max_retention": st.floats(0, 3), "goal_gradient_max": st.floats(0, 2),
+    "discount_elasticity": st.floats(0, 6), "discount_half_depth": st.floats(0.05, 2),
+    "tier_max_lift": st.floats(0, 1), "tier_max_retention": st.floats(0, 3),
+    "half_benefit_rate": st.floats(0.001, 0.1), "referral_max_lift": st.floats(0, 4),
+    "half_bonus_ratio": st.floats(0.05, 2),
 })
 
 

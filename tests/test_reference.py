@@ -217,6 +217,17 @@ def test_everything_at_once() -> None:
     assert_curves_agree("everything")
 
 
+@pytest.mark.slow
+def test_value_curves() -> None:
+    # every lever at once with every response a function of the value offered (reward rate and its
+    # reachability at each customer's own pace, who reacts, tier benefits, discount depths, the referral
+    # bonus): the reference engine computes each customer's factors in its own plain code
+    assert_agree("value", KEY + MONEY + POINT_METRICS + MEMBER + (
+        "discount_cost", "tier_benefit_cost", "referral_bonus_cost", "customers_reactivated",
+        "referred_customers", "program_cost"))
+    assert_curves_agree("value")
+
+
 def test_winback_cycles() -> None:
     # detectable: purchases 3.6%, customers_reactivated 3.0%, members_end 2.6%
     assert_agree("revive", KEY + ("customers_reactivated", "customers_dropped_out", "members_end"))

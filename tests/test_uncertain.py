@@ -134,17 +134,19 @@ def test_uncertain_evidence_draws_every_response_default_not_set_in_the_file() -
     from sim.schema.evidence import EVIDENCE_RANGES
     from sim.schema.policy import Response
 
-    s = scenario(response={"uncertain": "evidence", "goal_gradient": 0.3})
+    s = scenario(response={"uncertain": "evidence", "member_max_lift": 0.2})
     keys = {item.key: item for item in s.uncertain if item.path[0] == "response"}
-    assert set(keys) == {f"response.{k}" for k in EVIDENCE_RANGES if k != "goal_gradient"}
-    assert set(EVIDENCE_RANGES) == set(Response.model_fields)       # every response default has its range
+    assert set(keys) == {f"response.{k}" for k in EVIDENCE_RANGES if k != "member_max_lift"}
+    # every response default has its range; the fixed effects (unset by default: a choice of form) have none
+    defaults = {name for name, field in Response.model_fields.items() if field.default is not None}
+    assert set(EVIDENCE_RANGES) == defaults
     for name, (low, high) in EVIDENCE_RANGES.items():
-        if name != "goal_gradient":
+        if name != "member_max_lift":
             law = keys[f"response.{name}"].distribution
             assert (law.low, law.mode, law.high) == (low, Response.model_fields[name].default, high)
     values = [realise(s, r).response for r in range(20)]
-    assert all(v.goal_gradient == 0.3 for v in values)
-    assert len({v.discount_uplift for v in values}) == 20
+    assert all(v.member_max_lift == 0.2 and v.member_frequency_lift is None for v in values)
+    assert len({v.discount_elasticity for v in values}) == 20
 
 
 def test_uncertain_takes_only_evidence() -> None:

@@ -44,6 +44,8 @@ from support.agreement import WORKERS, assert_agree, compare, points_balances, r
 from sim.accounting.tables import ReplicationResult
 from sim.engines.calendar import Engine
 from sim.engines.reference import ReferenceEngine
+from sim.model import response as curves
+from sim.model.population import segment_laws
 from sim.schema import Scenario
 
 K = 4.0
@@ -73,7 +75,7 @@ def customer_traits(engine: Engine | ReferenceEngine) -> dict[str, np.ndarray]:
     The fast engine has no public per-customer output: this reads ``Engine.pop`` (read-only), the one place
     these tests depend on its internals (docs/validation.md describes the accessor that would replace it).
     """
-    names = ("rate", "hazard", "dropout_p", "member", "redeemer")
+    names = ("rate", "hazard", "dropout_p", "member", "redeemer", "spend_mean", "segment")
     if isinstance(engine, Engine):
         return {name: engine.pop.view(name).copy() for name in names}
     return {name: np.array([getattr(c, name) for c in engine.customers]) for name in names}
@@ -99,6 +101,28 @@ class LawCheck:
         return LawCheck(np.concatenate([p.u for p in parts]), np.concatenate([p.state for p in parts]), *sums)
 
 
+def member_responses(scenario: Scenario, traits: dict[str, np.ndarray], ids: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each purchase's member lift, goal gradient g and member dropout multiplier (0, 0, 1 for non-members),
+    from the customer's latent traits: the fixed effects where the scenario sets them, else the value curves
+    of levers.md section 3 (no tiers in the scenarios checked here)."""
+    points, response = scenario.policy.points, scenario.response
+    rate = traits["rate"][ids].astype(np.float64)
+    mean_rate = np.array([law.purchase_rate.mean for law in segment_laws(scenario)])[traits["segment"][ids]]
+    weight = curves.reaction_weight(rate / mean_rate, response.heavy_buyer_damping)
+    value = curves.program_value(rate * traits["spend_mean"][ids], points.earn_per_currency, 1.0,
+                                 points.reward_value, points.reward_threshold, response.reward_reach_years)
+    half = response.half_reward_rate
+    lift = (np.full(ids.size, response.member_frequency_lift) if response.member_frequency_lift is not None
+            else curves.member_rate_factor(value, weight, response.member_max_lift, half) - 1.0)
+    gradient = (np.full(ids.size, response.goal_gradient) if response.goal_gradient is not None
+                else curves.goal_gradient_strength(value, weight, response.goal_gradient_max, half))
+    dropout = (np.full(ids.size, response.member_dropout_multiplier) if response.member_dropout_multiplier
+               is not None else curves.member_dropout_factor(value, weight, response.member_max_retention, half))
+    member = traits["member"][ids]
+    return np.where(member, lift, 0.0), np.where(member, gradient, 0.0), np.where(member, dropout, 1.0)
+
+
 def law_check(tx: dict, scenario: Scenario, traits: dict[str, np.ndarray]) -> LawCheck:
     """After purchase j at t_j with balance b_j, an alive member buys at rate a1 = lambda (1 + lift)
     (1 + g min(b_j / threshold, 1)) (g for redeemers only) until the balance expires E later, then at a0 =
@@ -107,16 +131,16 @@ def law_check(tx: dict, scenario: Scenario, traits: dict[str, np.ndarray]) -> La
     So P(next purchase within u) = (1 - coin) F(u), F(u) = a1/(a1+mu) (1 - e^-(a1+mu) min(u,E)) +
     [u > E] e^-(a1+mu)E a0/(a0+mu) (1 - e^-(a0+mu)(u-E)); an observed gap gives U = F(gap) / F(H - t_j);
     and the balance b_j expires (before the horizon H) with probability [t_j + E < H] (1 - (1 - coin) F(E))."""
-    points, response = scenario.policy.points, scenario.response
+    points = scenario.policy.points
     expiry, horizon = points.expiry_months_inactive / 12.0, scenario.horizon_years
     balance, expires = points_balances(tx, expiry, horizon)
     ids, time = tx["customer_id"], tx["time"]
     member = traits["member"][ids]
-    base = traits["rate"][ids] * np.where(member, 1.0 + response.member_frequency_lift, 1.0)
+    lift, gradient, dropout = member_responses(scenario, traits, ids)
+    base = traits["rate"][ids] * (1.0 + lift)
     chasing = member & traits["redeemer"][ids]
     progress = np.minimum(balance / points.reward_threshold, 1.0)
-    high = base * np.where(chasing, 1.0 + response.goal_gradient * progress, 1.0)
-    dropout = np.where(member, response.member_dropout_multiplier, 1.0)
+    high = base * np.where(chasing, 1.0 + gradient * progress, 1.0)
     mu = traits["hazard"][ids] * dropout
     repeat = np.r_[False, ids[1:] == ids[:-1]]
     coin = np.where(repeat, np.minimum(1.0, traits["dropout_p"][ids] * dropout), 0.0)

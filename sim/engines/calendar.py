@@ -146,11 +146,11 @@ class Engine:
         traits["member"] = member
         if program.points is not None:
             traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
-        hazard = traits["hazard"] * np.where(member, program.member_dropout, 1.0)
+        hazard = traits["hazard"] * program.member_dropout(member, 0, traits["rate"], traits["spend_mean"], segment)
         # the referral rate as the population holds it (float32), as sim.engines.lifetimes draws with it
         referral_rate = traits["referral_rate"].astype(np.float32)
         if program.referral is not None:
-            referral_rate = (referral_rate * np.where(member, program.referral_rate, 1.0)).astype(np.float32)
+            referral_rate = (referral_rate * program.referral_factor(member, traits["spend_mean"])).astype(np.float32)
             if parents is not None:
                 paid = program.referral.referrer_bonus + program.referral.referee_bonus
                 bonus = np.where(self.pop.member[parents], paid, 0.0)
@@ -206,7 +206,7 @@ class Engine:
         traits["member"] = member
         referral_rate = traits["referral_rate"].astype(np.float32)
         if program.referral is not None:
-            referral_rate = (referral_rate * np.where(member, program.referral_rate, 1.0)).astype(np.float32)
+            referral_rate = (referral_rate * program.referral_factor(member, traits["spend_mean"])).astype(np.float32)
         tier = np.zeros(count, dtype=np.int8)
         if len(program.tier_min):   # members start at the tier their trailing year reaches
             for minimum in program.tier_min:
@@ -218,7 +218,7 @@ class Engine:
             traits["spend12"][1:] = (base.spend_12m / 12.0).astype(np.float32)
             traits["spend_12m"] = traits["spend12"][1:].astype(np.float64).sum(axis=0)
         traits["tier"] = tier
-        hazard = traits["hazard"] * self._dropout_factor(member, tier)
+        hazard = traits["hazard"] * program.member_dropout(member, tier, traits["rate"], traits["spend_mean"], segment)
         if program.winback is not None:
             traits["winback_at"] = np.maximum(last + program.winback_delay, 0.0)
         cohort = self._cohort(0, len(scenario.acquisition), segment)
@@ -378,11 +378,12 @@ class Engine:
             winback_at = t + program.winback_delay
             pop.winback_at[ids] = winback_at
         offered = bool(self.open_windows)
-        mult = self._multiplier(member, tier, balance, redeemer, segment, times_discounted, offered)
+        mult = self._multiplier(ids, member, tier, balance, redeemer, segment, times_discounted, offered,
+                                self.blanket_depth)
         pop.mult[ids] = mult
         next_time = self.draws.next_purchase(keys, made, t, pop.rate[ids] * mult)
         if self.has_per_purchase_dropout:
-            chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_factor(member, tier))
+            chance = np.minimum(1.0, pop.dropout_p[ids] * self._dropout_multiplier(ids))
             drops = self.draws.drops(keys, made, chance)
             if drops.any():
                 pop.death[ids[drops]] = t[drops]
@@ -465,45 +466,43 @@ class Engine:
         """Each customer's purchase-rate multiplier at ``t`` (docs/levers.md, "How multipliers combine")."""
         pop, program = self.pop, self.program
         points = program.points is not None
-        offered = True if self.open_windows else pop.offer_until[ids] > t
-        return self._multiplier(pop.member[ids], pop.tier[ids], pop.points[ids] if points else None,
+        held = pop.offer_until[ids] > t
+        offered = True if self.open_windows else held
+        depth = np.maximum(self.blanket_depth if self.open_windows else 0.0,
+                           np.where(held, pop.offer_depth[ids], 0.0))
+        return self._multiplier(ids, pop.member[ids], pop.tier[ids], pop.points[ids] if points else None,
                                 pop.redeemer[ids] if points else None, pop.segment[ids], pop.discounted[ids],
-                                offered)
+                                offered, depth)
 
-    def _multiplier(self, member: np.ndarray, tier: np.ndarray, points: np.ndarray | None,
-                    redeemer: np.ndarray | None, segment: np.ndarray, discounted: np.ndarray,
-                    offered: np.ndarray | bool) -> np.ndarray:
-        """The purchase-rate multiplier of customers in these states: membership and tier, progress to the
-        next reward (goal gradient), and an offer (personal or a window) or else full price (dips and
-        habituation after ``discounted`` discounted purchases)."""
-        program = self.program
-        mult = program.member_tier_rate[self._member_tier(member, tier)]
-        if program.goal_gradient:  # redeeming members only
+    def _multiplier(self, ids: np.ndarray | slice, member: np.ndarray, tier: np.ndarray,
+                    points: np.ndarray | None, redeemer: np.ndarray | None, segment: np.ndarray,
+                    discounted: np.ndarray, offered: np.ndarray | bool, depth: np.ndarray | float) -> np.ndarray:
+        """The purchase-rate multiplier of customers ``ids`` (a slice: all) in these states: membership and
+        tier, progress to the next reward (goal gradient), and an offer of ``depth`` (personal or a window)
+        or else full price (dips and habituation after ``discounted`` discounted purchases)."""
+        program, pop = self.program, self.pop
+        rate, spend_mean = pop.rate[ids], pop.spend_mean[ids]
+        inputs = program.inputs(tier, rate, spend_mean, segment) if program.uses_value_curves else None
+        mult = program.member_rate(member, tier, rate, spend_mean, segment, inputs)
+        if program.has_goal_gradient:  # redeeming members only
             progress = np.minimum(points / program.points.reward_threshold, 1.0)
-            mult *= 1.0 + program.goal_gradient * progress * (member & redeemer)
+            gradient = program.goal_gradient(tier, rate, spend_mean, segment, inputs)
+            mult *= 1.0 + gradient * progress * (member & redeemer)
         if offered is True:
-            mult *= program.uplift[segment]
+            mult *= program.uplift(segment, depth)
             return mult
         full_price = self.dip_factor[segment]
         if program.habituation:  # max(floor, (1 - h)^n) by table: n beyond the floor reads the last entry
             table = program.habituation_table
             full_price = full_price * table[np.minimum(discounted, len(table) - 1)]
-        mult *= full_price if offered is False else np.where(offered, program.uplift[segment], full_price)
+        mult *= full_price if offered is False else np.where(offered, program.uplift(segment, depth), full_price)
         return mult
 
     def _dropout_multiplier(self, ids: np.ndarray) -> np.ndarray:
-        return self._dropout_factor(self.pop.member[ids], self.pop.tier[ids])
-
-    def _dropout_factor(self, member: np.ndarray, tier: np.ndarray) -> np.ndarray:
-        """The dropout multiplier of customers with this membership and tier."""
-        return self.program.member_tier_dropout[self._member_tier(member, tier)]
-
-    def _member_tier(self, member: np.ndarray, tier: np.ndarray) -> np.ndarray:
-        """Index of (membership, tier) in the program's member_tier_* tables."""
-        index = member.astype(np.intp)
-        index *= len(self.program.tier_min) + 1
-        index += tier
-        return index
+        """The dropout multiplier of customers ``ids`` from their membership and tier."""
+        pop = self.pop
+        return self.program.member_dropout(pop.member[ids], pop.tier[ids], pop.rate[ids], pop.spend_mean[ids],
+                                           pop.segment[ids])
 
     def _rescale(self, ids: np.ndarray, t: np.ndarray | float) -> None:
         """New rate multipliers at ``t`` of customers with a pending Poisson purchase, which moves by the
@@ -575,10 +574,13 @@ class Engine:
         pop, points = self.pop, self.program.points is not None
         pending, old = pop.view("next_purchase"), pop.view("mult")
         live = np.isfinite(pending) & (pop.view("purchases") > 0)
-        offered = True if self.open_windows else pop.view("offer_until") > t
-        new = self._multiplier(pop.view("member"), pop.view("tier"), pop.view("points") if points else None,
-                               pop.view("redeemer") if points else None, pop.view("segment"),
-                               pop.view("discounted"), offered)
+        held = pop.view("offer_until") > t
+        offered = True if self.open_windows else held
+        depth = np.maximum(self.blanket_depth if self.open_windows else 0.0,
+                           np.where(held, pop.view("offer_depth"), 0.0))
+        new = self._multiplier(slice(0, pop.size), pop.view("member"), pop.view("tier"),
+                               pop.view("points") if points else None, pop.view("redeemer") if points else None,
+                               pop.view("segment"), pop.view("discounted"), offered, depth)
         changed = live & (new != old)
         with np.errstate(invalid="ignore"):  # the dropped-out (pending = inf) are not changed
             np.copyto(pending, t + (pending - t) * (old / new), where=changed)

@@ -47,19 +47,24 @@ Levers implemented (all of ``policy`` and ``response`` as of this writing)
   arrival (not a repeat purchase), Poisson purchases, ``per_purchase`` (BG/NBD, after repeat purchases
   only) and ``hazard`` (Pareto/NBD) dropout, Gamma-Gamma order values with growth over tenure, organic
   referrals (into the referral segment, referred customers refer too), cohorts, CLV and NPV;
-* ``enrollment`` (self-selection through ``Program.join_probability``), member frequency lift and dropout
-  multiplier;
+* ``enrollment`` (self-selection through ``Program.join_probability``); the member purchase-rate factor,
+  dropout multiplier and goal gradient from the value offered (levers.md section 3: reward rate,
+  reachability at the customer's own pace, who reacts), or their fixed forms when set; written out here
+  in plain floats, independently of ``sim.model.response``;
 * ``points``: integer points on net spend x earn rate x tier multiplier, redeemers (``redeemer_share``)
   redeem whole rewards at the purchase after the balance reaches the threshold, expiry after
   ``expiry_months_inactive`` without a purchase (also for dropped-out customers), goal gradient, points
   outstanding and liability;
 * ``costs``: fixed cost per month, member cost per year of a member's time alive;
-* blanket windows (``kind: blanket``): price cut, uplift, pull-forward dip per segment, habituation;
+* blanket windows (``kind: blanket``): price cut, uplift from the depth (or fixed), pull-forward dip per
+  segment, habituation;
 * ``tiers``: month-end evaluation on trailing 12 monthly buckets of net spend, earn multiplier,
-  frequency lift, dropout multiplier, benefit cost per year of a member's time alive in the tier;
+  frequency lift and dropout multiplier (from the value of the benefits, or fixed), benefit cost per year of
+  a member's time alive in the tier;
 * win-back (``kind: winback``) with reactivation of dropped-out customers;
 * targeted offers (``kind: targeted``, ``top_predicted_clv`` and ``at_risk``);
-* the referral program: members' referral rate lift, bonuses for referrals made by members;
+* the referral program: members' referral rate lift (from the bonus, or fixed), bonuses for referrals made
+  by members;
 * existing customers (``existing_customers``, docs/model.md "Existing customers"): from a customer table,
   traits drawn here from their posterior given the history (P(alive) from the shared closed forms of
   :mod:`sim.model.theory`; a gone Pareto/NBD customer's departure time by inverting its density on a fine
@@ -149,7 +154,10 @@ KNOWN_FIELDS = {
     ReferralProgram: {"referrer_bonus", "referee_bonus"},
     ProgramCosts: {"fixed_per_month", "per_member_per_year"},
     Response: {"member_frequency_lift", "member_dropout_multiplier", "goal_gradient", "discount_uplift",
-               "pull_forward", "habituation", "winback_reactivation", "referral_bonus_lift"},
+               "pull_forward", "habituation", "winback_reactivation", "referral_bonus_lift",
+               "heavy_buyer_damping", "reward_reach_years", "half_reward_rate", "member_max_lift",
+               "member_max_retention", "goal_gradient_max", "discount_elasticity", "discount_half_depth",
+               "tier_max_lift", "tier_max_retention", "half_benefit_rate", "referral_max_lift", "half_bonus_ratio"},
 }
 
 
@@ -328,7 +336,7 @@ class ReferenceEngine:
             member = bool(gen.random() < self.program.join_probability(segment, np.array([rate]))[0])
             redeemer = self.points is not None and bool(gen.random() < self.points.redeemer_share)
             if member and self.policy.referral is not None:
-                referral_rate *= 1.0 + self.response.referral_bonus_lift
+                referral_rate *= self.referral_multiplier(spend_mean)
         customer = Customer(
             id=len(self.customers), segment=segment, cohort=cohort,
             parent_cohort=-1 if parent is None else parent.cohort, arrival=now, rate=rate,
@@ -448,7 +456,7 @@ class ReferenceEngine:
                 if self.points is not None and points_balance is not None and points_balance[i] > 0:
                     member, points = True, int(points_balance[i])
                 if member and self.policy.referral is not None:
-                    person["referral_rate"] *= 1.0 + self.response.referral_bonus_lift
+                    person["referral_rate"] *= self.referral_multiplier(person["spend_mean"])
             tier = 0
             spend_by_month: dict[int, float] = {}
             if self.tiers:
@@ -522,9 +530,63 @@ class ReferenceEngine:
             c.process.interrupt()
             c.waiting = False
 
-    # -- multipliers (levers.md section 1) --------------------------------------------------------------
-    def discount_available(self, c: Customer, t: float) -> bool:
-        return bool(self.open_windows) or c.offer_until > t
+    # -- multipliers (levers.md section 1) and responses to the value offered (section 3) -------------
+    def discount_depth(self, c: Customer, t: float) -> float | None:
+        """The deepest discount available to ``c`` at ``t`` (an open window or a held offer), or None."""
+        depths = list(self.open_windows)
+        if c.offer_until > t:
+            depths.append(c.offer_depth)
+        return max(depths) if depths else None
+
+    def reacts(self, c: Customer) -> float:
+        """Who reacts (levers.md 3): (1 + d) / (1 + d x²), x = own rate / segment's mean rate."""
+        d = self.response.heavy_buyer_damping
+        mean = self.laws[c.segment].purchase_rate.mean
+        x = c.rate / mean if mean > 0 else 1.0
+        return (1.0 + d) / (1.0 + d * x * x)
+
+    def program_value(self, c: Customer) -> float:
+        """V: reward value back per unit spent x max(0, 1 - years to a reward at c's pace / reach years)."""
+        points = self.points
+        if points is None:
+            return 0.0
+        earn = points.earn_per_currency * (self.tiers[c.tier - 1].earn_multiplier if c.tier else 1.0)
+        points_per_year = float(c.rate) * float(c.spend_mean) * earn
+        if points_per_year <= 0:
+            return 0.0
+        years_to_reward = points.reward_threshold / points_per_year
+        reach = max(0.0, 1.0 - years_to_reward / self.response.reward_reach_years)
+        return earn * points.reward_value / points.reward_threshold * reach
+
+    def value_share(self, c: Customer) -> float:
+        """How much of the full membership response the program's value buys: V / (V + half)."""
+        v = self.program_value(c)
+        return v / (v + self.response.half_reward_rate)
+
+    def benefit_share(self, c: Customer) -> float:
+        """How much of the full tier response c's tier's benefits buy, per unit of its yearly spend."""
+        yearly = float(c.rate) * float(c.spend_mean)
+        if not c.tier or yearly <= 0:
+            return 0.0
+        b = self.tiers[c.tier - 1].benefit_cost_per_year / yearly
+        return b / (b + self.response.half_benefit_rate)
+
+    def discount_factor(self, segment: int, depth: float) -> float:
+        """Rate factor while a discount of ``depth`` is available: elasticity with saturation (levers.md 3)."""
+        response = self.response
+        deal = self.deal_proneness[segment]
+        if response.discount_uplift is not None:
+            return 1.0 + response.discount_uplift * deal
+        h = response.discount_half_depth
+        anchored = response.discount_elasticity * depth * (1.0 + 0.2 / h) / (1.0 + depth / h)
+        return 1.0 + deal / 0.5 * anchored
+
+    def referral_multiplier(self, spend_mean: float) -> float:
+        response, referral = self.response, self.policy.referral
+        if response.referral_bonus_lift is not None:
+            return 1.0 + response.referral_bonus_lift
+        ratio = (referral.referrer_bonus + referral.referee_bonus) / float(spend_mean)
+        return 1.0 + response.referral_max_lift * ratio / (ratio + response.half_bonus_ratio)
 
     def purchase_multiplier(self, c: Customer, t: float) -> float:
         if self.policy is None:
@@ -532,13 +594,24 @@ class ReferenceEngine:
         response = self.response
         m = 1.0
         if c.member:
-            m *= 1.0 + response.member_frequency_lift
+            weight = self.reacts(c)
+            if response.member_frequency_lift is not None:
+                m *= 1.0 + response.member_frequency_lift
+            else:
+                m *= 1.0 + response.member_max_lift * weight * self.value_share(c)
             if c.tier:
-                m *= 1.0 + self.tiers[c.tier - 1].frequency_lift
+                tier = self.tiers[c.tier - 1]
+                if tier.frequency_lift is not None:
+                    m *= 1.0 + tier.frequency_lift
+                else:
+                    m *= 1.0 + response.tier_max_lift * weight * self.benefit_share(c)
             if self.points is not None and c.redeemer:
-                m *= 1.0 + response.goal_gradient * min(c.points / self.points.reward_threshold, 1.0)
-        if self.discount_available(c, t):
-            m *= 1.0 + response.discount_uplift * self.deal_proneness[c.segment]
+                gradient = (response.goal_gradient if response.goal_gradient is not None
+                            else response.goal_gradient_max * weight * self.value_share(c))
+                m *= 1.0 + gradient * min(c.points / self.points.reward_threshold, 1.0)
+        depth = self.discount_depth(c, t)
+        if depth is not None:
+            m *= self.discount_factor(c.segment, depth)
         else:
             m *= max(HABITUATION_FLOOR, (1.0 - response.habituation) ** c.discounted)
             for factor, until in self.dips[c.segment]:
@@ -549,9 +622,18 @@ class ReferenceEngine:
     def dropout_multiplier(self, c: Customer) -> float:
         if self.policy is None or not c.member:
             return 1.0
-        m = self.response.member_dropout_multiplier
+        response = self.response
+        weight = self.reacts(c)
+        if response.member_dropout_multiplier is not None:
+            m = response.member_dropout_multiplier
+        else:
+            m = 1.0 / (1.0 + response.member_max_retention * weight * self.value_share(c))
         if c.tier:
-            m *= self.tiers[c.tier - 1].dropout_multiplier
+            tier = self.tiers[c.tier - 1]
+            if tier.dropout_multiplier is not None:
+                m *= tier.dropout_multiplier
+            else:
+                m *= 1.0 / (1.0 + response.tier_max_retention * weight * self.benefit_share(c))
         return m
 
     # -- events ----------------------------------------------------------------------------------------
@@ -691,8 +773,8 @@ class ReferenceEngine:
                 start = month / 12.0
                 end = start + duration
                 factors, ends = [], []
-                for deal in self.deal_proneness:
-                    borrowed = self.response.pull_forward * self.response.discount_uplift * deal
+                for segment in range(len(self.deal_proneness)):
+                    borrowed = self.response.pull_forward * (self.discount_factor(segment, discount.depth) - 1.0)
                     dip = min(MAX_DIP, borrowed)
                     factors.append(1.0 - dip)
                     ends.append(end + (borrowed * duration / dip if dip > 0 else 0.0))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from sim.model import response as response_model
 from sim.model.population import SegmentLaws
 from sim.schema import Scenario
 from sim.schema.policy import BlanketDiscount, TargetedOffer, WinbackOffer
@@ -53,23 +54,18 @@ class Program:
         assert policy is not None
         self.policy, self.response = policy, response
         horizon = scenario.horizon_years
-        deal = np.array([seg.deal_proneness for seg in scenario.segments.values()])
-        # per segment: the purchase-rate factor while a discount is available
-        self.uplift = 1.0 + response.discount_uplift * deal
-        self.member_rate = 1.0 + response.member_frequency_lift
-        self.member_dropout = response.member_dropout_multiplier
+        self.deal = np.array([seg.deal_proneness for seg in scenario.segments.values()])
+        self.mean_rate = np.array([law.purchase_rate.mean for law in laws])
         tiers = policy.tiers
         self.tier_min = np.array([t.min_spend_12m for t in tiers])
-        # index 0 = no tier
-        self.tier_rate = np.array([1.0] + [1.0 + t.frequency_lift for t in tiers])
-        self.tier_dropout = np.array([1.0] + [t.dropout_multiplier for t in tiers])
+        # index 0 = no tier; a tier's fixed effects (NaN: from the value of its benefits)
+        self.tier_rate = np.array([1.0] + [np.nan if t.frequency_lift is None else 1.0 + t.frequency_lift
+                                           for t in tiers])
+        self.tier_dropout = np.array([1.0] + [np.nan if t.dropout_multiplier is None else t.dropout_multiplier
+                                              for t in tiers])
         self.tier_earn = np.array([1.0] + [t.earn_multiplier for t in tiers])
         self.tier_benefit = np.array([0.0] + [t.benefit_cost_per_year for t in tiers])
-        # rate and dropout multipliers by (member, tier), indexed member x (tiers + 1) + tier
-        self.member_tier_rate = np.concatenate([np.ones(len(tiers) + 1), self.member_rate * self.tier_rate])
-        self.member_tier_dropout = np.concatenate([np.ones(len(tiers) + 1), self.member_dropout * self.tier_dropout])
         self.points = policy.points
-        self.goal_gradient = response.goal_gradient if policy.points is not None else 0.0
         self.expiry = (None if policy.points is None or policy.points.expiry_months_inactive is None
                        else policy.points.expiry_months_inactive / 12.0)
         self.habituation = response.habituation
@@ -82,11 +78,11 @@ class Program:
         self.habituation_table = np.maximum(HABITUATION_FLOOR,
                                             (1.0 - response.habituation) ** np.arange(int(min(steps, 1e6)) + 1))
         self.referral = policy.referral
-        self.referral_rate = 1.0 + response.referral_bonus_lift if policy.referral is not None else 1.0
         winbacks = [d for d in policy.discounts if isinstance(d, WinbackOffer)]
         self.winback = winbacks[0] if winbacks else None
         self.winback_delay = self.winback.inactive_days / DAYS_PER_YEAR if self.winback else None
-        self.windows = _windows(policy.discounts, horizon, self.uplift - 1.0, response.pull_forward)
+        self.windows = _windows(policy.discounts, horizon, self.discount_extra, len(self.deal),
+                                response.pull_forward)
         self.target_rounds = [
             TargetRound((offer.start_month - 1 + k * offer.every_months) / 12.0, offer)
             for offer in policy.discounts if isinstance(offer, TargetedOffer)
@@ -96,6 +92,118 @@ class Program:
         self.enrollment_intercept = [_enrollment_intercept(law, policy.enrollment.probability,
                                                            policy.enrollment.self_selection) for law in laws]
         self.laws = laws
+
+    # -- responses to the value offered (sim.model.response; docs/levers.md, section 3) ----------------
+    def weight(self, rate: np.ndarray, segment: np.ndarray) -> np.ndarray:
+        """Who reacts: each customer's reaction weight from its latent rate relative to its segment's."""
+        mean = self.mean_rate[segment]
+        with np.errstate(divide="ignore", invalid="ignore"):   # a segment that never buys: weight 1
+            relative = np.where(mean > 0, np.asarray(rate, dtype=np.float64) / mean, 1.0)
+        return response_model.reaction_weight(relative, self.response.heavy_buyer_damping)
+
+    def value(self, tier: np.ndarray, annual_spend: np.ndarray) -> np.ndarray:
+        """The program value V of members holding ``tier`` who spend ``annual_spend`` a year (0 without points)."""
+        points = self.points
+        if points is None or points.earn_per_currency == 0:
+            return np.zeros(np.shape(annual_spend))
+        return response_model.program_value(annual_spend, points.earn_per_currency, self.tier_earn[tier],
+                                            points.reward_value, points.reward_threshold,
+                                            self.response.reward_reach_years)
+
+    def inputs(self, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+               segment: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What the value curves read of each customer: its yearly spend, reaction weight and program value
+        (computed once and handed to :meth:`member_rate` and :meth:`goal_gradient`)."""
+        annual_spend = np.asarray(rate, dtype=np.float64) * spend_mean
+        return annual_spend, self.weight(rate, segment), self.value(tier, annual_spend)
+
+    def member_rate(self, member: np.ndarray, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+                    segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray:
+        """The purchase-rate factor of membership and tier (1 for non-members)."""
+        response = self.response
+        curve = response.member_frequency_lift is None
+        if not curve and not len(self.tier_min):
+            return np.where(member, 1.0 + response.member_frequency_lift, 1.0)
+        annual_spend, weight, value = inputs or self.inputs(tier, rate, spend_mean, segment)
+        if curve:
+            factor = response_model.member_rate_factor(value, weight, response.member_max_lift,
+                                                       response.half_reward_rate)
+        else:
+            factor = np.full(np.shape(member), 1.0 + response.member_frequency_lift)
+        if len(self.tier_min):
+            fixed = self.tier_rate[tier]
+            factor = factor * np.where(np.isnan(fixed), response_model.tier_rate_factor(
+                response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
+                response.tier_max_lift, response.half_benefit_rate), fixed)
+        return np.where(member, factor, 1.0)
+
+    def member_dropout(self, member: np.ndarray, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+                       segment: np.ndarray) -> np.ndarray:
+        """The dropout multiplier of membership and tier (1 for non-members), in (0, 1] on the value curves."""
+        response = self.response
+        curve = response.member_dropout_multiplier is None
+        if not curve and not len(self.tier_min):
+            return np.where(member, response.member_dropout_multiplier, 1.0)
+        annual_spend, weight, value = self.inputs(tier, rate, spend_mean, segment)
+        if curve:
+            factor = response_model.member_dropout_factor(value, weight, response.member_max_retention,
+                                                          response.half_reward_rate)
+        else:
+            factor = np.full(np.shape(member), response.member_dropout_multiplier)
+        if len(self.tier_min):
+            fixed = self.tier_dropout[tier]
+            factor = factor * np.where(np.isnan(fixed), response_model.tier_dropout_factor(
+                response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
+                response.tier_max_retention, response.half_benefit_rate), fixed)
+        return np.where(member, factor, 1.0)
+
+    @property
+    def has_goal_gradient(self) -> bool:
+        """Whether progress to a reward can move anybody's rate at all."""
+        if self.points is None:
+            return False
+        gradient = self.response.goal_gradient
+        return bool(gradient) if gradient is not None else self.response.goal_gradient_max > 0
+
+    def goal_gradient(self, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+                      segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray | float:
+        """The goal-gradient strength g of redeeming members: rate x (1 + g x progress)."""
+        response = self.response
+        if response.goal_gradient is not None:
+            return response.goal_gradient
+        _, weight, value = inputs or self.inputs(tier, rate, spend_mean, segment)
+        return response_model.goal_gradient_strength(value, weight, response.goal_gradient_max,
+                                                     response.half_reward_rate)
+
+    @property
+    def uses_value_curves(self) -> bool:
+        """Whether any purchase-rate factor of members reads the value curves (else all are fixed)."""
+        response = self.response
+        return bool(response.member_frequency_lift is None or len(self.tier_min)
+                    or (self.points is not None and response.goal_gradient is None))
+
+    def uplift(self, segment: np.ndarray, depth: np.ndarray | float) -> np.ndarray:
+        """The purchase-rate factor while a discount of ``depth`` is available to customers of ``segment``."""
+        return 1.0 + self.discount_extra(segment, depth)
+
+    def discount_extra(self, segment: np.ndarray, depth: np.ndarray | float) -> np.ndarray:
+        response = self.response
+        deal = self.deal[segment]
+        if response.discount_uplift is not None:
+            return response.discount_uplift * deal
+        return response_model.discount_extra(depth, deal, response.discount_elasticity,
+                                             response.discount_half_depth)
+
+    def referral_factor(self, member: np.ndarray, spend_mean: np.ndarray) -> np.ndarray:
+        """Referral-rate factor of customers under the referral program (members only; 1 without one)."""
+        response, referral = self.response, self.referral
+        if referral is None:
+            return np.ones(np.shape(member))
+        if response.referral_bonus_lift is not None:
+            return np.where(member, 1.0 + response.referral_bonus_lift, 1.0)
+        bonus = referral.referrer_bonus + referral.referee_bonus
+        return np.where(member, response_model.referral_factor(bonus, spend_mean, response.referral_max_lift,
+                                                               response.half_bonus_ratio), 1.0)
 
     # -- which columns the population needs ---------------------------------------------------------
     def columns(self) -> tuple[str, ...]:
@@ -146,8 +254,9 @@ def _enrollment_intercept(law: SegmentLaws, probability: float, self_selection: 
     return (low + high) / 2.0
 
 
-def _windows(discounts, horizon: float, extra: np.ndarray, pull_forward: float) -> list[Window]:
-    """Every occurrence of every blanket discount that opens within the horizon."""
+def _windows(discounts, horizon: float, extra, segments: int, pull_forward: float) -> list[Window]:
+    """Every occurrence of every blanket discount that opens within the horizon; ``extra(segments, depth)``
+    is the extra purchase rate of each segment while a discount of ``depth`` is available."""
     windows = []
     for discount in discounts:
         if not isinstance(discount, BlanketDiscount):
@@ -156,7 +265,7 @@ def _windows(discounts, horizon: float, extra: np.ndarray, pull_forward: float) 
         month = discount.start_month - 1
         while month / 12.0 < horizon:
             start = month / 12.0
-            borrowed = pull_forward * extra                      # dip depth x length / duration
+            borrowed = pull_forward * extra(np.arange(segments), discount.depth)   # dip depth x length / duration
             depth = np.minimum(MAX_DIP, borrowed)
             with np.errstate(invalid="ignore", divide="ignore"):
                 length = np.where(depth > 0, borrowed * duration / depth, 0.0)

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from sim.schema.base import MAX_MONTHS, Days, Frozen, Money, Share
+from sim.schema.evidence import EVIDENCE
 
 Month = Annotated[int, Field(ge=1, le=MAX_MONTHS)]
 #: A rate lift: the rate is multiplied by 1 + lift, which must stay positive (a zero rate would stop time).
@@ -61,8 +62,9 @@ class Tier(Frozen):
     name: str
     min_spend_12m: Money
     earn_multiplier: Annotated[float, Field(ge=0, le=100, description="At most 100.")] = 1.0
-    frequency_lift: Lift = 0.0
-    dropout_multiplier: DropoutMultiplier = 1.0
+    #: A number is a fixed effect; unset, the effect follows the value of the benefits (docs/levers.md).
+    frequency_lift: Lift | None = None
+    dropout_multiplier: DropoutMultiplier | None = None
     benefit_cost_per_year: Money = 0.0
 
 
@@ -145,17 +147,66 @@ class Policy(Frozen):
         return discounts
 
 
-class Response(Frozen):
-    """How customers react to the levers. Multipliers combine multiplicatively (``docs/model.md``)."""
+def _default(key: str) -> float:
+    return EVIDENCE[key].default
 
-    member_frequency_lift: Lift = 0.05
-    member_dropout_multiplier: DropoutMultiplier = 0.85
-    goal_gradient: Strength = 0.20
-    discount_uplift: Strength = 1.5
+
+#: A positive half-saturation point of a value-response curve.
+Half = Annotated[float, Field(gt=0, le=1e6, description="Above 0, at most 1e6.")]
+#: The most a response can add: a rate lift or a retention strength, at most 10.
+MaxEffect = Annotated[float, Field(ge=0, le=10, description="At most 10.")]
+
+
+class Response(Frozen):
+    """How customers react to the levers. Multipliers combine multiplicatively (``docs/model.md``).
+
+    Each behavioural effect is a function of the value offered (:mod:`sim.model.response`,
+    ``docs/levers.md`` section 3), parametrised by the keys after the fixed ones. The five fixed-effect
+    keys (``member_frequency_lift``, ``member_dropout_multiplier``, ``goal_gradient``, ``discount_uplift``,
+    ``referral_bonus_lift``) are unset by default; a number given for one of them replaces that effect's
+    value curve with a constant, whatever the value offered (the form of scenario files before value
+    responses). :meth:`forms` says which form each effect uses.
+    """
+
+    member_frequency_lift: Lift | None = None
+    member_dropout_multiplier: DropoutMultiplier | None = None
+    goal_gradient: Strength | None = None
+    discount_uplift: Strength | None = None
     pull_forward: Share = 0.5
     habituation: Annotated[float, Field(ge=0, lt=1)] = 0.02
     winback_reactivation: Share = 0.05
-    referral_bonus_lift: Strength = 1.0
+    referral_bonus_lift: Strength | None = None
+    #: Who reacts: weight (1 + d) / (1 + d x^2) at x times the segment's mean purchase rate.
+    heavy_buyer_damping: Annotated[float, Field(ge=0, le=100, description="At most 100.")] = _default(
+        "heavy_buyer_damping")
+    #: A reward further than this many years of the customer's own buying is worth nothing to it.
+    reward_reach_years: Annotated[float, Field(gt=0, le=100, description="Above 0, at most 100.")] = _default(
+        "reward_reach_years")
+    #: The program value (reward back per unit spent, times reachability) at half the full response.
+    half_reward_rate: Half = _default("half_reward_rate")
+    member_max_lift: MaxEffect = _default("member_max_lift")
+    member_max_retention: MaxEffect = _default("member_max_retention")
+    goal_gradient_max: Annotated[float, Field(ge=0, le=100, description="At most 100.")] = _default(
+        "goal_gradient_max")
+    #: Promotion elasticity (as a positive number) at a 20% cut for the average deal proneness 0.5.
+    discount_elasticity: Annotated[float, Field(ge=0, le=100, description="At most 100.")] = _default(
+        "discount_elasticity")
+    discount_half_depth: Half = _default("discount_half_depth")
+    tier_max_lift: MaxEffect = _default("tier_max_lift")
+    tier_max_retention: MaxEffect = _default("tier_max_retention")
+    #: A tier's benefit per year, per unit of the customer's yearly spend, at half the full response.
+    half_benefit_rate: Half = _default("half_benefit_rate")
+    referral_max_lift: MaxEffect = _default("referral_max_lift")
+    #: The referral bonus per referral, per unit of the customer's mean order value, at half the response.
+    half_bonus_ratio: Half = _default("half_bonus_ratio")
+
+    def forms(self) -> dict[str, str]:
+        """Which form each effect uses: ``"fixed <value>"`` or ``"value curve"``."""
+        fixed = {"membership rate": self.member_frequency_lift,
+                 "membership dropout": self.member_dropout_multiplier,
+                 "goal gradient": self.goal_gradient, "discount uplift": self.discount_uplift,
+                 "referral": self.referral_bonus_lift}
+        return {effect: "value curve" if value is None else f"fixed {value:g}" for effect, value in fixed.items()}
 
 
 def _unique_names(items: list) -> None:

@@ -131,6 +131,13 @@ EVERYTHING = {
 STRONG = {"goal_gradient": 0.5, "habituation": 0.05, "winback_reactivation": 0.3, "member_frequency_lift": 0.1,
           "member_dropout_multiplier": 0.7}
 
+#: Every effect on its value curve (docs/levers.md section 3), strengthened for power: tiers without fixed
+#: lifts act through their benefits, the discounts through their depths, referrals through the bonus.
+VALUE_CURVES = {"member_max_lift": 0.5, "member_max_retention": 1.0, "goal_gradient_max": 1.0,
+                "tier_max_lift": 0.5, "tier_max_retention": 1.0, "habituation": 0.05, "heavy_buyer_damping": 2.0}
+VALUE_TIERS = [{key: value for key, value in tier.items() if key not in ("frequency_lift", "dropout_multiplier")}
+               for tier in TIERS]
+
 #: name -> (scenario, replications). Each scenario has its own seed, so that the tests are independent
 #: (scenarios with one seed would share their customers in both engines, and their chance deviations).
 SCENARIOS = {
@@ -161,6 +168,9 @@ SCENARIOS = {
     # win-back cycles: every repeat purchase has a 1 in 2 chance of dropout, every dropped-out member
     # gets a win-back 20 days after its last purchase and comes back: member time alive vs dead matters
     "revive": (revive(seed=113, customers=1000, months=12), 10),
+    # every lever at once, every response on its value curve
+    "value": (build(seed=114, customers=1200, new_per_month=40, months=24, response=VALUE_CURVES,
+                    policy=dict(EVERYTHING, tiers=VALUE_TIERS)), 18),
     # every lever at once
     "everything": (build(seed=112, customers=1200, new_per_month=40, months=24, response=STRONG, policy=EVERYTHING), 18),
 }
