@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from sim.experiments.ranking import short_key
@@ -32,11 +32,11 @@ PAIRS_MAX_PARAMETERS = 4
 
 
 def colour_scale(values: np.ndarray) -> Normalize:
-    """A linear colour scale; symmetric around zero when the values have both signs (white = zero)."""
+    """A linear colour scale over the values; when they have both signs, white is zero and each side spans
+    its own values (a loss of 482k does not wash out the differences between gains of 99k and 153k)."""
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
     if low < 0 < high:
-        bound = max(-low, high)
-        return Normalize(-bound, bound)
+        return TwoSlopeNorm(vcenter=0.0, vmin=low, vmax=high)
     return Normalize(low, high)
 
 
@@ -81,7 +81,8 @@ def tornado_chart(oat: dict, *, metric_label: str, money: bool = True) -> Figure
     ax.margins(x=0.15)
     ax.grid(axis="y", visible=False)
     ax.set_title("One parameter at a time at its low and high value")
-    ax.legend(loc="lower right")
+    # Below the axes, not inside them: inside, the legend covers the lowest bar whatever corner it takes.
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper right", ncols=2)
     return fig
 
 
