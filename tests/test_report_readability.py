@@ -98,3 +98,28 @@ def test_a_frontier_of_close_values_starts_at_zero() -> None:
     assert ax.get_xlim()[0] <= 0
     wide = _drawn(charts.frontier_chart(_frontier([10_000, 400_000], [5.0, 62.0]))).axes[0]
     assert wide.get_xlim()[0] > -50_000 and wide.get_ylim()[0] > -10   # a wide spread keeps its own axis
+
+
+def test_sampled_designs_draw_their_points_and_grids_their_cells(tmp_path) -> None:
+    """Was: a random design binned onto an 8x8 heatmap, most of its cells empty."""
+    from click.testing import CliRunner
+    from support.reports import synthetic_sweep
+
+    from sim.cli import main
+
+    for design, shown, absent in (("random", "points-map", "heatmap"), ("grid", "heatmap", "points-map")):
+        folder = synthetic_sweep(tmp_path / design, points=30, replications=2, parameters=3, design=design)
+        result = CliRunner().invoke(main, ["report", str(folder)])
+        assert result.exit_code == 0, result.output
+        names = " ".join(p.name for p in (folder / "report_files").glob("*.png"))
+        assert shown in names and absent not in names
+
+
+def test_the_points_map_puts_each_point_where_it_lies() -> None:
+    rng = np.random.default_rng(1)
+    points = pd.DataFrame({"a": rng.uniform(0, 1, 40), "b": rng.uniform(10, 20, 40),
+                           "m": rng.normal(0, 1_000, 40)})
+    fig = sweep_charts.points_map_chart(points, "a", "b", "m", metric_label="incremental profit")
+    collection = fig.axes[0].collections[0]
+    np.testing.assert_array_equal(collection.get_offsets(), points[["a", "b"]].to_numpy())
+    np.testing.assert_array_equal(collection.get_array(), points["m"].to_numpy())
