@@ -168,6 +168,13 @@ def _run_with_progress(scenario, baseline, out: Path, scenario_file: str, **opti
                                                  progress=progress, **options))
 
 
+def _baseline_label(name: str) -> str:
+    """How the baseline is named in a sentence: 'referral (baseline)', the automatic baseline of scenario
+    'referral', reads as if 'referral' were the baseline; it is 'the baseline (referral without its levers)'."""
+    stem = name.removesuffix(" (baseline)")
+    return f"the baseline ({stem} without its levers)" if stem != name else f"the baseline {name}"
+
+
 def _print_summary(content: dict, out: Path) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -193,7 +200,7 @@ def _print_summary(content: dict, out: Path) -> None:
     console.print(table)
     if vs is not None:
         roi, payback = vs["roi"], vs["payback_month"]
-        console.print(f"vs {escape(content['baseline'])} (same customers, paired): "
+        console.print(f"vs {escape(_baseline_label(content['baseline']))} (same customers, paired): "
                       f"roi {' '.join(_mean_and_interval(roi))}; payback month "
                       + (' '.join(_mean_and_interval(payback)) if payback["mean"] is not None else
                          f"not reached in {content['replications'] - payback['replications_paid_back']} "

@@ -123,3 +123,21 @@ def test_the_points_map_puts_each_point_where_it_lies() -> None:
     collection = fig.axes[0].collections[0]
     np.testing.assert_array_equal(collection.get_offsets(), points[["a", "b"]].to_numpy())
     np.testing.assert_array_equal(collection.get_array(), points["m"].to_numpy())
+
+
+def test_the_clv_formula_note_speaks_of_late_arrivals_only_when_there_are_some(tmp_path) -> None:
+    """Was: 'customers acquired late contribute a few months' for a run whose customers all came at the start."""
+    from support.reports import small_run
+
+    from sim.report.inputs import read_results
+    from sim.report.run_page import run_page
+
+    one_cohort = ("acquisition.0.new_per_month=0", "acquisition.1.new_per_month=0",
+                  "segments.regular.referrals_per_year.mean=0", "segments.loyal.referrals_per_year.mean=0")
+    for extra, said in (((), "so customers acquired late contribute a few months"),
+                        (one_cohort, "all of them were acquired at the start, so each is counted for the whole "
+                                     "horizon")):
+        page = run_page(read_results(small_run(tmp_path / str(len(extra)), extra=extra)))
+        note = next(chart.note for chart in page.charts if chart.key == "clv-formulas")
+        assert said in note
+        assert ("acquired late" in note) == (not extra)

@@ -167,7 +167,7 @@ def formula_chart(arms: dict[str, RunData], months: int) -> Chart:
              "rows": [[label, *(number(f[key], digits) for f in formulas.values())] for key, label, digits in inputs]}
     first_name, first = next(iter(formulas.items()))
     note = (f"Why they differ ({first_name}): the simulated CLV ({number(first['simulated_clv'], 2)}) counts each "
-            f"customer only until month {months}, so customers acquired late contribute a few months, whereas the "
+            f"customer only until month {months}{_late_arrivals(next(iter(arms.values())).cohorts)}, whereas the "
             f"formulas assume a whole lifetime of {number(first['lifespan'], 1)} years; the formulas multiply "
             "averages, but customers differ (heavy buyers also stay longer, so the mix and the churn rate change "
             "over time); and the simulation discounts each cash flow from its date and counts the acquisition "
@@ -175,6 +175,18 @@ def formula_chart(arms: dict[str, RunData], months: int) -> Chart:
             "margin and costs altogether.")
     return Chart("clv-formulas", "Marketing-guide CLV formulas against the simulated CLV", CAPTIONS["clv-formulas"],
                  charts.clv_formulas_chart(formulas, horizon_months=months), table=table, note=note)
+
+
+def _late_arrivals(cohorts: pd.DataFrame) -> str:
+    """Who the horizon cuts short: customers acquired late, referred late, or (all acquired at the start)
+    nobody but by the horizon itself."""
+    arrived = cohorts[cohorts["customers"] > 0] if "customers" in cohorts else cohorts
+    later = arrived[arrived["acquisition_month"] > 0]
+    if later.empty:
+        return " (all of them were acquired at the start, so each is counted for the whole horizon)"
+    if "channel" in later and (later["channel"] == "referral").all():
+        return " (acquired at the start, but the customers they referred later contribute a few months only)"
+    return ", so customers acquired late contribute a few months"
 
 
 def frontier_chart(metrics_by_name: dict[str, dict]) -> Chart:
