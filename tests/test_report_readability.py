@@ -141,3 +141,23 @@ def test_the_clv_formula_note_speaks_of_late_arrivals_only_when_there_are_some(t
         note = next(chart.note for chart in page.charts if chart.key == "clv-formulas")
         assert said in note
         assert ("acquired late" in note) == (not extra)
+
+
+def test_every_section_is_in_the_sticky_contents(tmp_path) -> None:
+    """The page's contents bar links every section and stays at the top (tests/test_report_browser.py
+    checks it in a browser)."""
+    import re
+
+    from click.testing import CliRunner
+    from support.reports import synthetic_sweep
+
+    from sim.cli import main
+
+    folder = synthetic_sweep(tmp_path / "sweep", points=20, replications=2, parameters=3)
+    assert CliRunner().invoke(main, ["report", str(folder)]).exit_code == 0
+    html = (folder / "report.html").read_text()
+    assert re.search(r"nav\.contents \{ position: sticky; top: 0;", html)
+    contents = html[html.index('<nav class="contents"'):html.index("</nav>")]
+    linked = set(re.findall(r'href="#([^"]+)"', contents))
+    sections = set(re.findall(r'<section id="([^"]+)"', html))
+    assert sections and sections <= linked and "top" in linked
