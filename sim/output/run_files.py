@@ -34,6 +34,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "replications": len(result.replications),
         "seed": scenario.seed,
         "horizon_months": scenario.horizon_months,
+        "population_scale": scenario.population_scale,
         "metrics": {name: metrics[name].as_dict() for name in METRICS},
     }
     vs = result.vs_baseline()

@@ -85,7 +85,8 @@ def run_page(run: RunData) -> Page:
     return Page(
         title=f"{run.name}: loyalty-sim report",
         subtitle=f"Run of {run.name}: {run.summary['replications']} replications, {months} months, seed "
-                 f"{run.summary.get('seed')}" + (", against its baseline" if base is not None else ""),
+                 f"{run.summary.get('seed')}" + (", against its baseline" if base is not None else "")
+                 + text.scale_note(run.summary.get("population_scale")),
         summary=text.run_summary(run.summary), charts=page_charts,
         headline=text.run_headline(run.summary), headline_title="Headline figures (totals over the horizon)",
         headline_note=f"Money in {CURRENCY} (the scenario's currency); differences are paired, scenario − baseline.",
@@ -239,7 +240,7 @@ def comparison_page(comparison: ComparisonData) -> Page:
     return Page(
         title=f"Comparison of {', '.join(content['metrics'])}: loyalty-sim report",
         subtitle=f"{len(runs)} scenarios on the same customers: {reps} replications, {months} months, seed "
-                 f"{content.get('seed')}; reference: {reference}",
+                 f"{content.get('seed')}; reference: {reference}" + text.scale_note(content.get("population_scale")),
         summary=comparison_summary(comparison, {name: int(np.isfinite(payback_months(matrix)).sum())
                                                 for name, matrix in cumulative.items()}), charts=page_charts,
         headline=comparison_headline(comparison), headline_title="Scenarios side by side (totals over the horizon)",

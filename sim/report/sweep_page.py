@@ -79,7 +79,7 @@ def sweep_page(sweep: SweepData) -> Page:
         title=f"{design.get('name', 'sweep')}: loyalty-sim sweep report",
         subtitle=f"Sweep of {len(parameters)} parameter(s), {design.get('design', 'grid')} design: {len(points)} "
                  f"point(s) x {design.get('replications', '?')} replication(s), seed {design.get('seed')}; metric "
-                 f"{metric}",
+                 f"{metric}" + text.scale_note((sweep.scenario or {}).get("population_scale")),
         summary=sweep_summary(sweep, points, metric, ranked, ranking), charts=page_charts,
         headline=top_points_table(points, parameters, metrics, metric, ranking),
         headline_title=f"The top {min(TOP_POINTS, len(points))} points by {label(metric)}",
