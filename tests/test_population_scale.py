@@ -147,3 +147,18 @@ def test_shards_of_a_sample_add_up_to_the_scaled_run(tmp_path: Path) -> None:
         assert whole["metrics"][name] == sharded["metrics"][name]
     for name in ("profit", "program_cost"):
         assert math.isclose(whole["metrics"][name]["mean"], sharded["metrics"][name]["mean"], rel_tol=1e-9)
+
+
+def test_the_export_states_the_scale(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "scenario.yaml"
+    path.write_text(POPULATION)
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["run", str(path), "--scale", "10", "--replications", "2", "--workers", "1",
+                                     "--out", str(out)]).exit_code == 0
+    result = CliRunner().invoke(main, ["export", str(out), str(tmp_path / "run.xlsx")])
+    assert result.exit_code == 0, result.output
+    scale = pd.read_excel(tmp_path / "run.xlsx", sheet_name="scale")
+    assert scale["population_scale"].tolist() == [10]
+    assert "one customer in 10 simulated" in scale["note"].iloc[0]
