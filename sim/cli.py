@@ -80,14 +80,18 @@ def main() -> None:
               "is at ADDRESS instead of local processes.")
 @click.option("--hurdle", type=click.FloatRange(min=-1e15, max=1e15), default=0.0, show_default=True,
               metavar="AMOUNT", help="Also give the chance that incremental profit exceeds AMOUNT.")
+@click.option("--scale", "population_scale", type=click.IntRange(min=1), metavar="K",
+              help="Simulate one customer in K and report at the population's size (population_scale: K; "
+                   "every count in the scenario must be a multiple of K).")
 def run(scenario_file: str, out_dir: str | None, replications: int | None, seed: int | None,
         overrides: tuple[str, ...], transactions: bool, workers: int | None, resume: bool, engine: str,
-        shards: int, scheduler: str | None, hurdle: float) -> None:
+        shards: int, scheduler: str | None, hurdle: float, population_scale: int | None) -> None:
     """Simulate one scenario (and its baseline) and write summary.json, timeseries.parquet and cohorts.parquet.
 
     Each replication is kept in DIR/.partial as it finishes, so a killed run loses nothing finished:
     run again with --resume to simulate only what is missing.
     """
+    overrides = _with_scale(overrides, population_scale)
     extra = list(overrides)
     if replications is not None:
         extra.append(f"replications={replications}")
@@ -170,6 +174,25 @@ def _run_with_progress(scenario, baseline, out: Path, scenario_file: str, **opti
                                                  progress=progress, **options))
 
 
+def _with_scale(overrides: tuple[str, ...], population_scale: int | None) -> tuple[str, ...]:
+    """``--scale K`` as the ``--set population_scale=K`` it stands for (carried to a file baseline too)."""
+    return overrides if population_scale is None else (*overrides, f"population_scale={population_scale}")
+
+
+def _scale_note(content: dict) -> str:
+    """The sentence every output gives a sampled run: what was simulated and at what size it is reported."""
+    scale = int(content.get("population_scale") or 1)
+    return "" if scale == 1 else (f"simulated one customer in {scale:,} (population_scale {scale:,}); counts and "
+                                  f"money are at the population's size, {scale:,} times the sample's")
+
+
+def _baseline_label(name: str) -> str:
+    """How the baseline is named in a sentence: 'referral (baseline)', the automatic baseline of scenario
+    'referral', reads as if 'referral' were the baseline; it is 'the baseline (referral without its levers)'."""
+    stem = name.removesuffix(" (baseline)")
+    return f"the baseline ({stem} without its levers)" if stem != name else f"the baseline {name}"
+
+
 def _print_summary(content: dict, out: Path) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -198,11 +221,13 @@ def _print_summary(content: dict, out: Path) -> None:
     console.print(table)
     if vs is not None:
         roi, payback = vs["roi"], vs["payback_month"]
-        console.print(f"vs {escape(content['baseline'])} (same customers, paired): "
+        console.print(f"vs {escape(_baseline_label(content['baseline']))} (same customers, paired): "
                       f"roi {' '.join(_mean_and_interval(roi))}; payback month "
                       + (' '.join(_mean_and_interval(payback)) if payback["mean"] is not None else
                          f"not reached in {content['replications'] - payback['replications_paid_back']} "
                          f"of {content['replications']} replications"))
+    if _scale_note(content):
+        console.print(_scale_note(content))
     if "decision" in content:
         _print_decision(content["decision"], console)
     console.print(f"results written to {escape(str(out))}/")
@@ -273,9 +298,11 @@ def _claim(out: Path, inputs: Sequence[str | Path]) -> None:
                    "files); repeatable.")
 @click.option("--hurdle", type=click.FloatRange(min=-1e15, max=1e15), default=0.0, show_default=True,
               metavar="AMOUNT", help="Also give the chance that incremental profit exceeds AMOUNT.")
+@click.option("--scale", "population_scale", type=click.IntRange(min=1), metavar="K",
+              help="Simulate one customer in K of every scenario and report at the population's size.")
 def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir: str | None,
             replications: int | None, seed: int | None, workers: int | None, overrides: tuple[str, ...],
-            hurdle: float) -> None:
+            hurdle: float, population_scale: int | None) -> None:
     """Paired comparison of scenarios on common random numbers: differences with 95% CIs.
 
     All scenarios run with the same seed and replications, so they face the same customers. With several
@@ -287,6 +314,7 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
     files = list(scenario_files) + ([baseline_file] if baseline_file else [])
     if len(files) < 2:
         _fail([Problem(scenario_files[0], (), "compare needs two scenarios, or one and --baseline")])
+    overrides = _with_scale(overrides, population_scale)
     scenarios = [_load(f, overrides) for f in files]
     first = scenarios[0]
     common = {"seed": first.seed if seed is None else seed,
@@ -298,6 +326,10 @@ def compare(scenario_files: tuple[str, ...], baseline_file: str | None, out_dir:
             problems.append(read_yaml(path).problem(("horizon_months",), (
                 f"{scenario.horizon_months} months, but {files[0]} runs {first.horizon_months}; "
                 "a paired comparison needs the same horizon")))
+        if scenario.population_scale != first.population_scale:
+            problems.append(read_yaml(path).problem(("population_scale",), (
+                f"{scenario.population_scale}, but {files[0]} simulates one customer in {first.population_scale}; "
+                "a paired comparison needs the same sample (use --scale K for all)")))
         if scenario.name in names:
             problems.append(read_yaml(path).problem(("name",), (
                 f"'{scenario.name}' is also the name of {names[scenario.name]}; compared scenarios need "
@@ -361,6 +393,8 @@ def _print_comparison(content: dict, out: Path) -> None:
         diffs.add_row(metric, *(_with_interval(content["differences"][name][metric])
                                 for name in content["differences"]))
     console.print(diffs)
+    if _scale_note(content):
+        console.print(_scale_note(content))
     if "decision" in content:
         _print_decision(content["decision"], console)
     console.print(f"results written to {escape(str(out))}/")
@@ -465,6 +499,8 @@ def _sweep_with_progress(plan, out: Path, workers: int, scheduler: str | None, r
     where = f"on {scheduler}" if scheduler else f"{workers} worker(s)"
     click.echo(f"sweep {plan.body.name}: {len(plan.points)} point(s) x {plan.replications} replication(s), "
                f"{len(plan.scenarios)} distinct scenario(s) to simulate, {where}", err=True)
+    if plan.base is not None and _scale_note({"population_scale": plan.base.population_scale}):
+        click.echo(_scale_note({"population_scale": plan.base.population_scale}), err=True)
     with _progress() as progress:
         task = progress.add_task("replications", total=None)
 

@@ -155,6 +155,7 @@ def test_set_values_go_to_a_file_baseline_too(tmp_path: Path) -> None:
                                        "--set", "acquisition.0.new_per_month=100",
                                        "--set", "policy.points.reward_value=6"])
     assert result.exit_code == 0, result.output
+    assert "vs the baseline plain (same customers, paired)" in result.output.replace("\n", " ")
     from sim.input.scenarios import load_scenario
 
     baseline = load_scenario(out / "baseline" / "scenario.yaml")
@@ -309,7 +310,7 @@ def test_rich_markup_in_a_name_is_printed_as_written(tmp_path: Path, name: str) 
     assert result.exit_code == 0, result.output
     shown = name.strip("'")
     assert f"{shown}: 1 replications" in result.output
-    assert f"vs {shown} (baseline)" in result.output
+    assert f"vs the baseline ({shown} without its levers)" in result.output
     assert f"{tmp_path / 'out[/]'}/" in result.output.replace("\n", "")
 
 

@@ -135,6 +135,7 @@ def test_the_small_scenario_runs(tmp_path: Path) -> None:
 @example(key=("segments", "regular", "purchases_per_year", "cv"), value=1e154)
 @example(key=("policy", "points", "reward_threshold"), value=10**30)
 @example(key=("policy", "enrollment", "self_selection"), value=1e5)
+@example(key=("segments", "loyal", "purchases_per_year", "mean"), value=-0.0)
 def test_extreme_values_are_refused_or_give_finite_results(tmp_path: Path, key: tuple, value: Any) -> None:
     _assert_finite_run(_write(_with(key, value), tmp_path))
 
@@ -200,3 +201,11 @@ def test_one_purchase_earns_at_most_2_to_the_53_points(engine: str) -> None:
     totals = run_replication(scenario, 0, engine=engine).totals
     assert 0 < totals["points_earned"] <= 2.0**53 * totals["purchases"]
     assert totals["points_outstanding"] >= 0
+
+
+def test_negative_zero_is_zero(tmp_path: Path) -> None:
+    """Was: a purchase rate of -0.0 passed `>= 0`, and the run never ended (event times went to -inf)."""
+    path = _write(_with(("segments", "loyal", "purchases_per_year", "mean"), -0.0), tmp_path)
+    scenario = load_scenario(path, ["segments.regular.order_value.growth_per_year=-0.0"])
+    assert math.copysign(1.0, scenario.segments["loyal"].purchases_per_year.mean) == 1.0
+    assert math.copysign(1.0, scenario.segments["regular"].order_value.growth_per_year) == 1.0

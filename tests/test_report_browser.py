@@ -92,3 +92,49 @@ def test_report_renders_in_chromium(reports: dict[str, Path], kind: str) -> None
     assert not page["errors"], f"console errors: {page['errors']}"
     assert not page["external"], f"the page fetched: {page['external']}"
     assert screenshot.stat().st_size > 10_000
+
+
+def navigate(html: Path) -> dict:
+    """Scroll ``html`` to its end in headless Chromium and follow the contents' link to the last chart: where
+    the contents bar and that chart's heading are then."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        driver.set_page_load_timeout(60)
+        driver.get(html.resolve().as_uri())
+        bar = "return document.querySelector('nav.contents').getBoundingClientRect().toJSON()"
+        page_height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.execute_script("window.scrollTo(0, document.documentElement.scrollHeight)")
+        at_end = driver.execute_script(bar)
+        links = driver.find_elements(By.CSS_SELECTOR, "nav.contents a")
+        chart_links = [link for link in links if link.get_attribute("href").split("#")[-1] not in
+                       ("top", "assumptions", "methods")]
+        target = chart_links[-1].get_attribute("href").split("#")[-1]
+        driver.execute_script("window.scrollTo(0, 0)")
+        chart_links[-1].click()
+        heading = driver.execute_script(f"return document.querySelector('#{target} h2').getBoundingClientRect()"
+                                        ".toJSON()")
+        return {"height": page_height, "bar_at_end": at_end, "links": len(links), "bar": driver.execute_script(bar),
+                "heading": heading, "scrolled": driver.execute_script("return window.scrollY")}
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep"])
+def test_the_contents_stay_in_view_on_a_long_page(reports: dict[str, Path], kind: str) -> None:
+    """Was: a list of charts at the top of a page of about 11,500 px, gone once the reader scrolled."""
+    seen = navigate(reports[kind])
+    assert seen["height"] > 5_000                                        # a long page
+    assert seen["bar_at_end"]["top"] == 0 and seen["bar_at_end"]["height"] < 90   # the bar at the end too
+    assert seen["links"] >= 5
+    assert seen["scrolled"] > 2_000                                      # the link took the reader there
+    assert seen["bar"]["bottom"] <= seen["heading"]["top"] < seen["bar"]["bottom"] + 100   # not under the bar

@@ -30,8 +30,9 @@ def test_sweep_report(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", str(folder)])
     assert result.exit_code == 0, result.output
     names = _charts(folder / "report_files")
-    for chart in ("metric-frontier", "-frontier", "tornado", "sobol", "heatmap", "pairs"):
+    for chart in ("metric-frontier", "-frontier", "tornado", "sobol", "points-map", "pairs"):
         assert chart in names
+    assert "heatmap" not in names   # a Latin hypercube's points: each drawn where it is, not binned
     html = (folder / "report.html").read_text()
     assert "What drives the answer" in html
     # a best point only when the paired intervals separate it from every other point, else the tied ones
@@ -53,7 +54,7 @@ def test_partial_sweep_without_sensitivity(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", str(folder)])
     assert result.exit_code == 0, result.output
     names = _charts(folder / "report_files")
-    assert "tornado" not in names and "sobol" not in names and "heatmap" in names
+    assert "tornado" not in names and "sobol" not in names and "points-map" in names
     assert "only 12 of 20 points are finished" in (folder / "report.html").read_text()
 
 

@@ -458,6 +458,9 @@ TOO_BIG = {
                       "    policy.points.earn_per_currency: {low: 0.5, high: 2, levels: 1000}\n"
                       "    policy.points.reward_value: {low: 5, high: 20, levels: 1000}\n",
                       ":5: sweep.parameters.response.goal_gradient.levels", "1,000,000,000 points"),
+    "a 200 x 150 grid": ("  parameters:\n    response.goal_gradient: {low: 0, high: 0.4, levels: 200}\n"
+                         "    policy.points.earn_per_currency: {low: 0.5, high: 2, levels: 150}\n",
+                         ":5: sweep.parameters.response.goal_gradient.levels", "30,000 points (200 x 150)"),
     "a million samples": ("  design: random\n  samples: 1000000\n  parameters:\n"
                           "    response.goal_gradient: {low: 0, high: 0.4}\n", ":5: sweep.samples", "1,000,000 points"),
     "2^19 sobol samples": ("  design: sobol\n  samples: 524288\n  parameters:\n"
@@ -482,6 +485,27 @@ def test_a_sweep_too_big_to_finish_is_refused_at_once(tmp_path: Path, case: str)
         assert f"{path}{where}: " in result.output
         assert count in result.output and "at most" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_points_never_share_what_they_write(tmp_path: Path) -> None:
+    """A point's values are written into its own copy of the blocks they go through (not a deep copy of
+    the whole scenario, to keep planning quick): neither the scenario, the sweep's `set:` values nor
+    another point sees them."""
+    path = _sweep(tmp_path, "  replications: 1\n  oat: true\n  set: {policy.enrollment.probability: 0.5}\n"
+                            "  parameters:\n"
+                            "    policy.tiers.0.min_spend_12m: [100, 200, 400]\n"
+                            "    policy.tiers.1.earn_multiplier: [2, 3]\n")
+    (tmp_path / "tiny.yaml").write_text(SCENARIO + "  tiers: [{name: silver, min_spend_12m: 300, earn_multiplier: "
+                                                   "1.25}, {name: gold, min_spend_12m: 800}]\n")
+    plan = plan_sweep(path)
+    seen = [(s.policy.tiers[0].min_spend_12m, s.policy.tiers[1].earn_multiplier, s.policy.tiers[0].earn_multiplier,
+             s.policy.tiers[1].min_spend_12m) for s in (plan.scenarios[arm] for arm in plan.point_arm)]
+    assert seen == [(a, b, 1.25, 800) for a in (100, 200, 400) for b in (2, 3)]
+    assert plan.base.policy.tiers[0].min_spend_12m == 300 and plan.base.policy.tiers[1].earn_multiplier == 1
+    assert {plan.scenarios[arm].policy.enrollment.probability for arm in plan.point_arm} == {0.5}
+    own = plan.scenarios[plan.oat[0]["arm"]].policy    # planned after every point: their values are not there
+    assert (own.tiers[0].min_spend_12m, own.tiers[1].earn_multiplier, own.enrollment.probability) == (300, 1, 0.5)
+    assert plan_sweep(path).scenarios == plan.scenarios   # planning again from the same files: the same
 
 
 def test_too_many_replications_by_option_names_the_option(tmp_path: Path) -> None:

@@ -39,3 +39,7 @@ ATTRIBUTABLE_PROGRAM_COSTS = ("discount_cost", "reward_cost", "tier_benefit_cost
 #: incremental profit, the incremental profit minus the incremental points liability (points outstanding at the
 #: horizon are a debt that profit does not charge yet).
 VS_BASELINE_EXTRA = ("profit_net_of_liability", "roi", "payback_month")
+
+#: Metrics that are per customer or ratios: the same for a population as for a sample of it
+#: (``population_scale``); every other total is a count or an amount, K times the sample's.
+SCALE_FREE = frozenset({"clv_per_customer", "clv_minus_cac_per_customer", "breakage_rate"})

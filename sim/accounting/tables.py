@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.accounting.ledger import Ledger
+from sim.accounting.metrics import SCALE_FREE
 from sim.model.acquisition import channel_names
 from sim.schema import Scenario
 
@@ -56,6 +57,23 @@ def transaction_table(parts: list[tuple[np.ndarray, ...]] | None) -> dict[str, n
     table = {name: column[order] for name, column in table.items()}
     table["amount"] = table.pop("list_value") - table["discount"]   # what the customer paid
     return table
+
+
+#: Columns of the cohort table that are counts or amounts (K times the sample's at ``population_scale: K``);
+#: the others are per customer.
+COHORT_TOTALS = ("customers", "repeat_purchases", "net_revenue", "active_end")
+
+
+def scaled_to_population(result: ReplicationResult, scale: int) -> ReplicationResult:
+    """A replication of a one-in-``scale`` sample as the population's: every count and amount (totals,
+    months, cohort sizes) times ``scale``, per-customer figures and ratios as they are. The transaction log
+    stays the sample's (its rows are the simulated customers' purchases)."""
+    if scale == 1:
+        return result
+    totals = {name: value if name in SCALE_FREE else value * scale for name, value in result.totals.items()}
+    monthly = {name: column * scale for name, column in result.monthly.items()}
+    cohorts = {name: column * scale if name in COHORT_TOTALS else column for name, column in result.cohorts.items()}
+    return ReplicationResult(result.replication, totals, monthly, cohorts, result.events, result.transactions)
 
 
 def replication_result(scenario: Scenario, replication: int, ledger: Ledger, events: int,

@@ -38,6 +38,7 @@ def memory_shortfall(scenario: Scenario, shards: int = 1, transactions: bool = F
     this machine's memory. Without a program, memory does not grow with the acquired population
     (:mod:`sim.engines.lifetimes`), only with referred customers waiting to be simulated, which compounding
     referrals can make explode."""
+    scenario = scenario.sample()   # with population_scale, the simulated sample is what must fit
     planned = scenario.planned_customers()
     if shards > 1:
         from sim.model.acquisition import shards as split

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.accounting.tables import ReplicationResult
+from sim.input.errors import Problem
 from sim.output.files import atomic_write
 from sim.schema import Scenario
 
@@ -93,6 +94,23 @@ class Checkpoint:
 
     def finish(self) -> None:
         _remove(self.folder)
+
+    def kept(self) -> int:
+        """How many replications are stored in the folder now."""
+        try:
+            return sum(1 for path in self.folder.glob(f"*{SUFFIX}") if not path.name.startswith("."))
+        except OSError:
+            return 0
+
+    def resume_hint(self, what: str = "") -> Problem | None:
+        """What an interrupted write leaves for ``--resume`` (None when nothing is stored), said after the
+        problem that stopped it (a full disk, say). ``what`` is said first (a sweep's finished points)."""
+        kept = self.kept()
+        if not kept:
+            return None
+        return Problem(str(self.folder.parent), (), f"{what}the {kept} finished replication(s) are kept in "
+                                                    f"{self.folder}: make room and run the same command again "
+                                                    "with --resume")
 
 
 def discarded_message(discarded: Counter[str]) -> str:

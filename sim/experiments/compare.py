@@ -58,6 +58,7 @@ class Comparison:
             "replications": len(self.reference.replications),
             "seed": self.reference.scenario.seed,
             "horizon_months": self.reference.scenario.horizon_months,
+            "population_scale": self.reference.scenario.population_scale,
             "confidence": self.confidence,
             "comparisons": len(self.compared),
             "metrics": {r.scenario.name: {name: est.as_dict() for name, est in r.metrics().items() if name in METRICS}

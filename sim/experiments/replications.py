@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from sim.accounting.runs import RunResult
-from sim.accounting.tables import ReplicationResult
+from sim.accounting.tables import ReplicationResult, scaled_to_population
 from sim.engines.calendar import Engine
 from sim.engines.lifetimes import Lifetimes
 from sim.engines.protocol import ShardableEngine
@@ -34,13 +34,17 @@ def run_replication(scenario: Scenario, replication: int, *, record_transactions
     """Simulate replication ``replication`` (0-based) of ``scenario``; the same numbers wherever it runs.
 
     Uncertain keys of ``scenario`` take their values drawn for this replication (:mod:`sim.model.assumptions`).
+    With ``population_scale: K`` the engine then simulates one customer in K (:meth:`Scenario.sample`) and the
+    result is the population's (:func:`sim.accounting.tables.scaled_to_population`).
     """
-    scenario = realise(scenario, replication)
+    sample = realise(scenario, replication).sample()
     if engine == "reference":
         from sim.engines.reference import ReferenceEngine
 
-        return ReferenceEngine(scenario, replication, record_transactions=record_transactions).run()
-    return fast_engine(scenario, replication, record_transactions=record_transactions).run()
+        result = ReferenceEngine(sample, replication, record_transactions=record_transactions).run()
+    else:
+        result = fast_engine(sample, replication, record_transactions=record_transactions).run()
+    return scaled_to_population(result, scenario.population_scale)
 
 
 def check_shardable(scenario: Scenario) -> str | None:
@@ -54,7 +58,7 @@ def check_shardable(scenario: Scenario) -> str | None:
 def _unit(scenario: Scenario, replication: int, record_transactions: bool, engine: str, shard: int, shards: int):
     if shards == 1:
         return run_replication(scenario, replication, record_transactions=record_transactions, engine=engine)
-    return run_shard(scenario, replication, shard, shards)
+    return run_shard(realise(scenario, replication).sample(), replication, shard, shards)
 
 
 def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False, workers: int = 1,
@@ -101,7 +105,8 @@ def run_many(scenarios: Sequence[Scenario], *, record_transactions: bool = False
             if len(parts[key]) < shards:
                 continue
             pieces = parts.pop(key)
-            result = merge_shards(scenario, replication, [pieces[k] for k in range(shards)])
+            result = scaled_to_population(merge_shards(scenario.sample(), replication,
+                                                       [pieces[k] for k in range(shards)]), scenario.population_scale)
         done[key] = result
         if on_replication is not None:
             on_replication(key[0], result)

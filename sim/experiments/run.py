@@ -18,6 +18,7 @@ from sim.accounting.runs import RunResult
 from sim.accounting.tables import ReplicationResult
 from sim.experiments.checkpoint import Checkpoint, fingerprint
 from sim.experiments.replications import run_scenario
+from sim.input.errors import InputError
 from sim.output.run_files import write_run
 from sim.schema import Scenario
 
@@ -65,9 +66,12 @@ def run_to_directory(scenario: Scenario, baseline: Scenario | None, out: str | o
         result = run_scenario(scenario, baseline=baseline, record_transactions=transactions, workers=workers,
                               on_replication=done, finished=finished, engine=engine, shards=shards,
                               client=client)
+        write_run(result, Path(out), with_transactions=transactions, source=source, hurdle=hurdle)
+    except InputError as exc:   # a file that cannot be written (a full disk): say what is kept for --resume
+        hint = checkpoint.resume_hint()
+        raise InputError(exc.problems + ([hint] if hint else [])) from None
     finally:
         if client is not None:
             client.close()
-    write_run(result, Path(out), with_transactions=transactions, source=source, hurdle=hurdle)
     checkpoint.finish()
     return result

@@ -133,6 +133,19 @@ def _run(plan: SweepPlan, out: Path, workers: int, client, resume: bool, engine:
         from sim.experiments.checkpoint import discarded_message
 
         progress.on_discarded(discarded_message(checkpoint.discarded))
+    try:
+        return _simulate(plan, out, workers, client, engine, progress, finished, checkpoint, stored)
+    except InputError as exc:   # a file that cannot be written (a full disk): say what is kept for --resume
+        points = f"{len(finished)} of {len(plan.points)} point(s) are written in {results_dir} and "
+        hint = checkpoint.resume_hint(points)
+        raise InputError(exc.problems + ([hint] if hint else [])) from None
+
+
+def _simulate(plan: SweepPlan, out: Path, workers: int, client, engine: str, progress: SweepProgress,
+              finished: set[int], checkpoint, stored: dict) -> dict:
+    """Simulate what the points still need, writing each point as soon as its replications are done."""
+    manifest_path = out / MANIFEST
+    results_dir = out / RESULTS
     _write_json(manifest_path, plan.manifest(finished, engine))
 
     done: dict[tuple[int, int], Any] = dict(stored)

@@ -21,7 +21,7 @@ from sim.schema import Scenario
 
 #: What defines who the customers are and how long they are followed: a file baseline must agree with its
 #: scenario on these, or every paired difference compares two populations instead of two policies.
-POPULATION_KEYS = ("horizon_months", "segments", "acquisition", "existing_customers")
+POPULATION_KEYS = ("horizon_months", "segments", "acquisition", "existing_customers", "population_scale")
 #: Never carried to a file baseline: its own labels, and the run settings it gets from the scenario anyway.
 OWN_KEYS = ("name", "description", "baseline", "seed", "replications")
 #: The levers: what a comparison with a baseline compares, so overrides of them stay with the scenario.

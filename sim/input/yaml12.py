@@ -86,7 +86,7 @@ def scalar(node: yaml.ScalarNode) -> None | bool | int | float | str:
         if special in (".inf", ".nan"):
             value = float(special[1:])
             return -value if text.startswith("-") else value
-        return float(text)
+        return float(text) + 0.0   # -0.0 is 0: a rate of -0.0 passed `>= 0` and sent event times to -inf
     raise ScalarError(f"tag {node.tag!r} is not a plain scalar")
 
 

@@ -36,6 +36,7 @@ def summary(result: RunResult, hurdle: float = 0.0) -> dict[str, Any]:
         "replications": len(result.replications),
         "seed": scenario.seed,
         "horizon_months": scenario.horizon_months,
+        "population_scale": scenario.population_scale,
         "metrics": {name: metrics[name].as_dict() for name in METRICS},
     }
     vs = result.vs_baseline()

@@ -64,15 +64,65 @@ def frontier_chart(points: pd.DataFrame, *, value_label: str = "CLV per customer
     ax.scatter(cost[mask], value[mask], s=size * 1.4, color=FRONTIER, label="efficient frontier", zorder=3)
     order = np.argsort(cost[mask], kind="stable")
     ax.plot(cost[mask][order], value[mask][order], color=FRONTIER, lw=1.4, gid="frontier", zorder=2)
-    labelled = np.arange(len(points)) if len(points) <= 12 else np.flatnonzero(mask)[:15]
-    for i in labelled:
-        ax.annotate(str(points["label"].iloc[i]), (cost[i], value[i]), xytext=(6, 5), textcoords="offset points",
-                    fontsize=8, color=TOTAL)
     money_axis(ax.xaxis, cost_label)
     money_axis(ax.yaxis, value_label)
+    if len(points) <= FEW_POINTS:
+        for axis, values in ((ax.xaxis, cost), (ax.yaxis, value)):
+            _from_zero_when_close(ax, axis, values)
     ax.set_title(title)
-    ax.legend(loc="best")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper right", ncols=2)   # off the points' labels
+    candidates = np.arange(len(points)) if len(points) <= 12 else np.flatnonzero(mask)[:15]
+    ordered = sorted(candidates, key=lambda i: (not mask[i], cost[i]))   # the frontier's labels first
+    _place_labels(fig, ax, [(str(points["label"].iloc[i]), cost[i], value[i]) for i in ordered])
     return fig
+
+
+#: With at most :data:`FEW_POINTS` points (scenarios side by side, not a cloud of sweep points), an axis whose
+#: values spread over less than :data:`CLOSE_SPREAD` of their size starts at zero: two points at 58 and 62 on
+#: a 58-62 axis look worlds apart.
+FEW_POINTS = 3
+CLOSE_SPREAD = 0.25
+#: Where a point's label may go, tried in turn, in points from the point: right above, right below, left.
+LABEL_OFFSETS = ((6, 5, "left", "bottom"), (6, -5, "left", "top"), (-6, 5, "right", "bottom"),
+                 (-6, -5, "right", "top"))
+
+
+def _from_zero_when_close(ax, axis, values: np.ndarray) -> None:
+    """Include zero on ``axis`` when all ``values`` have one sign and differ by little against their size."""
+    finite = values[np.isfinite(values)]
+    if len(finite) < 2 and not (len(finite) == 1 and finite[0] != 0):
+        return
+    low, high = float(finite.min()), float(finite.max())
+    if (low > 0 or high < 0) and high - low < CLOSE_SPREAD * max(abs(low), abs(high)):
+        ax.autoscale_view()
+        bottom, top = axis.get_view_interval()
+        room = 0.05 * max(abs(bottom), abs(top))
+        set_limits = ax.set_xlim if axis is ax.xaxis else ax.set_ylim
+        set_limits((0.0, top + room) if low > 0 else (bottom - room, 0.0))
+
+
+def _place_labels(fig, ax, labels: list[tuple[str, float, float]]) -> None:
+    """Label points where the label covers no other label (trying :data:`LABEL_OFFSETS` in turn); a label
+    that finds no free place is left out (the tables name every point) rather than piled on the others."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not labels:
+        return
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()   # the layout first, so that the labels' places are final
+    renderer = canvas.get_renderer()
+    taken: list = []
+    for text, x, y in labels:
+        for dx, dy, horizontal, vertical in LABEL_OFFSETS:
+            note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=8, color=TOTAL,
+                               ha=horizontal, va=vertical, annotation_clip=True)
+            note.set_in_layout(False)
+            box = note.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in taken) and ax.bbox.contains(box.x0, box.y0) \
+                    and ax.bbox.contains(box.x1, box.y1):
+                taken.append(box)
+                break
+            note.remove()
 
 
 def _error_bars(points: pd.DataFrame, column: str) -> np.ndarray:

@@ -13,6 +13,8 @@ The tables of each kind of directory (``docs/results.md``):
 - sweep: ``points`` (every metric averaged over the replications of each point) and ``results``
   (``results.parquet``, one row per point and replication).
 
+A sampled run (``population_scale`` above 1) adds a last ``scale`` table stating it.
+
 ``OUT.xlsx`` holds one sheet per table; ``OUT.csv`` holds the first table, and every further table is written
 beside it as ``OUT-<table>.csv`` (spaces become dashes: ``OUT-vs-baseline.csv``).
 """
@@ -82,12 +84,20 @@ def export(results_dir: str | Path, out: str | Path) -> Exported:
 
 
 def tables_of(data: RunData | ComparisonData | SweepData) -> dict[str, pd.DataFrame]:
-    """The tables to export, by sheet name, for any kind of results directory."""
+    """The tables to export, by sheet name, for any kind of results directory; a sampled run
+    (``population_scale`` above 1) gets a last ``scale`` table saying so."""
     if isinstance(data, RunData):
-        return run_tables(data)
-    if isinstance(data, ComparisonData):
-        return comparison_tables(data)
-    return sweep_tables(data)
+        tables, scale = run_tables(data), data.summary.get("population_scale")
+    elif isinstance(data, ComparisonData):
+        tables, scale = comparison_tables(data), data.content.get("population_scale")
+    else:
+        tables, scale = sweep_tables(data), (data.scenario or {}).get("population_scale")
+    if int(scale or 1) > 1:
+        tables["scale"] = pd.DataFrame({
+            "population_scale": [int(scale)],
+            "note": [f"one customer in {int(scale):,} simulated; every count and amount of money is at the "
+                     "population's size, per-customer figures and ratios as simulated"]})
+    return tables
 
 
 def run_tables(run: RunData) -> dict[str, pd.DataFrame]:

@@ -90,7 +90,8 @@ def run_page(run: RunData) -> Page:
     return Page(
         title=f"{run.name}: loyalty-sim report",
         subtitle=f"Run of {run.name}: {run.summary['replications']} replications, {months} months, seed "
-                 f"{run.summary.get('seed')}" + (", against its baseline" if base is not None else ""),
+                 f"{run.summary.get('seed')}" + (", against its baseline" if base is not None else "")
+                 + text.scale_note(run.summary.get("population_scale")),
         summary=(decision_bullets(decision, run.name) if decision else []) + text.run_summary(run.summary),
         charts=page_charts,
         headline=text.run_headline(run.summary), headline_title="Headline figures (totals over the horizon)",
@@ -173,7 +174,7 @@ def formula_chart(arms: dict[str, RunData], months: int) -> Chart:
              "rows": [[label, *(number(f[key], digits) for f in formulas.values())] for key, label, digits in inputs]}
     first_name, first = next(iter(formulas.items()))
     note = (f"Why they differ ({first_name}): the simulated CLV ({number(first['simulated_clv'], 2)}) counts each "
-            f"customer only until month {months}, so customers acquired late contribute a few months, whereas the "
+            f"customer only until month {months}{_late_arrivals(next(iter(arms.values())).cohorts)}, whereas the "
             f"formulas assume a whole lifetime of {number(first['lifespan'], 1)} years; the formulas multiply "
             "averages, but customers differ (heavy buyers also stay longer, so the mix and the churn rate change "
             "over time); and the simulation discounts each cash flow from its date and counts the acquisition "
@@ -181,6 +182,18 @@ def formula_chart(arms: dict[str, RunData], months: int) -> Chart:
             "margin and costs altogether.")
     return Chart("clv-formulas", "Marketing-guide CLV formulas against the simulated CLV", CAPTIONS["clv-formulas"],
                  charts.clv_formulas_chart(formulas, horizon_months=months), table=table, note=note)
+
+
+def _late_arrivals(cohorts: pd.DataFrame) -> str:
+    """Who the horizon cuts short: customers acquired late, referred late, or (all acquired at the start)
+    nobody but by the horizon itself."""
+    arrived = cohorts[cohorts["customers"] > 0] if "customers" in cohorts else cohorts
+    later = arrived[arrived["acquisition_month"] > 0]
+    if later.empty:
+        return " (all of them were acquired at the start, so each is counted for the whole horizon)"
+    if "channel" in later and (later["channel"] == "referral").all():
+        return " (acquired at the start, but the customers they referred later contribute a few months only)"
+    return ", so customers acquired late contribute a few months"
 
 
 def frontier_chart(metrics_by_name: dict[str, dict]) -> Chart:
@@ -237,7 +250,7 @@ def comparison_page(comparison: ComparisonData) -> Page:
     return Page(
         title=f"Comparison of {', '.join(content['metrics'])}: loyalty-sim report",
         subtitle=f"{len(runs)} scenarios on the same customers: {reps} replications, {months} months, seed "
-                 f"{content.get('seed')}; reference: {reference}",
+                 f"{content.get('seed')}; reference: {reference}" + text.scale_note(content.get("population_scale")),
         summary=(decision_bullets(decision, reference) if decision else [])
         + comparison_summary(comparison, {name: int(np.isfinite(payback_months(matrix)).sum())
                                           for name, matrix in cumulative.items()}), charts=page_charts,

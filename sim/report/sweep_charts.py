@@ -1,4 +1,5 @@
-"""Charts of parameter sweeps: tornado, Sobol indices, a two-parameter heatmap and a pairs plot.
+"""Charts of parameter sweeps: tornado, Sobol indices, a two-parameter heatmap (grids) or points map (sampled
+designs) and a pairs plot.
 
 Each takes the sweep's data (sensitivity.json parts, or the per-point table of
 :func:`sim.report.analysis.point_statistics`) and returns a Figure.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from sim.experiments.ranking import short_key
@@ -32,11 +33,11 @@ PAIRS_MAX_PARAMETERS = 4
 
 
 def colour_scale(values: np.ndarray) -> Normalize:
-    """A linear colour scale; symmetric around zero when the values have both signs (white = zero)."""
+    """A linear colour scale over the values; when they have both signs, white is zero and each side spans
+    its own values (a loss of 482k does not wash out the differences between gains of 99k and 153k)."""
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
     if low < 0 < high:
-        bound = max(-low, high)
-        return Normalize(-bound, bound)
+        return TwoSlopeNorm(vcenter=0.0, vmin=low, vmax=high)
     return Normalize(low, high)
 
 
@@ -81,7 +82,8 @@ def tornado_chart(oat: dict, *, metric_label: str, money: bool = True) -> Figure
     ax.margins(x=0.15)
     ax.grid(axis="y", visible=False)
     ax.set_title("One parameter at a time at its low and high value")
-    ax.legend(loc="lower right")
+    # Below the axes, not inside them: inside, the legend covers the lowest bar whatever corner it takes.
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper right", ncols=2)
     return fig
 
 
@@ -170,6 +172,33 @@ def heatmap_chart(points: pd.DataFrame, x: str, y: str, metric: str, *, metric_l
     bar.set_label(f"{metric_label} ({CURRENCY})" if money else metric_label)
     bar.formatter = COMPACT
     ax.set_title(f"{sentence(metric_label)}: mean per cell")
+    return fig
+
+
+@styled
+def points_map_chart(points: pd.DataFrame, x: str, y: str, metric: str, *, metric_label: str,
+                     money: bool = True) -> Figure:
+    """Each sweep point where it lies in two parameters, coloured by its mean ``metric``: for sampled
+    designs (random, Latin hypercube, Sobol), whose points scatter over the plane and would leave most
+    cells of a binned heatmap empty. The scale is white at zero when the metric has both signs."""
+    x_values, x_ticks = _numeric(points[x])
+    y_values, y_ticks = _numeric(points[y])
+    value = points[metric].to_numpy(float)
+    norm = colour_scale(value)
+    fig, ax = new_figure(4.6)
+    marker = 36 if len(points) <= 100 else 16
+    image = ax.scatter(x_values, y_values, c=value, cmap="RdBu", norm=norm, s=marker, edgecolors="#555555",
+                       linewidths=0.4)
+    if x_ticks:
+        ax.set_xticks(range(len(x_ticks)), x_ticks)
+    if y_ticks:
+        ax.set_yticks(range(len(y_ticks)), y_ticks)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    bar.set_label(f"{metric_label} ({CURRENCY})" if money else metric_label)
+    bar.formatter = COMPACT
+    ax.set_title(f"{sentence(metric_label)} of each point")
     return fig
 
 

@@ -39,6 +39,9 @@ CAPTIONS = {
     "heatmap": (
         "Mean {metric} of the points in each cell of the two most influential parameters, averaged over the "
         "other parameters. Blue is above zero, red below."),
+    "points-map": (
+        "Each sweep point placed by the two most influential parameters and coloured by its mean {metric} (blue "
+        "above zero, red below, white at zero); the other parameters vary from point to point."),
     "single": "Mean {metric} at each point against the one swept parameter; band: 95% interval over replications.",
     "pairs": (
         "Diagonal: {metric} of each point against each parameter. Below it: every pair of parameters, each point "
@@ -76,7 +79,7 @@ def sweep_page(sweep: SweepData) -> Page:
         title=f"{design.get('name', 'sweep')}: loyalty-sim sweep report",
         subtitle=f"Sweep of {len(parameters)} parameter(s), {design.get('design', 'grid')} design: {len(points)} "
                  f"point(s) x {design.get('replications', '?')} replication(s), seed {design.get('seed')}; metric "
-                 f"{metric}",
+                 f"{metric}" + text.scale_note((sweep.scenario or {}).get("population_scale")),
         summary=sweep_summary(sweep, points, metric, ranked, ranking), charts=page_charts,
         headline=top_points_table(points, parameters, metrics, metric, ranking),
         headline_title=f"The top {min(TOP_POINTS, len(points))} points by {label(metric)}",
@@ -166,10 +169,16 @@ def sweep_chart_list(sweep: SweepData, points: pd.DataFrame, metric: str, ranked
                             sweep_charts.sobol_chart(sensitivity["sobol"])))
     if len(ranked) >= 2:
         x, y = ranked[0], ranked[1]
-        result.append(Chart("heatmap", f"{sentence(metric_label)} by {short(x)} and {short(y)}",
-                            CAPTIONS["heatmap"].format(metric=metric_label),
-                            sweep_charts.heatmap_chart(points, x, y, metric, metric_label=metric_label,
-                                                       money=is_money(metric))))
+        if sweep.design.get("design", "grid") == "grid":
+            result.append(Chart("heatmap", f"{sentence(metric_label)} by {short(x)} and {short(y)}",
+                                CAPTIONS["heatmap"].format(metric=metric_label),
+                                sweep_charts.heatmap_chart(points, x, y, metric, metric_label=metric_label,
+                                                           money=is_money(metric))))
+        else:   # sampled points scatter over the plane: binned, most cells of a heatmap would stay empty
+            result.append(Chart("points-map", f"{sentence(metric_label)} by {short(x)} and {short(y)}",
+                                CAPTIONS["points-map"].format(metric=metric_label),
+                                sweep_charts.points_map_chart(points, x, y, metric, metric_label=metric_label,
+                                                              money=is_money(metric))))
         shown = ranked[:PAIRS_MAX_PARAMETERS]
         note = (f"Showing the {len(shown)} most influential of {len(ranked)} parameters."
                 if len(ranked) > len(shown) else None)

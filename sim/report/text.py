@@ -32,7 +32,7 @@ GROUPS = (("run", "run settings"), ("economics", "economics"), ("segments", "cus
           ("acquisition", "acquisition channels"), ("existing_customers", "existing customers"),
           ("policy", "policy (levers)"),
           ("response", "response to the levers"))
-RUN_KEYS = ("horizon_months", "replications", "seed", "baseline")
+RUN_KEYS = ("horizon_months", "replications", "seed", "baseline", "population_scale")
 
 
 def amount(estimate: dict[str, Any] | None, digits: int = 0, level: str = "95%") -> str:
@@ -249,3 +249,11 @@ def assumptions(scenarios: dict[str, dict[str, Any]], swept: dict[str, str] | No
 def _group_of(key: str) -> str:
     top = key.split(".")[0]
     return top if top in dict(GROUPS) else "run"
+
+
+def scale_note(population_scale: Any) -> str:
+    """'; one customer in 10 simulated, counts and money at the population's size' for a sampled run
+    (``population_scale`` above 1), else empty: said in every report's subtitle."""
+    scale = int(population_scale or 1)
+    return "" if scale == 1 else (f"; one customer in {scale:,} simulated (population_scale {scale:,}), counts and "
+                                  "money at the population's size")

@@ -22,6 +22,8 @@ MAX_COUNT = 10**13
 MAX_POINTS_PER_ORDER = 1e12
 #: A scenario's or sweep's name is a title printed in tables and turned into a folder name: a line, not a page.
 MAX_NAME_LENGTH = 200
+#: The largest ``population_scale``: one simulated customer for a million.
+MAX_POPULATION_SCALE = 1_000_000
 
 
 class Economics(Frozen):
@@ -83,6 +85,9 @@ class Scenario(Frozen):
     replications: Annotated[int, Field(ge=1, le=100_000)] = 10
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     baseline: str = "auto"
+    population_scale: Annotated[int, Field(ge=1, le=MAX_POPULATION_SCALE)] = Field(
+        1, description="Simulate one customer in this many: the counts written are the population's, the "
+                       "results are at the population's size.")
     economics: Economics
     segments: dict[str, Segment] = Field(min_length=1)
     acquisition: list[Acquisition]
@@ -207,6 +212,25 @@ class Scenario(Frozen):
         return f"unknown segment name '{name}'{hint}; the segments are {', '.join(self.segments)}"
 
     @model_validator(mode="after")
+    def _counts_divide_by_the_scale(self) -> Scenario:
+        """With ``population_scale: K``, one customer in K is simulated: every count must be a multiple of K,
+        so that the sample is exactly the population divided by K and the results exactly K times the sample's."""
+        scale = self.population_scale
+        for i, acq in enumerate(self.acquisition):
+            for key in ("initial_customers", "new_per_month"):
+                count = getattr(acq, key)
+                if count % scale:
+                    raise KeyPathError(("acquisition", i, key), (
+                        f"{count:,} customers cannot be sampled one in {scale:,} (population_scale): make it a "
+                        f"multiple of {scale:,} (e.g. {max(scale, round(count / scale) * scale):,}) or choose a "
+                        "population_scale that divides every count"))
+        if scale > 1 and self.existing_customers is not None:
+            raise KeyPathError(("population_scale",), (
+                f"{scale:,}: an existing customer base is simulated whole (population_scale samples acquired "
+                "customers only); remove population_scale or simulate the base at population_scale 1"))
+        return self
+
+    @model_validator(mode="after")
     def _points_are_countable(self) -> Scenario:
         """Points are exact whole numbers (int64): an average order must earn far fewer than 2^63."""
         points = self.policy.points if self.policy is not None else None
@@ -242,6 +266,21 @@ class Scenario(Frozen):
         if acquisition is None:
             return sum(self.planned_customers(a) for a in self.acquisition) + self.existing_count()
         return acquisition.initial_customers + acquisition.new_per_month * self.acquisition_months(acquisition)
+
+    def sample(self) -> Scenario:
+        """The scenario the engine simulates: with ``population_scale: K``, one customer in K (every count
+        divided by K) and the program's fixed cost divided by K, so that K times the sample's results are the
+        population's (:func:`sim.accounting.tables.scaled_to_population`). The scenario itself when K = 1."""
+        scale = self.population_scale
+        if scale == 1:
+            return self
+        acquisition = [a.model_copy(update={"initial_customers": a.initial_customers // scale,
+                                            "new_per_month": a.new_per_month // scale}) for a in self.acquisition]
+        update: dict = {"acquisition": acquisition}
+        if self.policy is not None:
+            costs = self.policy.costs.model_copy(update={"fixed_per_month": self.policy.costs.fixed_per_month / scale})
+            update["policy"] = self.policy.model_copy(update={"costs": costs})
+        return self.model_copy(update=update)
 
     def without_policy(self) -> Scenario:
         """The same scenario with no levers: the baseline of ``baseline: auto``.

@@ -63,7 +63,7 @@ def surface(values: dict[str, np.ndarray]) -> np.ndarray:
 
 def synthetic_sweep(out: Path, *, points: int = 30, replications: int = 4, parameters: int = 6,
                     baseline: bool = True, finished: int | None = None, sensitivity: bool = True,
-                    folder: bool = True, seed: int = 5) -> Path:
+                    folder: bool = True, seed: int = 5, design: str = "latin_hypercube") -> Path:
     """Write a sweep directory of ``points`` random points over the first ``parameters`` of :data:`RANGES`."""
     rng = np.random.default_rng(seed)
     keys = list(RANGES)[:parameters]
@@ -96,7 +96,7 @@ def synthetic_sweep(out: Path, *, points: int = 30, replications: int = 4, param
     else:
         table.to_parquet(out / "results.parquet", index=False)
     design = {"name": "synthetic", "scenario": str(ROOT / "scenarios" / "points_program.yaml"),
-              "design": "latin_hypercube", "samples": points, "replications": replications, "seed": seed,
+              "design": design, "samples": points, "replications": replications, "seed": seed,
               "baseline": baseline, "parameters": {k: {"low": RANGES[k][0], "high": RANGES[k][1]} for k in keys},
               "points": [{"point": p, "values": {k: float(values[k][p]) for k in keys}, "finished": p < done}
                          for p in range(points)]}
