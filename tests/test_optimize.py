@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from support.scenarios import EXAMPLE_OPTIMIZES
 
 from sim.cli import main
 from sim.experiments.optimize import Evaluation, feasible_trials, plan_optimize, search
@@ -221,3 +222,11 @@ def test_optimize_finds_the_interior_optimum_of_the_earn_rate_that_a_fine_grid_s
     assert math.isclose(incremental.mean(), content["best"]["objective"], rel_tol=1e-9)
     assert within_noise(profit.iloc[:, best].to_numpy() - incremental)
 
+
+def test_example_optimize_files_validate() -> None:
+    """Every optimize file shipped in scenarios/ is valid, with its scenario's uncertain values."""
+    assert EXAMPLE_OPTIMIZES
+    for example in EXAMPLE_OPTIMIZES:
+        result = CliRunner().invoke(main, ["validate", str(example)])
+        assert result.exit_code == 0, result.output
+        assert "valid optimize file" in result.output and " 0 uncertain value(s)" not in result.output
