@@ -1,8 +1,8 @@
-"""Runs every shipped example (each scenario, the two compared, each sweep) and compares result folders.
+"""Runs every shipped example (each scenario, the two compared, each sweep and search) and compares result folders.
 
 For a change that must not move any number (a refactoring): produce the results before and after it, then
-compare them. Every ``summary.json``, ``compare.json`` and ``sweep.json`` must be equal value for value and
-every Parquet table equal cell for cell (no tolerance).
+compare them. Every ``summary.json``, ``compare.json``, ``sweep.json`` and ``optimize.json`` must be equal value
+for value and every Parquet table equal cell for cell (no tolerance).
 
     python scripts/compare_results.py produce OUT [--replications 3]   # with the code on the Python path
     python scripts/compare_results.py diff BEFORE AFTER                 # exit 1 on any difference
@@ -38,9 +38,10 @@ def _cli(*args: str) -> None:
 def produce(out: Path, replications: int) -> None:
     """Every example at ``replications`` replications, into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    sweeps, scenarios = [], []
+    sweeps, searches, scenarios = [], [], []
     for path in sorted(SCENARIOS.glob("*.yaml")):
-        (sweeps if "sweep" in (yaml.safe_load(path.read_text()) or {}) else scenarios).append(path)
+        document = yaml.safe_load(path.read_text()) or {}
+        (sweeps if "sweep" in document else searches if "optimize" in document else scenarios).append(path)
     for path in scenarios:
         print("run", path.name, flush=True)
         _cli("run", str(path), "--out", str(out / "run" / path.stem), "--replications", str(replications),
@@ -52,6 +53,10 @@ def produce(out: Path, replications: int) -> None:
     for path in sweeps:
         print("sweep", path.name, flush=True)
         _cli("sweep", str(path), "--out", str(out / "sweep" / path.stem), "--replications", "2", "--workers", "2")
+    for path in searches:
+        print("optimize", path.name, flush=True)
+        _cli("optimize", str(path), "--out", str(out / "optimize" / path.stem), "--trials", "3",
+             "--replications", "2", "--workers", "2")
 
 
 def _plain(document):

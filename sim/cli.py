@@ -522,18 +522,19 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
     from rich.table import Table
 
     from sim.accounting.estimates import estimate
-    from sim.experiments.ranking import rank_points, ranking_sentence, short_key
+    from sim.experiments.ranking import rank_points, ranked_unit, ranking_sentence, short_key
     from sim.experiments.sweep_plan import SENSITIVITY
     from sim.experiments.sweep_results import read_results
 
     metric = plan.metric
     results = read_results(out)
     ranking = rank_points(results, metric)
+    unit = ranked_unit(bool(plan.body.levers))
     prudent = f"vs_baseline.{PRUDENT}"
     shown = [metric] + ([prudent] if metric == "vs_baseline.profit" and prudent in results else [])
-    table = Table(title=f"{escape(plan.body.name)}: the top points of {len(plan.points)} by {escape(metric)} (means [95% CI] over "
-                        f"{plan.replications} replications)")
-    table.add_column("point", justify="right", overflow="fold")
+    table = Table(title=f"{escape(plan.body.name)}: the top {unit}s of {len(plan.points)} by {escape(metric)} (means [95% CI] "
+                        f"over {plan.replications} replications)")
+    table.add_column(unit, justify="right", overflow="fold")
     for parameter in plan.parameters:      # a header may wrap after a dot; rich folds it only if it must
         table.add_column(escape(short_key(parameter.key)).replace(".", ".\n"), justify="right", overflow="fold")
     for name in shown:
@@ -546,7 +547,7 @@ def _print_sweep(plan, manifest: dict, out: Path) -> None:
         table.add_row(str(point), *(_value(v) for v in plan.points[point].values()), *cells, ranking.status(point))
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
-    console.print(f"{metric}: {ranking_sentence(ranking, plan.replications)}")
+    console.print(f"{metric}: {ranking_sentence(ranking, plan.replications, unit)}")
     sensitivity = json.loads((out / SENSITIVITY).read_text())
     if sensitivity.get("oat"):
         swings = [f"{escape(p['parameter'])} {_number(p['low']['mean'])}..{_number(p['high']['mean'])}"

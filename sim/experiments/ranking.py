@@ -69,15 +69,23 @@ def short_key(key: str) -> str:
     return ".".join(parts[start:])
 
 
-def ranking_sentence(ranking: Ranking, replications: int) -> str:
-    """What the ranking says, in words (the CLI's and the report's)."""
+def ranking_sentence(ranking: Ranking, replications: int, unit: str = "point") -> str:
+    """What the ranking says, in words (the CLI's and the report's). ``unit`` names what is ranked: ``point``,
+    or ``lever setting`` in a sweep of levers under uncertainties (:func:`ranked_unit`)."""
     level = f"{ranking.confidence:.2%}".replace(".00%", "%")
     how = (f"paired differences over {replications} replications, {level} intervals"
            + (f", Bonferroni over {ranking.comparisons} comparisons" if ranking.comparisons > 1 else ""))
     if ranking.best is not None:
         if len(ranking.order) == 1:
-            return f"point #{ranking.best} is the only point"
-        return f"point #{ranking.best} is the best: above every other point ({how})"
+            return f"{unit} #{ranking.best} is the only {unit}"
+        return f"{unit} #{ranking.best} is the best: above every other {unit} ({how})"
     names = ", ".join(f"#{p}" for p in ranking.tied)
-    return (f"no single best point: {len(ranking.tied)} of {len(ranking.order)} points ({names}) cannot be told "
+    return (f"no single best {unit}: {len(ranking.tied)} of {len(ranking.order)} {unit}s ({names}) cannot be told "
             f"from the highest mean ({how}); more replications may separate them")
+
+
+def ranked_unit(levers: bool) -> str:
+    """What a sweep's points are: ``lever setting`` when the sweep gives ``levers`` (what the firm chooses;
+    the uncertainties are drawn in every replication of every point, so each point is one choice judged over
+    them, and only choices are ranked), else ``point``."""
+    return "lever setting" if levers else "point"

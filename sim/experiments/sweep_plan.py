@@ -146,6 +146,8 @@ class SweepPlan:
             "parameters": {p.key: ({"values": list(p.values)} if p.values is not None else
                                    {"low": p.low, "high": p.high, "levels": p.levels, "log": p.log,
                                     "integer": p.integer}) for p in self.parameters},
+            "levers": bool(body.levers),                  # the parameters are lever settings ...
+            "uncertainties": list(body.uncertainties),     # ... judged over these draws
             "points": [{"point": i, "values": values, "finished": i in finished}
                        for i, values in enumerate(self.points)],
             "finished_points": len(finished),

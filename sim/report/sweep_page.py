@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sim.accounting.metrics import NOT_MONEY
-from sim.experiments.ranking import Ranking, rank_points, ranking_sentence
+from sim.experiments.ranking import Ranking, rank_points, ranked_unit, ranking_sentence
 from sim.input.errors import InputError, Problem
 from sim.report import analysis, sweep_charts, text
 from sim.report.inputs import SweepData
@@ -71,6 +71,7 @@ def sweep_page(sweep: SweepData) -> Page:
     metrics = list(dict.fromkeys([metric, *(m for m in extra if m in results)]))
     points = analysis.point_statistics(results, parameters, metrics)
     ranking = rank_points(results, metric)
+    unit = ranked_unit(bool(design.get("levers")))
     ranked = rank_parameters(points, parameters, metric, sweep.sensitivity)
     page_charts = sweep_chart_list(sweep, points, metric, ranked)
     swept = {key: _describe(spec) for key, spec in design["parameters"].items()}
@@ -81,10 +82,10 @@ def sweep_page(sweep: SweepData) -> Page:
                  f"point(s) x {design.get('replications', '?')} replication(s), seed {design.get('seed')}; metric "
                  f"{metric}" + text.scale_note((sweep.scenario or {}).get("population_scale")),
         summary=sweep_summary(sweep, points, metric, ranked, ranking), charts=page_charts,
-        headline=top_points_table(points, parameters, metrics, metric, ranking),
-        headline_title=f"The top {min(TOP_POINTS, len(points))} points by {label(metric)}",
-        headline_note=f"Means over replications with t-based 95% intervals; money in {CURRENCY}. 'best' marks a point "
-                      f"above every other on paired differences, 'tied' the points that cannot be told from the "
+        headline=top_points_table(points, parameters, metrics, metric, ranking, unit),
+        headline_title=f"The top {min(TOP_POINTS, len(points))} {unit}s by {label(metric)}",
+        headline_note=f"Means over replications with t-based 95% intervals; money in {CURRENCY}. 'best' marks a {unit} "
+                      f"above every other on paired differences, 'tied' the {unit}s that cannot be told from the "
                       f"highest mean ({ranking.confidence:.2%} intervals, Bonferroni over {ranking.comparisons}).",
         assumptions=text.assumptions(scenarios, swept) if scenarios else _parameters_only(swept),
         assumptions_note=(f"The scenario every point starts from ({sweep.scenario_source}), with the swept keys "
@@ -210,8 +211,11 @@ def sweep_charts_frontier(frame: pd.DataFrame, value_label: str, front: np.ndarr
 def sweep_summary(sweep: SweepData, points: pd.DataFrame, metric: str, ranked: list[str],
                   ranking: Ranking | None = None) -> list[dict[str, str]]:
     """Executive summary: the best point (only when the replications separate it from every other point, else
-    the points tied for best), how many points are surely positive, payback, the main drivers."""
+    the points tied for best), how many points are surely positive, payback, the main drivers. A sweep of
+    ``levers`` under ``uncertainties`` names its points lever settings: each is a choice judged over the drawn
+    assumptions, and the best is chosen among the choices only."""
     design = sweep.design
+    unit = ranked_unit(bool(design.get("levers")))
     total = len(design["points"])
     ranking = ranking or rank_points(_finished_rows(sweep), metric)
     best = ranking.order[0]
@@ -220,23 +224,23 @@ def sweep_summary(sweep: SweepData, points: pd.DataFrame, metric: str, ranked: l
     values = ", ".join(f"{short(p)} = {_show(row[p])}" for p in sweep.parameters)
     replications = int(design.get("replications") or sweep.results["replication"].nunique())
     if ranking.best is not None:
-        bullets = [{"lead": f"Best point: #{best}",
+        bullets = [{"lead": f"Best {unit}: #{best}",
                     "text": f"{values}: {label(metric)} {text.amount(estimate, 0 if is_money(metric) else 2)}; "
-                            f"{ranking_sentence(ranking, replications)}."}]
+                            f"{ranking_sentence(ranking, replications, unit)}."}]
     else:
-        bullets = [{"lead": f"No single best point: {len(ranking.tied)} tied",
-                    "text": f"{ranking_sentence(ranking, replications)}. The highest mean is #{best} ({values}: "
+        bullets = [{"lead": f"No single best {unit}: {len(ranking.tied)} tied",
+                    "text": f"{ranking_sentence(ranking, replications, unit)}. The highest mean is #{best} ({values}: "
                             f"{label(metric)} {text.amount(estimate, 0 if is_money(metric) else 2)})."}]
     if metric.startswith("vs_baseline.") or metric == "profit":
         above = int((points[f"{metric}:low"] > 0).sum())
         below = int((points[f"{metric}:high"] < 0).sum())
-        bullets.append({"lead": "How many points pay",
-                        "text": f"{above} of {len(points)} points have a 95% interval entirely above zero, {below} "
+        bullets.append({"lead": f"How many {unit}s pay",
+                        "text": f"{above} of {len(points)} {unit}s have a 95% interval entirely above zero, {below} "
                                 f"entirely below; the rest cannot be told from zero with "
                                 f"{design.get('replications', 'these')} replications."})
     if "vs_baseline.payback_month" in sweep.results:
         payback = sweep.results.loc[sweep.results["point"] == best, "vs_baseline.payback_month"].to_numpy(float)
-        which = "the best point" if ranking.best is not None else f"#{best}"
+        which = f"the best {unit}" if ranking.best is not None else f"#{best}"
         if np.all(np.isfinite(payback)):
             bullets.append({"lead": f"Payback of {which}",
                             "text": f"month {text.amount(analysis.interval(payback), 1)}."})
@@ -252,9 +256,14 @@ def sweep_summary(sweep: SweepData, points: pd.DataFrame, metric: str, ranked: l
     if len(points) < total:
         bullets.append({"lead": "Partial sweep",
                         "text": f"only {len(points)} of {total} points are finished; this report covers those."})
-    bullets.append({"lead": "How sure",
-                    "text": "intervals are over replications of each point and measure simulation noise; the "
-                            "spread across points is the uncertainty the sweep explores."})
+    if design.get("uncertainties"):
+        sure = (f"each replication draws the uncertain assumptions ({', '.join(design['uncertainties'])}) anew, "
+                f"the same draws for every {unit}: intervals over replications cover both what is not known and "
+                f"simulation noise, and the {unit}s are compared on the same draws.")
+    else:
+        sure = ("intervals are over replications of each point and measure simulation noise; the spread across "
+                "points is the uncertainty the sweep explores.")
+    bullets.append({"lead": "How sure", "text": sure})
     return bullets
 
 
@@ -267,7 +276,7 @@ def _show(value: Any) -> str:
 
 
 def top_points_table(points: pd.DataFrame, parameters: list[str], metrics: list[str], metric: str,
-                     ranking: Ranking | None = None) -> dict:
+                     ranking: Ranking | None = None, unit: str = "point") -> dict:
     """The top points by the metric: parameter values, the metric with its interval, the others, and whether
     a point is the best or tied for best (``ranking``)."""
     best = points.sort_values(metric, ascending=False).head(TOP_POINTS)
@@ -279,7 +288,7 @@ def top_points_table(points: pd.DataFrame, parameters: list[str], metrics: list[
                      text.interval_text({"ci_low": row[f"{metric}:low"], "ci_high": row[f"{metric}:high"]}, digits),
                      *(number(row[m], 0 if is_money(m) else 2) for m in others),
                      *([ranking.status(int(point))] if ranking else [])])
-    return {"columns": ["point", *(short(p) for p in parameters), label(metric), "95% CI",
+    return {"columns": [unit, *(short(p) for p in parameters), label(metric), "95% CI",
                         *(label(m) for m in others), *(["best?"] if ranking else [])], "rows": rows}
 
 

@@ -204,7 +204,7 @@ def _uncertain_at(node: dict, path: tuple[str | int, ...], model: type[BaseModel
     kind = _leaf_kind(model, path)
     if kind is None:
         raise KeyPathError(path, "only a number can be written as a distribution ({dist: ...})")
-    if node.get("dist") not in DISTRIBUTIONS:
+    if not isinstance(node.get("dist"), str) or node["dist"] not in DISTRIBUTIONS:   # a list is unhashable
         raise KeyPathError(path + ("dist",), f"unknown distribution {node.get('dist')!r}; one of "
                                              f"{', '.join(DISTRIBUTIONS)}")
     try:

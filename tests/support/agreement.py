@@ -28,6 +28,7 @@ from sim.accounting.tables import ReplicationResult
 from sim.engines.calendar import Engine
 from sim.engines.reference import ReferenceEngine
 from sim.experiments.replications import fast_engine
+from sim.model.assumptions import realise
 from sim.schema import Scenario
 
 K = 4.0
@@ -247,7 +248,9 @@ def points_from_log(tx: dict, scenario: Scenario) -> tuple[np.ndarray, float]:
 
 
 def _replicate(engine: str, scenario: Scenario, replication: int, extra=None) -> dict:
-    """One replication, reduced to what the tests need (small, so cheap to send back from a worker)."""
+    """One replication, reduced to what the tests need (small, so cheap to send back from a worker); both
+    engines meet the replication's draws of any uncertain value, as in a run."""
+    scenario = realise(scenario, replication)
     start = time.perf_counter()
     simulator = ENGINES[engine](scenario, replication, record_transactions=True)
     result = simulator.run()

@@ -15,9 +15,15 @@ def _is_sweep(path: Path) -> bool:
     return any(line.startswith("sweep:") for line in path.read_text().splitlines())
 
 
-#: The example files of scenarios/: scenarios (for `run`) and sweeps (for `sweep`).
-EXAMPLE_SCENARIOS = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if not _is_sweep(p)]
+def _is_optimize(path: Path) -> bool:
+    return any(line.startswith("optimize:") for line in path.read_text().splitlines())
+
+
+#: The example files of scenarios/: scenarios (for `run`), sweeps (for `sweep`) and searches (for `optimize`).
+EXAMPLE_SCENARIOS = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if not _is_sweep(p)
+                     and not _is_optimize(p)]
 EXAMPLE_SWEEPS = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if _is_sweep(p)]
+EXAMPLE_OPTIMIZES = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if _is_optimize(p)]
 
 BASE = {
     "name": "test",
