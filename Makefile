@@ -15,12 +15,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The main job on the shipped example: the sweep of the points program and its report (the committed
-# example reports/demo/report.html), then one run of the program against its baseline and its report.
+# example reports/demo/report.html), then one run of the program against its baseline and its report, and a
+# program for a retailer that starts from its existing customers (scenarios/retailer_existing_base.yaml).
 demo: $(STAMP)
 	$(BIN)/loyalty-sim sweep scenarios/sweep_points.yaml --out reports/demo/sweep
 	$(BIN)/loyalty-sim report reports/demo/sweep -o reports/demo/report.html
 	$(BIN)/loyalty-sim run scenarios/points_program.yaml --out reports/demo/run
 	$(BIN)/loyalty-sim report reports/demo/run -o reports/demo/run_report.html
+	$(BIN)/loyalty-sim run scenarios/retailer_existing_base.yaml --out reports/demo/existing_base
+	$(BIN)/loyalty-sim report reports/demo/existing_base -o reports/demo/existing_base_report.html
 
 # Headless Chromium for tests/test_report_browser.py, from Debian's packages where missing (CI runs as
 # root on Debian). Elsewhere it says what to install, and the browser test is skipped.

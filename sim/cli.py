@@ -182,7 +182,10 @@ def _print_summary(content: dict, out: Path) -> None:
     if vs is not None:
         table.add_column("vs baseline", justify="right", overflow="fold")
         table.add_column("95% CI", justify="right", overflow="fold")
-    for name in HEADLINE_METRICS:
+    names = HEADLINE_METRICS
+    if content["metrics"].get("existing_customers", {}).get("mean"):   # the base's CLV apart, when there is one
+        names += ("existing_customers", "clv_per_existing_customer")
+    for name in names:
         row = [name, *_mean_and_interval(content["metrics"][name])]
         if vs is not None:
             row += _mean_and_interval(vs[name])
@@ -551,9 +554,11 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
         return
     scenario = _load(file, overrides)
     _guarded(lambda: _baseline(scenario, file, overrides))
-    customers = scenario.planned_customers()
+    existing = scenario.existing_count()
+    customers = scenario.planned_customers() - existing
+    base = f"{existing:,} existing and " if scenario.existing_customers is not None else ""
     click.echo(f"{file}: valid scenario '{scenario.name}': {len(scenario.segments)} segment(s), "
-               f"{len(scenario.acquisition)} channel(s), {customers:,} acquired customers over "
+               f"{len(scenario.acquisition)} channel(s), {base}{customers:,} acquired customers over "
                f"{scenario.horizon_months} months, {scenario.replications} replication(s)")
     if scenario.policy is not None:
         forms = scenario.response.forms()

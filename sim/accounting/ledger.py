@@ -48,6 +48,11 @@ class Ledger:
         self._member_arrivals = np.zeros(horizon_months)
         self._member_dropouts = np.zeros(horizon_months)
         self._member_reactivations = np.zeros(horizon_months)
+        #: Existing customers (``existing_customers``): their cohorts, and how many were alive (and members)
+        #: at the start, which the stocks start from.
+        self.existing_cohorts: list[int] = []
+        self.opening_active = 0
+        self._opening_members = 0
 
     def discount(self, t: np.ndarray | float) -> np.ndarray | float:
         """Present value factor of a flow at time ``t`` years after the reference point."""
@@ -89,6 +94,16 @@ class Ledger:
         if members:
             self.member["members_acquired"] += members
             self._member_arrivals[month] += members
+
+    def record_existing(self, cohort: int, count: int, alive: int, members: int = 0) -> None:
+        """The firm's existing customers at the start: ``count`` in ``cohort``, ``alive`` of them still active
+        (and ``members`` of those in the program). They are not acquisitions: no acquisition cost, not in
+        ``customers_acquired``."""
+        self.cohort["customers"][cohort] += count
+        if cohort not in self.existing_cohorts:
+            self.existing_cohorts.append(cohort)
+        self.opening_active += alive
+        self._opening_members += members
 
     def factors(self, times: np.ndarray, acquired_at: np.ndarray,
                 arrival_discount: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -158,11 +173,13 @@ class Ledger:
         self.monthly["points_expired"][month] += expired
 
     def record_reactivations(self, month: int, earlier_death_months: np.ndarray, members: np.ndarray) -> None:
-        """Dropped-out customers won back: their earlier dropout is counted now (the final one at the end)."""
+        """Dropped-out customers won back: their earlier dropout is counted now (the final one at the end).
+        A month of -1 is a dropout before the start (an existing customer), not counted in the horizon."""
         self.monthly["customers_reactivated"][month] += len(earlier_death_months)
-        np.add.at(self.monthly["customers_dropped_out"], earlier_death_months, 1)
+        counted = earlier_death_months >= 0
+        np.add.at(self.monthly["customers_dropped_out"], earlier_death_months[counted], 1)
         self._member_reactivations[month] += int(np.count_nonzero(members))
-        np.add.at(self._member_dropouts, earlier_death_months[members], 1)
+        np.add.at(self._member_dropouts, earlier_death_months[members & counted], 1)
 
     def set_stock(self, name: str, month: int, value: float) -> None:
         self.monthly[name][month] = value
@@ -200,12 +217,12 @@ class Ledger:
         """Stocks from arrivals, reactivations and dropouts: active customers (and members) at every
         month's end. Call once every customer's exit is recorded."""
         monthly = self.monthly
-        monthly["active_customers_end"][:] = (np.cumsum(monthly["customers_acquired"])
+        monthly["active_customers_end"][:] = (self.opening_active + np.cumsum(monthly["customers_acquired"])
                                               + np.cumsum(monthly["customers_reactivated"])
                                               - np.cumsum(monthly["customers_dropped_out"]))
         if member_death_month is not None:
             self._member_dropouts += np.bincount(member_death_month, minlength=self.horizon_months)
-            monthly["members_end"][:] = (np.cumsum(self._member_arrivals) + np.cumsum(self._member_reactivations)
+            monthly["members_end"][:] = (self._opening_members + np.cumsum(self._member_arrivals) + np.cumsum(self._member_reactivations)
                                          - np.cumsum(self._member_dropouts))
 
     @classmethod
@@ -227,6 +244,9 @@ class Ledger:
         self._member_arrivals += other._member_arrivals
         self._member_dropouts += other._member_dropouts
         self._member_reactivations += other._member_reactivations
+        self.existing_cohorts = sorted(set(self.existing_cohorts) | set(other.existing_cohorts))
+        self.opening_active += other.opening_active
+        self._opening_members += other._opening_members
 
     def totals(self) -> dict[str, float]:
         """Horizon totals of every metric of ``docs/results.md``."""
@@ -236,7 +256,14 @@ class Ledger:
         total.update(derived_money(total, self.margin_rate, self.cost_per_order))
         total.update(self.member)
         customers = total["customers_acquired"]
-        clv = float(self.cohort["clv"].sum()) - float(self.cohort["program"].sum())
+        value = self.cohort["clv"] - self.cohort["program"]
+        existing = np.zeros(len(value), dtype=bool)
+        existing[self.existing_cohorts] = True
+        base = float(self.cohort["customers"][existing].sum())
+        clv = float(value[~existing].sum())   # the CLV of acquired customers; the base's apart
+        total["existing_customers"] = base
+        # 0 without a base (not NaN: a scenario without existing customers has nothing undefined here)
+        total["clv_per_existing_customer"] = float(value[existing].sum()) / base if base else 0.0
         total["clv_per_customer"] = clv / customers if customers else math.nan
         total["clv_minus_cac_per_customer"] = (
             (clv - float(self.cohort["cac"].sum())) / customers if customers else math.nan

@@ -9,10 +9,11 @@ METRICS = (
     "cost_to_serve", "reward_cost", "tier_benefit_cost", "referral_bonus_cost", "message_cost", "member_cost",
     "program_fixed_cost", "program_cost", "acquisition_cost", "profit", "npv_profit", "clv_per_customer",
     "clv_minus_cac_per_customer", "points_earned", "points_redeemed", "points_expired", "points_outstanding",
-    "points_liability", "breakage_rate",
+    "points_liability", "breakage_rate", "existing_customers", "clv_per_existing_customer",
 )
 MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv_minus_cac_per_customer",
-                                                        "breakage_rate"))
+                                                        "breakage_rate", "existing_customers",
+                                                        "clv_per_existing_customer"))
 
 
 #: Metrics that are counts, points or ratios rather than amounts of money (every other metric is an amount
@@ -20,7 +21,7 @@ MONTHLY_METRICS = tuple(m for m in METRICS if m not in ("clv_per_customer", "clv
 NOT_MONEY = frozenset({
     "customers_acquired", "referred_customers", "active_customers_end", "customers_dropped_out",
     "customers_reactivated", "members_end", "purchases", "repeat_purchases", "points_earned", "points_redeemed",
-    "points_expired", "points_outstanding", "breakage_rate", "roi", "payback_month",
+    "points_expired", "points_outstanding", "breakage_rate", "roi", "payback_month", "existing_customers",
 })
 #: The headline of a run, in this order: the CLI's table and the report's headline table.
 HEADLINE_METRICS = (

@@ -62,7 +62,9 @@ class Engine:
         self.program = Program(scenario, self.laws)
         self.draws = Draws(self.laws)
         planned = scenario.planned_customers() if self.batches is None else sum(self.batches.values())
-        self.pop = Population(planned, extra=self.program.columns())
+        self.has_base = scenario.existing_customers is not None and (shard is None or shard[0] == 0)  # first shard
+        extra = self.program.columns() + (("first_purchase",) if scenario.existing_customers is not None else ())
+        self.pop = Population(planned, extra=extra)
         self.ledger = Ledger.for_scenario(scenario, len(self.channels), len(self.laws))
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
@@ -83,6 +85,9 @@ class Engine:
     def simulate(self) -> Ledger:
         """Run the calendar to the horizon; returns the closed ledger (a shard's share of the totals)."""
         keep_freed_memory()
+        if self.has_base:
+            with np.errstate(divide="ignore", over="ignore"):
+                self._add_existing()
         env = simpy.Environment()
         env.process(self._acquisition_calendar(env))
         env.process(self._month_calendar(env))
@@ -151,6 +156,8 @@ class Engine:
                 bonus = np.where(self.pop.member[parents], paid, 0.0)
         if program.winback is not None:
             traits["winback_at"] = times + program.winback_delay
+        if "first_purchase" in self.pop.columns:
+            traits["first_purchase"] = times
         traits["spell_start"] = times
         traits["arrival_discount"] = self.ledger.discount(times)
         traits["parent_cohort"] = (np.full(count, -1, dtype=np.int32) if parents is None
@@ -172,6 +179,66 @@ class Engine:
         self.pop.mult[ids] = self._rate_multiplier(ids, times)
         self._refresh_deadline(ids)
         return ids
+
+    def _add_existing(self) -> None:
+        """The firm's existing customers at time 0 (:mod:`sim.model.existing`), with their history: the next
+        purchase of the active ones pending (no purchase at time 0), their purchase count going on (every
+        purchase a repeat purchase), their last purchase (win-back timing, points expiry), their trailing
+        12-month spend (tiers from month 0), their repeat purchases and spend (the firm's scoring) and,
+        if the table gives it, their points balance (members of a program already running)."""
+        from sim.model.existing import opening_base
+
+        for segment, base, traits in opening_base(self.scenario, self.replication, self.laws, self.draws):
+            self._add_base(segment, base, traits)
+
+    def _add_base(self, segment: int, base, traits: dict[str, np.ndarray]) -> None:
+        """The existing customers of one segment (see :meth:`_add_existing`)."""
+        scenario, program, keys = self.scenario, self.program, traits["key"]
+        alive, pending = traits.pop("alive"), traits.pop("pending")
+        made, first, last = traits.pop("made"), traits.pop("first_purchase"), traits.pop("last_purchase")
+        count, zero = base.size, np.zeros(base.size)
+        member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
+        if program.points is not None:
+            traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
+            if base.points_balance is not None:   # a balance means a member of the program already running
+                member |= base.points_balance > 0
+                traits["points"] = base.points_balance * member
+        traits["member"] = member
+        referral_rate = traits["referral_rate"].astype(np.float32)
+        if program.referral is not None:
+            referral_rate = (referral_rate * np.where(member, program.referral_rate, 1.0)).astype(np.float32)
+        tier = np.zeros(count, dtype=np.int8)
+        if len(program.tier_min):   # members start at the tier their trailing year reaches
+            for minimum in program.tier_min:
+                tier += base.spend_12m >= minimum
+            tier *= member
+            # the year before the start spread evenly over its months -11 .. -1 (month -12's slot is month 0's),
+            # which leave the trailing window month by month
+            traits["spend12"] = np.zeros((12, count), dtype=np.float32)
+            traits["spend12"][1:] = (base.spend_12m / 12.0).astype(np.float32)
+            traits["spend_12m"] = traits["spend12"][1:].astype(np.float64).sum(axis=0)
+        traits["tier"] = tier
+        hazard = traits["hazard"] * self._dropout_factor(member, tier)
+        if program.winback is not None:
+            traits["winback_at"] = np.maximum(last + program.winback_delay, 0.0)
+        cohort = self._cohort(0, len(scenario.acquisition), segment)
+        traits.update(
+            cohort=np.full(count, cohort, dtype=np.int32), parent_cohort=np.full(count, -1, dtype=np.int32),
+            acquired_at=zero, first_purchase=first, spell_start=zero, arrival_discount=np.ones(count),
+            next_purchase=pending,
+            death=np.where(alive, self.draws.lifetime_end(keys, zero, hazard), -INF),   # -inf: gone before
+            referral_rate=referral_rate, referral_due=self.draws.referral_after(keys, 0, zero, referral_rate),
+            last_purchase=last, purchases=made.astype(np.int32), referrals=np.zeros(count, dtype=np.int32),
+            repeat_spend=base.repeat_purchases * base.mean_repeat_spend,
+        )
+        self.ledger.record_existing(cohort, count, int(np.count_nonzero(alive)),
+                                    members=int(np.count_nonzero(member & alive)))
+        ids = self.pop.append(traits)
+        mult = self._rate_multiplier(ids, 0.0)
+        self.pop.mult[ids] = mult
+        self.pop.next_purchase[ids] = pending / mult   # the same exponential draw, at the program's rate
+        self._refresh_deadline(ids)
+        self.pop.deadline[ids] = np.maximum(self.pop.deadline[ids], 0.0)   # what is overdue falls due at once
 
     # -- the interval advance ---------------------------------------------------------------------
     def advance_to(self, t_end: float) -> None:
@@ -367,10 +434,12 @@ class Engine:
                        < self.scenario.response.winback_reactivation)
         revived, revived_t = ids[back], t[back]
         if revived.size:
-            earlier = self._months_of_deaths(pop.death[revived])
+            earlier = np.full(revived.size, -1, dtype=np.int64)   # -1: gone before the start (none counted)
+            counted = pop.death[revived] > -INF
+            earlier[counted] = self._months_of_deaths(pop.death[revived[counted]])
             self.ledger.record_reactivations(month, earlier, pop.member[revived])
             if self._charges_membership:   # the closed spell's part of this month: month end sees the new one
-                closed = pop.member[revived]
+                closed = pop.member[revived] & (pop.death[revived] > -INF)   # gone before the start: no spell
                 members, died = revived[closed], pop.death[revived[closed]]
                 begin = np.maximum(pop.spell_start[members], month / 12.0)
                 self._charge_membership(members, month, np.maximum(0.0, died - begin), (begin + died) / 2.0)
@@ -535,7 +604,7 @@ class Engine:
             return
         made = pop.purchases[scored]
         repeats = np.maximum(made - 1, 0)
-        arrival = pop.acquired_at[scored]
+        arrival = pop.first_purchase[scored] if "first_purchase" in pop.columns else pop.acquired_at[scored]
         recency = np.where(made > 0, pop.last_purchase[scored] - arrival, 0.0)
         chosen = scored[select_targets(self.laws, pop.segment[scored], repeats, recency, t - arrival,
                                        pop.repeat_spend[scored], target=offer.target, share=offer.share)]
@@ -630,9 +699,11 @@ class Engine:
         pop = self.pop
         death = pop.view("death")
         dead = death < self.horizon
+        alive_end_cohorts = pop.view("cohort")[~dead]
+        dead &= death > -INF   # existing customers gone before the start left no dropout in the horizon
         self.events += int(np.count_nonzero(dead))
         death_month = self._months_of_deaths(death[dead])
-        self.ledger.record_exits(death_month, pop.view("cohort")[~dead])
+        self.ledger.record_exits(death_month, alive_end_cohorts)
         self.ledger.close(death_month[pop.view("member")[dead]])
 
     def _result(self) -> ReplicationResult:

@@ -49,17 +49,18 @@ _NONE_FLOAT = np.empty(0)
 
 #: The columns: name -> dtype. ``lifetime`` is the dropout time under the hazard (inf without one),
 #: ``end`` the earlier of it and the horizon, ``death`` the dropout time; ``t`` the pending purchase;
-#: ``made`` purchases so far; ``present_value`` and ``revenue`` the sums so far.
+#: ``made`` purchases so far; ``present_value`` and ``revenue`` the sums so far; ``start`` the first pending
+#: purchase and ``history`` the purchases made before it (the arrival and 0, but for existing customers).
 COLUMNS: dict[str, type] = {
     "key": np.uint64, "ident": np.int64, "segment": np.uint8, "cohort": np.int32, "parent_cohort": np.int32,
-    "arrival": np.float64, "t": np.float64, "lifetime": np.float64, "end": np.float64, "death": np.float64,
+    "arrival": np.float64, "start": np.float64, "history": np.uint64, "t": np.float64, "lifetime": np.float64, "end": np.float64, "death": np.float64,
     "made": np.uint64,
     "rate": np.float32, "dropout_p": np.float32, "spend_mean": np.float32, "referral_rate": np.float32,
     "present_value": np.float64, "revenue": np.float64,
 }
 #: What a customer waiting in the queue carries (the rest is set when its life is simulated).
-ARRIVAL_COLUMNS = ("key", "ident", "segment", "cohort", "parent_cohort", "arrival", "rate", "dropout_p",
-                   "spend_mean", "referral_rate", "hazard")
+ARRIVAL_COLUMNS = ("key", "ident", "segment", "cohort", "parent_cohort", "arrival", "start", "history", "rate",
+                   "dropout_p", "spend_mean", "referral_rate", "hazard")
 
 
 @dataclass
@@ -108,6 +109,8 @@ class Lifetimes:
         self.referrers: list[dict[str, np.ndarray]] = []   # who left, their referrals not yet drawn
         self.waiting = 0
         self.next_ident = sum(batch.count for batch in self.queue)
+        if scenario.existing_customers is not None and (shard is None or shard[0] == 0):   # the base: first shard
+            self.queue.appendleft(self._existing())
         self.events = 0
         self.transactions: list[tuple[np.ndarray, ...]] | None = [] if record_transactions else None
 
@@ -126,6 +129,26 @@ class Lifetimes:
                                       acq.cac, ident, offset, total))
                 ident += count
         return batches
+
+    def _existing(self) -> dict[str, np.ndarray]:
+        """The existing customers (:mod:`sim.model.existing`) on the ledger; those still active at the start
+        wait in the queue with their next purchase pending and their purchase count going on."""
+        from sim.model.existing import opening_base
+
+        channel, parts = len(self.scenario.acquisition), []
+        for segment, base, traits in opening_base(self.scenario, self.replication, self.laws, self.draws):
+            cohort = self._cohort(0, channel, segment)
+            alive = np.flatnonzero(traits["alive"])
+            self.ledger.record_existing(cohort, base.size, alive.size)
+            waiting = {name: traits[name][alive] for name in ("key", "segment", "rate", "dropout_p", "spend_mean",
+                                                              "referral_rate", "hazard")}
+            waiting.update(ident=np.arange(self.next_ident, self.next_ident + alive.size),
+                           cohort=np.full(alive.size, cohort, dtype=np.int32),
+                           parent_cohort=np.full(alive.size, -1, dtype=np.int32), arrival=np.zeros(alive.size),
+                           start=traits["pending"][alive], history=traits["made"][alive].astype(np.uint64))
+            self.next_ident += alive.size
+            parts.append(waiting)
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     def _cohort(self, month: np.ndarray | int, channel: int, segment: np.ndarray | int) -> np.ndarray | int:
         return cohort_index(month, channel, segment, len(self.channels), len(self.laws))
@@ -194,8 +217,8 @@ class Lifetimes:
         """The compiled loop (:func:`sim.engines.loops.lives`) takes the customers of ``group`` from their arrival
         to their exit; returns its monthly and cohort sums. ``death`` comes back where a dropout coin fell."""
         group["death"][:] = group["lifetime"]
-        group["t"][:] = group["arrival"]
-        group["made"][:] = 0
+        group["t"][:] = group["start"]
+        group["made"][:] = group["history"]
         group["present_value"][:] = 0.0
         group["revenue"][:] = 0.0
         sums, cohort_sums = self._zero_sums()
@@ -212,11 +235,13 @@ class Lifetimes:
 
     def _log(self, group: dict[str, np.ndarray]) -> None:
         """``--transactions``: the same lives again, now that each one's number of purchases is known,
-        logging every purchase."""
-        made = group["made"].astype(np.int64)
+        logging every purchase (from the first in the horizon: an existing customer's count goes on from its
+        history, so its log starts that many entries earlier)."""
+        history = group["history"].astype(np.int64)
+        made = group["made"].astype(np.int64) - history
         offsets = _starts(made)
         log_time, log_value = np.empty(int(made.sum())), np.empty(int(made.sum()))
-        self._live({name: column.copy() for name, column in group.items()}, offsets, log_time, log_value)
+        self._live({name: column.copy() for name, column in group.items()}, offsets - history, log_time, log_value)
         self.transactions.append((np.repeat(group["ident"], made), log_time, log_value))
 
     # -- leaving ----------------------------------------------------------------------------------
@@ -264,7 +289,8 @@ class Lifetimes:
             cohort = self._cohort(month, len(self.channels) - 1, segment).astype(np.int32)
             self.ledger.record_referred_arrivals(month, cohort)
             traits.update(ident=np.arange(self.next_ident, self.next_ident + chosen.size), cohort=cohort,
-                          parent_cohort=left["cohort"][parent[chosen]], arrival=born[chosen])
+                          parent_cohort=left["cohort"][parent[chosen]], arrival=born[chosen], start=born[chosen],
+                          history=np.zeros(chosen.size, dtype=np.uint64))
             self.next_ident += chosen.size
             self.queue.appendleft(traits)
 
@@ -301,7 +327,8 @@ class Lifetimes:
         self.ledger.record_arrivals(batch.month, batch.cohort, count, times, batch.cac, referred=False)
         traits.update(ident=np.arange(batch.first_ident + start, batch.first_ident + start + count),
                       cohort=np.full(count, batch.cohort, dtype=np.int32),
-                      parent_cohort=np.full(count, -1, dtype=np.int32), arrival=times)
+                      parent_cohort=np.full(count, -1, dtype=np.int32), arrival=times, start=times,
+                      history=np.zeros(count, dtype=np.uint64))
         return traits
 
 

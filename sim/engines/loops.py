@@ -46,6 +46,9 @@ def grow_order_values(values, log_growth, segment, t, arrival):
 def lives(customers, state, order_values, economics, accounts, log):
     """Every customer from its pending purchase ``t`` (number ``made``) to its exit, and its exit.
 
+    A new customer (``made`` 0) makes its acquisition purchase at ``t``; an existing one (``made`` > 0,
+    :mod:`sim.model.existing`) only if ``t`` is before its end, and all its purchases are repeat purchases.
+
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, dropout chance, arrival,
     end): the customers' columns, read only. ``state`` = (death, t, made, revenue, present), updated in place
     per customer: ``t``, ``made`` (purchases made), ``revenue`` (list price), ``present`` (contribution
@@ -75,38 +78,41 @@ def lives(customers, state, order_values, economics, accounts, log):
         own_rate, chance, scale = np.float64(rate[i]), np.float64(dropout_p[i]), np.float64(spend_mean[i])
         grow, born, stop = log_growth[s], arrival[i], end[i]
         total, worth = revenue[i], present[i]
-        while True:
-            row = np.intp(s)
-            base, index, v, u = gamma_cell(k, order_value, count, row)
-            value = width[index] * v + left[index]
-            if u >= squeeze[index]:
-                value = gamma_exact(tables, shapes, k, order_value, base, index, row, v, u)
-            value *= scale
-            value *= tenure_growth(grow, when - born)
-            contribution = (margin_rate * value - cost_per_order) * math.exp(-delta * when)
-            month = month_of(when, month_start)
-            sums[0, month] += 1.0
-            if count == 0:
-                sums[1, month] += 1.0
-            sums[2, month] += value
-            sums[3, month] += contribution
-            total += value
-            worth += contribution
-            if logging:
-                log_time[offsets[i] + count] = when
-                log_value[offsets[i] + count] = value
-            following = exponential(k, interpurchase, count) / own_rate + when
-            leaving = following >= stop
-            if count > 0 and uniform(k, dropout, count) < chance:
-                death[i] = when
-                leaving = True
-            count += _ONE
-            when = following
-            if leaving:
-                break
+        first = count
+        # an existing customer (count > 0 already) may have its next purchase beyond its end: none then
+        while count == 0 or when < stop:
+                row = np.intp(s)
+                base, index, v, u = gamma_cell(k, order_value, count, row)
+                value = width[index] * v + left[index]
+                if u >= squeeze[index]:
+                    value = gamma_exact(tables, shapes, k, order_value, base, index, row, v, u)
+                value *= scale
+                value *= tenure_growth(grow, when - born)
+                contribution = (margin_rate * value - cost_per_order) * math.exp(-delta * when)
+                month = month_of(when, month_start)
+                sums[0, month] += 1.0
+                if count == 0:
+                    sums[1, month] += 1.0
+                sums[2, month] += value
+                sums[3, month] += contribution
+                total += value
+                worth += contribution
+                if logging:
+                    log_time[offsets[i] + count] = when
+                    log_value[offsets[i] + count] = value
+                following = exponential(k, interpurchase, count) / own_rate + when
+                leaving = following >= stop
+                if count > 0 and uniform(k, dropout, count) < chance:
+                    death[i] = when
+                    leaving = True
+                count += _ONE
+                when = following
+                if leaving:
+                    break
         t[i], made[i], revenue[i], present[i] = when, count, total, worth
         group, clv = cohort[i], worth / math.exp(-delta * born)
-        cohort_sums[0, group] += np.float64(count - _ONE)
+        # every purchase but an acquisition purchase is a repeat purchase
+        cohort_sums[0, group] += np.float64(count - first) - (1.0 if first == 0 else 0.0)
         cohort_sums[1, group] += total
         cohort_sums[2, group] += clv
         if parent[i] >= 0:

@@ -21,6 +21,14 @@ PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM = 420
 TRANSACTION_BYTES_PER_PURCHASE = 135
 #: A referred customer waiting in the queue of the engine without a program (sim.engines.lifetimes.ARRIVAL_COLUMNS).
 QUEUED_BYTES_PER_CUSTOMER = 80
+#: An existing customer (``existing_customers``) without a program: its table row, the posterior draws and
+#: its place in the queue, all held at the start. Measured 415 bytes more per customer from 0.25M to 1M
+#: (bench/bench_existing.py).
+EXISTING_BYTES_PER_CUSTOMER = 450
+#: What an existing customer costs the engine with a program beyond a new one's peak: its table row and
+#: its drawn traits and state, held while the population is built. Measured 734 bytes per customer in all
+#: from 0.25M to 1M (bench/bench_existing.py), against the 420 of a new customer.
+EXISTING_EXTRA_BYTES_WITH_PROGRAM = 330
 _MEMORY_SHARE = 0.7
 
 
@@ -39,10 +47,14 @@ def memory_shortfall(scenario: Scenario, shards: int = 1, transactions: bool = F
     # e^(rate x years), which bounds the expected count from above.
     top_referral = max(s.referrals_per_year.mean for s in scenario.segments.values())
     expected = planned * math.exp(min(top_referral * scenario.horizon_years, 700.0))
+    existing = scenario.existing_count()
     if scenario.policy is not None:
-        parts = {"the program's state": expected * PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM}
+        parts = {"the program's state": expected * PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM
+                 + existing * EXISTING_EXTRA_BYTES_WITH_PROGRAM}
     else:
         parts = {"the referred customers waiting to be simulated": (expected - planned) * QUEUED_BYTES_PER_CUSTOMER}
+        if existing:
+            parts["the existing customers"] = existing * EXISTING_BYTES_PER_CUSTOMER
     if transactions:   # at most the acquisition purchase and the mean rate over the horizon, no dropout
         purchases = expected * (1 + _mean_rate(scenario) * scenario.horizon_years)
         parts["the transaction log"] = purchases * TRANSACTION_BYTES_PER_PURCHASE

@@ -64,7 +64,13 @@ Levers implemented (all of ``policy`` and ``response`` as of this writing)
 * win-back (``kind: winback``) with reactivation of dropped-out customers;
 * targeted offers (``kind: targeted``, ``top_predicted_clv`` and ``at_risk``);
 * the referral program: members' referral rate lift (from the bonus, or fixed), bonuses for referrals made
-  by members.
+  by members;
+* existing customers (``existing_customers``, docs/model.md "Existing customers"): from a customer table,
+  traits drawn here from their posterior given the history (P(alive) from the shared closed forms of
+  :mod:`sim.model.theory`; a gone Pareto/NBD customer's departure time by inverting its density on a fine
+  grid), or, without a log, histories simulated purchase by purchase before the start; no purchase at
+  time 0, the history in the observable state (last purchase, trailing year's spend by month, repeat
+  purchases and spend, points balance).
 
 A scenario key this module does not know (a policy or response field, a discount kind, a segment
 option added to the schema later) raises :class:`NotImplementedError` naming it (:func:`check_supported`)
@@ -93,9 +99,11 @@ from pydantic import BaseModel
 
 from sim.accounting.ledger import Ledger
 from sim.accounting.tables import ReplicationResult
+from sim.model import theory
 from sim.model.population import SegmentLaws, segment_laws
 from sim.schema import REFERRAL_CHANNEL, Acquisition, Economics, Scenario, Segment
 from sim.schema.behaviour import HazardDropout, OrderValue, PerPurchaseDropout, PurchaseRate, Referrals
+from sim.schema.existing import CustomerBase, ExistingFromFile, ExistingSimulated
 from sim.schema.policy import (
     MAX_POINTS_PER_PURCHASE,
     BlanketDiscount,
@@ -122,7 +130,9 @@ STREAM = 99
 #: The fields of every scenario model this module implements (see :func:`check_supported`).
 KNOWN_FIELDS = {
     Scenario: {"name", "description", "horizon_months", "replications", "seed", "baseline", "economics",
-               "segments", "acquisition", "policy", "response"},
+               "segments", "acquisition", "existing_customers", "policy", "response"},
+    ExistingFromFile: {"file", "segment", "channel"},
+    ExistingSimulated: {"count", "history_months", "segments", "channel"},
     Economics: {"gross_margin", "cost_to_serve_per_order", "annual_discount_rate"},
     Acquisition: {"channel", "cac", "initial_customers", "new_per_month", "months", "segments"},
     Segment: {"purchases_per_year", "dropout", "order_value", "referrals_per_year", "deal_proneness"},
@@ -186,7 +196,7 @@ class Customer:
         "id", "segment", "cohort", "parent_cohort", "arrival", "rate", "dropout_p", "hazard", "spend_mean",
         "referral_rate", "member", "redeemer", "alive", "purchases", "last_purchase", "repeat_spend",
         "points", "tier", "discounted", "offer_until", "offer_depth", "winback_at", "spend_by_month",
-        "spells", "process", "waiting",
+        "spells", "process", "waiting", "first_purchase",
     )
 
     def __init__(self, **values) -> None:
@@ -209,7 +219,9 @@ class ReferenceEngine:
         self.months = scenario.horizon_months
         self.laws: list[SegmentLaws] = segment_laws(scenario)
         self.segment_names = list(scenario.segments)
-        self.channels = [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
+        existing = [] if scenario.existing_customers is None else [scenario.existing_customers.channel]
+        self.channels = [a.channel for a in scenario.acquisition] + existing + [REFERRAL_CHANNEL]
+        self.existing: list[tuple[int, int, int, int]] = []   # (cohort, customers, alive, members alive)
         self.gen = np.random.default_rng(np.random.SeedSequence(scenario.seed, spawn_key=(replication, STREAM)))
         self.env = simpy.Environment()
         self.customers: list[Customer] = []
@@ -261,6 +273,8 @@ class ReferenceEngine:
             env.process(self._window(*window))
         for time, offer in self._target_rounds():
             env.process(self._targeted_round(time, offer))
+        if self.scenario.existing_customers is not None:
+            self._existing_customers()
         env.process(self._acquisition())
         env.run(until=months)  # the last month end is at the horizon; nothing after it counts
         return self._result()
@@ -329,7 +343,7 @@ class ReferenceEngine:
             dropout_p=dropout_p, hazard=hazard, spend_mean=spend_mean, referral_rate=referral_rate,
             member=member, redeemer=redeemer, alive=True, purchases=0, last_purchase=-INF, repeat_spend=0.0,
             points=0, tier=0, discounted=0, offer_until=-INF, offer_depth=0.0,
-            winback_at=INF, spend_by_month={}, spells=[[now, INF]], waiting=False,
+            winback_at=INF, spend_by_month={}, spells=[[now, INF]], waiting=False, first_purchase=now,
         )
         self.customers.append(customer)
         bonus = 0.0
@@ -342,12 +356,140 @@ class ReferenceEngine:
         return customer
 
     # =========================================================================================
+    # existing customers
+    # =========================================================================================
+    def _existing_customers(self) -> None:
+        """The firm's customers at time 0 with their histories: from the scenario's customer table, traits from
+        their posterior given the history; without one, histories simulated before the start."""
+        existing, channel = self.scenario.existing_customers, len(self.scenario.acquisition)
+        if isinstance(existing, ExistingFromFile):
+            segment = self.segment_names.index(existing.segment)
+            base = self.scenario.base
+            people = [self._posterior(segment, base, i) for i in range(base.size)]
+            self._open(segment, self._cohort(0, channel, segment), people, base.spend_12m, base.points_balance)
+            return
+        mix = existing.segments or {self.segment_names[0]: 1.0}
+        counts = _split(existing.count, [mix.get(name, 0.0) for name in self.segment_names])
+        for segment, count in enumerate(counts):
+            people = [self._history(segment, (k + 0.5) / count * existing.history_months / 12.0
+                                    - existing.history_months / 12.0) for k in range(count)]
+            self._open(segment, self._cohort(0, channel, segment), [p[0] for p in people],
+                       np.array([p[1] for p in people]), None)
+
+    def _posterior(self, segment: int, base: CustomerBase, i: int) -> dict:
+        """Traits of customer ``i`` of the table given its history (docs/model.md, "Existing customers")."""
+        gen, law = self.gen, self.laws[segment]
+        x, t_x, T, m = (int(base.repeat_purchases[i]), float(base.recency_years[i]), float(base.age_years[i]),
+                        float(base.mean_repeat_spend[i]))
+        r, alpha = law.purchase_rate.shape, law.purchase_rate.shape / law.purchase_rate.mean
+        if law.dropout is not None:
+            a, b = law.dropout.a, law.dropout.b
+            alive = gen.random() < float(theory.bgnbd_probability_alive(x, t_x, T, r, alpha, a, b))
+            rate = gen.gamma(r + x, 1.0 / (alpha + (T if alive else t_x)))
+            dropout_p = gen.beta(a, b + x) if alive else gen.beta(a + 1.0, b + x - 1.0)
+            hazard = 0.0
+        else:
+            s, beta = law.hazard.shape, law.hazard.shape / law.hazard.mean
+            alive = gen.random() < float(theory.paretonbd_probability_alive(x, t_x, T, r, alpha, s, beta))
+            left = T
+            if not alive:   # the departure time, by inverting its density (alpha+tau)^-(r+x) (beta+tau)^-(s+1)
+                grid = np.linspace(t_x, T, 4001)
+                density = (alpha + grid) ** -(r + x) * (beta + grid) ** -(s + 1.0)
+                cumulative = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2.0)])
+                left = float(np.interp(gen.random() * cumulative[-1], cumulative, grid))
+            rate = gen.gamma(r + x, 1.0 / (alpha + left))
+            hazard = gen.gamma(s if alive else s + 1.0, 1.0 / (beta + left))
+            dropout_p = 0.0
+        spend = law.spend
+        if spend.q is None:
+            spend_mean = spend.mean
+        elif spend.p is None:
+            spend_mean = m if x > 0 else spend.mean * (spend.q - 1.0) / gen.standard_gamma(spend.q)
+        else:   # own mean p / nu, nu ~ Gamma(p x + q, rate gamma + x m)
+            scale = spend.mean * (spend.q - 1.0) / spend.p + x * m
+            spend_mean = spend.p / (gen.standard_gamma(spend.p * x + spend.q) / scale)
+        return {"rate": rate, "dropout_p": dropout_p, "hazard": hazard, "spend_mean": spend_mean,
+                "referral_rate": _gamma_draw(gen, law.referral_rate), "alive": alive, "purchases": x + 1,
+                "first_purchase": -T, "last_purchase": t_x - T, "repeat_spend": x * m}
+
+    def _history(self, segment: int, arrival: float) -> tuple[dict, float]:
+        """A customer who arrived at ``arrival`` (< 0), its history simulated without a program up to the
+        start: its traits and state, and its spend in the year before the start."""
+        gen, law = self.gen, self.laws[segment]
+        rate = _gamma_draw(gen, law.purchase_rate)
+        per_purchase = law.dropout is not None
+        dropout_p = (law.dropout.mean if law.dropout.a is None else gen.beta(law.dropout.a, law.dropout.b)) \
+            if per_purchase else 0.0
+        hazard = 0.0 if per_purchase else _gamma_draw(gen, law.hazard)
+        spend = law.spend
+        spend_mean = spend.mean if spend.q is None else spend.mean * (spend.q - 1.0) / gen.standard_gamma(spend.q)
+        life_end = arrival + self._exponential(hazard) if not per_purchase else INF
+        t, purchases, repeat_spend, spend_12m, last, alive = arrival, 0, 0.0, 0.0, arrival, True
+        while True:
+            value = spend_mean * (gen.standard_gamma(spend.p) / spend.p if spend.p is not None else 1.0)
+            value *= (1.0 + spend.growth_per_year) ** (t - arrival)
+            repeat_spend += value if purchases else 0.0
+            spend_12m += value if t > -1.0 else 0.0
+            last = t
+            if purchases and gen.random() < dropout_p:
+                alive = False
+            purchases += 1
+            t += self._exponential(rate)
+            if not alive or t >= 0.0 or t >= life_end:
+                break
+        alive = alive and life_end > 0.0
+        return ({"rate": rate, "dropout_p": dropout_p, "hazard": hazard, "spend_mean": spend_mean,
+                 "referral_rate": _gamma_draw(gen, law.referral_rate), "alive": alive, "purchases": purchases,
+                 "first_purchase": arrival, "last_purchase": last, "repeat_spend": repeat_spend}, spend_12m)
+
+    def _open(self, segment: int, cohort: int, people: list[dict], spend_12m: np.ndarray,
+              points_balance: np.ndarray | None) -> None:
+        """Existing customers of one segment enter at time 0 with their state (enrollment as new customers';
+        a points balance makes a member), each with its process (no purchase at time 0)."""
+        gen, alive_count, members_alive = self.gen, 0, 0
+        for i, person in enumerate(people):
+            member = redeemer = False
+            points = 0
+            if self.program is not None:
+                member = bool(gen.random() < self.program.join_probability(segment, np.array([person["rate"]]))[0])
+                redeemer = self.points is not None and bool(gen.random() < self.points.redeemer_share)
+                if self.points is not None and points_balance is not None and points_balance[i] > 0:
+                    member, points = True, int(points_balance[i])
+                if member and self.policy.referral is not None:
+                    person["referral_rate"] *= 1.0 + self.response.referral_bonus_lift
+            tier = 0
+            spend_by_month: dict[int, float] = {}
+            if self.tiers:
+                for month in range(-11, 0):   # the trailing year spread over its months -11 .. -1
+                    spend_by_month[month] = float(spend_12m[i]) / 12.0
+                if member:
+                    tier = sum(1 for level in self.tiers if spend_12m[i] >= level.min_spend_12m)
+            alive = bool(person.pop("alive"))
+            winback_at = INF
+            if self.winback is not None:
+                winback_at = max(person["last_purchase"] + self.winback.inactive_days / DAYS_PER_YEAR, 0.0)
+            c = Customer(id=len(self.customers), segment=segment, cohort=cohort, parent_cohort=-1, arrival=0.0,
+                         member=member, redeemer=redeemer, alive=alive, points=points if member else 0, tier=tier,
+                         discounted=0, offer_until=-INF, offer_depth=0.0, winback_at=winback_at,
+                         spend_by_month=spend_by_month, spells=[[0.0, INF]] if alive else [], waiting=False,
+                         **person)
+            self.customers.append(c)
+            self.outstanding_points += c.points
+            alive_count += alive
+            members_alive += alive and member
+            c.process = self.env.process(self._life(c, acquired=False))
+        self.active += alive_count
+        self.active_members += members_alive
+        self.existing.append((cohort, len(people), alive_count, members_alive))
+
+    # =========================================================================================
     # a customer's life
     # =========================================================================================
-    def _life(self, c: Customer):
+    def _life(self, c: Customer, acquired: bool = True):
         env = self.env
         yield env.timeout(0)  # the calendar of this instant acts first
-        self._purchase(c)     # the acquisition purchase
+        if acquired:
+            self._purchase(c)     # the acquisition purchase (an existing customer has none at time 0)
         while True:
             now = env.now
             # exponential clocks, drawn afresh at the current rates
@@ -574,7 +716,8 @@ class ReferenceEngine:
 
     def _next_deadline(self, c: Customer) -> float:
         offer_end = c.offer_until if c.offer_until > -INF else INF
-        return min(offer_end, c.winback_at, self._expiry_at(c))
+        # an existing customer's deadline may have passed before the start: it falls due at once
+        return max(min(offer_end, c.winback_at, self._expiry_at(c)), self.env.now)
 
     def _deadlines(self, c: Customer) -> None:
         """Whatever of ``c``'s deadlines are due now: points expiring, a coupon running out, a win-back."""
@@ -688,8 +831,8 @@ class ReferenceEngine:
             return
         segment = np.array([c.segment for c in scored])
         repeats = np.array([max(c.purchases - 1, 0) for c in scored])
-        recency = np.array([c.last_purchase - c.arrival if c.purchases else 0.0 for c in scored])
-        age = np.array([t - c.arrival for c in scored])
+        recency = np.array([c.last_purchase - c.first_purchase if c.purchases else 0.0 for c in scored])
+        age = np.array([t - c.first_purchase for c in scored])
         repeat_spend = np.array([c.repeat_spend for c in scored])
         chosen = select_targets(self.laws, segment, repeats, recency, age, repeat_spend,
                                 target=offer.target, share=offer.share)
@@ -795,6 +938,8 @@ class ReferenceEngine:
         for name, values in self.stocks.items():
             for month, value in enumerate(values):
                 ledger.set_stock(name, month, float(value))
+        for cohort, count, alive, members in self.existing:
+            ledger.record_existing(cohort, count, alive, members)
         for c in self.customers:
             if c.alive:
                 ledger.cohort["active_end"][c.cohort] += 1

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim.engines.memory import memory_shortfall
+from sim.input.customers import attach_base
 from sim.input.documents import Document, is_file, read_yaml
 from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.scenarios import check_baseline, resolve_baseline
@@ -305,7 +306,7 @@ def _scenario_with(scenario_doc: Document, scenario_path: Path, sweep_doc: Docum
         _assign(doc.data, setting.path, setting.value)
         doc.overridden.add(setting.path)
     try:
-        scenario = validate(Scenario, doc)
+        scenario = attach_base(validate(Scenario, doc), doc, scenario_path)
         check_baseline(scenario, doc, scenario_path)
         shortfall = memory_shortfall(scenario)
         if shortfall:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.engines.memory import memory_shortfall
+from sim.input.customers import attach_base
 from sim.input.documents import Document, is_file, read_yaml
 from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.overrides import apply_overrides, parse_override, set_path
@@ -20,7 +21,7 @@ from sim.schema import Scenario
 
 #: What defines who the customers are and how long they are followed: a file baseline must agree with its
 #: scenario on these, or every paired difference compares two populations instead of two policies.
-POPULATION_KEYS = ("horizon_months", "segments", "acquisition")
+POPULATION_KEYS = ("horizon_months", "segments", "acquisition", "existing_customers")
 #: Never carried to a file baseline: its own labels, and the run settings it gets from the scenario anyway.
 OWN_KEYS = ("name", "description", "baseline", "seed", "replications")
 #: The levers: what a comparison with a baseline compares, so overrides of them stay with the scenario.
@@ -41,7 +42,7 @@ def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = (), *
     if "sweep" in doc.data:
         raise InputError([doc.problem(("sweep",), "this is a sweep file; use `loyalty-sim sweep`")])
     apply_overrides(doc, overrides)
-    scenario = validate(Scenario, doc)
+    scenario = attach_base(validate(Scenario, doc), doc, path)
     check_baseline(scenario, doc, Path(path))
     shortfall = memory_shortfall(scenario, shards, transactions)
     if shortfall:
@@ -126,7 +127,7 @@ def _load_with(path: Path, carried: Sequence[tuple[KeyPath, Any]]) -> Scenario:
         set_path(doc.data, key, value)
         doc.overridden.add(key)
     try:
-        scenario = validate(Scenario, doc)
+        scenario = attach_base(validate(Scenario, doc), doc, path)
     except InputError as exc:
         raise InputError([problem if problem.source != "--set" else
                           Problem(str(path), problem.path, f"with the value carried from the scenario: {problem.message}")

@@ -14,8 +14,10 @@ from sim.schema import REFERRAL_CHANNEL, Scenario
 
 
 def channel_names(scenario: Scenario) -> list[str]:
-    """The scenario's channels in cohort order: its acquisition channels, then ``referral``."""
-    return [a.channel for a in scenario.acquisition] + [REFERRAL_CHANNEL]
+    """The scenario's channels in cohort order: its acquisition channels, the existing customers' channel
+    (if it has them), then ``referral``."""
+    existing = [] if scenario.existing_customers is None else [scenario.existing_customers.channel]
+    return [a.channel for a in scenario.acquisition] + existing + [REFERRAL_CHANNEL]
 
 
 def cohort_index(month, channel, segment, channels: int, segments: int):

@@ -53,6 +53,7 @@ PROGRAM_COLUMNS: dict[str, tuple[type, int]] = {
     "arrival_discount": (np.float64, 1),  # present value at the scenario start of 1 at the arrival
     "spend12": (np.float32, 12),    # net spend per month, ring buffer over the trailing 12 months (tiers)
     "spend_12m": (np.float64, 1),   # their sum, kept as purchases come in and months leave the window
+    "first_purchase": (np.float64, 1),  # years; the first purchase (before the start for existing customers)
 }
 BYTES_PER_CUSTOMER = sum(np.dtype(t).itemsize for t in COLUMNS.values())
 #: Bytes of a customer's program state (the columns above), not the engine's measured peak
@@ -139,7 +140,7 @@ class Population:
 _PROGRAM_DEFAULTS = {
     "member": False, "redeemer": False, "tier": 0, "lives": 0, "discounted": 0, "points": 0, "mult": 1.0,
     "deadline": np.inf, "offer_until": -np.inf, "offer_depth": 0.0, "winback_at": np.inf, "repeat_spend": 0.0,
-    "spend12": 0.0, "spend_12m": 0.0, "spell_start": 0.0, "arrival_discount": 1.0,
+    "spend12": 0.0, "spend_12m": 0.0, "spell_start": 0.0, "arrival_discount": 1.0, "first_purchase": 0.0,
 }
 
 

@@ -51,6 +51,12 @@ class Purpose(IntEnum):
     REDEEMER = 11
     REACTIVATION = 12
     ORDER_VALUE = 13
+    EXISTING_ALIVE = 14      # existing customers (sim.model.existing): alive at the start or not
+    EXISTING_RATE = 15       # their purchase rate given their history
+    EXISTING_DROPOUT = 16    # their dropout chance or hazard given their history
+    EXISTING_SPEND = 17      # their own mean order value given their history
+    EXISTING_DEATH = 18      # when a Pareto/NBD customer who is gone left
+    EXISTING_REFERRAL = 19   # their referral rate (no history informs it)
 
 
 def _increment(purpose: int) -> np.uint64:
@@ -162,6 +168,15 @@ def batch_sequence(seed: int, replication: int, channel: str, month: int, segmen
     :data:`sim.model.acquisition.BLOCK` is drawn in blocks, block ``b`` > 0 from its own sequence."""
     key = (replication, name_key(channel), month, name_key(segment))
     return np.random.SeedSequence(entropy=seed, spawn_key=key if block == 0 else (*key, block))
+
+
+def existing_keys(seed: int, replication: int, channel: str, id_hash: np.ndarray) -> np.ndarray:
+    """Keys of existing customers (``existing_customers``), from a stable hash of each one's id: the same
+    customer has the same streams in a scenario and its baseline, whatever the order of the table's rows."""
+    base = np.random.SeedSequence(entropy=seed, spawn_key=(replication, name_key(channel), 0xE715))
+    z = np.asarray(id_hash, dtype=np.uint64) * _GOLDEN
+    z += base.generate_state(1, np.uint64)[0]
+    return mix64(mix64(z))
 
 
 def replication_generator(seed: int, replication: int, purpose: str) -> np.random.Generator:

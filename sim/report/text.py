@@ -21,12 +21,16 @@ LABELS = {
     "points_liability": "points liability at the end",
 }
 HEADLINE = tuple((key, LABELS[key]) for key in HEADLINE_METRICS)
+#: Rows of the headline table of a run with existing customers (after the CLV of acquired customers).
+EXISTING_ROWS = (("existing_customers", "existing customers at the start"),
+                 ("clv_per_existing_customer", "CLV per existing customer, from the start"))
 #: The prudent incremental profit in vs_baseline and compare.json's differences: incremental profit minus the
 #: incremental points liability at the horizon.
 PRUDENT = "profit_net_of_liability"
 #: Top-level scenario keys in the assumptions table, in this order, with their group titles.
 GROUPS = (("run", "run settings"), ("economics", "economics"), ("segments", "customer segments"),
-          ("acquisition", "acquisition channels"), ("policy", "policy (levers)"),
+          ("acquisition", "acquisition channels"), ("existing_customers", "existing customers"),
+          ("policy", "policy (levers)"),
           ("response", "response to the levers"))
 RUN_KEYS = ("horizon_months", "replications", "seed", "baseline")
 
@@ -129,7 +133,13 @@ def run_headline(summary: dict[str, Any]) -> dict[str, Any]:
     if vs is not None:
         columns += ["difference vs baseline", "95% CI"]
     rows = []
-    for key, label in HEADLINE:
+    existing = bool(metrics.get("existing_customers", {}).get("mean"))
+    shown = []
+    for key, label in HEADLINE:   # the base's CLV apart from the acquired customers', when there is a base
+        shown.append((key, label))
+        if key == "clv_minus_cac_per_customer" and existing:
+            shown += EXISTING_ROWS
+    for key, label in shown:
         if key not in metrics or (key == "points_liability" and not metrics[key].get("mean")):
             continue
         digits = 2 if "per_customer" in key else 0

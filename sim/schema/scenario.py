@@ -5,10 +5,11 @@ from __future__ import annotations
 import difflib
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
-from sim.schema.behaviour import Segment
+from sim.schema.behaviour import HazardDropout, Segment
+from sim.schema.existing import CustomerBase, ExistingFromFile, ExistingSimulated
 from sim.schema.policy import Policy, Response
 
 REFERRAL_CHANNEL = "referral"
@@ -60,6 +61,16 @@ class Acquisition(Frozen):
         return mix
 
 
+def _existing_form(value) -> str:
+    """Which form of ``existing_customers`` a value is: a table (``file``) unless it has the keys of a base
+    without a log, so that a problem is reported against the form the user meant."""
+    if isinstance(value, ExistingSimulated):
+        return "simulated"
+    if isinstance(value, dict) and "file" not in value and {"count", "history_months"} & set(value):
+        return "simulated"
+    return "from-table"   # a table, or not a mapping at all (refused as such)
+
+
 class Scenario(Frozen):
     """A complete scenario file. Rates are per year, money in the scenario's currency."""
 
@@ -72,16 +83,28 @@ class Scenario(Frozen):
     baseline: str = "auto"
     economics: Economics
     segments: dict[str, Segment] = Field(min_length=1)
-    acquisition: list[Acquisition] = Field(min_length=1)
+    acquisition: list[Acquisition]
+    existing_customers: Annotated[Annotated[ExistingFromFile, Tag("from-table")] | Annotated[ExistingSimulated, Tag("simulated")],
+                                  Discriminator(lambda value: _existing_form(value))] | None = None
     policy: Policy | None = None
     response: Response = Response()
+    #: The existing customers' histories, read by the input door (:mod:`sim.input.customers`).
+    _base: CustomerBase | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Scenario:
+        if not self.acquisition and self.existing_customers is None:
+            raise KeyPathError(("acquisition",), "at least one channel is needed unless the scenario has "
+                                                 "existing_customers")
         channels = [a.channel for a in self.acquisition]
+        if self.existing_customers is not None:
+            channels.append(self.existing_customers.channel)
         repeated = sorted({c for c in channels if channels.count(c) > 1})
         if repeated:
-            raise KeyPathError(("acquisition",), f"channels must be unique; repeated: {', '.join(repeated)}")
+            where = ("existing_customers", "channel") if self.existing_customers is not None and \
+                self.existing_customers.channel in repeated else ("acquisition",)
+            raise KeyPathError(where, f"channels must be unique; repeated: {', '.join(repeated)}")
+        self._check_existing()
         for i, acq in enumerate(self.acquisition):
             if acq.segments is None and len(self.segments) > 1:
                 raise KeyPathError(("acquisition", i, "segments"), "required when there are several segments")
@@ -98,6 +121,58 @@ class Scenario(Frozen):
                 raise KeyPathError(("segments", name, "referrals_per_year", "segment"),
                                    self._unknown_segment(target))
         return self
+
+    def _check_existing(self) -> None:
+        existing = self.existing_customers
+        if existing is None:
+            return
+        if isinstance(existing, ExistingSimulated):
+            if existing.segments is None and len(self.segments) > 1:
+                raise KeyPathError(("existing_customers", "segments"), "required when there are several segments")
+            for name in existing.segments or {}:
+                if name not in self.segments:
+                    raise KeyPathError(("existing_customers", "segments", name), self._unknown_segment(name))
+            total = sum((existing.segments or {"": 1.0}).values())
+            if abs(total - 1.0) > 1e-9:
+                raise KeyPathError(("existing_customers", "segments"),
+                                   f"segment shares must sum to 1 (they sum to {total:.6g})")
+            return
+        if existing.segment not in self.segments:
+            raise KeyPathError(("existing_customers", "segment"), self._unknown_segment(existing.segment))
+        segment = self.segments[existing.segment]
+        rate, dropout = segment.purchases_per_year.law(), segment.dropout.law()
+        varies = rate.shape is not None and (dropout.shape is not None if isinstance(segment.dropout, HazardDropout)
+                                              else dropout.a is not None)
+        if not varies:
+            raise KeyPathError(("existing_customers", "segment"), (
+                f"segment '{existing.segment}' has a purchase rate or dropout that is the same for every customer "
+                "(cv 0); existing customers are drawn from their posterior given their history, which needs "
+                "both to vary across customers (cv > 0, or native parameters)"))
+
+    @property
+    def base(self) -> CustomerBase | None:
+        """The existing customers' histories (None without ``existing_customers``, or before the input door
+        read them)."""
+        return self._base
+
+    def with_base(self, base: CustomerBase | None) -> Scenario:
+        """This scenario carrying the existing customers' histories (for the input door)."""
+        copy = self.model_copy()
+        copy._base = base
+        return copy
+
+    def existing_count(self) -> int:
+        """How many existing customers the scenario starts with."""
+        if isinstance(self.existing_customers, ExistingSimulated):
+            return self.existing_customers.count
+        return 0 if self._base is None else self._base.size
+
+    def existing_mix(self) -> dict[str, float]:
+        """The segment shares of the existing customers."""
+        existing = self.existing_customers
+        if isinstance(existing, ExistingFromFile):
+            return {existing.segment: 1.0}
+        return existing.segments or {next(iter(self.segments)): 1.0}
 
     def _unknown_segment(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.segments), n=1, cutoff=0.6)
@@ -135,10 +210,10 @@ class Scenario(Frozen):
         return min(months, self.horizon_months)
 
     def planned_customers(self, acquisition: Acquisition | None = None) -> int:
-        """Customers that arrive through ``acquisition`` (through every channel if None; referrals not
-        included)."""
+        """Customers that arrive through ``acquisition`` (through every channel and the existing customers if
+        None; referrals not included)."""
         if acquisition is None:
-            return sum(self.planned_customers(a) for a in self.acquisition)
+            return sum(self.planned_customers(a) for a in self.acquisition) + self.existing_count()
         return acquisition.initial_customers + acquisition.new_per_month * self.acquisition_months(acquisition)
 
     def without_policy(self) -> Scenario:
@@ -148,4 +223,4 @@ class Scenario(Frozen):
         has no effect, and scenarios that differ only in it then share one baseline (a sweep runs it once).
         """
         return self.model_copy(update={"policy": None, "response": Response(),
-                                       "name": f"{self.name} (baseline)"})
+                                       "name": f"{self.name} (baseline)"})  # the base's histories too
