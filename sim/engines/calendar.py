@@ -206,7 +206,7 @@ class Engine:
         traits["member"] = member
         referral_rate = traits["referral_rate"].astype(np.float32)
         if program.referral is not None:
-            referral_rate = (referral_rate * np.where(member, program.referral_rate, 1.0)).astype(np.float32)
+            referral_rate = (referral_rate * program.referral_factor(member, traits["spend_mean"])).astype(np.float32)
         tier = np.zeros(count, dtype=np.int8)
         if len(program.tier_min):   # members start at the tier their trailing year reaches
             for minimum in program.tier_min:
@@ -218,7 +218,7 @@ class Engine:
             traits["spend12"][1:] = (base.spend_12m / 12.0).astype(np.float32)
             traits["spend_12m"] = traits["spend12"][1:].astype(np.float64).sum(axis=0)
         traits["tier"] = tier
-        hazard = traits["hazard"] * self._dropout_factor(member, tier)
+        hazard = traits["hazard"] * program.member_dropout(member, tier, traits["rate"], traits["spend_mean"], segment)
         if program.winback is not None:
             traits["winback_at"] = np.maximum(last + program.winback_delay, 0.0)
         cohort = self._cohort(0, len(scenario.acquisition), segment)

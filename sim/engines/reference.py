@@ -456,7 +456,7 @@ class ReferenceEngine:
                 if self.points is not None and points_balance is not None and points_balance[i] > 0:
                     member, points = True, int(points_balance[i])
                 if member and self.policy.referral is not None:
-                    person["referral_rate"] *= 1.0 + self.response.referral_bonus_lift
+                    person["referral_rate"] *= self.referral_multiplier(person["spend_mean"])
             tier = 0
             spend_by_month: dict[int, float] = {}
             if self.tiers:
