@@ -95,6 +95,11 @@ class Ledger:
             self.member["members_acquired"] += members
             self._member_arrivals[month] += members
 
+    def record_member_arrivals(self, counts: np.ndarray) -> None:
+        """Members among the arrivals, counted by month (engines that count them apart from the arrivals)."""
+        self.member["members_acquired"] += int(counts.sum())
+        self._member_arrivals += counts
+
     def record_existing(self, cohort: int, count: int, alive: int, members: int = 0) -> None:
         """The firm's existing customers at the start: ``count`` in ``cohort``, ``alive`` of them still active
         (and ``members`` of those in the program). They are not acquisitions: no acquisition cost, not in

@@ -1,0 +1,196 @@
+"""The engine of a points program whose customers live apart: each customer's life under the policy, compiled.
+
+A program without calendar events (no discount window, no targeted-offer round, no tier evaluated at month
+ends, no referral bonus, no existing customers) leaves every customer to its own events: membership, points
+earned and redeemed, the goal gradient, points expiry, dropout, organic referrals. Such a scenario runs as
+the engine without a program does (:mod:`sim.engines.lifetimes`: slices of customers from a queue, the
+loop of a slice in threads, the parts' sums added in a fixed order, referred customers queued), with the
+program's loop :func:`sim.engines.program_loops.program_lives`. Its draws are those of the calendar engine
+(:mod:`sim.engines.calendar`) for the same customer, purpose and counter, taken in the same per-customer
+order, so both engines give the same numbers up to the order of floating-point sums, and the scenario
+still pairs with its baseline draw for draw (common random numbers). :func:`compiled_program_gap` says which
+scenarios it runs; the others run on the calendar engine.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import numpy as np
+
+from sim.accounting.ledger import Ledger
+from sim.engines import program_loops
+from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, Lifetimes
+from sim.model.calendar import months_of
+from sim.random import streams as rng
+from sim.random.streams import Purpose
+from sim.schema import Scenario
+from sim.schema.policy import MAX_POINTS_PER_PURCHASE
+
+#: The columns of a slice: those of :mod:`sim.engines.lifetimes` and the program's per-customer state
+#: (32 bytes, for the slice only: nothing is kept per customer once its life is booked).
+PROGRAM_COLUMNS: dict[str, type] = {
+    **COLUMNS, "member": np.bool_, "redeemer": np.bool_, "base": np.float64, "gradient": np.float64,
+    "chance": np.float64, "points": np.int64, "arrival_discount": np.float64,
+}
+
+
+def fast_engine_class(scenario: Scenario, record_transactions: bool = False) -> type:
+    """Which fast engine runs ``scenario``: :class:`~sim.engines.lifetimes.Lifetimes` without a program,
+    :class:`ProgramLifetimes` for a program :func:`compiled_program_gap` accepts (but for its transaction
+    log), the calendar engine (:class:`~sim.engines.calendar.Engine`) otherwise."""
+    if scenario.policy is None:
+        return Lifetimes
+    if not record_transactions and compiled_program_gap(scenario) is None:
+        return ProgramLifetimes
+    from sim.engines.calendar import Engine
+
+    return Engine
+
+
+def compiled_program_gap(scenario: Scenario) -> str | None:
+    """Why ``scenario``'s program cannot run on :class:`ProgramLifetimes` (it runs on the calendar engine
+    then), or None if it can."""
+    policy = scenario.policy
+    if policy is None:
+        return "no program"
+    if policy.tiers:
+        return "tiers are evaluated at month ends"
+    if policy.discounts:
+        return "discounts follow a calendar (windows, targeted rounds, win-back offers)"
+    if policy.referral is not None:
+        return "referral bonuses"
+    if scenario.existing_customers is not None:
+        return "existing customers"
+    return None
+
+
+class ProgramLifetimes(Lifetimes):
+    """Simulates one replication of a scenario whose program :func:`compiled_program_gap` accepts."""
+
+    columns_spec = PROGRAM_COLUMNS
+
+    def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
+                 shard: tuple[int, int] | None = None) -> None:
+        gap = compiled_program_gap(scenario)
+        assert gap is None, f"run on the calendar engine: {gap}"
+        assert not record_transactions, "the transaction log of a program is written by the calendar engine"
+        super().__init__(scenario, replication, shard=shard)
+        from sim.model.program import Program  # scipy's import is only paid by runs with a program
+
+        self.shard = shard
+        self.program = Program(scenario, self.laws)
+        points = self.program.points
+        self.rules = (  # program_lives's program constants (the arrival discount is added per part)
+            (points.reward_threshold, points.reward_value * points.reward_cost_ratio,
+             points.earn_per_currency * self.program.tier_earn[0], MAX_POINTS_PER_PURCHASE,
+             np.inf if self.program.expiry is None else self.program.expiry) if points is not None
+            else (0, 0.0, 0.0, MAX_POINTS_PER_PURCHASE, np.inf))
+        self.member_cost = float(scenario.policy.costs.per_member_per_year)
+        self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
+        self.points_change = np.zeros(self.months)
+        self.member_dropouts = np.zeros(self.months)
+
+    def simulate(self) -> Ledger:
+        """Every customer to the horizon, then the program's month-end figures: fixed cost, points stocks and
+        members at each month's end."""
+        ledger = super().simulate()
+        program, costs = self.program, self.scenario.policy.costs
+        if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
+            for month in range(self.months):
+                start, end = month / 12.0, (month + 1) / 12.0
+                ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
+        if program.points is not None:
+            outstanding = np.cumsum(self.points_change)
+            for month in range(self.months):
+                ledger.set_stock("points_outstanding", month, int(outstanding[month]))
+                ledger.set_stock("points_liability", month, int(outstanding[month]) * program.liability_per_point())
+        ledger.close(np.repeat(np.arange(self.months), self.member_dropouts.astype(np.int64)))
+        return ledger
+
+    def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Customers from the queue into ``columns``, as the calendar engine adds them: membership and
+        redeemers drawn, the hazard and dropout chance under the membership's multiplier, the rate factors
+        of membership and the goal gradient (from the columns' float32 traits, as the calendar engine holds
+        them)."""
+        n = len(newcomers["key"])
+        group = {name: column[:n] for name, column in columns.items()}
+        for name in ARRIVAL_COLUMNS[:-1]:
+            group[name][:] = newcomers[name]
+        program, keys, segments = self.program, newcomers["key"], newcomers["segment"]
+        raw_rate, raw_spend = newcomers["rate"], newcomers["spend_mean"]
+        member = group["member"]
+        for segment in np.unique(segments):
+            at = segments == segment
+            member[at] = rng.uniform(keys[at], Purpose.ENROLLMENT, 0) < program.join_probability(int(segment),
+                                                                                                raw_rate[at])
+        redeemer = group["redeemer"]
+        if program.points is not None:
+            redeemer[:] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
+        else:
+            redeemer[:] = False
+        hazard = newcomers["hazard"] * program.member_dropout(member, 0, raw_rate, raw_spend, segments)
+        group["lifetime"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)
+        np.minimum(group["lifetime"], self.horizon, out=group["end"])
+        tier = np.zeros(n, dtype=np.int8)
+        rate, spend, segment = group["rate"], group["spend_mean"], group["segment"]
+        inputs = program.inputs(tier, rate, spend, segment) if program.uses_value_curves else None
+        group["base"][:] = program.member_rate(member, tier, rate, spend, segment, inputs)
+        if program.has_goal_gradient:
+            strength = program.goal_gradient(tier, rate, spend, segment, inputs)
+            group["gradient"][:] = np.where(member & redeemer, strength, 0.0)
+        else:
+            group["gradient"][:] = 0.0
+        if self.has_per_purchase_dropout:
+            group["chance"][:] = np.minimum(1.0, group["dropout_p"] * program.member_dropout(member, tier, rate,
+                                                                                             spend, segment))
+        else:
+            group["chance"][:] = 0.0
+        group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
+        joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
+        self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
+        return group
+
+    def _live(self, group: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The compiled loop over the customers of ``group``: returns its monthly, cohort and member sums."""
+        group["death"][:] = group["lifetime"]
+        sums = np.zeros((len(program_loops.MONTHLY), self.months))
+        cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
+        member_sums = np.zeros(len(program_loops.MEMBER))
+        customers = tuple(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean",
+                                                   "rate", "arrival", "member", "redeemer", "base", "gradient",
+                                                   "chance"))
+        rules = (*self.rules, self.member_cost, group["arrival_discount"])
+        program_loops.program_lives(customers, rules, (group["death"], group["made"], group["points"]),
+                                    self.order_values, self.economics, (sums, cohort_sums, member_sums))
+        return sums, cohort_sums, member_sums
+
+    def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
+        """The slice's sums, added part by part in a fixed order, go to the ledger; its referrers wait for
+        their referrals to be drawn."""
+        results = [part.result() if isinstance(part, Future) else part for part in parts]
+        sums, cohort_sums, member_sums = (total.copy() for total in results[0])
+        for monthly, by_cohort, members in results[1:]:   # in a fixed order, whichever thread finished first
+            sums += monthly
+            cohort_sums += by_cohort
+            member_sums += members
+        rows = dict(zip(program_loops.MONTHLY, sums, strict=True))
+        flows = self.ledger.monthly
+        flows["purchases"] += rows["purchases"]
+        flows["repeat_purchases"] += rows["purchases"] - rows["acquisition_purchases"]
+        for name in ("gross_revenue", "npv_profit", "customers_dropped_out", "reward_cost", "points_earned",
+                     "points_redeemed", "points_expired", "member_cost"):
+            flows[name] += rows[name]
+        self.points_change += rows["points_change"]
+        self.member_dropouts += rows["member_dropouts"]
+        for name, row in zip(program_loops.COHORT, cohort_sums, strict=True):
+            self.ledger.cohort[name] += row
+        for name, value in zip(program_loops.MEMBER, member_sums, strict=True):
+            self.ledger.member[name] += float(value)
+        self.events += int(rows["purchases"].sum() + rows["customers_dropped_out"].sum() + rows["deadlines"].sum())
+        if self.has_referrals:
+            referring = np.flatnonzero(columns["referral_rate"] > 0)
+            if referring.size:
+                self.referrers.append({name: columns[name][referring] for name in
+                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate")})
+                self.waiting += referring.size

@@ -1,0 +1,182 @@
+"""A points program's per-customer dynamics as compiled loops (numba): each customer's life under the policy.
+
+When nothing on the calendar changes anybody's behaviour (no discount window, no targeted-offer round, no
+tier evaluated at month ends), a program's customers do not interact either: membership, points earned and
+redeemed, the goal gradient and points expiry are each customer's own events. This loop takes each customer
+from its arrival to the horizon in time order, the earlier of its next purchase and its own deadline (points
+expiring) first, purchases winning ties, with the formulas and the keyed draws of the calendar engine
+(:mod:`sim.engines.calendar`): the same events in the same per-customer order, so the two engines agree up to
+the order of floating-point sums. The rate factors that only depend on a customer's traits and membership
+(membership, goal-gradient strength, dropout multiplier) are computed vectorised by
+:class:`sim.model.program.Program` before the loop, the one implementation of each response.
+
+Time in years, money in the scenario's currency. The loop releases the GIL (:mod:`sim.engines.program_lifetimes`
+runs it in threads, one part of a slice each, and adds the parts' sums in a fixed order).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from sim.engines.loops import tenure_growth
+from sim.model.calendar import month_of
+from sim.random.compiled import OPTIONS, exponential, gamma_cell, gamma_exact, uniform
+
+_ONE = np.uint64(1)
+INF = math.inf
+
+#: Rows of the monthly sums of :func:`program_lives`.
+MONTHLY = ("purchases", "acquisition_purchases", "gross_revenue", "npv_profit", "customers_dropped_out",
+           "reward_cost", "points_earned", "points_redeemed", "points_expired", "points_change", "member_cost",
+           "member_dropouts", "deadlines")
+#: Rows of the cohort sums of :func:`program_lives`.
+COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program")
+#: The member sums of :func:`program_lives` (``Ledger.member``).
+MEMBER = ("member_purchases", "member_repeat_purchases", "member_gross_revenue")
+
+
+@numba.njit(**OPTIONS)
+def _multiplier(base, gradient, points, threshold):
+    """The purchase-rate multiplier at ``points``: the membership factor ``base`` times the goal gradient
+    1 + g x progress (``gradient`` is 0 for those it does not move), as the calendar engine computes it."""
+    progress = min(points / threshold, 1.0) if threshold > 0 else 0.0
+    return base * (1.0 + gradient * progress)
+
+
+@numba.njit(**OPTIONS)
+def program_lives(customers, program, state, order_values, economics, accounts):
+    """Every customer of the slice from its arrival to the horizon under a points program.
+
+    ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
+    redeemer, base multiplier, goal-gradient strength, dropout chance): read only; the base multiplier is
+    the membership factor, the strength 0 for customers the goal gradient does not move, the dropout chance
+    the per-purchase one after the membership's multiplier. ``program`` = (reward threshold (0: no points),
+    reward cost per reward, points per unit spent, points cap per purchase, expiry after inactivity (years,
+    inf: none), member cost per year, arrival discount by customer). ``state`` = (death, made, points):
+    ``death`` enters as the hazard lifetime and leaves as the dropout time (the purchase where the dropout
+    coin fell); ``made`` and ``points`` leave as the purchases and the balance at the horizon.
+    ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly sums by
+    :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by :data:`MEMBER`).
+    """
+    key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance = customers
+    threshold, reward_money, earn, cap, expiry, member_cost, arrival_discount = program
+    death, made, balance = state
+    tables, shapes, log_growth, steps = order_values
+    (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
+    sums, cohort_sums, member_sums = accounts
+    months = len(month_start) - 1
+    interpurchase, dropout, order_value = steps[0], steps[1], steps[2]
+    left, width, squeeze = tables[0], tables[1], tables[2]
+    points_on = threshold > 0
+    for i in range(len(key)):
+        k, s, group, up = key[i], segment[i], cohort[i], parent[i]
+        own_rate, scale = np.float64(rate[i]), np.float64(spend_mean[i])
+        grow, born, lifetime = log_growth[s], arrival[i], death[i]
+        is_member, redeems = member[i], redeemer[i]
+        g = gradient[i]
+        rewarding = points_on and is_member
+        count = np.uint64(0)
+        points = np.int64(0)
+        pending = born              # the acquisition purchase, at arrival
+        deadline = INF
+        last = -INF
+        mult = _multiplier(base[i], g, 0, threshold)
+        born_factor = arrival_discount[i]
+        while True:
+            buy = pending <= deadline
+            when = pending if buy else deadline
+            if not when < horizon:
+                break
+            month = month_of(when, month_start)
+            if buy:
+                if not when < lifetime:   # the hazard lifetime ended first: no further purchase
+                    pending = INF
+                    if deadline == INF:
+                        break
+                    continue
+                row = np.intp(s)
+                cell, index, v, u = gamma_cell(k, order_value, count, row)
+                value = width[index] * v + left[index]
+                if u >= squeeze[index]:
+                    value = gamma_exact(tables, shapes, k, order_value, cell, index, row, v, u)
+                value *= scale
+                value *= tenure_growth(grow, when - born)
+                from_start = math.exp(-delta * when)
+                from_acquisition = from_start / born_factor
+                contribution = margin_rate * value - cost_per_order
+                sums[0, month] += 1.0
+                if count == 0:
+                    sums[1, month] += 1.0
+                else:
+                    cohort_sums[0, group] += 1.0
+                sums[2, month] += value
+                sums[3, month] += from_start * contribution
+                cohort_sums[1, group] += value
+                cohort_sums[2, group] += from_acquisition * contribution
+                if up >= 0:
+                    cohort_sums[3, up] += from_acquisition * contribution
+                if is_member:
+                    member_sums[0] += 1.0
+                    if count > 0:
+                        member_sums[1] += 1.0
+                    member_sums[2] += value
+                if rewarding:
+                    rewards = points // threshold if redeems else np.int64(0)
+                    redeemed = rewards * threshold
+                    earned = np.int64(min(math.floor(value * earn * 1.0), cap))
+                    points = points - redeemed + earned
+                    if rewards > 0:
+                        amount = rewards * reward_money
+                        sums[5, month] += amount
+                        sums[3, month] -= from_start * amount
+                        cohort_sums[5, group] += from_acquisition * amount
+                        if up >= 0:
+                            cohort_sums[3, up] -= from_acquisition * amount
+                    sums[6, month] += earned
+                    sums[7, month] += redeemed
+                    sums[9, month] += earned - redeemed
+                last = when
+                mult = _multiplier(base[i], g, points, threshold)
+                pending = exponential(k, interpurchase, count) / (own_rate * mult) + when
+                if count > 0 and uniform(k, dropout, count) < chance[i]:
+                    lifetime = when
+                    pending = INF
+                count += _ONE
+                deadline = last + expiry if points > 0 else INF
+            else:   # points expiring after ``expiry`` without a purchase
+                if points > 0 and last + expiry <= when:
+                    sums[8, month] += points
+                    sums[9, month] -= points
+                    points = np.int64(0)
+                if pending < INF and count > 0:   # the pending purchase moves by the time change
+                    new = _multiplier(base[i], g, points, threshold)
+                    if new != mult:
+                        pending = when + (pending - when) * (mult / new)
+                    mult = new
+                deadline = last + expiry if points > 0 else INF
+                sums[12, month] += 1.0
+        death[i], made[i], balance[i] = lifetime, count, points
+        if lifetime < horizon:
+            gone = month_of(lifetime, month_start)
+            sums[4, gone] += 1.0
+            if is_member:
+                sums[11, gone] += 1.0
+        else:
+            cohort_sums[4, group] += 1.0
+        if is_member and member_cost > 0:   # each month of membership, discounted at its middle
+            first = month_of(born, month_start)
+            for m in range(first, months):
+                start, end = m / 12.0, (m + 1) / 12.0
+                if not lifetime > start:
+                    break
+                begin, finish = max(born, start), min(lifetime, end)
+                amount = max(0.0, finish - begin) * member_cost
+                factor = math.exp(-delta * ((begin + finish) / 2.0))
+                sums[10, m] += amount
+                sums[3, m] -= factor * amount
+                cohort_sums[5, group] += factor / born_factor * amount
+                if up >= 0:
+                    cohort_sums[3, up] -= factor / born_factor * amount
