@@ -40,10 +40,10 @@ def assert_same_ledgers(scenario: Scenario, replication: int = 0, shard: tuple[i
 
 
 def without_calendar_levers(sc: Scenario) -> Scenario:
-    """``sc`` with the levers the compiled engine does not run removed (tiers, discounts, referral bonuses)."""
+    """``sc`` with the levers the compiled engine does not run removed (discounts)."""
     data = sc.model_dump(mode="python", exclude_unset=True)
     policy = dict(data.get("policy") or {})
-    for key in ("tiers", "discounts", "referral"):
+    for key in ("discounts",):
         policy.pop(key, None)
     data["policy"] = policy
     return Scenario.model_validate(data)
@@ -55,7 +55,9 @@ def test_dispatch() -> None:
     assert fast_engine_class(points) is ProgramLifetimes
     assert fast_engine_class(points, record_transactions=True) is Engine   # the log comes from the calendar
     assert isinstance(fast_engine(points, 0), ProgramLifetimes)
-    for name in ("tiered_referral", "winback_campaign", "discount_heavy", "retailer_existing_base"):
+    tiers = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml")
+    assert fast_engine_class(tiers) is ProgramLifetimes
+    for name in ("winback_campaign", "discount_heavy", "retailer_existing_base"):
         other = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
         assert compiled_program_gap(other) is not None
         assert fast_engine_class(other) is Engine
@@ -71,9 +73,17 @@ def test_points_example_agrees_at_a_smaller_size() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("example", ["points_program", "tiered_referral"])
 @pytest.mark.parametrize("replication", [0, 3])
-def test_points_example_agrees(replication: int) -> None:
-    assert_same_ledgers(load_scenario(ROOT / "scenarios" / "points_program.yaml"), replication)
+def test_examples_agree(example: str, replication: int) -> None:
+    assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml"), replication)
+
+
+def test_tiers_and_referral_bonuses_agree_at_a_smaller_size() -> None:
+    small = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
+                          ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=200",
+                           "acquisition.1.new_per_month=80", "policy.tiers.0.min_spend_12m=150"])
+    assert_same_ledgers(small, 2)
 
 
 @pytest.mark.parametrize("overrides", [

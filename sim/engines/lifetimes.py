@@ -291,12 +291,18 @@ class Lifetimes:
         for chosen, segment, traits in self.draws.children(left["key"][parent], number, left["segment"][parent]):
             month = months_of(np.ascontiguousarray(born[chosen]), self.month_start)
             cohort = self._cohort(month, len(self.channels) - 1, segment).astype(np.int32)
-            self.ledger.record_referred_arrivals(month, cohort)
+            self._referred(month, cohort, born[chosen], {name: column[parent[chosen]] for name, column in left.items()})
             traits.update(ident=np.arange(self.next_ident, self.next_ident + chosen.size), cohort=cohort,
                           parent_cohort=left["cohort"][parent[chosen]], arrival=born[chosen], start=born[chosen],
                           history=np.zeros(chosen.size, dtype=np.uint64))
             self.next_ident += chosen.size
             self.queue.appendleft(traits)
+
+    def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
+                  parents: dict[str, np.ndarray]) -> None:
+        """Referred customers born at ``born`` into ``cohort`` (by month) on the ledger; ``parents`` holds
+        their referrers' columns (a program pays bonuses by them)."""
+        self.ledger.record_referred_arrivals(month, cohort)
 
     # -- joining ------------------------------------------------------------------------------------
     def _dequeue(self, wanted: int) -> dict[str, np.ndarray] | None:

@@ -1,8 +1,9 @@
 """The engine of a points program whose customers live apart: each customer's life under the policy, compiled.
 
-A program without calendar events (no discount window, no targeted-offer round, no tier evaluated at month
-ends, no referral bonus, no existing customers) leaves every customer to its own events: membership, points
-earned and redeemed, the goal gradient, points expiry, dropout, organic referrals. Such a scenario runs as
+A program without calendar events (no discount window, no targeted-offer round, no win-back offer) nor
+existing customers leaves every customer to its own events: membership, points earned and redeemed, the
+goal gradient, points expiry, tiers on the trailing 12 months evaluated at its month ends, membership and
+tier costs by month, dropout, referrals and their bonuses. Such a scenario runs as
 the engine without a program does (:mod:`sim.engines.lifetimes`: slices of customers from a queue, the
 loop of a slice in threads, the parts' sums added in a fixed order, referred customers queued), with the
 program's loop :func:`sim.engines.program_loops.program_lives`. Its draws are those of the calendar engine
@@ -30,9 +31,11 @@ from sim.schema.policy import MAX_POINTS_PER_PURCHASE
 #: The columns of a slice: those of :mod:`sim.engines.lifetimes` and the program's per-customer state
 #: (32 bytes, for the slice only: nothing is kept per customer once its life is booked).
 PROGRAM_COLUMNS: dict[str, type] = {
-    **COLUMNS, "member": np.bool_, "redeemer": np.bool_, "base": np.float64, "gradient": np.float64,
-    "chance": np.float64, "points": np.int64, "arrival_discount": np.float64,
+    **COLUMNS, "member": np.bool_, "redeemer": np.bool_, "points": np.int64, "arrival_discount": np.float64,
 }
+#: Per customer and tier (index 0: no tier), kept beside the columns: the purchase-rate factor of membership
+#: and tier, the goal-gradient strength, the per-purchase dropout chance and the hazard's multiplier.
+BY_TIER = ("base", "gradient", "chance", "drop_factor")
 
 
 def fast_engine_class(scenario: Scenario, record_transactions: bool = False) -> type:
@@ -54,12 +57,8 @@ def compiled_program_gap(scenario: Scenario) -> str | None:
     policy = scenario.policy
     if policy is None:
         return "no program"
-    if policy.tiers:
-        return "tiers are evaluated at month ends"
     if policy.discounts:
         return "discounts follow a calendar (windows, targeted rounds, win-back offers)"
-    if policy.referral is not None:
-        return "referral bonuses"
     if scenario.existing_customers is not None:
         return "existing customers"
     return None
@@ -81,12 +80,13 @@ class ProgramLifetimes(Lifetimes):
         self.shard = shard
         self.program = Program(scenario, self.laws)
         points = self.program.points
-        self.rules = (  # program_lives's program constants (the arrival discount is added per part)
-            (points.reward_threshold, points.reward_value * points.reward_cost_ratio,
-             points.earn_per_currency * self.program.tier_earn[0], MAX_POINTS_PER_PURCHASE,
-             np.inf if self.program.expiry is None else self.program.expiry) if points is not None
-            else (0, 0.0, 0.0, MAX_POINTS_PER_PURCHASE, np.inf))
-        self.member_cost = float(scenario.policy.costs.per_member_per_year)
+        program = self.program
+        self.rules = (  # program_lives's program constants
+            *((points.reward_threshold, points.reward_value * points.reward_cost_ratio, points.earn_per_currency)
+              if points is not None else (0, 0.0, 0.0)),
+            program.tier_earn.astype(np.float64), MAX_POINTS_PER_PURCHASE,
+            np.inf if program.expiry is None else program.expiry, float(scenario.policy.costs.per_member_per_year),
+            program.tier_benefit.astype(np.float64), program.tier_min.astype(np.float64))
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.points_change = np.zeros(self.months)
         self.member_dropouts = np.zeros(self.months)
@@ -132,24 +132,40 @@ class ProgramLifetimes(Lifetimes):
         hazard = newcomers["hazard"] * program.member_dropout(member, 0, raw_rate, raw_spend, segments)
         group["lifetime"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)
         np.minimum(group["lifetime"], self.horizon, out=group["end"])
-        tier = np.zeros(n, dtype=np.int8)
+        if program.referral is not None:   # members refer more under a referral program
+            group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
+                                         * program.referral_factor(member, raw_spend)).astype(np.float32)
+        tiers = len(program.tier_min) + 1
+        for name in BY_TIER:
+            group[name] = np.empty((n, tiers))
         rate, spend, segment = group["rate"], group["spend_mean"], group["segment"]
-        inputs = program.inputs(tier, rate, spend, segment) if program.uses_value_curves else None
-        group["base"][:] = program.member_rate(member, tier, rate, spend, segment, inputs)
-        if program.has_goal_gradient:
-            strength = program.goal_gradient(tier, rate, spend, segment, inputs)
-            group["gradient"][:] = np.where(member & redeemer, strength, 0.0)
-        else:
-            group["gradient"][:] = 0.0
-        if self.has_per_purchase_dropout:
-            group["chance"][:] = np.minimum(1.0, group["dropout_p"] * program.member_dropout(member, tier, rate,
-                                                                                             spend, segment))
-        else:
-            group["chance"][:] = 0.0
+        for level in range(tiers):
+            tier = np.full(n, level, dtype=np.int8)
+            inputs = program.inputs(tier, rate, spend, segment) if program.uses_value_curves else None
+            group["base"][:, level] = program.member_rate(member, tier, rate, spend, segment, inputs)
+            if program.has_goal_gradient:
+                strength = program.goal_gradient(tier, rate, spend, segment, inputs)
+                group["gradient"][:, level] = np.where(member & redeemer, strength, 0.0)
+            else:
+                group["gradient"][:, level] = 0.0
+            dropout = program.member_dropout(member, tier, rate, spend, segment)
+            group["drop_factor"][:, level] = dropout
+            group["chance"][:, level] = (np.minimum(1.0, group["dropout_p"] * dropout)
+                                         if self.has_per_purchase_dropout else 0.0)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
         joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
         self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
         return group
+
+    def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
+                  parents: dict[str, np.ndarray]) -> None:
+        """Referred customers on the ledger, with the bonuses of a referral program paid for those whose
+        referrer is a member."""
+        super()._referred(month, cohort, born, parents)
+        referral = self.program.referral
+        if referral is not None:
+            bonus = np.where(parents["member"], referral.referrer_bonus + referral.referee_bonus, 0.0)
+            self.ledger.record_referral_bonuses(month, cohort, born, bonus)
 
     def _live(self, group: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The compiled loop over the customers of ``group``: returns its monthly, cohort and member sums."""
@@ -158,10 +174,9 @@ class ProgramLifetimes(Lifetimes):
         cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
         member_sums = np.zeros(len(program_loops.MEMBER))
         customers = tuple(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean",
-                                                   "rate", "arrival", "member", "redeemer", "base", "gradient",
-                                                   "chance"))
-        rules = (*self.rules, self.member_cost, group["arrival_discount"])
-        program_loops.program_lives(customers, rules, (group["death"], group["made"], group["points"]),
+                                                   "rate", "arrival", "member", "redeemer", *BY_TIER,
+                                                   "arrival_discount"))
+        program_loops.program_lives(customers, self.rules, (group["death"], group["made"], group["points"]),
                                     self.order_values, self.economics, (sums, cohort_sums, member_sums))
         return sums, cohort_sums, member_sums
 
@@ -179,7 +194,7 @@ class ProgramLifetimes(Lifetimes):
         flows["purchases"] += rows["purchases"]
         flows["repeat_purchases"] += rows["purchases"] - rows["acquisition_purchases"]
         for name in ("gross_revenue", "npv_profit", "customers_dropped_out", "reward_cost", "points_earned",
-                     "points_redeemed", "points_expired", "member_cost"):
+                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost"):
             flows[name] += rows[name]
         self.points_change += rows["points_change"]
         self.member_dropouts += rows["member_dropouts"]
@@ -192,5 +207,6 @@ class ProgramLifetimes(Lifetimes):
             referring = np.flatnonzero(columns["referral_rate"] > 0)
             if referring.size:
                 self.referrers.append({name: columns[name][referring] for name in
-                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate")})
+                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate",
+                                        "member")})
                 self.waiting += referring.size

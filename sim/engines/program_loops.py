@@ -31,7 +31,7 @@ INF = math.inf
 #: Rows of the monthly sums of :func:`program_lives`.
 MONTHLY = ("purchases", "acquisition_purchases", "gross_revenue", "npv_profit", "customers_dropped_out",
            "reward_cost", "points_earned", "points_redeemed", "points_expired", "points_change", "member_cost",
-           "member_dropouts", "deadlines")
+           "member_dropouts", "deadlines", "tier_benefit_cost")
 #: Rows of the cohort sums of :func:`program_lives`.
 COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program")
 #: The member sums of :func:`program_lives` (``Ledger.member``).
@@ -40,29 +40,35 @@ MEMBER = ("member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
 @numba.njit(**OPTIONS)
 def _multiplier(base, gradient, points, threshold):
-    """The purchase-rate multiplier at ``points``: the membership factor ``base`` times the goal gradient
-    1 + g x progress (``gradient`` is 0 for those it does not move), as the calendar engine computes it."""
+    """The purchase-rate multiplier at ``points``: the membership (and tier) factor ``base`` times the goal
+    gradient 1 + g x progress (``gradient`` is 0 for those it does not move), as the calendar engine computes it."""
     progress = min(points / threshold, 1.0) if threshold > 0 else 0.0
     return base * (1.0 + gradient * progress)
 
 
 @numba.njit(**OPTIONS)
 def program_lives(customers, program, state, order_values, economics, accounts):
-    """Every customer of the slice from its arrival to the horizon under a points program.
+    """Every customer of the slice from its arrival to the horizon under a program.
 
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
-    redeemer, base multiplier, goal-gradient strength, dropout chance): read only; the base multiplier is
-    the membership factor, the strength 0 for customers the goal gradient does not move, the dropout chance
-    the per-purchase one after the membership's multiplier. ``program`` = (reward threshold (0: no points),
-    reward cost per reward, points per unit spent, points cap per purchase, expiry after inactivity (years,
-    inf: none), member cost per year, arrival discount by customer). ``state`` = (death, made, points):
-    ``death`` enters as the hazard lifetime and leaves as the dropout time (the purchase where the dropout
-    coin fell); ``made`` and ``points`` leave as the purchases and the balance at the horizon.
-    ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly sums by
-    :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by :data:`MEMBER`).
+    redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount):
+    read only. The last five are by customer and tier (index 0: no tier): the membership and tier factor of
+    the purchase rate, the goal-gradient strength (0 for customers it does not move), the per-purchase
+    dropout chance and the hazard's multiplier. ``program`` = (reward threshold (0: no points), reward cost
+    per reward, points per unit spent, earn multiplier by tier, points cap per purchase, expiry after
+    inactivity (years, inf: none), member cost per year, benefit cost per year by tier, tier thresholds on
+    trailing 12-month spend). ``state`` = (death, made, points): ``death`` enters as the hazard lifetime
+    and leaves as the dropout time; ``made`` and ``points`` leave as the purchases and the balance at the
+    horizon. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly
+    sums by :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by :data:`MEMBER`).
+
+    Events of a customer are taken in time order: a month end before anything at or after it (the calendar
+    engine simulates up to a month end, then closes the month), a purchase before a deadline at the same
+    time. Month ends matter to members only (their costs, their tier), while they are alive.
     """
-    key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance = customers
-    threshold, reward_money, earn, cap, expiry, member_cost, arrival_discount = program
+    key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
+        drop_factor, arrival_discount = customers
+    threshold, reward_money, earn, tier_earn, cap, expiry, member_cost, benefit, tier_min = program
     death, made, balance = state
     tables, shapes, log_growth, steps = order_values
     (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
@@ -71,31 +77,77 @@ def program_lives(customers, program, state, order_values, economics, accounts):
     interpurchase, dropout, order_value = steps[0], steps[1], steps[2]
     left, width, squeeze = tables[0], tables[1], tables[2]
     points_on = threshold > 0
+    tiers = len(tier_min)
+    charging = member_cost > 0 or (tiers > 0 and benefit.max() > 0)
+    ring = np.zeros(12, dtype=np.float32)     # net spend by month over the trailing 12 months
     for i in range(len(key)):
         k, s, group, up = key[i], segment[i], cohort[i], parent[i]
         own_rate, scale = np.float64(rate[i]), np.float64(spend_mean[i])
         grow, born, lifetime = log_growth[s], arrival[i], death[i]
         is_member, redeems = member[i], redeemer[i]
-        g = gradient[i]
         rewarding = points_on and is_member
+        born_factor = arrival_discount[i]
+        tier = 0
+        spend_12m = 0.0
+        ring[:] = 0.0
         count = np.uint64(0)
         points = np.int64(0)
         pending = born              # the acquisition purchase, at arrival
         deadline = INF
         last = -INF
-        mult = _multiplier(base[i], g, 0, threshold)
-        born_factor = arrival_discount[i]
+        mult = _multiplier(base[i, 0], gradient[i, 0], 0, threshold)
+        closing = month_of(born, month_start) if is_member and (charging or tiers) else months
         while True:
-            buy = pending <= deadline
-            when = pending if buy else deadline
+            when = min(pending, deadline)
+            if closing < months and (closing + 1) / 12.0 <= when:
+                start, end = closing / 12.0, (closing + 1) / 12.0
+                if not lifetime > start:   # gone: its month ends change nothing any more
+                    closing = months
+                    continue
+                if charging:   # this month's membership, discounted at its middle
+                    begin, finish = max(born, start), min(lifetime, end)
+                    years = max(0.0, finish - begin)
+                    factor = math.exp(-delta * ((begin + finish) / 2.0))
+                    total = 0.0
+                    if member_cost > 0:
+                        amount = years * member_cost
+                        sums[10, closing] += amount
+                        sums[3, closing] -= factor * amount
+                        total += amount
+                    if tiers > 0 and benefit.max() > 0:
+                        amount = years * benefit[tier]
+                        sums[13, closing] += amount
+                        sums[3, closing] -= factor * amount
+                        total += amount
+                    cohort_sums[5, group] += factor / born_factor * total
+                    if up >= 0:
+                        cohort_sums[3, up] -= factor / born_factor * total
+                if tiers > 0:   # the highest tier the trailing 12 months reach, until the next month end
+                    reached = 0
+                    for minimum in tier_min:
+                        if spend_12m >= minimum:
+                            reached += 1
+                    if reached != tier:
+                        old_drop = drop_factor[i, tier]
+                        tier = reached
+                        if pending < INF and count > 0:
+                            new = _multiplier(base[i, tier], gradient[i, tier], points, threshold)
+                            if new != mult:
+                                pending = end + (pending - end) * (mult / new)
+                            mult = new
+                        if lifetime > end and lifetime < INF:   # the hazard's time change
+                            lifetime = end + (lifetime - end) * (old_drop / drop_factor[i, tier])
+                    leaving = (closing + 1) % 12
+                    spend_12m -= ring[leaving]
+                    ring[leaving] = 0.0
+                closing += 1
+                continue
             if not when < horizon:
                 break
             month = month_of(when, month_start)
-            if buy:
+            if pending <= deadline:
                 if not when < lifetime:   # the hazard lifetime ended first: no further purchase
                     pending = INF
-                    if deadline == INF:
-                        break
                     continue
                 row = np.intp(s)
                 cell, index, v, u = gamma_cell(k, order_value, count, row)
@@ -123,10 +175,11 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                     if count > 0:
                         member_sums[1] += 1.0
                     member_sums[2] += value
+                paid = value
                 if rewarding:
                     rewards = points // threshold if redeems else np.int64(0)
                     redeemed = rewards * threshold
-                    earned = np.int64(min(math.floor(value * earn * 1.0), cap))
+                    earned = np.int64(min(math.floor(paid * earn * tier_earn[tier]), cap))
                     points = points - redeemed + earned
                     if rewards > 0:
                         amount = rewards * reward_money
@@ -138,10 +191,14 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                     sums[6, month] += earned
                     sums[7, month] += redeemed
                     sums[9, month] += earned - redeemed
+                if tiers > 0:
+                    paid32 = np.float32(paid)
+                    ring[month % 12] = np.float32(ring[month % 12] + paid32)
+                    spend_12m += np.float64(paid32)
                 last = when
-                mult = _multiplier(base[i], g, points, threshold)
+                mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold)
                 pending = exponential(k, interpurchase, count) / (own_rate * mult) + when
-                if count > 0 and uniform(k, dropout, count) < chance[i]:
+                if count > 0 and uniform(k, dropout, count) < chance[i, tier]:
                     lifetime = when
                     pending = INF
                 count += _ONE
@@ -152,7 +209,7 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                     sums[9, month] -= points
                     points = np.int64(0)
                 if pending < INF and count > 0:   # the pending purchase moves by the time change
-                    new = _multiplier(base[i], g, points, threshold)
+                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold)
                     if new != mult:
                         pending = when + (pending - when) * (mult / new)
                     mult = new
@@ -166,17 +223,3 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                 sums[11, gone] += 1.0
         else:
             cohort_sums[4, group] += 1.0
-        if is_member and member_cost > 0:   # each month of membership, discounted at its middle
-            first = month_of(born, month_start)
-            for m in range(first, months):
-                start, end = m / 12.0, (m + 1) / 12.0
-                if not lifetime > start:
-                    break
-                begin, finish = max(born, start), min(lifetime, end)
-                amount = max(0.0, finish - begin) * member_cost
-                factor = math.exp(-delta * ((begin + finish) / 2.0))
-                sums[10, m] += amount
-                sums[3, m] -= factor * amount
-                cohort_sums[5, group] += factor / born_factor * amount
-                if up >= 0:
-                    cohort_sums[3, up] -= factor / born_factor * amount
