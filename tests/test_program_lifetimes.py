@@ -40,11 +40,10 @@ def assert_same_ledgers(scenario: Scenario, replication: int = 0, shard: tuple[i
 
 
 def without_calendar_levers(sc: Scenario) -> Scenario:
-    """``sc`` with the levers the compiled engine does not run removed (discounts)."""
+    """``sc`` with the levers the compiled engine does not run removed (targeted and win-back offers)."""
     data = sc.model_dump(mode="python", exclude_unset=True)
     policy = dict(data.get("policy") or {})
-    for key in ("discounts",):
-        policy.pop(key, None)
+    policy["discounts"] = [d for d in policy.get("discounts", []) if d["kind"] == "blanket"]
     data["policy"] = policy
     return Scenario.model_validate(data)
 
@@ -57,7 +56,9 @@ def test_dispatch() -> None:
     assert isinstance(fast_engine(points, 0), ProgramLifetimes)
     tiers = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml")
     assert fast_engine_class(tiers) is ProgramLifetimes
-    for name in ("winback_campaign", "discount_heavy", "retailer_existing_base"):
+    windows = load_scenario(ROOT / "scenarios" / "discount_heavy.yaml")
+    assert fast_engine_class(windows) is ProgramLifetimes
+    for name in ("winback_campaign", "retailer_existing_base"):
         other = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
         assert compiled_program_gap(other) is not None
         assert fast_engine_class(other) is Engine
@@ -73,7 +74,7 @@ def test_points_example_agrees_at_a_smaller_size() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("example", ["points_program", "tiered_referral"])
+@pytest.mark.parametrize("example", ["points_program", "tiered_referral", "discount_heavy"])
 @pytest.mark.parametrize("replication", [0, 3])
 def test_examples_agree(example: str, replication: int) -> None:
     assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml"), replication)
@@ -94,6 +95,16 @@ def test_tiers_and_referral_bonuses_agree_at_a_smaller_size() -> None:
 def test_points_example_variants_agree(overrides: list[str]) -> None:
     base = ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150", "acquisition.1.new_per_month=50"]
     assert_same_ledgers(load_scenario(ROOT / "scenarios" / "points_program.yaml", base + overrides))
+
+
+def test_windows_dips_and_habituation_with_tiers_agree() -> None:
+    windows = ("[{name: sale, kind: blanket, depth: 0.2, start_month: 2, every_months: 3, duration_days: 10},"
+               " {name: long, kind: blanket, depth: 0.1, start_month: 3, every_months: 5, duration_days: 40}]")
+    small = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
+                          ["acquisition.0.initial_customers=2500", "acquisition.0.new_per_month=150",
+                           "acquisition.1.new_per_month=60", f"policy.discounts={windows}",
+                           "response.habituation=0.05", "response.pull_forward=0.5"])
+    assert_same_ledgers(small, 1)
 
 
 def test_shards_add_up_to_the_calendar_engine_shard_by_shard() -> None:

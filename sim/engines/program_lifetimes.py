@@ -57,11 +57,53 @@ def compiled_program_gap(scenario: Scenario) -> str | None:
     policy = scenario.policy
     if policy is None:
         return "no program"
-    if policy.discounts:
-        return "discounts follow a calendar (windows, targeted rounds, win-back offers)"
+    if any(discount.kind != "blanket" for discount in policy.discounts):
+        return "targeted offers and win-back offers"
     if scenario.existing_customers is not None:
         return "existing customers"
     return None
+
+
+def calendar_table(program, segments: int, horizon: float) -> tuple:
+    """The blanket windows and their pull-forward dips as :func:`~sim.engines.program_loops.program_lives`
+    reads them: every change before the horizon in the order the calendar engine makes them (a window
+    opens, closes, a segment's dip ends), each with the state after it: whether a window is open, the
+    index of the deepest open window's depth in the depths (0 when none is open), the dip factor of each
+    segment; then the depths, the uplift of each segment at each depth and the habituation factors."""
+    events = []   # (time, order, window, what)
+    for order, window in enumerate(program.windows):
+        events.append((window.start, order, window, "open"))
+        if window.end >= horizon:
+            continue
+        events.append((window.end, order, window, "close"))
+        for dip_end in sorted(set(window.dip_end[window.dip_end > window.end].tolist())):
+            if dip_end >= horizon:
+                break
+            events.append((dip_end, order, window, "dip"))
+    events.sort(key=lambda event: (event[0], event[1]))
+    depths = np.array(sorted({0.0} | {window.depth for window in program.windows}))
+    uplifts = np.array([[float(program.uplift(np.array([segment]), depth)[0]) for depth in depths]
+                        for segment in range(segments)]).reshape(segments, len(depths))
+    times, opened, depth_at, dips = [], [], [], []
+    open_windows, dipping = [], []
+    for t, _, window, what in events:
+        if what == "open":
+            open_windows.append(window)
+        elif what == "close":
+            open_windows.remove(window)
+            dipping.append(window)
+        blanket = max((w.depth for w in open_windows), default=0.0)
+        factor = np.ones(segments)
+        for w in dipping:
+            factor *= np.where(w.dip_end > t, w.dip_factor, 1.0)
+        times.append(t)
+        opened.append(bool(open_windows))
+        depth_at.append(int(np.searchsorted(depths, blanket)))
+        dips.append(factor)
+    habituation = program.habituation_table if program.habituation else np.ones(1)
+    return (np.array(times, dtype=np.float64), np.array(opened, dtype=np.bool_), np.array(depth_at, dtype=np.int64),
+            np.array(dips, dtype=np.float64).reshape(len(times), segments), depths, uplifts,
+            np.ascontiguousarray(habituation, dtype=np.float64))
 
 
 class ProgramLifetimes(Lifetimes):
@@ -87,6 +129,7 @@ class ProgramLifetimes(Lifetimes):
             program.tier_earn.astype(np.float64), MAX_POINTS_PER_PURCHASE,
             np.inf if program.expiry is None else program.expiry, float(scenario.policy.costs.per_member_per_year),
             program.tier_benefit.astype(np.float64), program.tier_min.astype(np.float64))
+        self.calendar = calendar_table(program, len(self.laws), self.horizon)
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.points_change = np.zeros(self.months)
         self.member_dropouts = np.zeros(self.months)
@@ -176,7 +219,7 @@ class ProgramLifetimes(Lifetimes):
         customers = tuple(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean",
                                                    "rate", "arrival", "member", "redeemer", *BY_TIER,
                                                    "arrival_discount"))
-        program_loops.program_lives(customers, self.rules, (group["death"], group["made"], group["points"]),
+        program_loops.program_lives(customers, self.rules, self.calendar, (group["death"], group["made"], group["points"]),
                                     self.order_values, self.economics, (sums, cohort_sums, member_sums))
         return sums, cohort_sums, member_sums
 
@@ -194,7 +237,7 @@ class ProgramLifetimes(Lifetimes):
         flows["purchases"] += rows["purchases"]
         flows["repeat_purchases"] += rows["purchases"] - rows["acquisition_purchases"]
         for name in ("gross_revenue", "npv_profit", "customers_dropped_out", "reward_cost", "points_earned",
-                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost"):
+                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost", "discount_cost"):
             flows[name] += rows[name]
         self.points_change += rows["points_change"]
         self.member_dropouts += rows["member_dropouts"]

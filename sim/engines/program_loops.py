@@ -31,7 +31,7 @@ INF = math.inf
 #: Rows of the monthly sums of :func:`program_lives`.
 MONTHLY = ("purchases", "acquisition_purchases", "gross_revenue", "npv_profit", "customers_dropped_out",
            "reward_cost", "points_earned", "points_redeemed", "points_expired", "points_change", "member_cost",
-           "member_dropouts", "deadlines", "tier_benefit_cost")
+           "member_dropouts", "deadlines", "tier_benefit_cost", "discount_cost")
 #: Rows of the cohort sums of :func:`program_lives`.
 COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program")
 #: The member sums of :func:`program_lives` (``Ledger.member``).
@@ -39,15 +39,20 @@ MEMBER = ("member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
 
 @numba.njit(**OPTIONS)
-def _multiplier(base, gradient, points, threshold):
-    """The purchase-rate multiplier at ``points``: the membership (and tier) factor ``base`` times the goal
-    gradient 1 + g x progress (``gradient`` is 0 for those it does not move), as the calendar engine computes it."""
+def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
+    """The purchase-rate multiplier at ``points``, as the calendar engine computes it: the membership (and
+    tier) factor ``base`` times the goal gradient 1 + g x progress (``gradient`` is 0 for those it does not
+    move), times the ``uplift`` of a discount if one is ``offered``, else the ``full_price`` factor (dips,
+    habituation)."""
     progress = min(points / threshold, 1.0) if threshold > 0 else 0.0
-    return base * (1.0 + gradient * progress)
+    mult = base * (1.0 + gradient * progress)
+    if offered:
+        return mult * uplift
+    return mult * full_price
 
 
 @numba.njit(**OPTIONS)
-def program_lives(customers, program, state, order_values, economics, accounts):
+def program_lives(customers, program, calendar, state, order_values, economics, accounts):
     """Every customer of the slice from its arrival to the horizon under a program.
 
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
@@ -57,7 +62,10 @@ def program_lives(customers, program, state, order_values, economics, accounts):
     dropout chance and the hazard's multiplier. ``program`` = (reward threshold (0: no points), reward cost
     per reward, points per unit spent, earn multiplier by tier, points cap per purchase, expiry after
     inactivity (years, inf: none), member cost per year, benefit cost per year by tier, tier thresholds on
-    trailing 12-month spend). ``state`` = (death, made, points): ``death`` enters as the hazard lifetime
+    trailing 12-month spend). ``calendar`` = (change times, whether a blanket window is open after each,
+    the index of its depth in ``depths``, the dip factor by change and segment, ``depths`` (from 0 up), the
+    uplift by segment and depth, the habituation factor by discounted purchases made): the blanket windows
+    and their pull-forward dips, the same for everyone, as changes in time order. ``state`` = (death, made, points): ``death`` enters as the hazard lifetime
     and leaves as the dropout time; ``made`` and ``points`` leave as the purchases and the balance at the
     horizon. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly
     sums by :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by :data:`MEMBER`).
@@ -69,6 +77,8 @@ def program_lives(customers, program, state, order_values, economics, accounts):
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
         drop_factor, arrival_discount = customers
     threshold, reward_money, earn, tier_earn, cap, expiry, member_cost, benefit, tier_min = program
+    change_time, change_open, change_depth, change_dip, depths, uplifts, habituation = calendar
+    changes, worn = len(change_time), len(habituation) - 1
     death, made, balance = state
     tables, shapes, log_growth, steps = order_values
     (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
@@ -95,10 +105,27 @@ def program_lives(customers, program, state, order_values, economics, accounts):
         pending = born              # the acquisition purchase, at arrival
         deadline = INF
         last = -INF
-        mult = _multiplier(base[i, 0], gradient[i, 0], 0, threshold)
+        change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
+        offered, depth_at, dip = False, 0, 1.0
+        if change > 0:
+            offered, depth_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
+        discounted = 0
+        mult = 1.0
         closing = month_of(born, month_start) if is_member and (charging or tiers) else months
         while True:
             when = min(pending, deadline)
+            if change < changes and change_time[change] <= when and pending < INF and not (
+                    closing < months and (closing + 1) / 12.0 <= change_time[change]):
+                at = change_time[change]   # windows opened or closed, dips began or ended: a time change
+                offered, depth_at, dip = change_open[change], change_depth[change], change_dip[change, s]
+                change += 1
+                if pending < INF and count > 0:
+                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
+                                      uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
+                    if new != mult:
+                        pending = at + (pending - at) * (mult / new)
+                    mult = new
+                continue
             if closing < months and (closing + 1) / 12.0 <= when:
                 start, end = closing / 12.0, (closing + 1) / 12.0
                 if not lifetime > start:   # gone: its month ends change nothing any more
@@ -131,7 +158,8 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                         old_drop = drop_factor[i, tier]
                         tier = reached
                         if pending < INF and count > 0:
-                            new = _multiplier(base[i, tier], gradient[i, tier], points, threshold)
+                            new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
+                                              uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
                             if new != mult:
                                 pending = end + (pending - end) * (mult / new)
                             mult = new
@@ -175,7 +203,17 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                     if count > 0:
                         member_sums[1] += 1.0
                     member_sums[2] += value
-                paid = value
+                depth = depths[depth_at] if offered else 0.0
+                paid = value * (1.0 - depth)
+                if depth > 0:
+                    cut = value - paid
+                    sums[14, month] += cut
+                    sums[3, month] -= from_start * cut
+                    cohort_sums[5, group] += from_acquisition * cut
+                    cohort_sums[1, group] -= cut
+                    if up >= 0:
+                        cohort_sums[3, up] -= from_acquisition * cut
+                    discounted += 1
                 if rewarding:
                     rewards = points // threshold if redeems else np.int64(0)
                     redeemed = rewards * threshold
@@ -196,7 +234,8 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                     ring[month % 12] = np.float32(ring[month % 12] + paid32)
                     spend_12m += np.float64(paid32)
                 last = when
-                mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold)
+                mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
+                                   uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
                 pending = exponential(k, interpurchase, count) / (own_rate * mult) + when
                 if count > 0 and uniform(k, dropout, count) < chance[i, tier]:
                     lifetime = when
@@ -209,7 +248,8 @@ def program_lives(customers, program, state, order_values, economics, accounts):
                     sums[9, month] -= points
                     points = np.int64(0)
                 if pending < INF and count > 0:   # the pending purchase moves by the time change
-                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold)
+                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
+                                      uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
                     if new != mult:
                         pending = when + (pending - when) * (mult / new)
                     mult = new
