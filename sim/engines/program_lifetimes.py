@@ -172,29 +172,34 @@ class ProgramLifetimes(Lifetimes):
             redeemer[:] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
         else:
             redeemer[:] = False
-        hazard = newcomers["hazard"] * program.member_dropout(member, 0, raw_rate, raw_spend, segments)
+        # the responses of members, computed for members only (a non-member's factors are 1, its strength 0)
+        joined = np.flatnonzero(member)
+        yes = np.ones(joined.size, dtype=np.bool_)
+        hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier, as at arrival
+        hazard[joined] *= program.member_dropout(yes, 0, raw_rate[joined], raw_spend[joined], segments[joined])
         group["lifetime"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)
         np.minimum(group["lifetime"], self.horizon, out=group["end"])
         if program.referral is not None:   # members refer more under a referral program
             group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
                                          * program.referral_factor(member, raw_spend)).astype(np.float32)
         tiers = len(program.tier_min) + 1
-        for name in BY_TIER:
-            group[name] = np.empty((n, tiers))
-        rate, spend, segment = group["rate"], group["spend_mean"], group["segment"]
+        base, gradient = np.ones((n, tiers)), np.zeros((n, tiers))
+        drop_factor, chance = np.ones((n, tiers)), np.empty((n, tiers))
+        chance[:] = group["dropout_p"][:, None] if self.has_per_purchase_dropout else 0.0
+        rate, spend, segment = group["rate"][joined], group["spend_mean"][joined], group["segment"][joined]
+        redeeming = redeemer[joined]
         for level in range(tiers):
-            tier = np.full(n, level, dtype=np.int8)
+            tier = np.full(joined.size, level, dtype=np.int8)
             inputs = program.inputs(tier, rate, spend, segment) if program.uses_value_curves else None
-            group["base"][:, level] = program.member_rate(member, tier, rate, spend, segment, inputs)
+            base[joined, level] = program.member_rate(yes, tier, rate, spend, segment, inputs)
             if program.has_goal_gradient:
                 strength = program.goal_gradient(tier, rate, spend, segment, inputs)
-                group["gradient"][:, level] = np.where(member & redeemer, strength, 0.0)
-            else:
-                group["gradient"][:, level] = 0.0
-            dropout = program.member_dropout(member, tier, rate, spend, segment)
-            group["drop_factor"][:, level] = dropout
-            group["chance"][:, level] = (np.minimum(1.0, group["dropout_p"] * dropout)
-                                         if self.has_per_purchase_dropout else 0.0)
+                gradient[joined, level] = np.where(redeeming, strength, 0.0)
+            dropout = program.member_dropout(yes, tier, rate, spend, segment)
+            drop_factor[joined, level] = dropout
+            if self.has_per_purchase_dropout:
+                chance[joined, level] = np.minimum(1.0, group["dropout_p"][joined] * dropout)
+        group.update(base=base, gradient=gradient, drop_factor=drop_factor, chance=chance)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
         joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
         self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
