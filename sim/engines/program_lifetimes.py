@@ -22,6 +22,7 @@ import numpy as np
 from sim.accounting.ledger import Ledger
 from sim.engines import program_loops
 from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, Lifetimes
+from sim.engines.protocol import compiled_program_gap
 from sim.model.calendar import months_of
 from sim.random import streams as rng
 from sim.random.streams import Purpose
@@ -49,19 +50,6 @@ def fast_engine_class(scenario: Scenario, record_transactions: bool = False) -> 
     from sim.engines.calendar import Engine
 
     return Engine
-
-
-def compiled_program_gap(scenario: Scenario) -> str | None:
-    """Why ``scenario``'s program cannot run on :class:`ProgramLifetimes` (it runs on the calendar engine
-    then), or None if it can."""
-    policy = scenario.policy
-    if policy is None:
-        return "no program"
-    if any(discount.kind != "blanket" for discount in policy.discounts):
-        return "targeted offers and win-back offers"
-    if scenario.existing_customers is not None:
-        return "existing customers"
-    return None
 
 
 def calendar_table(program, segments: int, horizon: float) -> tuple:
