@@ -1,4 +1,4 @@
-"""The engine of a points program whose customers live apart: each customer's life under the policy, compiled.
+"""The engine of a program whose customers live apart: each customer's life under the policy, compiled.
 
 A program without calendar events (no discount window, no targeted-offer round, no win-back offer) nor
 existing customers leaves every customer to its own events: membership, points earned and redeemed, the

@@ -1,14 +1,15 @@
-"""A points program's per-customer dynamics as compiled loops (numba): each customer's life under the policy.
+"""A program's per-customer dynamics as compiled loops (numba): each customer's life under the policy.
 
-When nothing on the calendar changes anybody's behaviour (no discount window, no targeted-offer round, no
-tier evaluated at month ends), a program's customers do not interact either: membership, points earned and
-redeemed, the goal gradient and points expiry are each customer's own events. This loop takes each customer
-from its arrival to the horizon in time order, the earlier of its next purchase and its own deadline (points
-expiring) first, purchases winning ties, with the formulas and the keyed draws of the calendar engine
-(:mod:`sim.engines.calendar`): the same events in the same per-customer order, so the two engines agree up to
-the order of floating-point sums. The rate factors that only depend on a customer's traits and membership
-(membership, goal-gradient strength, dropout multiplier) are computed vectorised by
-:class:`sim.model.program.Program` before the loop, the one implementation of each response.
+When no targeted-offer round ranks customers against each other and no win-back offer goes out, a program's
+customers do not interact: membership, points earned and redeemed, the goal gradient, points expiry, the
+tier a member's own trailing 12-month spend reaches at a month end, its membership and tier costs, and the
+blanket windows with their pull-forward dips (a calendar known in advance, the same for everyone) are each
+customer's own events. This loop takes each customer from its arrival to the horizon in time order with the
+formulas and the keyed draws of the calendar engine (:mod:`sim.engines.calendar`): the same events in the
+same per-customer order, so the two engines agree up to the order of floating-point sums. The rate factors
+that depend only on a customer's traits, membership and tier (membership and tier, goal-gradient strength,
+dropout multiplier) are computed vectorised by :class:`sim.model.program.Program` before the loop, the one
+implementation of each response.
 
 Time in years, money in the scenario's currency. The loop releases the GIL (:mod:`sim.engines.program_lifetimes`
 runs it in threads, one part of a slice each, and adds the parts' sums in a fixed order).
