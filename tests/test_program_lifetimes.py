@@ -58,7 +58,9 @@ def test_dispatch() -> None:
     assert fast_engine_class(tiers) is ProgramLifetimes
     windows = load_scenario(ROOT / "scenarios" / "discount_heavy.yaml")
     assert fast_engine_class(windows) is ProgramLifetimes
-    for name in ("winback_campaign", "retailer_existing_base"):
+    existing = load_scenario(ROOT / "scenarios" / "retailer_existing_base.yaml")
+    assert fast_engine_class(existing) is ProgramLifetimes
+    for name in ("winback_campaign",):
         other = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
         assert compiled_program_gap(other) is not None
         assert fast_engine_class(other) is Engine
@@ -74,7 +76,7 @@ def test_points_example_agrees_at_a_smaller_size() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("example", ["points_program", "tiered_referral", "discount_heavy"])
+@pytest.mark.parametrize("example", ["points_program", "tiered_referral", "discount_heavy", "retailer_existing_base"])
 @pytest.mark.parametrize("replication", [0, 3])
 def test_examples_agree(example: str, replication: int) -> None:
     assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml"), replication)
@@ -105,6 +107,27 @@ def test_windows_dips_and_habituation_with_tiers_agree() -> None:
                            "acquisition.1.new_per_month=60", f"policy.discounts={windows}",
                            "response.habituation=0.05", "response.pull_forward=0.5"])
     assert_same_ledgers(small, 1)
+
+
+def test_an_existing_base_with_points_balances_tiers_and_a_sale_agrees(tmp_path) -> None:
+    """The retailer's base with a points balance added to its table (members of a program already running):
+    opening balances, tiers from the trailing year, expiry of overdue points at the start."""
+    import pandas as pd
+
+    table = pd.read_parquet(ROOT / "scenarios" / "data" / "retailer_customers.parquet")
+    table.assign(points_balance=(table["spend_12m"] * 2).astype("int64")).to_parquet(tmp_path / "base.parquet")
+    text = (ROOT / "scenarios" / "retailer_existing_base.yaml").read_text()
+    path = tmp_path / "existing.yaml"
+    path.write_text(text.replace("data/retailer_customers.parquet", str(tmp_path / "base.parquet")))
+    sc = load_scenario(path, ["policy.points.expiry_months_inactive=3", "response.habituation=0.05"])
+    assert_same_ledgers(sc, 1)
+
+
+def test_a_simulated_base_agrees() -> None:
+    sc = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
+                       ["acquisition.0.initial_customers=0", "acquisition.0.new_per_month=100",
+                        "acquisition.1.new_per_month=40", "existing_customers={count: 4000, history_months: 18, segments: {regular: 0.7, loyal: 0.3}}"])
+    assert_same_ledgers(sc, 0)
 
 
 def test_shards_add_up_to_the_calendar_engine_shard_by_shard() -> None:

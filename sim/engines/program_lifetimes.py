@@ -1,9 +1,9 @@
 """The engine of a program whose customers live apart: each customer's life under the policy, compiled.
 
-A program without calendar events (no discount window, no targeted-offer round, no win-back offer) nor
-existing customers leaves every customer to its own events: membership, points earned and redeemed, the
+A program without targeted-offer rounds or win-back offers leaves every customer to its own events: membership, points earned and redeemed, the
 goal gradient, points expiry, tiers on the trailing 12 months evaluated at its month ends, membership and
-tier costs by month, dropout, referrals and their bonuses. Such a scenario runs as
+tier costs by month, blanket windows with their dips and habituation (a calendar known in advance),
+dropout, referrals and their bonuses; existing customers start from their history. Such a scenario runs as
 the engine without a program does (:mod:`sim.engines.lifetimes`: slices of customers from a queue, the
 loop of a slice in threads, the parts' sums added in a fixed order, referred customers queued), with the
 program's loop :func:`sim.engines.program_loops.program_lives`. Its draws are those of the calendar engine
@@ -21,7 +21,7 @@ import numpy as np
 
 from sim.accounting.ledger import Ledger
 from sim.engines import program_loops
-from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, Lifetimes
+from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, SLOTS, Lifetimes
 from sim.engines.protocol import compiled_program_gap
 from sim.model.calendar import months_of
 from sim.random import streams as rng
@@ -104,7 +104,10 @@ class ProgramLifetimes(Lifetimes):
         gap = compiled_program_gap(scenario)
         assert gap is None, f"run on the calendar engine: {gap}"
         assert not record_transactions, "the transaction log of a program is written by the calendar engine"
+        self.base: list = []   # the existing customers, if any (:meth:`_existing`)
         super().__init__(scenario, replication, shard=shard)
+        if self.base:   # they are simulated apart, before the queue
+            self.queue.popleft()
         from sim.model.program import Program  # scipy's import is only paid by runs with a program
 
         self.shard = shard
@@ -125,6 +128,9 @@ class ProgramLifetimes(Lifetimes):
     def simulate(self) -> Ledger:
         """Every customer to the horizon, then the program's month-end figures: fixed cost, points stocks and
         members at each month's end."""
+        if self.base:   # a zero hazard is an infinite lifetime, as in the queue's slices
+            with np.errstate(divide="ignore", over="ignore"):
+                self._enter_base()
         ledger = super().simulate()
         program, costs = self.program, self.scenario.policy.costs
         if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
@@ -139,11 +145,13 @@ class ProgramLifetimes(Lifetimes):
         ledger.close(np.repeat(np.arange(self.months), self.member_dropouts.astype(np.int64)))
         return ledger
 
-    def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray],
+               opening: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Customers from the queue into ``columns``, as the calendar engine adds them: membership and
         redeemers drawn, the hazard and dropout chance under the membership's multiplier, the rate factors
         of membership and the goal gradient (from the columns' float32 traits, as the calendar engine holds
-        them)."""
+        them). ``opening``: the existing customers' state at the start (:meth:`_enter_base`), else new
+        customers."""
         n = len(newcomers["key"])
         group = {name: column[:n] for name, column in columns.items()}
         for name in ARRIVAL_COLUMNS[:-1]:
@@ -160,12 +168,32 @@ class ProgramLifetimes(Lifetimes):
             redeemer[:] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
         else:
             redeemer[:] = False
+        tier_at = np.zeros(n, dtype=np.int8)
+        if opening is None:
+            group.update(last_at=np.full(n, -np.inf), points_at=np.zeros(n, dtype=np.int64), tier_at=tier_at,
+                         ring_at=np.zeros(n, dtype=np.float32))
+        else:   # a points balance means a member of the program already running; tiers from the trailing year
+            balance = opening["points_balance"]
+            if program.points is not None and balance is not None:
+                member |= balance > 0
+            points_at = (np.zeros(n, dtype=np.int64) if program.points is None or balance is None
+                         else (balance * member).astype(np.int64))
+            ring_at = np.zeros(n, dtype=np.float32)
+            if len(program.tier_min):
+                for minimum in program.tier_min:
+                    tier_at += opening["spend_12m"] >= minimum
+                tier_at *= member
+                ring_at = (opening["spend_12m"] / 12.0).astype(np.float32)
+            group.update(last_at=opening["last_purchase"], points_at=points_at, tier_at=tier_at, ring_at=ring_at)
         # the responses of members, computed for members only (a non-member's factors are 1, its strength 0)
         joined = np.flatnonzero(member)
         yes = np.ones(joined.size, dtype=np.bool_)
         hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier, as at arrival
-        hazard[joined] *= program.member_dropout(yes, 0, raw_rate[joined], raw_spend[joined], segments[joined])
+        hazard[joined] *= program.member_dropout(yes, tier_at[joined], raw_rate[joined], raw_spend[joined],
+                                                 segments[joined])
         group["lifetime"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)
+        if opening is not None:
+            group["lifetime"][~opening["alive"]] = -np.inf   # gone before the start
         np.minimum(group["lifetime"], self.horizon, out=group["end"])
         if program.referral is not None:   # members refer more under a referral program
             group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
@@ -189,9 +217,47 @@ class ProgramLifetimes(Lifetimes):
                 chance[joined, level] = np.minimum(1.0, group["dropout_p"][joined] * dropout)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor, chance=chance)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
-        joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
-        self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
+        if opening is None:
+            joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
+            self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
+        else:
+            self.points_change[0] += float(group["points_at"].sum())
         return group
+
+    def _existing(self) -> dict[str, np.ndarray]:
+        """The existing customers are simulated apart, first (:meth:`_enter_base`): nothing waits in the queue."""
+        from sim.model.existing import opening_base
+
+        self.base = opening_base(self.scenario, self.replication, self.laws, self.draws)
+        return {name: np.empty(0, dtype=np.float64) for name in ARRIVAL_COLUMNS}
+
+    def _enter_base(self) -> None:
+        """The existing customers (:mod:`sim.model.existing`), as the calendar engine adds them, every one of
+        them (those gone before the start may hold points, which count and expire): their next purchase
+        pending, their purchase count going on, their last purchase, trailing 12-month spend and points
+        balance; their lives simulated and booked slice by slice."""
+        channel = len(self.scenario.acquisition)
+        for segment, base, traits in self.base:
+            cohort = self._cohort(0, channel, segment)
+            count = base.size
+            for start in range(0, count, SLOTS):
+                part = slice(start, min(count, start + SLOTS))
+                size = part.stop - part.start
+                newcomers = {name: traits[name][part] for name in ("key", "segment", "rate", "dropout_p", "spend_mean",
+                                                                   "referral_rate", "hazard")}
+                newcomers.update(ident=np.arange(self.next_ident, self.next_ident + size),
+                                 cohort=np.full(size, cohort, dtype=np.int32),
+                                 parent_cohort=np.full(size, -1, dtype=np.int32), arrival=np.zeros(size),
+                                 start=traits["pending"][part], history=traits["made"][part].astype(np.uint64))
+                self.next_ident += size
+                opening = {"alive": traits["alive"][part], "last_purchase": traits["last_purchase"][part],
+                           "points_balance": None if base.points_balance is None else base.points_balance[part],
+                           "spend_12m": base.spend_12m[part]}
+                group = self._enter(newcomers, self.columns, opening)
+                alive = opening["alive"]
+                self.ledger.record_existing(cohort, count if start == 0 else 0, int(np.count_nonzero(alive)),
+                                            members=int(np.count_nonzero(group["member"] & alive)))
+                self._leave([self._live(group)], group)
 
     def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
                   parents: dict[str, np.ndarray]) -> None:
@@ -209,9 +275,10 @@ class ProgramLifetimes(Lifetimes):
         sums = np.zeros((len(program_loops.MONTHLY), self.months))
         cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
         member_sums = np.zeros(len(program_loops.MEMBER))
-        customers = tuple(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean",
-                                                   "rate", "arrival", "member", "redeemer", *BY_TIER,
-                                                   "arrival_discount"))
+        opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
+        customers = (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
+                                                "arrival", "member", "redeemer", *BY_TIER, "arrival_discount")),
+                     opening)
         program_loops.program_lives(customers, self.rules, self.calendar, (group["death"], group["made"], group["points"]),
                                     self.order_values, self.economics, (sums, cohort_sums, member_sums))
         return sums, cohort_sums, member_sums

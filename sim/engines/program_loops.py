@@ -57,8 +57,8 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
     """Every customer of the slice from its arrival to the horizon under a program.
 
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
-    redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount):
-    read only. The last five are by customer and tier (index 0: no tier): the membership and tier factor of
+    redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount,
+    opening state): read only. The last five are by customer and tier (index 0: no tier): the membership and tier factor of
     the purchase rate, the goal-gradient strength (0 for customers it does not move), the per-purchase
     dropout chance and the hazard's multiplier. ``program`` = (reward threshold (0: no points), reward cost
     per reward, points per unit spent, earn multiplier by tier, points cap per purchase, expiry after
@@ -68,7 +68,11 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
     uplift by segment and depth, the habituation factor by discounted purchases made): the blanket windows
     and their pull-forward dips, the same for everyone, as changes in time order. ``state`` = (death, made, points): ``death`` enters as the hazard lifetime
     and leaves as the dropout time; ``made`` and ``points`` leave as the purchases and the balance at the
-    horizon. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly
+    horizon. The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
+    tier, spend of each of the 11 months before the start) is that of existing customers
+    (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
+    lifetime of -inf means gone before the start); a new customer has made none and makes its acquisition
+    purchase at arrival. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly
     sums by :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by :data:`MEMBER`).
 
     Events of a customer are taken in time order: a month end before anything at or after it (the calendar
@@ -76,7 +80,8 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
     time. Month ends matter to members only (their costs, their tier), while they are alive.
     """
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
-        drop_factor, arrival_discount = customers
+        drop_factor, arrival_discount, opening = customers
+    start_at, history, last_at, points_at, tier_at, ring_at = opening
     threshold, reward_money, earn, tier_earn, cap, expiry, member_cost, benefit, tier_min = program
     change_time, change_open, change_depth, change_dip, depths, uplifts, habituation = calendar
     changes, worn = len(change_time), len(habituation) - 1
@@ -98,20 +103,31 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
         is_member, redeems = member[i], redeemer[i]
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
-        tier = 0
-        spend_12m = 0.0
+        tier = np.intp(tier_at[i])
         ring[:] = 0.0
-        count = np.uint64(0)
-        points = np.int64(0)
-        pending = born              # the acquisition purchase, at arrival
-        deadline = INF
-        last = -INF
+        spend_12m = 0.0
+        if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
+            for slot in range(1, 12):
+                ring[slot] = ring_at[i]
+                spend_12m += np.float64(ring_at[i])
+        count = history[i]
+        points = np.int64(points_at[i])
+        last = last_at[i]
         change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
         offered, depth_at, dip = False, 0, 1.0
         if change > 0:
             offered, depth_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
         discounted = 0
         mult = 1.0
+        deadline = INF
+        if count == 0:
+            pending = born              # the acquisition purchase, at arrival
+        else:   # an existing customer: its pending purchase at the program's rate, what is overdue due at once
+            mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
+                               uplifts[s, depth_at], dip * habituation[0])
+            pending = start_at[i] / mult
+            if points > 0:
+                deadline = max(last + expiry, 0.0)
         closing = month_of(born, month_start) if is_member and (charging or tiers) else months
         while True:
             when = min(pending, deadline)
@@ -257,7 +273,9 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                 deadline = last + expiry if points > 0 else INF
                 sums[12, month] += 1.0
         death[i], made[i], balance[i] = lifetime, count, points
-        if lifetime < horizon:
+        if lifetime == -INF:   # an existing customer gone before the start: no dropout in the horizon
+            pass
+        elif lifetime < horizon:
             gone = month_of(lifetime, month_start)
             sums[4, gone] += 1.0
             if is_member:

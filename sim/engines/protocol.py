@@ -40,6 +40,4 @@ def compiled_program_gap(scenario: Scenario) -> str | None:
         return "no program"
     if any(discount.kind != "blanket" for discount in policy.discounts):
         return "targeted offers and win-back offers"
-    if scenario.existing_customers is not None:
-        return "existing customers"
     return None
