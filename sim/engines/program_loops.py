@@ -96,6 +96,9 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
     tiers = len(tier_min)
     charging = member_cost > 0 or (tiers > 0 and benefit.max() > 0)
     ring = np.zeros(12, dtype=np.float32)     # net spend by month over the trailing 12 months
+    whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
+    for m in range(months):
+        whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
     for i in range(len(key)):
         k, s, group, up = key[i], segment[i], cohort[i], parent[i]
         own_rate, scale = np.float64(rate[i]), np.float64(spend_mean[i])
@@ -151,7 +154,10 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                 if charging:   # this month's membership, discounted at its middle
                     begin, finish = max(born, start), min(lifetime, end)
                     years = max(0.0, finish - begin)
-                    factor = math.exp(-delta * ((begin + finish) / 2.0))
+                    if begin == start and finish == end:
+                        factor = whole[closing]
+                    else:
+                        factor = math.exp(-delta * ((begin + finish) / 2.0))
                     total = 0.0
                     if member_cost > 0:
                         amount = years * member_cost
