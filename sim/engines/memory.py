@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 
-from sim.engines.protocol import compiled_program_gap
+from sim.engines.choice import compiled_program_gap
 from sim.schema import Scenario
 
 #: Peak bytes per customer of the calendar engine, which holds the whole population: its state

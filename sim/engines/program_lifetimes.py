@@ -21,8 +21,8 @@ import numpy as np
 
 from sim.accounting.ledger import Ledger
 from sim.engines import program_loops
+from sim.engines.choice import compiled_program_gap
 from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, SLOTS, Lifetimes
-from sim.engines.protocol import compiled_program_gap
 from sim.model.calendar import months_of
 from sim.random import streams as rng
 from sim.random.streams import Purpose

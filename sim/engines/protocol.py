@@ -10,7 +10,6 @@ from typing import Protocol
 
 from sim.accounting.ledger import Ledger
 from sim.accounting.tables import ReplicationResult
-from sim.schema import Scenario
 
 
 class ReplicationEngine(Protocol):
@@ -29,15 +28,3 @@ class ShardableEngine(ReplicationEngine, Protocol):
 
     def simulate(self) -> Ledger:
         """Simulate the replication (or the engine's shard of it) and return the closed ledger."""
-
-
-def compiled_program_gap(scenario: Scenario) -> str | None:
-    """Why ``scenario``'s program cannot run on the compiled program engine
-    (:class:`sim.engines.program_lifetimes.ProgramLifetimes`; it runs on the calendar engine then), or None
-    if it can. Kept here, free of numpy, for the memory check before a run."""
-    policy = scenario.policy
-    if policy is None:
-        return "no program"
-    if any(discount.kind != "blanket" for discount in policy.discounts):
-        return "targeted offers and win-back offers"
-    return None
