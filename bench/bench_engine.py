@@ -6,7 +6,8 @@ loading, simulation, results tables) and peak memory is that process's own. On a
 and writes bench/out/bench_engine.json (every run's figures).
 
     .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, naive simpy at 20k,
-                                                           # the CDNOW example at 10M, every lever at 1M
+                                                           # the CDNOW example at 10M, a points program
+                                                           # at 2M, every lever at 1M
     .venv/bin/python bench/bench_engine.py --repeat 3      # best of 3 of each
     .venv/bin/python bench/bench_engine.py --sizes 100000 --cdnow-sizes --lever-sizes 100000  # quick
 """
@@ -61,8 +62,13 @@ POLICY = {
 }
 
 
-def scenario_dict(customers: int, levers: bool = False) -> dict:
-    extra = {"policy": POLICY} if levers else {}
+#: A plain points program (the levers each customer meets on its own): membership, points with expiry,
+#: member and fixed costs.
+POINTS_POLICY = {key: POLICY[key] for key in ("enrollment", "points", "costs")}
+
+
+def scenario_dict(customers: int, levers: bool = False, points: bool = False) -> dict:
+    extra = {"policy": POLICY} if levers else {"policy": POINTS_POLICY} if points else {}
     return {
         **extra,
         "name": f"bench-{customers}",
@@ -76,12 +82,12 @@ def scenario_dict(customers: int, levers: bool = False) -> dict:
     }
 
 
-def child_fast(customers: int, levers: bool = False) -> dict:
+def child_fast(customers: int, levers: bool = False, points: bool = False) -> dict:
     """Runs inside the subprocess: the fast engine on the retail mix (timed from its imports to its last table)."""
     start = time.perf_counter()
     from sim.schema import Scenario
 
-    return _run_timed(start, Scenario.model_validate(scenario_dict(customers, levers)))
+    return _run_timed(start, Scenario.model_validate(scenario_dict(customers, levers, points)))
 
 
 def child_cdnow(customers: int) -> dict:
@@ -159,6 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--lever-sizes", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--points-sizes", type=int, nargs="*", default=[2_000_000])
     parser.add_argument("--cdnow-sizes", type=int, nargs="*", default=[10_000_000])
     parser.add_argument("--naive-size", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the fastest is shown")
@@ -166,7 +173,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, customers = args.child[0], int(args.child[1])
-        child = {"fast": child_fast, "levers": lambda n: child_fast(n, levers=True), "naive": child_naive,
+        child = {"fast": child_fast, "levers": lambda n: child_fast(n, levers=True),
+                 "points": lambda n: child_fast(n, points=True), "naive": child_naive,
                  "cdnow": child_cdnow}[kind]
         figures = child(customers)
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -174,7 +182,8 @@ def main() -> None:
         print(json.dumps(figures))
         return
     plan = ([("naive", args.naive_size)] if args.naive_size else []) + [("fast", n) for n in args.sizes] \
-        + [("cdnow", n) for n in args.cdnow_sizes] + [("levers", n) for n in args.lever_sizes]
+        + [("cdnow", n) for n in args.cdnow_sizes] + [("points", n) for n in args.points_sizes] \
+        + [("levers", n) for n in args.lever_sizes]
     measured = [best_of(args.repeat, kind, n) for kind, n in plan]
     print(f"{'engine':6} {'customers':>11} {'wall s':>8} {'cpu s':>7} {'sim s':>7} {'customers/s':>12} "
           f"{'events/s':>11} {'purchases/s':>12} {'peak MiB':>9} {'B/customer':>10}")

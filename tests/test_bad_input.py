@@ -116,6 +116,18 @@ def test_without_a_program_only_the_transaction_log_limits_the_population(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_a_points_program_runs_in_flat_memory(tmp_path: Path) -> None:
+    """The compiled program engine keeps a program's state in the slice being simulated: five billion
+    customers of a points program are a long run, not a refusal (their transaction log still is)."""
+    text = (CORPUS / "huge_population.yaml").read_text()
+    path = tmp_path / "huge_points.yaml"
+    path.write_text(text[: text.index("  discounts:")])
+    assert _invoke("validate", path).exit_code == 0
+    result = _invoke("run", path, "--transactions", "--out", tmp_path / "out")
+    _assert_refused(result, f"{path}:13: acquisition: ", "GiB")
+    assert not (tmp_path / "out").exists()
+
+
 def test_python_tag_in_corpus_does_not_run() -> None:
     """``!!python/object/apply:os.system ["echo hi"]``: refused, and nothing is echoed."""
     done = _run_cli("validate", CORPUS / "python_object_apply.yaml")

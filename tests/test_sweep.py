@@ -538,13 +538,15 @@ def test_keys_every_point_shares_cannot_be_swept(tmp_path: Path, block: str, key
 
 
 def test_a_block_problem_caused_by_a_sweeps_value_names_the_sweep_file_and_the_point(tmp_path: Path) -> None:
-    """Was: the scenario file's line, for customers the sweep's `set:` or a swept value multiplied."""
-    fixed = _sweep(tmp_path, "  set: {acquisition.0.initial_customers: 1000000000}\n  parameters:\n"
+    """Was: the scenario file's line, for customers the sweep's `set:` or a swept value multiplied. (A points
+    program runs in flat memory but for the referred customers waiting to be simulated: 10^11 customers
+    bring more than a machine holds.)"""
+    fixed = _sweep(tmp_path, "  set: {acquisition.0.initial_customers: 100000000000}\n  parameters:\n"
                              "    response.goal_gradient: [0.1]\n")
     result = CliRunner().invoke(main, ["validate", str(fixed)])
     assert result.exit_code == 2, result.output
     assert f"{fixed}:4: sweep.set.acquisition.0.initial_customers: " in result.output
-    swept = _sweep(tmp_path, "  parameters:\n    acquisition.0.initial_customers: [400, 1000000000]\n")
+    swept = _sweep(tmp_path, "  parameters:\n    acquisition.0.initial_customers: [400, 100000000000]\n")
     result = CliRunner().invoke(main, ["validate", str(swept)])
     assert result.exit_code == 2, result.output
     assert f"{swept}:5: sweep.parameters.acquisition.0.initial_customers: point 1: " in result.output

@@ -95,6 +95,20 @@ class Ledger:
             self.member["members_acquired"] += members
             self._member_arrivals[month] += members
 
+    def record_member_arrivals(self, counts: np.ndarray) -> None:
+        """Members among the arrivals, counted by month (engines that count them apart from the arrivals)."""
+        self.member["members_acquired"] += int(counts.sum())
+        self._member_arrivals += counts
+
+    def record_referral_bonuses(self, month: np.ndarray, cohort: np.ndarray, times: np.ndarray,
+                                bonus: np.ndarray) -> None:
+        """Referral bonuses paid for referred customers arriving at ``times`` (months ``month``, cohorts
+        ``cohort``): program cost, shown as the referral cohorts' cac, as :meth:`record_arrivals` books them."""
+        months = self.horizon_months
+        self.monthly["referral_bonus_cost"] += np.bincount(month, weights=bonus, minlength=months)
+        self.monthly["npv_profit"] -= np.bincount(month, weights=self.discount(times) * bonus, minlength=months)
+        self._add_by_cohort("cac", cohort, bonus)
+
     def record_existing(self, cohort: int, count: int, alive: int, members: int = 0) -> None:
         """The firm's existing customers at the start: ``count`` in ``cohort``, ``alive`` of them still active
         (and ``members`` of those in the program). They are not acquisitions: no acquisition cost, not in

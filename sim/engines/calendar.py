@@ -686,9 +686,7 @@ class Engine:
 
     def _liability_per_point(self) -> float:
         """Cost of an outstanding point net of expected breakage, estimated as the non-redeemers' share."""
-        points = self.program.points
-        return (points.reward_value * points.reward_cost_ratio / points.reward_threshold
-                * points.redeemer_share)
+        return self.program.liability_per_point()
 
     def _months_of_deaths(self, death: np.ndarray) -> np.ndarray:
         """The months in which dropouts at ``death`` (years, before the horizon) are counted."""

@@ -82,11 +82,15 @@ class _Batch:
 class Lifetimes:
     """Simulates one replication of a scenario without a policy (``docs/model.md``)."""
 
+    #: The columns of a slice (a subclass adds its own).
+    columns_spec: dict[str, type] = COLUMNS
+
     def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
                  shard: tuple[int, int] | None = None) -> None:
         """``shard=(k, n)``: only the acquisition blocks of shard ``k`` of ``n`` (:func:`sim.model.acquisition.shards`)
         and the customers they refer."""
-        assert scenario.policy is None, "a program needs the calendar engine (sim.engines.calendar.Engine)"
+        assert scenario.policy is None or self.columns_spec is not COLUMNS, \
+            "a program needs sim.engines.program_lifetimes or the calendar engine (sim.engines.calendar.Engine)"
         self.scenario, self.replication = scenario, replication
         self.batches = None if shard is None else shards(scenario, shard[1])[shard[0]]
         self.horizon, self.months = scenario.horizon_years, scenario.horizon_months
@@ -96,7 +100,7 @@ class Lifetimes:
         self.ledger = Ledger.for_scenario(scenario, len(self.channels), len(self.laws))
         self.has_referrals = any(law.referral_rate.mean > 0 for law in self.laws)
         self.month_start = month_starts(self.months)
-        self.columns = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in COLUMNS.items()}
+        self.columns = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in self.columns_spec.items()}
         noise = self.draws.order_noise
         self.order_values = (  # how the compiled loop draws order values: segment s from table row s
             (noise.left, noise.width, noise.squeeze, noise.kind, noise.ref, noise.log_coef, noise.lin_coef),
@@ -170,7 +174,7 @@ class Lifetimes:
         one after the other (as with ``--transactions``).
         """
         keep_freed_memory()
-        spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in COLUMNS.items()}
+        spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in self.columns_spec.items()}
         columns = [self.columns, spare]
         threaded = self.transactions is None
         running = None   # (its parts' futures or sums, its columns) of the slice living now
@@ -287,12 +291,18 @@ class Lifetimes:
         for chosen, segment, traits in self.draws.children(left["key"][parent], number, left["segment"][parent]):
             month = months_of(np.ascontiguousarray(born[chosen]), self.month_start)
             cohort = self._cohort(month, len(self.channels) - 1, segment).astype(np.int32)
-            self.ledger.record_referred_arrivals(month, cohort)
+            self._referred(month, cohort, born[chosen], {name: column[parent[chosen]] for name, column in left.items()})
             traits.update(ident=np.arange(self.next_ident, self.next_ident + chosen.size), cohort=cohort,
                           parent_cohort=left["cohort"][parent[chosen]], arrival=born[chosen], start=born[chosen],
                           history=np.zeros(chosen.size, dtype=np.uint64))
             self.next_ident += chosen.size
             self.queue.appendleft(traits)
+
+    def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
+                  parents: dict[str, np.ndarray]) -> None:
+        """Referred customers born at ``born`` into ``cohort`` (by month) on the ledger; ``parents`` holds
+        their referrers' columns (a program pays bonuses by them)."""
+        self.ledger.record_referred_arrivals(month, cohort)
 
     # -- joining ------------------------------------------------------------------------------------
     def _dequeue(self, wanted: int) -> dict[str, np.ndarray] | None:

@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 
 from sim.accounting.runs import RunResult
 from sim.accounting.tables import ReplicationResult, scaled_to_population
-from sim.engines.calendar import Engine
-from sim.engines.lifetimes import Lifetimes
+from sim.engines.program_lifetimes import fast_engine_class
 from sim.engines.protocol import ShardableEngine
 from sim.experiments.shards import merge_shards, run_shard
 from sim.model.assumptions import realise
@@ -24,9 +23,10 @@ ENGINES = ("fast", "reference")
 
 
 def fast_engine(scenario: Scenario, replication: int, *, record_transactions: bool = False) -> ShardableEngine:
-    """The fast engine for ``scenario``: the calendar engine for a program, whole lifetimes without one."""
-    engine = Lifetimes if scenario.policy is None else Engine
-    return engine(scenario, replication, record_transactions=record_transactions)
+    """The fast engine for ``scenario``: whole lifetimes without a program, compiled lives under a program
+    whose customers live apart (:func:`~sim.engines.program_lifetimes.compiled_program_gap`), the calendar
+    engine for the other programs and for a program's transaction log."""
+    return fast_engine_class(scenario, record_transactions)(scenario, replication, record_transactions=record_transactions)
 
 
 def run_replication(scenario: Scenario, replication: int, *, record_transactions: bool = False,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from sim.accounting.ledger import Ledger
 from sim.accounting.tables import ReplicationResult, replication_result
-from sim.engines.calendar import Engine
-from sim.engines.lifetimes import Lifetimes
+from sim.engines.program_lifetimes import fast_engine_class
 from sim.engines.protocol import ShardableEngine
 from sim.model.assumptions import realise
 from sim.schema import Scenario
@@ -15,7 +14,7 @@ from sim.schema import Scenario
 def run_shard(scenario: Scenario, replication: int, shard: int, count: int) -> tuple[Ledger, int]:
     """Shard ``shard`` of ``count`` of a replication: its closed ledger and its number of events."""
     scenario = realise(scenario, replication)
-    kind = Lifetimes if scenario.policy is None else Engine
+    kind = fast_engine_class(scenario)
     engine: ShardableEngine = kind(scenario, replication, shard=(shard, count))
     return engine.simulate(), engine.events
 

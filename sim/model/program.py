@@ -205,6 +205,12 @@ class Program:
         return np.where(member, response_model.referral_factor(bonus, spend_mean, response.referral_max_lift,
                                                                response.half_bonus_ratio), 1.0)
 
+    def liability_per_point(self) -> float:
+        """Cost of an outstanding point net of expected breakage, estimated as the non-redeemers' share."""
+        points = self.points
+        return (points.reward_value * points.reward_cost_ratio / points.reward_threshold
+                * points.redeemer_share)
+
     # -- which columns the population needs ---------------------------------------------------------
     def columns(self) -> tuple[str, ...]:
         names = ["member", "redeemer", "tier", "lives", "discounted", "points", "mult", "deadline",

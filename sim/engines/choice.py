@@ -1,0 +1,18 @@
+"""Which fast engine can run a scenario, decided from the scenario alone (no numerical library imported), so
+that the memory check before a run (:mod:`sim.engines.memory`) knows it too."""
+
+from __future__ import annotations
+
+from sim.schema import Scenario
+
+
+def compiled_program_gap(scenario: Scenario) -> str | None:
+    """Why ``scenario``'s program cannot run on the compiled program engine
+    (:class:`sim.engines.program_lifetimes.ProgramLifetimes`; it runs on the calendar engine then), or None
+    if it can."""
+    policy = scenario.policy
+    if policy is None:
+        return "no program"
+    if any(discount.kind != "blanket" for discount in policy.discounts):
+        return "targeted offers and win-back offers"
+    return None

@@ -1,0 +1,315 @@
+"""The engine of a program whose customers live apart: each customer's life under the policy, compiled.
+
+A program without targeted-offer rounds or win-back offers leaves every customer to its own events: membership, points earned and redeemed, the
+goal gradient, points expiry, tiers on the trailing 12 months evaluated at its month ends, membership and
+tier costs by month, blanket windows with their dips and habituation (a calendar known in advance),
+dropout, referrals and their bonuses; existing customers start from their history. Such a scenario runs as
+the engine without a program does (:mod:`sim.engines.lifetimes`: slices of customers from a queue, the
+loop of a slice in threads, the parts' sums added in a fixed order, referred customers queued), with the
+program's loop :func:`sim.engines.program_loops.program_lives`. Its draws are those of the calendar engine
+(:mod:`sim.engines.calendar`) for the same customer, purpose and counter, taken in the same per-customer
+order, so both engines give the same numbers up to the order of floating-point sums, and the scenario
+still pairs with its baseline draw for draw (common random numbers). :func:`compiled_program_gap` says which
+scenarios it runs; the others run on the calendar engine.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import numpy as np
+
+from sim.accounting.ledger import Ledger
+from sim.engines import program_loops
+from sim.engines.choice import compiled_program_gap
+from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, SLOTS, Lifetimes
+from sim.model.calendar import months_of
+from sim.random import streams as rng
+from sim.random.streams import Purpose
+from sim.schema import Scenario
+from sim.schema.policy import MAX_POINTS_PER_PURCHASE
+
+#: The columns of a slice: those of :mod:`sim.engines.lifetimes` and the program's per-customer state
+#: (32 bytes, for the slice only: nothing is kept per customer once its life is booked).
+PROGRAM_COLUMNS: dict[str, type] = {
+    **COLUMNS, "member": np.bool_, "redeemer": np.bool_, "points": np.int64, "arrival_discount": np.float64,
+}
+#: Per customer and tier (index 0: no tier), kept beside the columns: the purchase-rate factor of membership
+#: and tier, the goal-gradient strength, the per-purchase dropout chance and the hazard's multiplier.
+BY_TIER = ("base", "gradient", "chance", "drop_factor")
+
+
+def fast_engine_class(scenario: Scenario, record_transactions: bool = False) -> type:
+    """Which fast engine runs ``scenario``: :class:`~sim.engines.lifetimes.Lifetimes` without a program,
+    :class:`ProgramLifetimes` for a program :func:`compiled_program_gap` accepts (but for its transaction
+    log), the calendar engine (:class:`~sim.engines.calendar.Engine`) otherwise."""
+    if scenario.policy is None:
+        return Lifetimes
+    if not record_transactions and compiled_program_gap(scenario) is None:
+        return ProgramLifetimes
+    from sim.engines.calendar import Engine
+
+    return Engine
+
+
+def calendar_table(program, segments: int, horizon: float) -> tuple:
+    """The blanket windows and their pull-forward dips as :func:`~sim.engines.program_loops.program_lives`
+    reads them: every change before the horizon in the order the calendar engine makes them (a window
+    opens, closes, a segment's dip ends), each with the state after it: whether a window is open, the
+    index of the deepest open window's depth in the depths (0 when none is open), the dip factor of each
+    segment; then the depths, the uplift of each segment at each depth and the habituation factors."""
+    events = []   # (time, order, window, what)
+    for order, window in enumerate(program.windows):
+        events.append((window.start, order, window, "open"))
+        if window.end >= horizon:
+            continue
+        events.append((window.end, order, window, "close"))
+        for dip_end in sorted(set(window.dip_end[window.dip_end > window.end].tolist())):
+            if dip_end >= horizon:
+                break
+            events.append((dip_end, order, window, "dip"))
+    events.sort(key=lambda event: (event[0], event[1]))
+    depths = np.array(sorted({0.0} | {window.depth for window in program.windows}))
+    uplifts = np.array([[float(program.uplift(np.array([segment]), depth)[0]) for depth in depths]
+                        for segment in range(segments)]).reshape(segments, len(depths))
+    times, opened, depth_at, dips = [], [], [], []
+    open_windows, dipping = [], []
+    for t, _, window, what in events:
+        if what == "open":
+            open_windows.append(window)
+        elif what == "close":
+            open_windows.remove(window)
+            dipping.append(window)
+        blanket = max((w.depth for w in open_windows), default=0.0)
+        factor = np.ones(segments)
+        for w in dipping:
+            factor *= np.where(w.dip_end > t, w.dip_factor, 1.0)
+        times.append(t)
+        opened.append(bool(open_windows))
+        depth_at.append(int(np.searchsorted(depths, blanket)))
+        dips.append(factor)
+    habituation = program.habituation_table if program.habituation else np.ones(1)
+    return (np.array(times, dtype=np.float64), np.array(opened, dtype=np.bool_), np.array(depth_at, dtype=np.int64),
+            np.array(dips, dtype=np.float64).reshape(len(times), segments), depths, uplifts,
+            np.ascontiguousarray(habituation, dtype=np.float64))
+
+
+class ProgramLifetimes(Lifetimes):
+    """Simulates one replication of a scenario whose program :func:`compiled_program_gap` accepts."""
+
+    columns_spec = PROGRAM_COLUMNS
+
+    def __init__(self, scenario: Scenario, replication: int, *, record_transactions: bool = False,
+                 shard: tuple[int, int] | None = None) -> None:
+        gap = compiled_program_gap(scenario)
+        assert gap is None, f"run on the calendar engine: {gap}"
+        assert not record_transactions, "the transaction log of a program is written by the calendar engine"
+        self.base: list = []   # the existing customers, if any (:meth:`_existing`)
+        super().__init__(scenario, replication, shard=shard)
+        if self.base:   # they are simulated apart, before the queue
+            self.queue.popleft()
+        from sim.model.program import Program  # scipy's import is only paid by runs with a program
+
+        self.shard = shard
+        self.program = Program(scenario, self.laws)
+        points = self.program.points
+        program = self.program
+        self.rules = (  # program_lives's program constants
+            *((points.reward_threshold, points.reward_value * points.reward_cost_ratio, points.earn_per_currency)
+              if points is not None else (0, 0.0, 0.0)),
+            program.tier_earn.astype(np.float64), MAX_POINTS_PER_PURCHASE,
+            np.inf if program.expiry is None else program.expiry, float(scenario.policy.costs.per_member_per_year),
+            program.tier_benefit.astype(np.float64), program.tier_min.astype(np.float64))
+        self.calendar = calendar_table(program, len(self.laws), self.horizon)
+        self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
+        self.points_change = np.zeros(self.months)
+        self.member_dropouts = np.zeros(self.months)
+
+    def simulate(self) -> Ledger:
+        """Every customer to the horizon, then the program's month-end figures: fixed cost, points stocks and
+        members at each month's end."""
+        if self.base:   # a zero hazard is an infinite lifetime, as in the queue's slices
+            with np.errstate(divide="ignore", over="ignore"):
+                self._enter_base()
+        ledger = super().simulate()
+        program, costs = self.program, self.scenario.policy.costs
+        if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
+            for month in range(self.months):
+                start, end = month / 12.0, (month + 1) / 12.0
+                ledger.record_fixed_cost("program_fixed_cost", month, costs.fixed_per_month, (start + end) / 2.0)
+        if program.points is not None:
+            outstanding = np.cumsum(self.points_change)
+            for month in range(self.months):
+                ledger.set_stock("points_outstanding", month, int(outstanding[month]))
+                ledger.set_stock("points_liability", month, int(outstanding[month]) * program.liability_per_point())
+        ledger.close(np.repeat(np.arange(self.months), self.member_dropouts.astype(np.int64)))
+        return ledger
+
+    def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray],
+               opening: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Customers from the queue into ``columns``, as the calendar engine adds them: membership and
+        redeemers drawn, the hazard and dropout chance under the membership's multiplier, the rate factors
+        of membership and the goal gradient (from the columns' float32 traits, as the calendar engine holds
+        them). ``opening``: the existing customers' state at the start (:meth:`_enter_base`), else new
+        customers."""
+        n = len(newcomers["key"])
+        group = {name: column[:n] for name, column in columns.items()}
+        for name in ARRIVAL_COLUMNS[:-1]:
+            group[name][:] = newcomers[name]
+        program, keys, segments = self.program, newcomers["key"], newcomers["segment"]
+        raw_rate, raw_spend = newcomers["rate"], newcomers["spend_mean"]
+        member = group["member"]
+        for segment in np.unique(segments):
+            at = segments == segment
+            member[at] = rng.uniform(keys[at], Purpose.ENROLLMENT, 0) < program.join_probability(int(segment),
+                                                                                                raw_rate[at])
+        redeemer = group["redeemer"]
+        if program.points is not None:
+            redeemer[:] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
+        else:
+            redeemer[:] = False
+        tier_at = np.zeros(n, dtype=np.int8)
+        if opening is None:
+            group.update(last_at=np.full(n, -np.inf), points_at=np.zeros(n, dtype=np.int64), tier_at=tier_at,
+                         ring_at=np.zeros(n, dtype=np.float32))
+        else:   # a points balance means a member of the program already running; tiers from the trailing year
+            balance = opening["points_balance"]
+            if program.points is not None and balance is not None:
+                member |= balance > 0
+            points_at = (np.zeros(n, dtype=np.int64) if program.points is None or balance is None
+                         else (balance * member).astype(np.int64))
+            ring_at = np.zeros(n, dtype=np.float32)
+            if len(program.tier_min):
+                for minimum in program.tier_min:
+                    tier_at += opening["spend_12m"] >= minimum
+                tier_at *= member
+                ring_at = (opening["spend_12m"] / 12.0).astype(np.float32)
+            group.update(last_at=opening["last_purchase"], points_at=points_at, tier_at=tier_at, ring_at=ring_at)
+        # the responses of members, computed for members only (a non-member's factors are 1, its strength 0)
+        joined = np.flatnonzero(member)
+        yes = np.ones(joined.size, dtype=np.bool_)
+        hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier, as at arrival
+        hazard[joined] *= program.member_dropout(yes, tier_at[joined], raw_rate[joined], raw_spend[joined],
+                                                 segments[joined])
+        group["lifetime"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)
+        if opening is not None:
+            group["lifetime"][~opening["alive"]] = -np.inf   # gone before the start
+        np.minimum(group["lifetime"], self.horizon, out=group["end"])
+        if program.referral is not None:   # members refer more under a referral program
+            group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
+                                         * program.referral_factor(member, raw_spend)).astype(np.float32)
+        tiers = len(program.tier_min) + 1
+        base, gradient = np.ones((n, tiers)), np.zeros((n, tiers))
+        drop_factor, chance = np.ones((n, tiers)), np.empty((n, tiers))
+        chance[:] = group["dropout_p"][:, None] if self.has_per_purchase_dropout else 0.0
+        rate, spend, segment = group["rate"][joined], group["spend_mean"][joined], group["segment"][joined]
+        redeeming = redeemer[joined]
+        for level in range(tiers):
+            tier = np.full(joined.size, level, dtype=np.int8)
+            inputs = program.inputs(tier, rate, spend, segment) if program.uses_value_curves else None
+            base[joined, level] = program.member_rate(yes, tier, rate, spend, segment, inputs)
+            if program.has_goal_gradient:
+                strength = program.goal_gradient(tier, rate, spend, segment, inputs)
+                gradient[joined, level] = np.where(redeeming, strength, 0.0)
+            dropout = program.member_dropout(yes, tier, rate, spend, segment)
+            drop_factor[joined, level] = dropout
+            if self.has_per_purchase_dropout:
+                chance[joined, level] = np.minimum(1.0, group["dropout_p"][joined] * dropout)
+        group.update(base=base, gradient=gradient, drop_factor=drop_factor, chance=chance)
+        group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
+        if opening is None:
+            joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
+            self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
+        else:
+            self.points_change[0] += float(group["points_at"].sum())
+        return group
+
+    def _existing(self) -> dict[str, np.ndarray]:
+        """The existing customers are simulated apart, first (:meth:`_enter_base`): nothing waits in the queue."""
+        from sim.model.existing import opening_base
+
+        self.base = opening_base(self.scenario, self.replication, self.laws, self.draws)
+        return {name: np.empty(0, dtype=np.float64) for name in ARRIVAL_COLUMNS}
+
+    def _enter_base(self) -> None:
+        """The existing customers (:mod:`sim.model.existing`), as the calendar engine adds them, every one of
+        them (those gone before the start may hold points, which count and expire): their next purchase
+        pending, their purchase count going on, their last purchase, trailing 12-month spend and points
+        balance; their lives simulated and booked slice by slice."""
+        channel = len(self.scenario.acquisition)
+        for segment, base, traits in self.base:
+            cohort = self._cohort(0, channel, segment)
+            count = base.size
+            for start in range(0, count, SLOTS):
+                part = slice(start, min(count, start + SLOTS))
+                size = part.stop - part.start
+                newcomers = {name: traits[name][part] for name in ("key", "segment", "rate", "dropout_p", "spend_mean",
+                                                                   "referral_rate", "hazard")}
+                newcomers.update(ident=np.arange(self.next_ident, self.next_ident + size),
+                                 cohort=np.full(size, cohort, dtype=np.int32),
+                                 parent_cohort=np.full(size, -1, dtype=np.int32), arrival=np.zeros(size),
+                                 start=traits["pending"][part], history=traits["made"][part].astype(np.uint64))
+                self.next_ident += size
+                opening = {"alive": traits["alive"][part], "last_purchase": traits["last_purchase"][part],
+                           "points_balance": None if base.points_balance is None else base.points_balance[part],
+                           "spend_12m": base.spend_12m[part]}
+                group = self._enter(newcomers, self.columns, opening)
+                alive = opening["alive"]
+                self.ledger.record_existing(cohort, count if start == 0 else 0, int(np.count_nonzero(alive)),
+                                            members=int(np.count_nonzero(group["member"] & alive)))
+                self._leave([self._live(group)], group)
+
+    def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
+                  parents: dict[str, np.ndarray]) -> None:
+        """Referred customers on the ledger, with the bonuses of a referral program paid for those whose
+        referrer is a member."""
+        super()._referred(month, cohort, born, parents)
+        referral = self.program.referral
+        if referral is not None:
+            bonus = np.where(parents["member"], referral.referrer_bonus + referral.referee_bonus, 0.0)
+            self.ledger.record_referral_bonuses(month, cohort, born, bonus)
+
+    def _live(self, group: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The compiled loop over the customers of ``group``: returns its monthly, cohort and member sums."""
+        group["death"][:] = group["lifetime"]
+        sums = np.zeros((len(program_loops.MONTHLY), self.months))
+        cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
+        member_sums = np.zeros(len(program_loops.MEMBER))
+        opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
+        customers = (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
+                                                "arrival", "member", "redeemer", *BY_TIER, "arrival_discount")),
+                     opening)
+        program_loops.program_lives(customers, self.rules, self.calendar, (group["death"], group["made"], group["points"]),
+                                    self.order_values, self.economics, (sums, cohort_sums, member_sums))
+        return sums, cohort_sums, member_sums
+
+    def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
+        """The slice's sums, added part by part in a fixed order, go to the ledger; its referrers wait for
+        their referrals to be drawn."""
+        results = [part.result() if isinstance(part, Future) else part for part in parts]
+        sums, cohort_sums, member_sums = (total.copy() for total in results[0])
+        for monthly, by_cohort, members in results[1:]:   # in a fixed order, whichever thread finished first
+            sums += monthly
+            cohort_sums += by_cohort
+            member_sums += members
+        rows = dict(zip(program_loops.MONTHLY, sums, strict=True))
+        flows = self.ledger.monthly
+        flows["purchases"] += rows["purchases"]
+        flows["repeat_purchases"] += rows["purchases"] - rows["acquisition_purchases"]
+        for name in ("gross_revenue", "npv_profit", "customers_dropped_out", "reward_cost", "points_earned",
+                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost", "discount_cost"):
+            flows[name] += rows[name]
+        self.points_change += rows["points_change"]
+        self.member_dropouts += rows["member_dropouts"]
+        for name, row in zip(program_loops.COHORT, cohort_sums, strict=True):
+            self.ledger.cohort[name] += row
+        for name, value in zip(program_loops.MEMBER, member_sums, strict=True):
+            self.ledger.member[name] += float(value)
+        self.events += int(rows["purchases"].sum() + rows["customers_dropped_out"].sum() + rows["deadlines"].sum())
+        if self.has_referrals:
+            referring = np.flatnonzero(columns["referral_rate"] > 0)
+            if referring.size:
+                self.referrers.append({name: columns[name][referring] for name in
+                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate",
+                                        "member")})
+                self.waiting += referring.size

@@ -1,0 +1,161 @@
+"""The compiled program engine (sim.engines.program_lifetimes) against the calendar engine (sim.engines.calendar).
+
+Both take the same keyed draws in the same per-customer order with the same formulas, so on every scenario
+the compiled engine runs they must give the same numbers up to the order of floating-point sums: every
+monthly flow and stock, month by month, every cohort sum and every member sum, to 1e-9 relative to the
+largest value of the metric (1e-9 absolute near 0). The exact bookkeeping identities are checked on the
+compiled engine's own results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.scenarios import ROOT
+from test_policy import policy_scenarios
+
+from sim.accounting.tables import replication_result
+from sim.engines.calendar import Engine
+from sim.engines.program_lifetimes import ProgramLifetimes, compiled_program_gap, fast_engine_class
+from sim.experiments.replications import fast_engine
+from sim.input.scenarios import load_scenario
+from sim.schema import Scenario
+
+TOLERANCE = 1e-9
+
+
+def assert_same_ledgers(scenario: Scenario, replication: int = 0, shard: tuple[int, int] | None = None) -> None:
+    """The compiled engine's ledger equals the calendar engine's, metric by metric and month by month."""
+    calendar = Engine(scenario, replication, shard=shard).simulate()
+    compiled = ProgramLifetimes(scenario, replication, shard=shard).simulate()
+    for part in ("monthly", "cohort"):
+        for name, expected in getattr(calendar, part).items():
+            got = getattr(compiled, part)[name]
+            scale = max(float(np.abs(expected).max(initial=0.0)), 1.0)
+            np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE * scale, err_msg=f"{part} {name}")
+    for name, expected in calendar.member.items():
+        assert abs(compiled.member[name] - expected) <= TOLERANCE * max(abs(expected), 1.0), name
+
+
+def without_calendar_levers(sc: Scenario) -> Scenario:
+    """``sc`` with the levers the compiled engine does not run removed (targeted and win-back offers)."""
+    data = sc.model_dump(mode="python", exclude_unset=True)
+    policy = dict(data.get("policy") or {})
+    policy["discounts"] = [d for d in policy.get("discounts", []) if d["kind"] == "blanket"]
+    data["policy"] = policy
+    return Scenario.model_validate(data)
+
+
+def test_dispatch() -> None:
+    points = load_scenario(ROOT / "scenarios" / "points_program.yaml")
+    assert compiled_program_gap(points) is None
+    assert fast_engine_class(points) is ProgramLifetimes
+    assert fast_engine_class(points, record_transactions=True) is Engine   # the log comes from the calendar
+    assert isinstance(fast_engine(points, 0), ProgramLifetimes)
+    tiers = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml")
+    assert fast_engine_class(tiers) is ProgramLifetimes
+    windows = load_scenario(ROOT / "scenarios" / "discount_heavy.yaml")
+    assert fast_engine_class(windows) is ProgramLifetimes
+    existing = load_scenario(ROOT / "scenarios" / "retailer_existing_base.yaml")
+    assert fast_engine_class(existing) is ProgramLifetimes
+    for name in ("winback_campaign",):
+        other = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+        assert compiled_program_gap(other) is not None
+        assert fast_engine_class(other) is Engine
+    baseline = load_scenario(ROOT / "scenarios" / "baseline_retail.yaml")
+    assert compiled_program_gap(baseline) == "no program"
+
+
+def test_points_example_agrees_at_a_smaller_size() -> None:
+    path = ROOT / "scenarios" / "points_program.yaml"
+    small = load_scenario(path, ["acquisition.0.initial_customers=2000", "acquisition.0.new_per_month=200",
+                                 "acquisition.1.new_per_month=80"])
+    assert_same_ledgers(small, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["points_program", "tiered_referral", "discount_heavy", "retailer_existing_base"])
+@pytest.mark.parametrize("replication", [0, 3])
+def test_examples_agree(example: str, replication: int) -> None:
+    assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml"), replication)
+
+
+def test_tiers_and_referral_bonuses_agree_at_a_smaller_size() -> None:
+    small = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
+                          ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=200",
+                           "acquisition.1.new_per_month=80", "policy.tiers.0.min_spend_12m=150"])
+    assert_same_ledgers(small, 2)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["response.goal_gradient=0.4", "response.member_frequency_lift=0.2", "response.member_dropout_multiplier=0.7"],
+    ["policy.points.expiry_months_inactive=1", "policy.points.reward_threshold=60", "policy.enrollment.probability=1"],
+    ["policy.points.expiry_months_inactive=null", "policy.costs.per_member_per_year=0", "seed=11"],
+])
+def test_points_example_variants_agree(overrides: list[str]) -> None:
+    base = ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150", "acquisition.1.new_per_month=50"]
+    assert_same_ledgers(load_scenario(ROOT / "scenarios" / "points_program.yaml", base + overrides))
+
+
+def test_windows_dips_and_habituation_with_tiers_agree() -> None:
+    windows = ("[{name: sale, kind: blanket, depth: 0.2, start_month: 2, every_months: 3, duration_days: 10},"
+               " {name: long, kind: blanket, depth: 0.1, start_month: 3, every_months: 5, duration_days: 40}]")
+    small = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
+                          ["acquisition.0.initial_customers=2500", "acquisition.0.new_per_month=150",
+                           "acquisition.1.new_per_month=60", f"policy.discounts={windows}",
+                           "response.habituation=0.05", "response.pull_forward=0.5"])
+    assert_same_ledgers(small, 1)
+
+
+def test_an_existing_base_with_points_balances_tiers_and_a_sale_agrees(tmp_path) -> None:
+    """The retailer's base with a points balance added to its table (members of a program already running):
+    opening balances, tiers from the trailing year, expiry of overdue points at the start."""
+    import pandas as pd
+
+    table = pd.read_parquet(ROOT / "scenarios" / "data" / "retailer_customers.parquet")
+    table.assign(points_balance=(table["spend_12m"] * 2).astype("int64")).to_parquet(tmp_path / "base.parquet")
+    text = (ROOT / "scenarios" / "retailer_existing_base.yaml").read_text()
+    path = tmp_path / "existing.yaml"
+    path.write_text(text.replace("data/retailer_customers.parquet", str(tmp_path / "base.parquet")))
+    sc = load_scenario(path, ["policy.points.expiry_months_inactive=3", "response.habituation=0.05"])
+    assert_same_ledgers(sc, 1)
+
+
+def test_a_simulated_base_agrees() -> None:
+    sc = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
+                       ["acquisition.0.initial_customers=0", "acquisition.0.new_per_month=100",
+                        "acquisition.1.new_per_month=40", "existing_customers={count: 4000, history_months: 18, segments: {regular: 0.7, loyal: 0.3}}"])
+    assert_same_ledgers(sc, 0)
+
+
+def test_shards_add_up_to_the_calendar_engine_shard_by_shard() -> None:
+    small = load_scenario(ROOT / "scenarios" / "points_program.yaml",
+                          ["acquisition.0.initial_customers=1500", "acquisition.0.new_per_month=100"])
+    for shard in range(2):
+        assert_same_ledgers(small, 0, shard=(shard, 2))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_scenarios(), st.integers(0, 3))
+def test_random_programs_agree(sc: Scenario, replication: int) -> None:
+    sc = without_calendar_levers(sc)
+    if compiled_program_gap(sc) is not None:
+        return
+    assert_same_ledgers(sc, replication)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_scenarios())
+def test_identities_hold_on_the_compiled_engine(sc: Scenario) -> None:
+    sc = without_calendar_levers(sc)
+    engine = ProgramLifetimes(sc, 0)
+    ledger = engine.simulate()
+    result = replication_result(sc, 0, ledger, engine.events, None)
+    totals = result.totals
+    for name in ("points_earned", "points_redeemed", "points_expired", "points_outstanding"):
+        assert totals[name] == int(totals[name]) and totals[name] >= 0, name
+    assert totals["points_earned"] == (totals["points_redeemed"] + totals["points_expired"]
+                                       + totals["points_outstanding"])
+    assert totals["purchases"] == totals["repeat_purchases"] + totals["customers_acquired"]
