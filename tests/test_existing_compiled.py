@@ -5,15 +5,24 @@ time of a gone Pareto/NBD customer follows its density and pairs with the plain 
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import integrate, stats
+from support.scenarios import ROOT, one_segment
+from test_kernels import _avx512_targets
 from test_theory import BGNBD, BGNBD_MLE, PARETO_CASES, cdnow_summary
 
 from sim.model import existing, existing_compiled, theory
+from sim.model.population import segment_laws
 from sim.random import streams as rng
 from sim.random.streams import Purpose
+from sim.schema.existing import CustomerBase
+from sim.schema.units import WEEKS_PER_YEAR
 
 #: Below this both P(alive) are compared absolutely: a uniform coin (a multiple of 2^-53) tells them apart
 #: only when it is 0.
@@ -103,3 +112,51 @@ def test_departures_follow_their_density(x, t_x, T) -> None:
                                               initial=0.0)
     result = stats.kstest(tau, lambda v: np.interp(v, grid, cumulative / cumulative[-1]))
     assert result.pvalue > 1e-3, result
+
+
+#: The CDNOW segments in weeks (published estimates, tests/data/cdnow/README.md).
+CDNOW_SEGMENTS = {
+    "bgnbd": {"purchases_per_year": {"r": 0.243, "alpha": 4.414, "alpha_unit": "week"},
+              "dropout": {"model": "per_purchase", "a": 0.793, "b": 2.426},
+              "order_value": {"p": 6.25, "q": 3.74, "gamma": 15.44}},
+    "paretonbd": {"purchases_per_year": {"r": 0.553, "alpha": 10.578, "alpha_unit": "week"},
+                  "dropout": {"model": "hazard", "s": 0.606, "beta": 11.669, "beta_unit": "week"},
+                  "order_value": {"p": 6.25, "q": 3.74, "gamma": 15.44}},
+}
+
+
+def opening_traits() -> dict[str, np.ndarray]:
+    """The CDNOW customers' traits and state at the start (:func:`sim.model.existing.draw_base`) under both
+    models, as one flat dict of arrays."""
+    s = cdnow_summary()
+    keys = rng.customer_keys(20261202, len(s["x"]))
+    base = CustomerBase(id_hash=keys, repeat_purchases=s["x"].astype(np.int64),
+                        recency_years=s["t_x"] / WEEKS_PER_YEAR, age_years=s["T"] / WEEKS_PER_YEAR,
+                        mean_repeat_spend=s["mean_spend"], spend_12m=np.zeros(len(keys)))
+    found = {}
+    for model, segment in CDNOW_SEGMENTS.items():
+        laws = segment_laws(one_segment(segment, customers=1, months=12))[0]
+        for name, column in existing.draw_base(laws, 0, base, keys).items():
+            found[f"{model}.{name}"] = np.asarray(column)
+    return found
+
+
+@pytest.mark.slow
+def test_existing_customers_are_the_same_on_both_numpy_dispatch_paths(tmp_path: Path) -> None:
+    """Who starts alive, when the gone left and every trait drawn, to the last bit, in this process and in one
+    where numpy may not use its AVX-512 routines (``NPY_DISABLE_CPU_FEATURES``, as in tests/test_kernels.py)."""
+    targets = _avx512_targets()
+    assert targets, "this numpy build dispatches no AVX-512 code: nothing to switch off"
+    out = tmp_path / "child.npz"
+    code = ("import sys; sys.path[:0] = ['tests']; import numpy as np; "
+            "from numpy._core._multiarray_umath import __cpu_features__ as f; "
+            f"on = [t for t in {targets!r} if f.get(t)]; assert not on, on; "
+            "from test_existing_compiled import opening_traits; "
+            f"np.savez({str(out)!r}, **opening_traits())")
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(targets)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT)
+    here, child = opening_traits(), np.load(out)
+    assert set(here) == set(child.files)
+    assert 0 < here["paretonbd.alive"].sum() < len(here["paretonbd.alive"])
+    for name, column in here.items():
+        np.testing.assert_array_equal(column, child[name], err_msg=name)
