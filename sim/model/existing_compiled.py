@@ -1,4 +1,4 @@
-"""The existing customers' formulas that decide a draw, compiled (numba): P(alive | x, t_x, T) under BG/NBD and
+"""The existing customers' formulas that decide a draw, compiled (numba): P(alive) given a history under BG/NBD and
 Pareto/NBD, which each customer's alive coin is compared with, and the departure time of a gone Pareto/NBD
 customer (``docs/model.md``, "Existing customers").
 
