@@ -110,8 +110,8 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     scenario = _guarded(lambda: load_scenario(scenario_file, extra, shards=shards, transactions=transactions))
     if shards > 1:
         _check_shards(scenario, scenario_file, transactions, engine)
-    _warn(scenario, scenario_file, extra)
     baseline = _guarded(lambda: _baseline(scenario, scenario_file, overrides))
+    _warn(scenario, scenario_file, extra)   # once the input is known good: errors come alone
     from sim.input.scenarios import input_files
 
     out = Path(out_dir) if out_dir else Path("results") / _folder_name(scenario.name, "run")
