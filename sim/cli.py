@@ -40,6 +40,18 @@ def _load(path: str, overrides: Sequence[str] = ()):
     return _guarded(lambda: load_scenario(path, overrides))
 
 
+def _warn(scenario, path: str, overrides: Sequence[str]) -> None:
+    """Print the warnings about a valid scenario (:mod:`sim.input.advice`) on stderr; they stop nothing."""
+    from sim.input.advice import scenario_warnings
+    from sim.input.documents import read_yaml
+    from sim.input.overrides import apply_overrides
+
+    doc = read_yaml(path)
+    apply_overrides(doc, overrides)
+    for warning in scenario_warnings(scenario, doc):
+        click.echo(f"warning: {warning}", err=True)
+
+
 def _guarded(action):
     """Run ``action``; bad input (sim.input.errors.InputError) becomes its messages and exit status 2."""
     from sim.input.errors import InputError
@@ -103,6 +115,7 @@ def run(scenario_file: str, out_dir: str | None, replications: int | None, seed:
     if shards > 1:
         _check_shards(scenario, scenario_file, transactions, engine)
     baseline = _guarded(lambda: _baseline(scenario, scenario_file, overrides))
+    _warn(scenario, scenario_file, extra)   # once the input is known good: errors come alone
     from sim.input.scenarios import input_files
 
     out = Path(out_dir) if out_dir else Path("results") / _folder_name(scenario.name, "run")
@@ -679,6 +692,7 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
         return
     scenario = _load(file, overrides)
     _guarded(lambda: _baseline(scenario, file, overrides))
+    _warn(scenario, file, overrides)
     existing = scenario.existing_count()
     customers = scenario.planned_customers() - existing
     base = f"{existing:,} existing and " if scenario.existing_customers is not None else ""

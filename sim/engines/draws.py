@@ -12,6 +12,7 @@ same (customer, purpose, counter), the one implementation of each draw. So a pro
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -34,7 +35,8 @@ class Draws:
     def __init__(self, laws: list[SegmentLaws]) -> None:
         self.laws = laws
         self.order_noise = gamma_tables(tuple(law.spend.p for law in laws))  # one row per segment
-        self.log_growth = np.log1p(np.array([law.spend.growth_per_year for law in laws]))
+        # the C library's log1p (Python's math), not numpy's SIMD one: a model number feeding order values
+        self.log_growth = np.array([math.log1p(law.spend.growth_per_year) for law in laws])
         self.has_growth = bool(self.log_growth.any())
         self.referral_segment = np.array([law.referral_segment for law in laws])
         self._child_noise: dict[int, MeanOneGamma] = {}

@@ -7,7 +7,8 @@ spend), the posterior of its traits given that history is (Fader, Hardie & Lee 2
 for BG/NBD; Schmittlein, Morrison & Colombo 1987 and Fader, Hardie & Lee 2005, JMR, for Pareto/NBD and
 Gamma-Gamma):
 
-- alive at the start with probability P(alive | x, t_x, T) (:mod:`sim.model.theory`);
+- alive at the start with probability P(alive | x, t_x, T) (:mod:`sim.model.theory`'s closed forms, computed
+  by :mod:`sim.model.existing_compiled` so that the coin compared with it decides alike on every machine);
 - BG/NBD, alive: rate ~ Gamma(r + x, alpha + T), dropout chance ~ Beta(a, b + x); gone (after its last
   purchase): rate ~ Gamma(r + x, alpha + t_x), chance ~ Beta(a + 1, b + x - 1);
 - Pareto/NBD, alive: rate ~ Gamma(r + x, alpha + T), hazard ~ Gamma(s, beta + T); gone at tau in (t_x, T),
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.model import theory
+from sim.model import existing_compiled
 from sim.model.acquisition import allocate
 from sim.model.population import BatchTraits, SegmentLaws
 from sim.random import streams as rng
@@ -119,7 +120,7 @@ def draw_base(laws: SegmentLaws, segment: int, base: CustomerBase, keys: np.ndar
     traits: dict[str, np.ndarray] = {"key": keys, "segment": np.full(base.size, segment, dtype=np.uint8)}
     if laws.dropout is not None:
         a, b = laws.dropout.a, laws.dropout.b
-        alive = coin < theory.bgnbd_probability_alive(x, t_x, T, r, alpha, a, b)
+        alive = coin < existing_compiled.bgnbd_probability_alive(x, t_x, T, r, alpha, a, b)
         traits["rate"] = _gamma(keys, Purpose.EXISTING_RATE, r + x, 0) / (alpha + np.where(alive, T, t_x))
         first = _gamma(keys, Purpose.EXISTING_DROPOUT, np.where(alive, a, a + 1.0), 0)
         second = _gamma(keys, Purpose.EXISTING_DROPOUT, np.where(alive, b + x, b + x - 1.0), 1_000_000)
@@ -127,7 +128,7 @@ def draw_base(laws: SegmentLaws, segment: int, base: CustomerBase, keys: np.ndar
         traits["hazard"] = np.zeros(base.size)
     else:
         s, beta = laws.hazard.shape, laws.hazard.rate
-        alive = coin < theory.paretonbd_probability_alive(x, t_x, T, r, alpha, s, beta)
+        alive = coin < existing_compiled.paretonbd_probability_alive(x, t_x, T, r, alpha, s, beta)
         left = T.copy()
         gone = np.flatnonzero(~alive)
         left[gone] = _pareto_departure(keys[gone], x[gone], t_x[gone], T[gone], r, alpha, s, beta)
@@ -175,22 +176,10 @@ def _spend_means(laws: SegmentLaws, keys: np.ndarray, base: CustomerBase) -> np.
 def _pareto_departure(keys: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, alpha: float,
                       s: float, beta: float) -> np.ndarray:
     """When gone Pareto/NBD customers left: tau in (t_x, T) with density proportional to
-    (alpha + tau)^-(r+x) (beta + tau)^-(s+1), by rejection: tau proposed from the second factor (a truncated
-    Pareto, inverted in closed form) and accepted with probability ((alpha + t_x) / (alpha + tau))^(r+x).
+    (alpha + tau)^-(r+x) (beta + tau)^-(s+1), by rejection (:func:`sim.model.existing_compiled.pareto_departures`,
+    compiled so that the powers are the C library's on every machine): tau proposed from the second factor
+    (a truncated Pareto, inverted in closed form) and accepted with probability ((alpha + t_x) / (alpha + tau))^(r+x).
     Each attempt takes two fresh uniforms of the customer's stream; after :data:`DEPARTURE_ATTEMPTS` the
     mode t_x is taken (rare: it needs a long silence and many purchases before it)."""
-    tau = t_x.copy()
-    pending = np.arange(len(keys))
-    low, high = (beta + t_x) ** -s, (beta + T) ** -s
-    for attempt in range(DEPARTURE_ATTEMPTS):
-        if not pending.size:
-            break
-        k = keys[pending]
-        u = rng.uniform(k, Purpose.EXISTING_DEATH, 2 * attempt)
-        proposal = (low[pending] - u * (low[pending] - high[pending])) ** (-1.0 / s) - beta
-        proposal = np.clip(proposal, t_x[pending], T[pending])
-        accept = ((alpha + t_x[pending]) / (alpha + proposal)) ** (r + x[pending])
-        taken = rng.uniform(k, Purpose.EXISTING_DEATH, 2 * attempt + 1) < accept
-        tau[pending[taken]] = proposal[taken]
-        pending = pending[~taken]
-    return tau
+    return existing_compiled.pareto_departures(keys, rng.increment(Purpose.EXISTING_DEATH), x, t_x, T, r, alpha,
+                                               s, beta, DEPARTURE_ATTEMPTS)
