@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from sim.accounting.metrics import HEADLINE_METRICS  # names only: no numpy, --help stays light
+from sim.schema.base import MAX_REPLICATIONS
 
 EXIT_BAD_INPUT = 2
 
@@ -72,7 +73,7 @@ def main() -> None:
 @click.argument("scenario_file", metavar="SCENARIO.yaml")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Results directory "
               "[default: results/<scenario name>].")
-@click.option("--replications", type=click.IntRange(min=1), help="Override the scenario's replications.")
+@click.option("--replications", type=click.IntRange(min=1, max=MAX_REPLICATIONS), help="Override the scenario's replications.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Override the scenario's seed.")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=value",
               help="Override any scenario value (validated like the file); repeatable.")
@@ -301,7 +302,7 @@ def _claim(out: Path, inputs: Sequence[str | Path]) -> None:
               help="Compare every scenario with this one [default: compare B, C ... with A].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Results directory [default: results/compare-<names>].")
-@click.option("--replications", type=click.IntRange(min=1), help="Replications of every scenario "
+@click.option("--replications", type=click.IntRange(min=1, max=MAX_REPLICATIONS), help="Replications of every scenario "
               "[default: the first scenario's].")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Seed of every scenario "
               "[default: the first scenario's].")
@@ -425,7 +426,7 @@ def _with_interval(value: dict) -> str:
 @click.option("--workers", type=click.IntRange(min=1), help="Processes running each trial's replications "
               "[default: the number of cores]. Results are the same whatever the number.")
 @click.option("--trials", type=click.IntRange(min=1, max=100_000), help="Override the file's trials.")
-@click.option("--replications", type=click.IntRange(min=2), help="Override the file's replications per trial.")
+@click.option("--replications", type=click.IntRange(min=2, max=MAX_REPLICATIONS), help="Override the file's replications per trial.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 2), help="Override the file's seed.")
 @click.option("--resume", is_flag=True, help="Continue the search stored in --out (optuna.journal) up to "
               "--trials, instead of starting over.")
@@ -483,7 +484,7 @@ def _print_optimize(content: dict, console) -> None:
               "is at ADDRESS (e.g. tcp://10.0.0.5:8786) instead of local processes.")
 @click.option("--resume", is_flag=True, help="Keep the finished points (and replications) of an "
               "interrupted run of the same sweep into the same --out, and run only what is missing.")
-@click.option("--replications", type=click.IntRange(min=1), help="Override the sweep's replications.")
+@click.option("--replications", type=click.IntRange(min=1, max=MAX_REPLICATIONS), help="Override the sweep's replications.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Override the sweep's seed.")
 def sweep(sweep_file: str, out_dir: str | None, workers: int | None, scheduler: str | None, resume: bool,
           replications: int | None, seed: int | None) -> None:

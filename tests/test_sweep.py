@@ -551,3 +551,16 @@ def test_a_block_problem_caused_by_a_sweeps_value_names_the_sweep_file_and_the_p
     assert result.exit_code == 2, result.output
     assert f"{swept}:5: sweep.parameters.acquisition.0.initial_customers: point 1: " in result.output
     assert "tiny.yaml" not in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "compare"])
+def test_replications_over_the_limit_are_blamed_on_the_option(command, tmp_path) -> None:
+    """``--replications`` beyond the schema's limit is the option's fault, not a line of the input file."""
+    target = "scenarios/sweep_points.yaml" if command == "sweep" else "scenarios/points_program.yaml"
+    from support.scenarios import ROOT
+
+    result = CliRunner().invoke(main, [command, str(ROOT / target), "--replications", "1000000000",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "--replications" in result.output and "100000" in result.output
+    assert ".yaml:" not in result.output and not (tmp_path / "out").exists()

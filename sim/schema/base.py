@@ -60,3 +60,6 @@ class KeyPathError(ValueError):
     def __init__(self, path: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.path = path
+
+#: The most replications a scenario, sweep or optimize file (or ``--replications``) may ask for.
+MAX_REPLICATIONS = 100_000

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from sim.schema.base import MAX_MONEY, Frozen, KeyPathError
+from sim.schema.base import MAX_MONEY, MAX_REPLICATIONS, Frozen, KeyPathError
 from sim.schema.scenario import MAX_NAME_LENGTH
 from sim.schema.sweep import Range, Scalar
 
@@ -24,9 +24,9 @@ class OptimizeBody(Frozen):
     min_p_positive: Annotated[float, Field(ge=0, le=1)] | None = None
     max_program_cost: Annotated[float, Field(ge=0, le=MAX_MONEY * 1e4)] | None = None
     trials: Annotated[int, Field(ge=1, le=100_000)] = 40
-    replications: Annotated[int, Field(ge=2, le=100_000)] | None = None
+    replications: Annotated[int, Field(ge=2, le=MAX_REPLICATIONS)] | None = None
     seed: Annotated[int, Field(ge=0, lt=2**63 - 1)] | None = None
-    confirm_replications: Annotated[int, Field(ge=2, le=100_000)] | None = None
+    confirm_replications: Annotated[int, Field(ge=2, le=MAX_REPLICATIONS)] | None = None
     runners_up: Annotated[int, Field(ge=0, le=20)] = 3
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
-from sim.schema.base import MAX_MONTHS, Frozen, KeyPathError, Money, Share
+from sim.schema.base import MAX_MONTHS, MAX_REPLICATIONS, Frozen, KeyPathError, Money, Share
 from sim.schema.behaviour import HazardDropout, Segment
 from sim.schema.evidence import expand_evidence
 from sim.schema.existing import CustomerBase, ExistingFromFile, ExistingSimulated
@@ -82,7 +82,7 @@ class Scenario(Frozen):
                       f"(at most {MAX_NAME_LENGTH} characters).")
     description: str = ""
     horizon_months: Annotated[int, Field(ge=1, le=1200)]
-    replications: Annotated[int, Field(ge=1, le=100_000)] = 10
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] = 10
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     baseline: str = "auto"
     population_scale: Annotated[int, Field(ge=1, le=MAX_POPULATION_SCALE)] = Field(

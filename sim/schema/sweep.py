@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from sim.schema.base import Frozen, KeyPathError
+from sim.schema.base import MAX_REPLICATIONS, Frozen, KeyPathError
 from sim.schema.scenario import MAX_NAME_LENGTH
 
 DESIGNS = ("grid", "random", "latin_hypercube", "sobol")
@@ -40,7 +40,7 @@ class SweepBody(Frozen):
     scenario: str = Field(min_length=1)
     design: Literal["grid", "random", "latin_hypercube", "sobol"] = "grid"
     samples: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    replications: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    replications: Annotated[int, Field(ge=1, le=MAX_REPLICATIONS)] | None = None
     seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
     baseline: str | None = None
     metric: str | None = None
