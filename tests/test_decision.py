@@ -167,3 +167,15 @@ response:
     # b only adds a fixed cost to a, on the same customers and assumption draws: it never wins
     assert decision["options"]["b"]["p_best"] == 0.0
     assert decision["options"]["b"]["expected_loss"] == pytest.approx(40 * 6)
+
+
+def test_the_report_does_not_claim_uncertain_assumptions_a_run_does_not_have() -> None:
+    """Without any {dist: ...} value the chance of paying is over the customers' chance alone: the report's
+    first bullet says so, and speaks of uncertain assumptions only when there are some."""
+    from sim.report.decision import decision_bullets
+
+    block = {"p_positive": 1.0, "incremental_profit": {"p5": 1.0, "p50": 2.0, "p95": 3.0}, "assumptions": []}
+    first = decision_bullets(block, "points")[0]["text"]
+    assert "customers' chance alone" in first and "over the uncertain assumptions" not in first
+    first = decision_bullets({**block, "assumptions": ["economics.gross_margin"]}, "points")[0]["text"]
+    assert "over the uncertain assumptions and the customers" in first

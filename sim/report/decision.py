@@ -80,10 +80,12 @@ def decision_bullets(decision: dict[str, Any], name: str) -> list[dict[str, str]
         chance = figures["p_positive"]
         verdict = "Go" if chance >= 0.8 else "Do not go" if chance <= 0.2 else "Undecided"
         profit = figures["incremental_profit"]
+        over = ("over the uncertain assumptions and the customers." if decision.get("assumptions") else
+                "over the customers' chance alone: no assumption of this scenario is written as a distribution "
+                "(docs/decisions.md), so this is not yet the chance that it pays whatever the reactions are.")
         bullets.append({"lead": f"{verdict}: {name} pays in {chance:.0%} of the replications",
                         "text": f"incremental profit {_money(profit['p5'])} to {_money(profit['p95'])} "
-                                f"(5%–95%), median {_money(profit['p50'])}, over the uncertain assumptions "
-                                f"and the customers."})
+                                f"(5%–95%), median {_money(profit['p50'])}, {over}"})
         evens = [f"{key} {'≤' if even['pays_when'] == 'below' else '≥'} {_value(even['value'])}"
                  for key, even in (figures.get("break_even") or {}).items() if even.get("value") is not None]
         if evens:
@@ -131,7 +133,8 @@ def decision_chart(decision: dict[str, Any]):
         right.set_xlim(left=0.0, right=max([*evppi.values(), 0.0]) * 1.1 or 1.0)
         if not keys:
             right.text(0.5, 0.5, "no uncertain assumptions", ha="center", va="center", transform=right.transAxes)
-        right.set_title(f"EVPI {_money(decision.get('evpi'))}", fontsize="medium")
+        right.set_title(f"EVPI {_money(decision.get('evpi'))}" if decision.get("assumptions")
+                        else "value of information: nothing uncertain to learn", fontsize="medium")
         return figure
 
     return draw()
