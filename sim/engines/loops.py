@@ -34,6 +34,20 @@ def tenure_growth(log_growth, tenure):
 
 
 @numba.njit(**OPTIONS)
+def draw_order_value(tables, shapes, key, step, count, row, scale, log_growth, tenure):
+    """Order number ``count`` of the customer keyed ``key``: its segment's Gamma table row ``row`` (stream
+    increment ``step``), times the customer's mean ``scale`` and the growth after ``tenure`` years."""
+    left, width, squeeze = tables[0], tables[1], tables[2]
+    cell, index, v, u = gamma_cell(key, step, count, row)
+    value = width[index] * v + left[index]
+    if u >= squeeze[index]:
+        value = gamma_exact(tables, shapes, key, step, cell, index, row, v, u)
+    value *= scale
+    value *= tenure_growth(log_growth, tenure)
+    return value
+
+
+@numba.njit(**OPTIONS)
 def grow_order_values(values, log_growth, segment, t, arrival):
     """Spend growth with tenure, in place: order i at ``t[i]`` of a customer arrived at ``arrival[i]`` is
     worth :func:`tenure_growth` times its value at arrival (what :func:`lives` computes per order)."""
@@ -71,8 +85,7 @@ def lives(customers, state, order_values, economics, accounts, log):
     offsets, log_time, log_value = log
     n = len(key)
     logging = len(log_time) > 0
-    interpurchase, dropout, order_value = steps[0], steps[1], steps[2]
-    left, width, squeeze = tables[0], tables[1], tables[2]
+    interpurchase, dropout, order_step = steps[0], steps[1], steps[2]
     for i in range(n):
         k, s, when, count = key[i], segment[i], t[i], made[i]
         own_rate, chance, scale = np.float64(rate[i]), np.float64(dropout_p[i]), np.float64(spend_mean[i])
@@ -81,13 +94,7 @@ def lives(customers, state, order_values, economics, accounts, log):
         first = count
         # an existing customer (count > 0 already) may have its next purchase beyond its end: none then
         while count == 0 or when < stop:
-            row = np.intp(s)
-            base, index, v, u = gamma_cell(k, order_value, count, row)
-            value = width[index] * v + left[index]
-            if u >= squeeze[index]:
-                value = gamma_exact(tables, shapes, k, order_value, base, index, row, v, u)
-            value *= scale
-            value *= tenure_growth(grow, when - born)
+            value = draw_order_value(tables, shapes, k, order_step, count, np.intp(s), scale, grow, when - born)
             contribution = (margin_rate * value - cost_per_order) * math.exp(-delta * when)
             month = month_of(when, month_start)
             sums[0, month] += 1.0

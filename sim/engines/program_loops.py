@@ -22,9 +22,9 @@ import math
 import numba
 import numpy as np
 
-from sim.engines.loops import tenure_growth
+from sim.engines.loops import draw_order_value
 from sim.model.calendar import month_of
-from sim.random.compiled import OPTIONS, exponential, gamma_cell, gamma_exact, uniform
+from sim.random.compiled import OPTIONS, exponential, uniform
 
 _ONE = np.uint64(1)
 INF = math.inf
@@ -90,8 +90,7 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
     (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
     sums, cohort_sums, member_sums = accounts
     months = len(month_start) - 1
-    interpurchase, dropout, order_value = steps[0], steps[1], steps[2]
-    left, width, squeeze = tables[0], tables[1], tables[2]
+    interpurchase, dropout, order_step = steps[0], steps[1], steps[2]
     points_on = threshold > 0
     tiers = len(tier_min)
     charging = member_cost > 0 or (tiers > 0 and benefit.max() > 0)
@@ -200,13 +199,7 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                 if not when < lifetime:   # the hazard lifetime ended first: no further purchase
                     pending = INF
                     continue
-                row = np.intp(s)
-                cell, index, v, u = gamma_cell(k, order_value, count, row)
-                value = width[index] * v + left[index]
-                if u >= squeeze[index]:
-                    value = gamma_exact(tables, shapes, k, order_value, cell, index, row, v, u)
-                value *= scale
-                value *= tenure_growth(grow, when - born)
+                value = draw_order_value(tables, shapes, k, order_step, count, np.intp(s), scale, grow, when - born)
                 from_start = math.exp(-delta * when)
                 from_acquisition = from_start / born_factor
                 contribution = margin_rate * value - cost_per_order
