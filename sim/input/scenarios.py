@@ -18,6 +18,7 @@ from sim.input.errors import InputError, KeyPath, Problem, dotted
 from sim.input.overrides import apply_overrides, parse_override, set_path
 from sim.input.validation import validate
 from sim.schema import Scenario
+from sim.schema.uncertain import find
 
 #: What defines who the customers are and how long they are followed: a file baseline must agree with its
 #: scenario on these, or every paired difference compares two populations instead of two policies.
@@ -105,19 +106,7 @@ def carry_to_baseline(baseline: Scenario, carried: Sequence[tuple[KeyPath, Any]]
     policy (it would change nothing there)."""
     values = baseline.model_dump()
     skipped = OWN_KEYS + LEVER_KEYS + (("response",) if baseline.policy is None else ())
-    return [(key, value) for key, value in carried if key and key[0] not in skipped and _has(values, key)]
-
-
-def _has(values: Any, path: KeyPath) -> bool:
-    node = values
-    for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            return False
-    return True
+    return [(key, value) for key, value in carried if key and key[0] not in skipped and find(values, key)[0]]
 
 
 def _load_with(path: Path, carried: Sequence[tuple[KeyPath, Any]]) -> Scenario:

@@ -297,8 +297,8 @@ def set_value(data: Any, path: tuple[str | int, ...], value: Any) -> Any:
     return copy
 
 
-def has_path(data: Any, path: tuple[str | int, ...]) -> bool:
-    """Whether the nested ``data`` has a value at ``path`` (a None block has none)."""
+def find(data: Any, path: tuple[str | int, ...]) -> tuple[bool, Any]:
+    """(whether the nested ``data`` holds ``path``, the value there): dict keys and list indices in turn."""
     node = data
     for part in path:
         if isinstance(node, dict) and part in node:
@@ -306,8 +306,14 @@ def has_path(data: Any, path: tuple[str | int, ...]) -> bool:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
         else:
-            return False
-    return node is not None
+            return False, None
+    return True, node
+
+
+def has_path(data: Any, path: tuple[str | int, ...]) -> bool:
+    """Whether the nested ``data`` has a value at ``path`` (a None block has none)."""
+    found, node = find(data, path)
+    return found and node is not None
 
 
 def json_schema_with_distributions(document: dict[str, Any]) -> dict[str, Any]:
