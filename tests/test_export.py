@@ -97,3 +97,44 @@ def test_bad_input_exits_2_naming_the_path(simulated: Path, tmp_path: Path, case
     named = out if case == "suffix" else directory
     assert str(named) in result.output
     assert not out.exists()
+
+
+SWEEP_SCENARIO = """\
+name: tiny
+horizon_months: 6
+replications: 2
+seed: 3
+economics: {gross_margin: 0.3, cost_to_serve_per_order: 4.0}
+segments:
+  regular:
+    purchases_per_year: {mean: 5, cv: 0.8}
+    dropout: {model: per_purchase, mean: 0.15, cv: 0.6}
+    order_value: {mean: 50, cv: 0.5}
+acquisition:
+  - {channel: web, cac: 20, initial_customers: 200}
+policy:
+  points: {earn_per_currency: 1, reward_threshold: 500, reward_value: 10}
+"""
+
+
+def test_sweep_export_keeps_whole_number_parameters_whole(tmp_path: Path) -> None:
+    """A sweep over ``horizon_months`` (a whole number) and a list starting with an integer shows 12 in the
+    points table, not the 12.00 of an average over replications; fractions stay fractions."""
+    (tmp_path / "tiny.yaml").write_text(SWEEP_SCENARIO)
+    (tmp_path / "sweep.yaml").write_text(
+        "sweep:\n  name: months\n  scenario: tiny.yaml\n  design: grid\n  replications: 2\n  parameters:\n"
+        "    horizon_months: [6, 12]\n    policy.points.earn_per_currency: [1, 1.5]\n")
+    assert CliRunner().invoke(main, ["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out"),
+                                     "--workers", "1"]).exit_code == 0
+    assert _export(str(tmp_path / "out"), str(tmp_path / "months.xlsx")).exit_code == 0
+    sheet = openpyxl.load_workbook(tmp_path / "months.xlsx")["points"]
+    header = [cell.value for cell in sheet[1]]
+    months = [row[header.index("horizon_months")] for row in sheet.iter_rows(min_row=2)]
+    assert sorted({cell.value for cell in months}) == [6, 12]
+    assert {cell.number_format for cell in months} == {"#,##0"}
+    earn = [row[header.index("policy.points.earn_per_currency")].value for row in sheet.iter_rows(min_row=2)]
+    assert sorted(set(earn)) == [1, 1.5]
+    assert _export(str(tmp_path / "out"), str(tmp_path / "months.csv")).exit_code == 0
+    points = (tmp_path / "months.csv").read_text().splitlines()
+    column = points[0].split(",").index("horizon_months")
+    assert sorted({line.split(",")[column] for line in points[1:]}) == ["12", "6"]

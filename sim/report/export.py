@@ -122,10 +122,16 @@ def comparison_tables(comparison: ComparisonData) -> dict[str, pd.DataFrame]:
 
 
 def sweep_tables(sweep: SweepData) -> dict[str, pd.DataFrame]:
-    """points (means over each point's replications) and results (one row per point and replication)."""
+    """points (each point's parameter values as written, and every metric averaged over its replications)
+    and results (one row per point and replication). A parameter keeps its type: a sweep over
+    ``horizon_months`` shows 240, not the 240.00 of an average."""
     results = sweep.results.sort_values(["point", "replication"]).reset_index(drop=True)
-    numeric = results.select_dtypes("number").drop(columns="replication")
-    points = numeric.groupby("point", as_index=False).mean()
+    parameters = [key for key in sweep.parameters if key in results.columns]
+    by_point = results.groupby("point", sort=True)
+    values = by_point[parameters].first() if parameters else pd.DataFrame(index=by_point.size().index)
+    metrics = results.select_dtypes("number").drop(columns=["replication", "point", *parameters], errors="ignore")
+    means = metrics.groupby(results["point"], sort=True).mean()
+    points = pd.concat([values, means], axis=1).reset_index()
     return {"points": points, "results": results}
 
 
