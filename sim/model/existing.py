@@ -35,8 +35,8 @@ from sim.random.streams import Purpose
 from sim.schema import Scenario
 from sim.schema.existing import CustomerBase, ExistingSimulated
 
-#: Proposals of the time a gone Pareto/NBD customer left (rejection sampling, see :func:`_pareto_departure`);
-#: past them the most likely time (its last purchase) is taken.
+#: Proposals of the time a gone Pareto/NBD customer left (rejection sampling, see :func:`_pareto_departure`; each
+#: is accepted with probability at least 0.9); past them the most likely time (its last purchase) would be taken.
 DEPARTURE_ATTEMPTS = 64
 
 
@@ -176,10 +176,10 @@ def _spend_means(laws: SegmentLaws, keys: np.ndarray, base: CustomerBase) -> np.
 def _pareto_departure(keys: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, alpha: float,
                       s: float, beta: float) -> np.ndarray:
     """When gone Pareto/NBD customers left: tau in (t_x, T) with density proportional to
-    (alpha + tau)^-(r+x) (beta + tau)^-(s+1), by rejection (:func:`sim.model.existing_compiled.pareto_departures`,
-    compiled so that the powers are the C library's on every machine): tau proposed from the second factor
-    (a truncated Pareto, inverted in closed form) and accepted with probability ((alpha + t_x) / (alpha + tau))^(r+x).
-    Each attempt takes two fresh uniforms of the customer's stream; after :data:`DEPARTURE_ATTEMPTS` the
-    mode t_x is taken (rare: it needs a long silence and many purchases before it)."""
-    return existing_compiled.pareto_departures(keys, rng.increment(Purpose.EXISTING_DEATH), x, t_x, T, r, alpha,
-                                               s, beta, DEPARTURE_ATTEMPTS)
+    (alpha + tau)^-(r+x) (beta + tau)^-(s+1), exactly, by rejection under a hull of chords of its convex
+    log-density (:func:`sim.model.existing_compiled.pareto_departures`, compiled so that every logarithm is the
+    C library's on every machine). Each attempt takes two fresh uniforms of the customer's stream; at least
+    90% of attempts are accepted, so the :data:`DEPARTURE_ATTEMPTS` are never all refused in practice."""
+    tau, _ = existing_compiled.pareto_departures(keys, rng.increment(Purpose.EXISTING_DEATH), x, t_x, T, r, alpha,
+                                                 s, beta, DEPARTURE_ATTEMPTS)
+    return tau
