@@ -162,3 +162,48 @@ def test_the_export_states_the_scale(tmp_path: Path) -> None:
     scale = pd.read_excel(tmp_path / "run.xlsx", sheet_name="scale")
     assert scale["population_scale"].tolist() == [10]
     assert "one customer in 10 simulated" in scale["note"].iloc[0]
+
+
+BASE = {"count": 3000, "history_months": 18}
+
+
+def test_a_simulated_base_is_sampled_with_the_rest() -> None:
+    """existing_customers: {count, history_months} at population_scale 10 is the sample's base of count / 10,
+    and the run is 10 times that sample's exactly, the base's own figures included."""
+    scaled = _scenario(population_scale=10, existing_customers=BASE)
+    sample = _scenario(**{"acquisition.0.initial_customers": 400, "acquisition.0.new_per_month": 40,
+                          "policy.costs.fixed_per_month": 100.0, "existing_customers": {**BASE, "count": 300}})
+    assert scaled.sample().existing_customers.count == 300
+    big, small = run_replication(scaled, 0), run_replication(sample, 0)
+    assert big.totals["existing_customers"] == 10 * small.totals["existing_customers"] == 3000
+    assert big.totals["clv_per_existing_customer"] == small.totals["clv_per_existing_customer"] != 0
+    for name, value in small.totals.items():
+        expected = value if name in SCALE_FREE else 10 * value
+        assert math.isclose(big.totals[name], expected, rel_tol=1e-12, abs_tol=1e-9), name
+
+
+@pytest.mark.slow
+def test_a_sampled_base_estimates_the_whole_base_without_bias() -> None:
+    """Ten times a one-in-10 sample of a simulated base (with the acquired customers) estimates the whole run:
+    means within 4 standard errors of their difference."""
+    whole, scaled = _scenario(existing_customers=BASE), _scenario(population_scale=10, existing_customers=BASE)
+    replications = 24
+    for metric in ("profit", "clv_per_existing_customer", "points_liability"):
+        a = np.array([run_replication(whole, r).totals[metric] for r in range(replications)])
+        b = np.array([run_replication(scaled, 100 + r).totals[metric] for r in range(replications)])
+        se = math.sqrt(a.var(ddof=1) / replications + b.var(ddof=1) / replications)
+        assert se < 0.05 * abs(a.mean()), metric
+        assert abs(a.mean() - b.mean()) <= 4 * se, metric
+
+
+def test_a_base_count_that_does_not_divide_or_a_customer_table_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(POPULATION + "existing_customers: {count: 3005, history_months: 18}\n")
+    result = CliRunner().invoke(main, ["validate", str(path), "--set", "population_scale=10"])
+    assert result.exit_code == 2
+    assert f"{path}:19: existing_customers.count: 3,005 customers cannot be sampled one in 10" in result.output
+    table = tmp_path / "table.yaml"
+    table.write_text(POPULATION + "existing_customers: {file: base.parquet, segment: regular}\n")
+    result = CliRunner().invoke(main, ["validate", str(table), "--set", "population_scale=10"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "population_scale: 10: a customer table (base.parquet) is simulated whole" in result.output

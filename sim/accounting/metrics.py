@@ -42,4 +42,5 @@ VS_BASELINE_EXTRA = ("profit_net_of_liability", "roi", "payback_month")
 
 #: Metrics that are per customer or ratios: the same for a population as for a sample of it
 #: (``population_scale``); every other total is a count or an amount, K times the sample's.
-SCALE_FREE = frozenset({"clv_per_customer", "clv_minus_cac_per_customer", "breakage_rate"})
+SCALE_FREE = frozenset({"clv_per_customer", "clv_minus_cac_per_customer", "breakage_rate",
+                        "clv_per_existing_customer"})

@@ -224,10 +224,17 @@ class Scenario(Frozen):
                         f"{count:,} customers cannot be sampled one in {scale:,} (population_scale): make it a "
                         f"multiple of {scale:,} (e.g. {max(scale, round(count / scale) * scale):,}) or choose a "
                         "population_scale that divides every count"))
-        if scale > 1 and self.existing_customers is not None:
+        existing = self.existing_customers
+        if scale > 1 and isinstance(existing, ExistingFromFile):
             raise KeyPathError(("population_scale",), (
-                f"{scale:,}: an existing customer base is simulated whole (population_scale samples acquired "
-                "customers only); remove population_scale or simulate the base at population_scale 1"))
+                f"{scale:,}: a customer table ({existing.file}) is simulated whole (population_scale samples "
+                "acquired customers and a simulated base, existing_customers: {count, history_months}); remove "
+                "population_scale or run the table at population_scale 1"))
+        if isinstance(existing, ExistingSimulated) and existing.count % scale:
+            raise KeyPathError(("existing_customers", "count"), (
+                f"{existing.count:,} customers cannot be sampled one in {scale:,} (population_scale): make it a "
+                f"multiple of {scale:,} (e.g. {max(scale, round(existing.count / scale) * scale):,}) or choose a "
+                "population_scale that divides every count"))
         return self
 
     @model_validator(mode="after")
@@ -268,8 +275,8 @@ class Scenario(Frozen):
         return acquisition.initial_customers + acquisition.new_per_month * self.acquisition_months(acquisition)
 
     def sample(self) -> Scenario:
-        """The scenario the engine simulates: with ``population_scale: K``, one customer in K (every count
-        divided by K) and the program's fixed cost divided by K, so that K times the sample's results are the
+        """The scenario the engine simulates: with ``population_scale: K``, one customer in K (every count,
+        a simulated base's too, divided by K) and the program's fixed cost divided by K, so that K times the sample's results are the
         population's (:func:`sim.accounting.tables.scaled_to_population`). The scenario itself when K = 1."""
         scale = self.population_scale
         if scale == 1:
@@ -277,6 +284,9 @@ class Scenario(Frozen):
         acquisition = [a.model_copy(update={"initial_customers": a.initial_customers // scale,
                                             "new_per_month": a.new_per_month // scale}) for a in self.acquisition]
         update: dict = {"acquisition": acquisition}
+        if isinstance(self.existing_customers, ExistingSimulated):
+            update["existing_customers"] = self.existing_customers.model_copy(
+                update={"count": self.existing_customers.count // scale})
         if self.policy is not None:
             costs = self.policy.costs.model_copy(update={"fixed_per_month": self.policy.costs.fixed_per_month / scale})
             update["policy"] = self.policy.model_copy(update={"costs": costs})
