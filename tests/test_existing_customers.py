@@ -447,9 +447,10 @@ def test_uncertain_values_keep_the_existing_customers(tables, tmp_path) -> None:
     assert len(costs) == 2   # the fixed cost was drawn anew in each replication
 
 
-def test_population_scale_with_an_existing_base_is_refused(tables, tmp_path) -> None:
-    """A sample of acquired customers cannot be scaled back with a whole existing base in it: exit 2."""
+def test_population_scale_with_a_customer_table_is_refused(tables, tmp_path) -> None:
+    """A sample of acquired customers cannot be scaled back with a whole customer table in it: exit 2."""
     path, _, _ = tables["bgnbd"]
     scenario = write_scenario(tmp_path, str(path), "bgnbd", extra="population_scale: 10\n")
     result = _validate(scenario)
-    assert result.exit_code == 2 and "population_scale" in result.output and "existing customer base" in result.output
+    assert result.exit_code == 2 and "population_scale" in result.output
+    assert "a customer table" in result.output and "is simulated whole" in result.output

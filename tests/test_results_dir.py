@@ -265,7 +265,7 @@ def test_a_stored_replication_round_trips_exactly(tmp_path: Path) -> None:
     from sim.input.scenarios import load_scenario
 
     scenario = load_scenario(str(ROOT / "scenarios" / "points_program.yaml"),
-                             ["acquisition.0.initial_customers=200", "acquisition.0.new_per_month=20",
+                             ["existing_customers.count=200", "acquisition.0.new_per_month=20",
                               "acquisition.1.new_per_month=20"], transactions=True)
     original = run_replication(scenario, 1, record_transactions=True)
     Checkpoint(tmp_path, "key").start(resume=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from support.scenarios import EXAMPLE_SCENARIOS, ROOT
+from support.scenarios import EXAMPLE_SCENARIOS, ROOT, base_of
 
 from sim.cli import main
 from sim.experiments.replications import check_shardable, fast_engine, run_scenario
@@ -28,7 +28,7 @@ COUNTS = ("customers_acquired", "referred_customers", "active_customers_end", "c
 def test_shards_partition_the_batches() -> None:
     scenario = load_scenario(ROOT / "scenarios" / "points_program.yaml")
     batches = acquisition_batches(scenario)
-    assert sum(batches.values()) == scenario.planned_customers()
+    assert sum(batches.values()) == scenario.planned_customers() - scenario.existing_count()
     assert max(batches.values()) <= BLOCK
     for count in (1, 2, 5, 37):
         parts = shards(scenario, count)
@@ -45,7 +45,7 @@ def test_shards_partition_the_batches() -> None:
 def test_shards_add_up_to_the_whole_run(path: Path) -> None:
     """Every count is identical, every sum of money equal up to the order of floating-point additions,
     month by month and cohort by cohort."""
-    scenario = load_scenario(path, SMALL)
+    scenario = load_scenario(path, [*SMALL, *base_of(path, 2000)])
     whole = fast_engine(realise(scenario, 2), 2).run()   # replication 2's draws of any uncertain value
     merged = merge_shards(scenario, 2, [run_shard(scenario, 2, k, 3) for k in range(3)])
     assert merged.events == whole.events
@@ -64,7 +64,8 @@ def test_shards_add_up_to_the_whole_run(path: Path) -> None:
 
 
 def test_sharded_run_with_baseline_through_the_api() -> None:
-    scenario = load_scenario(ROOT / "scenarios" / "points_program.yaml", [*SMALL, "replications=2"])
+    scenario = load_scenario(ROOT / "scenarios" / "points_program.yaml",
+                             [*SMALL, "existing_customers.count=2000", "replications=2"])
     whole = run_scenario(scenario, baseline=scenario.without_policy())
     split = run_scenario(scenario, baseline=scenario.without_policy(), shards=4, workers=2)
     for name, value in whole.vs_baseline().items():
@@ -76,7 +77,7 @@ def test_targeted_offers_cannot_be_sharded(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / "winback_campaign.yaml"), "--shards", "2",
                                        "--out", str(tmp_path)])
     assert result.exit_code == 2
-    assert "winback_campaign.yaml:50: policy.discounts.1.kind: --shards: targeted offers" in result.output
+    assert "winback_campaign.yaml:54: policy.discounts.1.kind: --shards: targeted offers" in result.output
     result = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / "baseline_retail.yaml"), "--shards", "2",
                                        "--transactions", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--transactions is not available" in result.output

@@ -30,7 +30,7 @@ from support.agreement import (
     compare,
     register,
 )
-from support.scenarios import ROOT
+from support.scenarios import ROOT, base_of
 
 from sim.input.scenarios import load_scenario
 from sim.schema import Scenario
@@ -55,6 +55,8 @@ def small(path: Path, seed: int) -> Scenario:
     for index, channel in enumerate(full.acquisition):
         overrides += [f"acquisition.{index}.initial_customers={channel.initial_customers // scale}",
                       f"acquisition.{index}.new_per_month={channel.new_per_month // scale}"]
+    if full.existing_customers is not None and hasattr(full.existing_customers, "count"):   # a simulated base
+        overrides += base_of(path, full.existing_customers.count // scale)
     return load_scenario(path, overrides=overrides)
 
 

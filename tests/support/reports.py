@@ -14,7 +14,7 @@ from sim.accounting import derived
 from sim.output.run_files import METRICS
 from support.scenarios import ROOT
 
-SMALL = ["replications=3", "horizon_months=12", "acquisition.0.initial_customers=1500",
+SMALL = ["replications=3", "horizon_months=12", "existing_customers.count=1500",
          "acquisition.0.new_per_month=150", "acquisition.1.new_per_month=60"]
 
 

@@ -19,6 +19,15 @@ def _is_optimize(path: Path) -> bool:
     return any(line.startswith("optimize:") for line in path.read_text().splitlines())
 
 
+def base_of(path: Path, count: int) -> list[str]:
+    """Overrides that shrink an example's simulated existing base (``existing_customers: {count, ...}``) to
+    ``count`` customers; none for an example without one (or whose base is a customer table)."""
+    import yaml
+
+    existing = (yaml.safe_load(path.read_text()) or {}).get("existing_customers")
+    return [f"existing_customers.count={count}"] if isinstance(existing, dict) and "count" in existing else []
+
+
 #: The example files of scenarios/: scenarios (for `run`), sweeps (for `sweep`) and searches (for `optimize`).
 EXAMPLE_SCENARIOS = [p for p in sorted((ROOT / "scenarios").glob("*.yaml")) if not _is_sweep(p)
                      and not _is_optimize(p)]
