@@ -132,8 +132,9 @@ def test_the_clv_formula_note_speaks_of_late_arrivals_only_when_there_are_some(t
     from sim.report.inputs import read_results
     from sim.report.run_page import run_page
 
-    one_cohort = ("acquisition.0.new_per_month=0", "acquisition.1.new_per_month=0",
-                  "segments.regular.referrals_per_year.mean=0", "segments.loyal.referrals_per_year.mean=0")
+    one_cohort = ("acquisition.0.initial_customers=1500", "acquisition.0.new_per_month=0",
+                  "acquisition.1.new_per_month=0", "segments.regular.referrals_per_year.mean=0",
+                  "segments.loyal.referrals_per_year.mean=0")
     for extra, said in (((), "so customers acquired late contribute a few months"),
                         (one_cohort, "all of them were acquired at the start, so each is counted for the whole "
                                      "horizon")):
@@ -141,6 +142,21 @@ def test_the_clv_formula_note_speaks_of_late_arrivals_only_when_there_are_some(t
         note = next(chart.note for chart in page.charts if chart.key == "clv-formulas")
         assert said in note
         assert ("acquired late" in note) == (not extra)
+
+
+def test_a_run_of_an_existing_base_alone_reports_without_the_clv_formulas(tmp_path) -> None:
+    """Nobody acquired (the existing base only): the guides' formulas, about an acquired customer's CLV, are left
+    out rather than divided by zero; the rest of the page is there."""
+    from support.reports import small_run
+
+    from sim.report.inputs import read_results
+    from sim.report.run_page import run_page
+
+    only_base = ("acquisition.0.new_per_month=0", "acquisition.1.new_per_month=0",
+                 "segments.regular.referrals_per_year.mean=0", "segments.loyal.referrals_per_year.mean=0")
+    page = run_page(read_results(small_run(tmp_path, extra=only_base)))
+    keys = [chart.key for chart in page.charts]
+    assert "clv-formulas" not in keys and "decision" in keys
 
 
 def test_every_section_is_in_the_sticky_contents(tmp_path) -> None:

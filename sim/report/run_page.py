@@ -81,7 +81,9 @@ def run_page(run: RunData) -> Page:
     if run.summary.get("member_comparison"):
         page_charts.append(Chart("members", "Members against non-members: self-selection", CAPTIONS["members"],
                                  charts.member_comparison_chart(run.summary["member_comparison"])))
-    page_charts.append(formula_chart(arms, months))
+    formulas = formula_chart(arms, months)
+    if formulas is not None:
+        page_charts.append(formulas)
     if base is not None:
         page_charts.append(frontier_chart({name: r.summary["metrics"] for name, r in arms.items()}))
     scenarios = {run.name: run.scenario} if run.scenario else {}
@@ -157,11 +159,14 @@ def arm_charts(arms: dict[str, RunData], months: int) -> list[Chart]:
     return result
 
 
-def formula_chart(arms: dict[str, RunData], months: int) -> Chart:
-    """The guides' CLV formulas against the simulated CLV, with the inputs as a table and a sentence why."""
+def formula_chart(arms: dict[str, RunData], months: int) -> Chart | None:
+    """The guides' CLV formulas against the simulated CLV, with the inputs as a table and a sentence why; None
+    when the run acquires nobody (an existing base alone): the formulas are about an acquired customer's CLV."""
     formulas = {}
     for name, r in list(arms.items())[:MAX_FORMULA_ARMS]:
         metrics = {key: value.get("mean") for key, value in r.summary["metrics"].items()}
+        if not metrics.get("customers_acquired"):
+            return None
         rate = ((r.scenario or {}).get("economics") or {}).get("annual_discount_rate", 0.10)
         formulas[name] = analysis.simple_clv(metrics, r.timeseries, float(rate))
     inputs = (("aov", "average order value (AOV)", 2), ("frequency", "purchases per active customer-year", 2),
