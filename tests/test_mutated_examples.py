@@ -72,6 +72,9 @@ def test_mutated_examples_exit_0_or_2_and_accepted_ones_run(tmp_path: Path) -> N
         scale = [f"--set=acquisition.{i}.{key}={max(0, int(c.get(key, 0)) // 100) if isinstance(c.get(key, 0), (int, float)) else 0}"
                  for i, c in enumerate(mutant.get("acquisition", [])) if isinstance(c, dict)
                  for key in ("initial_customers", "new_per_month") if key in c]
+        existing = mutant.get("existing_customers")
+        if isinstance(existing, dict) and isinstance(existing.get("count"), int) and existing["count"] >= 100:
+            scale.append(f"--set=existing_customers.count={existing['count'] // 100}")   # a simulated base too
         out = tmp_path / f"out-{stem}"
         result = runner.invoke(main, ["run", str(path), "--replications", "1", "--workers", "1", "--out", str(out),
                                       *scale])
