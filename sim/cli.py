@@ -588,8 +588,10 @@ def _value(value) -> str:
 @click.option("--calibration-end", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="Last day of the calibration period; the rest of the log is the holdout check "
                    "[default: the whole log, no holdout].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="SEGMENT.yaml",
-              help="Write the segments: block here [default: print it].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="SCENARIO.yaml",
+              help="Write a scenario that runs as it is: the calibrated segments and, with --customers and one "
+                   "segment, the customers of the table as its existing base (else the log's cohort replayed) "
+                   "[default: print the segments: block].")
 @click.option("--chart", type=click.Path(dir_okay=False), metavar="PNG", help="Chart of cumulative repeat "
               "purchases, predicted vs actual [default with -o and a holdout: beside it, NAME-holdout.png].")
 @click.option("--model", type=click.Choice(["auto", "bgnbd", "paretonbd"]), default="auto", show_default=True,
@@ -617,7 +619,7 @@ def calibrate(transactions_file: str, calibration_end, output: str | None, chart
     """Fit BG/NBD or Pareto/NBD and Gamma-Gamma to a transaction log (CSV or transactions.parquet).
 
     Prints the parameters with standard errors, the log-likelihoods and the model chosen, and the holdout
-    check; writes a segments: block in native parameters, ready to paste into a scenario.
+    check; writes a segments: block in native parameters (or, with -o, a scenario that runs as it is).
     """
     from sim.calibration.command import run_calibrate
     from sim.calibration.log import LogColumns

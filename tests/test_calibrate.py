@@ -183,6 +183,26 @@ def test_cdnow_command_writes_a_scenario_that_runs_and_a_chart(cdnow_csv: Path, 
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_with_the_customer_table_the_scenario_starts_from_the_existing_base(cdnow_csv: Path, tmp_path: Path) -> None:
+    """-o with --customers: the scenario starts from the table's customers as they stood at the calibration end
+    (existing_customers, its path relative to the scenario), looks 36 months ahead with new customers at the
+    log's rate (786 a month), and runs."""
+    out, table = tmp_path / "scenarios" / "ours.yaml", tmp_path / "data" / "customers.parquet"
+    result = invoke(cdnow_csv, "--calibration-end", "1997-09-30", "--customers", table, "-o", out)
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(out.read_text())
+    assert data["existing_customers"] == {"file": "../data/customers.parquet", "segment": "calibrated"}
+    assert "as they stood on 1997-09-30" in out.read_text()
+    scenario = load_scenario(out)
+    assert scenario.horizon_months == 36 and scenario.existing_count() == 2357
+    assert [(a.new_per_month, a.months) for a in scenario.acquisition] == [(786, None)]
+    run = CliRunner().invoke(main, ["run", str(out), "--replications", "1", "--workers", "1",
+                                    "--set", "acquisition.0.new_per_month=10", "--out", str(tmp_path / "run")])
+    assert run.exit_code == 0, run.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["metrics"]["existing_customers"]["mean"] == 2357
+
+
 def test_friendly_comments_describe_the_same_laws(cdnow_csv: Path, tmp_path: Path) -> None:
     """Pasting the commented strategist-friendly forms instead of the native ones gives the same laws."""
     for model in ("bgnbd", "paretonbd"):

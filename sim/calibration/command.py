@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 import sys
 from pathlib import Path
@@ -68,7 +69,9 @@ def run_calibrate(path: str, *, calibration_end: dt.date | None, output: str | N
         sys.stdout.write(block)
     else:
         try:
-            scenario = scenario_yaml(calibration, folder_name(Path(path).stem, "calibrated"))
+            table = None if customers is None else os.path.relpath(Path(customers).resolve(),
+                                                                    Path(output).resolve().parent)
+            scenario = scenario_yaml(calibration, folder_name(Path(path).stem, "calibrated"), table)
         except ValueError as exc:
             raise InputError([Problem(path, (), str(exc))]) from None
         _write(Path(output), lambda p: p.write_text(scenario))

@@ -43,11 +43,20 @@ def segments_yaml(calibration: Calibration) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scenario_yaml(calibration: Calibration, name: str) -> str:
-    """A complete scenario that runs as it is: the calibrated ``segments:`` block, and customers arriving as
-    the log's cohort did (its first purchases spread evenly over the months they span), over the months from
-    the first purchase to the end of the log. Economics are not in a transaction log: the margin written
-    is an assumption, marked as such, to be replaced by the firm's own.
+#: How far a scenario that starts from the customer table looks ahead, in months.
+FORWARD_MONTHS = 36
+
+
+def scenario_yaml(calibration: Calibration, name: str, customers: str | None = None) -> str:
+    """A complete scenario that runs as it is: the calibrated ``segments:`` block, and its customers.
+
+    With ``customers`` (the path of the customer table ``--customers`` wrote, relative to the scenario) and one
+    segment, the scenario starts from the firm's customers as they stand at the end of the calibration period
+    (``existing_customers``) and goes on for :data:`FORWARD_MONTHS` months, new customers arriving at the
+    log's rate of first purchases (an assumption, marked as such). Otherwise customers arrive as the log's
+    cohort did (its first purchases spread evenly over the months they span), over the months from the first
+    purchase to the end of the log. Economics are not in a transaction log: the margin written is an
+    assumption, marked as such, to be replaced by the firm's own.
 
     Raises
     ------
@@ -64,6 +73,10 @@ def scenario_yaml(calibration: Calibration, name: str) -> str:
         channel["segments"] = _shares(calibration.segments)
     else:
         channel["segments"] = {calibration.segments[0].name: 1.0}
+    from_base = customers is not None and len(calibration.segments) == 1
+    if from_base:
+        horizon = FORWARD_MONTHS
+        channel = {"channel": "new", "cac": 0.0, "new_per_month": per_month, "segments": channel["segments"]}
     head = yaml.safe_dump({"name": name, "description": f"customers as calibrated from {calibration.source}",
                            "horizon_months": horizon, "replications": 20, "seed": 1},
                           sort_keys=False, default_flow_style=False, width=1000)
@@ -72,9 +85,19 @@ def scenario_yaml(calibration: Calibration, name: str) -> str:
                  "  cost_to_serve_per_order: 0.0\n"
                  "  annual_discount_rate: 0.10\n")
     arrivals = (f"# {summary.size:,} customers made their first purchase from {first} to {last_first}: about "
-                f"{per_month:,} a month over {arrival_months} month(s).\n"
-                + yaml.safe_dump({"acquisition": [channel]}, sort_keys=False, default_flow_style=None, width=1000))
-    return head + economics + segments_yaml(calibration) + arrivals
+                f"{per_month:,} a month over {arrival_months} month(s).\n")
+    if from_base:
+        end = summary.calibration_end.isoformat()
+        arrivals += (f"# The simulation starts from them as they stood on {end} (the customer table), and new "
+                     f"customers go on\n# arriving at that rate (an assumption: set your own rate and CAC).\n"
+                     + yaml.safe_dump({"existing_customers": {"file": customers,
+                                                              "segment": calibration.segments[0].name}},
+                                      sort_keys=False, default_flow_style=None, width=1000))
+    elif customers is not None:
+        arrivals += ("# The customer table holds several segments; existing_customers takes one segment a table, so "
+                     "this scenario\n# replays the log's cohort instead.\n")
+    return (head + economics + segments_yaml(calibration) + arrivals
+            + yaml.safe_dump({"acquisition": [channel]}, sort_keys=False, default_flow_style=None, width=1000))
 
 
 def _months_between(start: dt.date, end: dt.date) -> int:
