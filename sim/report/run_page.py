@@ -158,7 +158,7 @@ def arm_charts(arms: dict[str, RunData], months: int) -> list[Chart]:
     ]
     if all(clv_charts.has_parts(r.cohorts) for r in arms.values()):   # results written before the parts lack them
         parts = clv_charts.parts_by_channel({name: r.cohorts for name, r in arms.items()})
-        result.append(Chart("clv-parts", "CLV in four parts: base, growth, network and learning",
+        result.append(Chart("clv-parts", "CLV in four parts by channel",
                             CAPTIONS["clv-parts"], clv_charts.clv_parts_chart(parts, horizon_months=months),
                             table=_parts_table(parts)))
     with_points = [(name, r) for name, r in arms.items()
