@@ -50,7 +50,8 @@ def test_result_files_follow_the_spec(tmp_path: Path) -> None:
 
     cohorts = pd.read_parquet(tmp_path / "cohorts.parquet")
     assert list(cohorts.columns) == ["replication", "acquisition_month", "channel", "segment", "customers",
-                                     "repeat_purchases", "net_revenue", "clv", "cac", "active_end", "network_value"]
+                                     "repeat_purchases", "net_revenue", "clv", "cac", "active_end", "network_value",
+                                     "clv_base", "clv_growth", "clv_learning", "clv_total"]
     paid = cohorts[cohorts["channel"] == "web"]
     assert paid.groupby("replication")["customers"].sum().eq(3000).all()
 

@@ -66,7 +66,7 @@ def test_a_scaled_run_is_k_times_its_sample_exactly() -> None:
             np.testing.assert_allclose(big.monthly[name], 10 * column, rtol=1e-12, atol=1e-9)
         for name in ("customers", "repeat_purchases", "active_end"):
             np.testing.assert_array_equal(big.cohorts[name], 10 * small.cohorts[name])
-        for name in ("clv", "cac", "network_value"):
+        for name in ("clv", "cac", "network_value", "clv_base", "clv_growth", "clv_learning", "clv_total"):
             np.testing.assert_array_equal(big.cohorts[name], small.cohorts[name])
         assert big.totals["customers_acquired"] == 10 * small.totals["customers_acquired"]
 

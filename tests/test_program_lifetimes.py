@@ -159,3 +159,13 @@ def test_identities_hold_on_the_compiled_engine(sc: Scenario) -> None:
     assert totals["points_earned"] == (totals["points_redeemed"] + totals["points_expired"]
                                        + totals["points_outstanding"])
     assert totals["purchases"] == totals["repeat_purchases"] + totals["customers_acquired"]
+
+
+def test_clv_parts_agree_with_an_existing_base() -> None:
+    """CLV's growth and learning parts (cohort sums ``clv_growth`` and ``learning``) agree too: new customers
+    from their arrival, the existing base from the start (those gone before it learn nothing)."""
+    sc = load_scenario(ROOT / "scenarios" / "retailer_existing_base.yaml",
+                       ["economics.learning_value_per_customer_year=6", "segments.retail.order_value.growth_per_year=0.04"])
+    assert_same_ledgers(sc, 1)
+    ledger = ProgramLifetimes(sc, 1).simulate()
+    assert ledger.cohort["learning"][ledger.existing_cohorts].sum() > 0 and ledger.cohort["clv_growth"].sum() > 0

@@ -123,6 +123,23 @@ def network_value(rep: dict) -> float:
     return rep["network_value"]
 
 
+def clv_growth(rep: dict) -> float:
+    return rep["clv_growth"]
+
+
+def clv_learning(rep: dict) -> float:
+    return rep["clv_learning"]
+
+
+def test_clv_growth_and_learning_parts() -> None:
+    """CLV's growth part (the regular segment's spend grows 5% a year) and learning part (4 a customer-year
+    alive), each engine with its own code: without a program (referrals, both dropout models), and with
+    win-back cycles, where a customer's alive time is its spells (the calendar engine counts each spell as
+    it ends). Detectable: see the printed table on failure."""
+    assert_agree("mixed", (clv_growth, clv_learning))
+    assert_agree("revive", (clv_growth, clv_learning))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Levers (points and the win-back cycles are fast tests; the others are slow)
 # ---------------------------------------------------------------------------------------------------

@@ -26,9 +26,11 @@ FLOWS = (
 #: Stocks read at each month's end.
 STOCKS = ("active_customers_end", "members_end", "points_outstanding", "points_liability")
 #: Per-cohort sums (cohorts.parquet; clv, cac and network_value are divided by customers at the end).
-#: ``clv`` holds discounted contributions, ``program`` the discounted program costs attributable to customers.
+#: ``clv`` holds discounted contributions, ``program`` the discounted program costs attributable to customers,
+#: ``clv_growth`` the part of ``clv``'s margin due to spend growth with tenure and ``learning`` the learning
+#: value of the customers' discounted alive years (CLV in four parts, ``docs/model.md``).
 COHORT_SUMS = ("customers", "repeat_purchases", "net_revenue", "clv", "program", "cac", "active_end",
-               "network_value")
+               "network_value", "clv_growth", "learning")
 #: Sums over members only, for the naive member-vs-non-member comparison (self-selection bias).
 MEMBER_SUMS = ("members_acquired", "member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
@@ -37,11 +39,13 @@ class Ledger:
     """Sums of one replication. ``month`` is the 0-based month index; ``cohort`` an index of the cohort table."""
 
     def __init__(self, horizon_months: int, cohort_count: int, margin_rate: float, cost_per_order: float,
-                 annual_discount_rate: float) -> None:
+                 annual_discount_rate: float, learning_value: float = 0.0) -> None:
         self.horizon_months = horizon_months
         self.margin_rate = margin_rate
         self.cost_per_order = cost_per_order
         self.delta = math.log1p(annual_discount_rate)
+        #: ``economics.learning_value_per_customer_year``: money per discounted customer-year alive.
+        self.learning_value = learning_value
         self.monthly = {name: np.zeros(horizon_months) for name in FLOWS + STOCKS}
         self.cohort = {name: np.zeros(cohort_count) for name in COHORT_SUMS}
         self.member = dict.fromkeys(MEMBER_SUMS, 0.0)
@@ -100,6 +104,22 @@ class Ledger:
         self.member["members_acquired"] += int(counts.sum())
         self._member_arrivals += counts
 
+    def record_alive_years(self, cohort: np.ndarray, acquired_at: np.ndarray, begin: np.ndarray,
+                           end: np.ndarray) -> None:
+        """The learning value of customers alive from ``begin`` to ``end`` (years; cut at the horizon, nothing
+        when ``end <= begin``), discounted to their acquisition at ``acquired_at``: ``learning_value`` times
+        their discounted alive years, ``integral exp(-delta (t - acquired_at)) dt`` over the spell
+        (``docs/model.md``, "CLV in four parts"). Nothing is recorded at a learning value of 0."""
+        if not self.learning_value or not len(cohort):
+            return
+        begin = np.asarray(begin, dtype=np.float64)
+        alive = np.maximum(np.minimum(end, self.horizon_months / 12.0) - begin, 0.0)
+        if self.delta:
+            years = -np.expm1(-self.delta * alive) / self.delta * np.exp(-self.delta * (begin - acquired_at))
+        else:
+            years = alive
+        self._add_by_cohort("learning", cohort, self.learning_value * years)
+
     def record_referral_bonuses(self, month: np.ndarray, cohort: np.ndarray, times: np.ndarray,
                                 bonus: np.ndarray) -> None:
         """Referral bonuses paid for referred customers arriving at ``times`` (months ``month``, cohorts
@@ -129,10 +149,13 @@ class Ledger:
     def record_purchases(self, month: int, cohort: np.ndarray, times: np.ndarray, acquired_at: np.ndarray,
                          list_value: np.ndarray, repeat: np.ndarray, *, parent: np.ndarray | None = None,
                          member: np.ndarray | None = None,
-                         factors: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                         factors: tuple[np.ndarray, np.ndarray] | None = None,
+                         growth: np.ndarray | None = None) -> None:
         """Orders at list price ``list_value`` at ``times`` (years); discounts are recorded as a cost.
 
         ``factors`` are :meth:`factors` of ``times`` and ``acquired_at`` if the caller has them already.
+        ``growth``: each order's spend growth with tenure (:func:`sim.engines.loops.tenure_growth`, the factor
+        ``list_value`` includes); the margin on ``list_value - list_value / growth`` goes to ``clv_growth``.
         """
         count = len(times)
         gross = float(list_value.sum())
@@ -145,6 +168,9 @@ class Ledger:
         # not np.dot: BLAS threads would spin on both cores and fight the process pool
         monthly["npv_profit"][month] += float(np.sum(from_start * contribution))
         self._add_value("clv", cohort, parent, from_acquisition * contribution)
+        if growth is not None:
+            grown = self.margin_rate * (list_value - list_value / growth)
+            self._add_by_cohort("clv_growth", cohort, from_acquisition * grown)
         self._add_by_cohort("net_revenue", cohort, list_value)
         self._add_by_cohort("repeat_purchases", cohort, repeat)
         if member is not None and member.any():
@@ -202,7 +228,8 @@ class Ledger:
         """Whole lives summed (:mod:`sim.engines.lifetimes`, :func:`sim.engines.loops.lives`): by month, purchases,
         acquisition purchases, list-price revenue, contribution discounted to the scenario start and final
         dropouts; by cohort, repeat purchases, net revenue (list price: no program, no discount), CLV,
-        network value (the CLV of the customers each cohort referred) and customers active at the end."""
+        network value (the CLV of the customers each cohort referred), customers active at the end and CLV's
+        growth part."""
         purchases, acquisition_purchases, list_value, present_value, dropouts = monthly
         flows = self.monthly
         flows["purchases"] += purchases
@@ -210,8 +237,8 @@ class Ledger:
         flows["gross_revenue"] += list_value
         flows["npv_profit"] += present_value
         flows["customers_dropped_out"] += dropouts
-        for name, sums in zip(("repeat_purchases", "net_revenue", "clv", "network_value", "active_end"), by_cohort,
-                              strict=True):
+        for name, sums in zip(("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "clv_growth"),
+                              by_cohort, strict=True):
             self.cohort[name] += sums
 
     def record_referred_arrivals(self, month: np.ndarray, cohort: np.ndarray) -> None:
@@ -244,7 +271,8 @@ class Ledger:
         """The ledger of one replication of ``scenario``: a cohort per month, channel and segment."""
         economics = scenario.economics
         return cls(scenario.horizon_months, scenario.horizon_months * channels * segments, economics.gross_margin,
-                   economics.cost_to_serve_per_order, economics.annual_discount_rate)
+                   economics.cost_to_serve_per_order, economics.annual_discount_rate,
+                   economics.learning_value_per_customer_year)
 
     def merge(self, other: Ledger) -> None:
         """Add the closed ledger of another shard of the same replication: every sum is additive (the

@@ -42,7 +42,19 @@ def cohort_table(ledger: Ledger, channels: list[str], segments: list[str]) -> di
         "cac": sums["cac"][present] / customers,
         "active_end": sums["active_end"][present].astype(np.int64),
         "network_value": sums["network_value"][present] / customers,
+        **clv_parts(sums, present, customers),
     }
+
+
+def clv_parts(sums: dict[str, np.ndarray], present, customers: np.ndarray) -> dict[str, np.ndarray]:
+    """CLV in the four parts of the marketing texts, per customer of the cohorts ``present`` (``docs/model.md``,
+    "CLV in four parts"): ``clv_base`` + ``clv_growth`` is ``clv``; the network part is ``network_value``;
+    ``clv_learning`` is the learning value; ``clv_total`` their sum."""
+    clv = (sums["clv"][present] - sums["program"][present]) / customers
+    growth = sums["clv_growth"][present] / customers
+    learning = sums["learning"][present] / customers
+    return {"clv_base": clv - growth, "clv_growth": growth, "clv_learning": learning,
+            "clv_total": clv + sums["network_value"][present] / customers + learning}
 
 
 def transaction_table(parts: list[tuple[np.ndarray, ...]] | None) -> dict[str, np.ndarray] | None:

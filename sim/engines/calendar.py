@@ -26,6 +26,7 @@ import simpy
 
 from sim.accounting.ledger import Ledger
 from sim.accounting.tables import ReplicationResult, replication_result, transaction_table
+from sim.engines import loops
 from sim.engines.allocator import keep_freed_memory
 from sim.engines.draws import Draws
 from sim.model.acquisition import arrival_times, channel_names, cohort_index, month_batches, shards
@@ -327,8 +328,12 @@ class Engine:
         member, tier = pop.member[ids], pop.tier[ids]
         value = self.draws.order_values(keys, made, segment, pop.spend_mean[ids], t, acquired_at)
         factors = ledger.factors(t, acquired_at, pop.arrival_discount[ids])
+        growth = None
+        if self.draws.has_growth:   # the growth each value includes, by the same compiled formula
+            growth = loops.grow_order_values(np.ones(ids.size), self.draws.log_growth,
+                                             np.ascontiguousarray(segment, dtype=np.uint8), t, acquired_at)
         ledger.record_purchases(month, cohort, t, acquired_at, value, repeat, parent=parent, member=member,
-                                factors=factors)
+                                factors=factors, growth=growth)
         # discounts: the deeper of an open blanket window and a held personal offer (used up now)
         offer_until = pop.offer_until[ids]
         held = np.flatnonzero(offer_until > t)
@@ -438,6 +443,8 @@ class Engine:
             counted = pop.death[revived] > -INF
             earlier[counted] = self._months_of_deaths(pop.death[revived[counted]])
             self.ledger.record_reactivations(month, earlier, pop.member[revived])
+            self.ledger.record_alive_years(pop.cohort[revived], pop.acquired_at[revived], pop.spell_start[revived],
+                                           pop.death[revived])   # the spell that ended
             if self._charges_membership:   # the closed spell's part of this month: month end sees the new one
                 closed = pop.member[revived] & (pop.death[revived] > -INF)   # gone before the start: no spell
                 members, died = revived[closed], pop.death[revived[closed]]
@@ -702,6 +709,7 @@ class Engine:
         self.events += int(np.count_nonzero(dead))
         death_month = self._months_of_deaths(death[dead])
         self.ledger.record_exits(death_month, alive_end_cohorts)
+        self.ledger.record_alive_years(pop.view("cohort"), pop.view("acquired_at"), pop.view("spell_start"), death)
         self.ledger.close(death_month[pop.view("member")[dead]])
 
     def _result(self) -> ReplicationResult:

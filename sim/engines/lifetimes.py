@@ -234,8 +234,8 @@ class Lifetimes:
         return sums, cohort_sums
 
     def _zero_sums(self) -> tuple[np.ndarray, np.ndarray]:
-        """Empty monthly and cohort sums of :func:`sim.engines.loops.lives` (five quantities each)."""
-        return np.zeros((5, self.months)), np.zeros((5, len(self.ledger.cohort["customers"])))
+        """Empty monthly and cohort sums of :func:`sim.engines.loops.lives` (five and six quantities)."""
+        return np.zeros((5, self.months)), np.zeros((6, len(self.ledger.cohort["customers"])))
 
     def _log(self, group: dict[str, np.ndarray]) -> None:
         """``--transactions``: the same lives again, now that each one's number of purchases is known,
@@ -260,6 +260,7 @@ class Lifetimes:
         if self.transactions is not None:
             self._log(columns)
         self.ledger.record_lives(sums, cohort_sums)
+        self.ledger.record_alive_years(columns["cohort"], columns["arrival"], columns["arrival"], columns["death"])
         self.events += int(sums[0].sum() + sums[4].sum())   # purchases and dropouts
         if self.has_referrals:
             referring = np.flatnonzero(columns["referral_rate"] > 0)

@@ -74,7 +74,8 @@ def lives(customers, state, order_values, economics, accounts, log):
     (1), list-price revenue (2), discounted contribution (3) and dropouts (4) by month;
     ``cohort_sums[k, cohort]`` repeat purchases (0), list-price revenue (1), CLV (2: contribution discounted
     to the acquisition), network value (3: the CLV of customers referred by the cohort, by parent cohort, -1
-    for none) and customers active at the horizon (4). ``log`` = (offsets, times, values): with non-empty
+    for none), customers active at the horizon (4) and CLV's growth part (5: the margin on what orders gained
+    by spend growth with tenure, discounted to the acquisition). ``log`` = (offsets, times, values): with non-empty
     times, purchase j of customer i (counting from ``made``) is logged at ``offsets[i] + j``.
     """
     key, segment, cohort, parent, spend_mean, rate, dropout_p, arrival, end = customers
@@ -91,6 +92,7 @@ def lives(customers, state, order_values, economics, accounts, log):
         own_rate, chance, scale = np.float64(rate[i]), np.float64(dropout_p[i]), np.float64(spend_mean[i])
         grow, born, stop = log_growth[s], arrival[i], end[i]
         total, worth = revenue[i], present[i]
+        grown = 0.0   # the discounted margin on spend growth with tenure
         first = count
         # an existing customer (count > 0 already) may have its next purchase beyond its end: none then
         while count == 0 or when < stop:
@@ -104,6 +106,8 @@ def lives(customers, state, order_values, economics, accounts, log):
             sums[3, month] += contribution
             total += value
             worth += contribution
+            if grow != 0.0:
+                grown += margin_rate * (value - value / tenure_growth(grow, when - born)) * math.exp(-delta * when)
             if logging:
                 log_time[offsets[i] + count] = when
                 log_value[offsets[i] + count] = value
@@ -122,6 +126,7 @@ def lives(customers, state, order_values, economics, accounts, log):
         cohort_sums[0, group] += np.float64(count - first) - (1.0 if first == 0 else 0.0)
         cohort_sums[1, group] += total
         cohort_sums[2, group] += clv
+        cohort_sums[5, group] += grown / math.exp(-delta * born)
         if parent[i] >= 0:
             cohort_sums[3, parent[i]] += clv
         if death[i] < horizon:
@@ -161,7 +166,7 @@ def warm_up() -> None:
     starts = np.array([0.0, np.inf])
     lives((u64, u8, i32, i32, f32, f32, f32, f64, f64), (f64, f64, u64, f64, f64),
           (tables, f64, f64, np.zeros(3, dtype=np.uint64)), ((0.0, 0.0, 0.0, 0.0), starts),
-          (np.zeros((5, 1)), np.zeros((5, 1))), (i64, f64, f64))
+          (np.zeros((5, 1)), np.zeros((6, 1))), (i64, f64, f64))
     referrals(u64, f64, f64, f32, np.uint64(1), i64, f64)
     grow_order_values(f64, f64, u8, f64, f64)
     months_of(f64, starts)

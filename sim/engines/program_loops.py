@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from sim.engines.loops import draw_order_value
+from sim.engines.loops import draw_order_value, tenure_growth
 from sim.model.calendar import month_of
 from sim.random.compiled import OPTIONS, exponential, uniform
 
@@ -34,7 +34,7 @@ MONTHLY = ("purchases", "acquisition_purchases", "gross_revenue", "npv_profit", 
            "reward_cost", "points_earned", "points_redeemed", "points_expired", "points_change", "member_cost",
            "member_dropouts", "deadlines", "tier_benefit_cost", "discount_cost")
 #: Rows of the cohort sums of :func:`program_lives`.
-COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program")
+COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program", "clv_growth")
 #: The member sums of :func:`program_lives` (``Ledger.member``).
 MEMBER = ("member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
@@ -212,6 +212,8 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                 sums[3, month] += from_start * contribution
                 cohort_sums[1, group] += value
                 cohort_sums[2, group] += from_acquisition * contribution
+                if grow != 0.0:   # CLV's growth part: the margin on what spend growth with tenure added
+                    cohort_sums[6, group] += from_acquisition * margin_rate * (value - value / tenure_growth(grow, when - born))
                 if up >= 0:
                     cohort_sums[3, up] += from_acquisition * contribution
                 if is_member:

@@ -133,7 +133,7 @@ KNOWN_FIELDS = {
                "segments", "acquisition", "existing_customers", "policy", "response"},
     ExistingFromFile: {"file", "segment", "channel"},
     ExistingSimulated: {"count", "history_months", "segments", "channel"},
-    Economics: {"gross_margin", "cost_to_serve_per_order", "annual_discount_rate"},
+    Economics: {"gross_margin", "cost_to_serve_per_order", "annual_discount_rate", "learning_value_per_customer_year"},
     Acquisition: {"channel", "cac", "initial_customers", "new_per_month", "months", "segments"},
     Segment: {"purchases_per_year", "dropout", "order_value", "referrals_per_year", "deal_proneness"},
     PurchaseRate: {"mean", "cv", "r", "alpha", "alpha_unit"},
@@ -249,6 +249,7 @@ class ReferenceEngine:
         # plain event lists, handed to the Ledger at the end
         self.arrivals: list[tuple] = []       # (month, cohort, time, cac, referred, bonus, member)
         self.purchases: list[tuple] = []      # (month, cohort, time, arrival, list value, repeat, parent, member)
+        self.growth_margin: list[tuple] = []  # (cohort, margin on what growth with tenure added, at acquisition)
         self.costs: dict[str, list[tuple]] = defaultdict(list)  # name -> (month, cohort, time, arrival, amount, parent)
         self.fixed_costs: list[tuple] = []    # (month, amount, time)
         self.points_flow = np.zeros((self.months, 3), dtype=np.int64)   # earned, redeemed, expired
@@ -645,7 +646,12 @@ class ReferenceEngine:
         value = c.spend_mean
         if spend.p is not None:
             value *= self.gen.standard_gamma(spend.p) / spend.p
+        before_growth = value
         value *= (1.0 + spend.growth_per_year) ** (t - c.arrival)
+        if spend.growth_per_year:   # CLV's growth part, discounted to the acquisition
+            economics = self.scenario.economics
+            self.growth_margin.append((c.cohort, economics.gross_margin * (value - before_growth)
+                                       / (1.0 + economics.annual_discount_rate) ** (t - c.arrival)))
         # the deeper of an open window and a held coupon; the coupon is used up either way
         depth = max(self.open_windows, default=0.0)
         if c.offer_until > t:
@@ -943,6 +949,12 @@ class ReferenceEngine:
         for c in self.customers:
             if c.alive:
                 ledger.cohort["active_end"][c.cohort] += 1
+        for cohort, amount in self.growth_margin:
+            ledger.cohort["clv_growth"][cohort] += amount
+        learning = economics.learning_value_per_customer_year
+        if learning:
+            for c in self.customers:
+                ledger.cohort["learning"][c.cohort] += learning * self._discounted_alive_years(c)
         return ReplicationResult(
             replication=self.replication,
             totals=ledger.totals(),
@@ -951,6 +963,21 @@ class ReferenceEngine:
             events=self.events + len(self.customers),
             transactions=self._transaction_table() if self.record_transactions else None,
         )
+
+    def _discounted_alive_years(self, c: Customer) -> float:
+        """The years ``c`` was alive within the horizon, each discounted to its acquisition: the integral of
+        (1 + rate)^-(t - arrival) over its spells."""
+        rate = self.scenario.economics.annual_discount_rate
+        total = 0.0
+        for start, end in c.spells:
+            end = min(end, self.horizon)
+            if end <= start:
+                continue
+            if rate == 0:
+                total += end - start
+            else:
+                total += ((1.0 + rate) ** -(start - c.arrival) - (1.0 + rate) ** -(end - c.arrival)) / math.log(1.0 + rate)
+        return total
 
     def _cohort_table(self, ledger: Ledger) -> dict[str, np.ndarray]:
         sums = ledger.cohort
@@ -972,6 +999,10 @@ class ReferenceEngine:
             "cac": pick("cac") / customers,
             "active_end": pick("active_end").astype(np.int64),
             "network_value": pick("network_value") / customers,
+            "clv_base": (pick("clv") - pick("program") - pick("clv_growth")) / customers,
+            "clv_growth": pick("clv_growth") / customers,
+            "clv_learning": pick("learning") / customers,
+            "clv_total": (pick("clv") - pick("program") + pick("network_value") + pick("learning")) / customers,
         }
 
     def _transaction_table(self) -> dict[str, np.ndarray]:

@@ -340,3 +340,33 @@ def constant_rate_clv(
     m, v, lam = _arr(margin_rate), _arr(order_value), _arr(purchase_rate)
     k = _arr(dropout_hazard) + _arr(discount_rate_continuous)
     return _out(m * v * (1.0 + lam * _expm1_ratio(_arr(horizon), k)))
+
+
+def constant_rate_clv_growth(
+    margin_rate: ArrayLike,
+    order_value: ArrayLike,
+    purchase_rate: ArrayLike,
+    dropout_hazard: ArrayLike,
+    discount_rate_continuous: ArrayLike,
+    log_growth: ArrayLike,
+    horizon: ArrayLike,
+) -> FloatOrArray:
+    """Expected growth part of the CLV of one customer with constant rates (``docs/model.md``, "CLV in four
+    parts"): the discounted margin on what spend growth with tenure adds to its orders,
+
+    ``int_0^T m v ((1+g)^t - 1) lambda e^-(mu+delta)t dt = m v lambda [A(mu+delta-gamma) - A(mu+delta)]``
+
+    with ``gamma = ln(1 + g)`` (``log_growth``) and ``A(k) = (1 - e^-kT) / k`` (limit T at k = 0); the
+    acquisition purchase, at tenure 0, adds nothing. Same units as :func:`constant_rate_clv`.
+    """
+    m, v, lam, horizon = _arr(margin_rate), _arr(order_value), _arr(purchase_rate), _arr(horizon)
+    k = _arr(dropout_hazard) + _arr(discount_rate_continuous)
+    return _out(m * v * lam * (_expm1_ratio(horizon, k - _arr(log_growth)) - _expm1_ratio(horizon, k)))
+
+
+def discounted_alive_years(dropout_hazard: ArrayLike, discount_rate_continuous: ArrayLike,
+                           horizon: ArrayLike) -> FloatOrArray:
+    """Expected years a customer with an exponential lifetime (hazard mu) is alive within the horizon T, each
+    discounted to its acquisition at delta: ``int_0^T e^-(mu+delta)t dt = (1 - e^-(mu+delta)T) / (mu+delta)``
+    (limit T at mu + delta = 0). Times the learning value, CLV's learning part (``docs/model.md``)."""
+    return _out(_expm1_ratio(_arr(horizon), _arr(dropout_hazard) + _arr(discount_rate_continuous)))

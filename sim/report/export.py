@@ -39,6 +39,7 @@ MONEY = frozenset({
     "tier_benefit_cost", "referral_bonus_cost", "message_cost", "member_cost", "program_fixed_cost",
     "program_cost", "acquisition_cost", "profit", "npv_profit", "clv_per_customer", "clv_minus_cac_per_customer",
     "points_liability", "profit_net_of_liability", "clv", "cac", "network_value",
+    "clv_base", "clv_growth", "clv_learning", "clv_total",
 })
 #: Ratios, shown as percentages.
 RATIOS = frozenset({"roi", "breakage_rate"})

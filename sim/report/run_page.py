@@ -7,7 +7,7 @@ import pandas as pd
 
 from sim.accounting.derived import payback_months
 from sim.output.layout import folder_name
-from sim.report import analysis, charts, text
+from sim.report import analysis, charts, clv_charts, text
 from sim.report.decision import DECISION_CAPTION, decision_bullets, decision_chart
 from sim.report.inputs import ComparisonData, RunData
 from sim.report.page import Chart, Page
@@ -39,6 +39,13 @@ CAPTIONS = {
         "from acquisition to the horizon, before CAC; black ticks are the CAC. Right: CLV / CAC; below 1 the "
         "channel does not earn back what it costs to acquire (within the horizon); guides aim for 3. Referral "
         "customers' CAC is the referral bonus, absent without a referral program."),
+    "clv-parts": (
+        "CLV per customer in the four parts of the marketing texts, by channel (means over replications): base, "
+        "the margin at the customer's starting spend, less cost to serve and attributable program costs; growth, "
+        "the margin on what its spend growth with tenure added; network, the CLV of the customers it referred; "
+        "learning, what the relationship teaches the firm (economics.learning_value_per_customer_year per "
+        "discounted year alive). Black dots: the total, with its 95% interval. Network value is also counted in "
+        "the referred customers' own CLV, so totals do not add up across channels."),
     "points": (
         "Means over replications. Left: points earned, redeemed and expired each month. Right: the points "
         "outstanding at each month end and their liability: outstanding points at the firm's cost of a reward, "
@@ -151,12 +158,28 @@ def arm_charts(arms: dict[str, RunData], months: int) -> list[Chart]:
         Chart("channel-clv", "CLV and CLV / CAC by channel", CAPTIONS["channel-clv"],
               charts.channel_clv_chart(channels, horizon_months=months)),
     ]
+    if all(clv_charts.has_parts(r.cohorts) for r in arms.values()):   # results written before the parts lack them
+        parts = clv_charts.parts_by_channel({name: r.cohorts for name, r in arms.items()})
+        result.append(Chart("clv-parts", "CLV in four parts by channel",
+                            CAPTIONS["clv-parts"], clv_charts.clv_parts_chart(parts, horizon_months=months),
+                            table=_parts_table(parts)))
     with_points = [(name, r) for name, r in arms.items()
                    if "points_earned" in r.timeseries and r.timeseries["points_earned"].sum() > 0]
     for name, r in with_points[:MAX_POINTS_CHARTS]:
         result.append(Chart(f"points-{_slug(name)}", f"Points and liability: {name}", CAPTIONS["points"],
                             charts.points_chart(r.timeseries)))
     return result
+
+
+def _parts_table(parts: pd.DataFrame) -> dict:
+    """The numbers of the CLV parts chart: per arm and channel, each part and the total per customer."""
+    names = [label for _, label in clv_charts.PARTS]
+    arms = parts["arm"].nunique() > 1
+    columns = (["scenario"] if arms else []) + ["channel", *names, "total"]
+    rows = [([row["arm"]] if arms else []) + [row["channel"], *(number(row[c], 2) for c, _ in clv_charts.PARTS),
+                                             number(row["clv_total"], 2)]
+            for _, row in parts.iterrows()]
+    return {"columns": columns, "rows": rows}
 
 
 def formula_chart(arms: dict[str, RunData], months: int) -> Chart | None:

@@ -33,6 +33,9 @@ class Economics(Frozen):
     cost_to_serve_per_order: Money = 0.0
     #: 10 is 1000% a year: beyond it every future cash flow is worth nothing anyway.
     annual_discount_rate: Annotated[float, Field(ge=0, le=10, description="Per year, at most 10.")] = 0.10
+    #: What a year of a customer's relationship teaches the firm (CLV's learning part, ``docs/model.md``):
+    #: money per customer-year alive, discounted like every flow; 0 leaves CLV as it was.
+    learning_value_per_customer_year: Money = 0.0
 
 
 class Acquisition(Frozen):

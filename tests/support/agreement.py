@@ -64,7 +64,8 @@ def build(*, customers: int, months: int, new_per_month: int = 0, referrals: boo
         regular["referrals_per_year"] = loyal["referrals_per_year"] = NO_REFERRALS
     data = {
         "name": "reference-check", "horizon_months": months, "replications": 1, "seed": seed,
-        "economics": {"gross_margin": 0.3, "cost_to_serve_per_order": 2.0, "annual_discount_rate": 0.1},
+        "economics": {"gross_margin": 0.3, "cost_to_serve_per_order": 2.0, "annual_discount_rate": 0.1,
+                      "learning_value_per_customer_year": 4.0},
         "segments": {"regular": regular, "loyal": loyal},
         "acquisition": [
             {"channel": "web", "cac": 20.0, "initial_customers": customers,
@@ -96,7 +97,7 @@ def revive(*, customers: int, months: int, seed: int) -> Scenario:
                    dropout={"model": "per_purchase", "mean": 0.5})
     return Scenario.model_validate({
         "name": "revive", "horizon_months": months, "replications": 1, "seed": seed,
-        "economics": {"gross_margin": 0.3},
+        "economics": {"gross_margin": 0.3, "learning_value_per_customer_year": 4.0},
         "segments": {"regular": segment},
         "acquisition": [{"channel": "web", "initial_customers": customers}],
         "policy": {"enrollment": {"probability": 1.0}, "costs": {"per_member_per_year": 12.0},
@@ -263,6 +264,8 @@ def _replicate(engine: str, scenario: Scenario, replication: int, extra=None) ->
         "purchases": result.monthly["purchases"],
         "network_value": float(np.sum(cohorts["network_value"] * cohorts["customers"])),
         "referral_clv": float(np.sum((cohorts["clv"] * cohorts["customers"])[cohorts["channel"] == "referral"])),
+        # CLV's growth and learning parts, summed over customers
+        **{name: float(np.sum(cohorts[name] * cohorts["customers"])) for name in ("clv_growth", "clv_learning")},
         "repeats_per_customer": np.bincount(ids) - 1,
         "spend_per_customer": np.bincount(ids, weights=tx["amount"]),
         "gaps": interpurchase_gaps(tx),
