@@ -273,7 +273,9 @@ def comparison_page(comparison: ComparisonData) -> Page:
     for name in compared[:MAX_WATERFALLS]:
         page_charts.append(incremental_charts(runs[name], runs[reference], reference)[1])
     page_charts += arm_charts(runs, months)
-    page_charts.append(formula_chart(runs, months))
+    formulas = formula_chart(runs, months)
+    if formulas is not None:
+        page_charts.append(formulas)
     scenarios = {name: r.scenario for name, r in runs.items() if r.scenario}
     return Page(
         title=f"Comparison of {', '.join(content['metrics'])}: loyalty-sim report",
