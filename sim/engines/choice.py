@@ -13,6 +13,6 @@ def compiled_program_gap(scenario: Scenario) -> str | None:
     policy = scenario.policy
     if policy is None:
         return "no program"
-    if any(discount.kind != "blanket" for discount in policy.discounts):
-        return "targeted offers and win-back offers"
+    if any(discount.kind == "targeted" for discount in policy.discounts):
+        return "targeted offers"
     return None

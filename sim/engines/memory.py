@@ -1,6 +1,6 @@
 """How much memory a run needs, checked before it starts (``docs/model.md``, section 6).
 
-The calendar engine (programs with targeted or win-back offers, and any program's transaction log) holds the whole population; the engine without a program and the compiled program engine
+The calendar engine (programs with targeted offers, and any program's transaction log) holds the whole population; the engine without a program and the compiled program engine
 run in flat memory but for their queue of referred customers (their program state lives in the slice being
 simulated: about 2 bytes per customer more peak memory from 0.58M to 2.32M customers of a points program,
 bench/bench_engine.py); the transaction log grows with the purchases. The figures below are

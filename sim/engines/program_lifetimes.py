@@ -1,9 +1,10 @@
 """The engine of a program whose customers live apart: each customer's life under the policy, compiled.
 
-A program without targeted-offer rounds or win-back offers leaves every customer to its own events: membership, points earned and redeemed, the
-goal gradient, points expiry, tiers on the trailing 12 months evaluated at its month ends, membership and
-tier costs by month, blanket windows with their dips and habituation (a calendar known in advance),
-dropout, referrals and their bonuses; existing customers start from their history. Such a scenario runs as
+A program without targeted-offer rounds leaves every customer to its own events: membership, points earned
+and redeemed, the goal gradient, points expiry, tiers on the trailing 12 months evaluated at its month ends,
+membership and tier costs by month, blanket windows with their dips and habituation (a calendar known in
+advance), win-back offers with their coupons and reactivations, dropout, referrals over every alive spell
+and their bonuses; existing customers start from their history. Such a scenario runs as
 the engine without a program does (:mod:`sim.engines.lifetimes`: slices of customers from a queue, the
 loop of a slice in threads, the parts' sums added in a fixed order, referred customers queued), with the
 program's loop :func:`sim.engines.program_loops.program_lives`. Its draws are those of the calendar engine
@@ -28,11 +29,14 @@ from sim.random import streams as rng
 from sim.random.streams import Purpose
 from sim.schema import Scenario
 from sim.schema.policy import MAX_POINTS_PER_PURCHASE
+from sim.schema.units import DAYS_PER_YEAR
 
 #: The columns of a slice: those of :mod:`sim.engines.lifetimes` and the program's per-customer state
-#: (32 bytes, for the slice only: nothing is kept per customer once its life is booked).
+#: (44 bytes, for the slice only: nothing is kept per customer once its life is booked). ``hazard`` draws
+#: a reactivated customer's new lifetime; ``first_end`` is where its first alive spell's referrals end.
 PROGRAM_COLUMNS: dict[str, type] = {
     **COLUMNS, "member": np.bool_, "redeemer": np.bool_, "points": np.int64, "arrival_discount": np.float64,
+    "hazard": np.float32, "first_end": np.float64,
 }
 #: Per customer and tier (index 0: no tier), kept beside the columns: the purchase-rate factor of membership
 #: and tier, the goal-gradient strength, the per-purchase dropout chance and the hazard's multiplier.
@@ -57,7 +61,8 @@ def calendar_table(program, segments: int, horizon: float) -> tuple:
     reads them: every change before the horizon in the order the calendar engine makes them (a window
     opens, closes, a segment's dip ends), each with the state after it: whether a window is open, the
     index of the deepest open window's depth in the depths (0 when none is open), the dip factor of each
-    segment; then the depths, the uplift of each segment at each depth and the habituation factors."""
+    segment; then the depths (0, the windows' and the personal offers'), the uplift of each segment at each
+    depth and the habituation factors."""
     events = []   # (time, order, window, what)
     for order, window in enumerate(program.windows):
         events.append((window.start, order, window, "open"))
@@ -69,7 +74,8 @@ def calendar_table(program, segments: int, horizon: float) -> tuple:
                 break
             events.append((dip_end, order, window, "dip"))
     events.sort(key=lambda event: (event[0], event[1]))
-    depths = np.array(sorted({0.0} | {window.depth for window in program.windows}))
+    offers = {discount.depth for discount in program.policy.discounts if discount.kind != "blanket"}
+    depths = np.array(sorted({0.0} | {window.depth for window in program.windows} | offers))
     uplifts = np.array([[float(program.uplift(np.array([segment]), depth)[0]) for depth in depths]
                         for segment in range(segments)]).reshape(segments, len(depths))
     times, opened, depth_at, dips = [], [], [], []
@@ -92,6 +98,22 @@ def calendar_table(program, segments: int, horizon: float) -> tuple:
     return (np.array(times, dtype=np.float64), np.array(opened, dtype=np.bool_), np.array(depth_at, dtype=np.int64),
             np.array(dips, dtype=np.float64).reshape(len(times), segments), depths, uplifts,
             np.ascontiguousarray(habituation, dtype=np.float64))
+
+
+def offer_table(program, scenario: Scenario, calendar: tuple) -> tuple:
+    """The win-back offer as :func:`~sim.engines.program_loops.program_lives` reads it: its delay (years; inf
+    without one), the index of its depth in the calendar's depths, its validity (years), its message cost,
+    the reactivation chance, the stream increment of reactivation draws, and the times the calendar engine
+    advances to (month starts, window changes, targeted-offer rounds), where its intervals start."""
+    winback = program.winback
+    depths = calendar[4]
+    barriers = np.unique(np.concatenate([np.arange(scenario.horizon_months + 1) / 12.0, calendar[0],
+                                         np.array([r.time for r in program.target_rounds], dtype=np.float64)]))
+    if winback is None:
+        return (np.inf, 0, 0.0, 0.0, 0.0, rng.increment(Purpose.REACTIVATION), barriers)
+    return (float(program.winback_delay), int(np.searchsorted(depths, winback.depth)),
+            winback.valid_days / DAYS_PER_YEAR, float(winback.message_cost),
+            float(scenario.response.winback_reactivation), rng.increment(Purpose.REACTIVATION), barriers)
 
 
 class ProgramLifetimes(Lifetimes):
@@ -121,6 +143,9 @@ class ProgramLifetimes(Lifetimes):
             np.inf if program.expiry is None else program.expiry, float(scenario.policy.costs.per_member_per_year),
             program.tier_benefit.astype(np.float64), program.tier_min.astype(np.float64))
         self.calendar = calendar_table(program, len(self.laws), self.horizon)
+        self.offers = offer_table(program, scenario, self.calendar)
+        self.winback = program.winback is not None
+        self.room = 64   # reactivations a part of a slice records before it runs again with more room
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.points_change = np.zeros(self.months)
         self.member_dropouts = np.zeros(self.months)
@@ -217,6 +242,7 @@ class ProgramLifetimes(Lifetimes):
                 chance[joined, level] = np.minimum(1.0, group["dropout_p"][joined] * dropout)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor, chance=chance)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
+        group["hazard"][:] = newcomers["hazard"]
         if opening is None:
             joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
             self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
@@ -269,26 +295,41 @@ class ProgramLifetimes(Lifetimes):
             bonus = np.where(parents["member"], referral.referrer_bonus + referral.referee_bonus, 0.0)
             self.ledger.record_referral_bonuses(month, cohort, born, bonus)
 
-    def _live(self, group: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The compiled loop over the customers of ``group``: returns its monthly, cohort and member sums."""
-        group["death"][:] = group["lifetime"]
-        sums = np.zeros((len(program_loops.MONTHLY), self.months))
-        cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
-        member_sums = np.zeros(len(program_loops.MEMBER))
+    def _live(self, group: dict[str, np.ndarray]) -> tuple:
+        """The compiled loop over the customers of ``group``: returns its monthly, cohort and member sums and
+        the alive spells that reactivations began (:meth:`_spells`)."""
         opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
         customers = (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
-                                                "arrival", "member", "redeemer", *BY_TIER, "arrival_discount")),
+                                                "arrival", "member", "redeemer", *BY_TIER, "arrival_discount",
+                                                "hazard")),
                      opening)
-        program_loops.program_lives(customers, self.rules, self.calendar, (group["death"], group["made"], group["points"]),
-                                    self.order_values, self.economics, (sums, cohort_sums, member_sums))
-        return sums, cohort_sums, member_sums
+        room = self.room
+        while True:   # again with room for every reactivation if they did not fit (rare: the same numbers)
+            group["death"][:] = group["lifetime"]
+            sums = np.zeros((len(program_loops.MONTHLY), self.months))
+            cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
+            member_sums = np.zeros(len(program_loops.MEMBER))
+            revivals = (np.empty(room, dtype=np.int64), np.empty(room), np.empty(room, dtype=np.int64),
+                        np.empty(room), np.zeros(1, dtype=np.int64))
+            state = (group["death"], group["made"], group["points"], group["first_end"], revivals)
+            program_loops.program_lives(customers, self.rules, self.calendar, self.offers, state, self.order_values,
+                                        self.economics, (sums, cohort_sums, member_sums))
+            used = int(revivals[4][0])
+            if used <= room:
+                break
+            room = used
+        owner, start, lives, end = (column[:used] for column in revivals[:4])
+        spells = {name: group[name][owner] for name in ("ident", "key", "segment", "cohort", "referral_rate",
+                                                          "member")}
+        spells.update(arrival=start, death=end, first=1_000_000 + lives)
+        return sums, cohort_sums, member_sums, spells
 
     def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
         """The slice's sums, added part by part in a fixed order, go to the ledger; its referrers wait for
         their referrals to be drawn."""
         results = [part.result() if isinstance(part, Future) else part for part in parts]
-        sums, cohort_sums, member_sums = (total.copy() for total in results[0])
-        for monthly, by_cohort, members in results[1:]:   # in a fixed order, whichever thread finished first
+        sums, cohort_sums, member_sums = (total.copy() for total in results[0][:3])
+        for monthly, by_cohort, members, _ in results[1:]:   # in a fixed order, whichever thread finished first
             sums += monthly
             cohort_sums += by_cohort
             member_sums += members
@@ -297,8 +338,10 @@ class ProgramLifetimes(Lifetimes):
         flows["purchases"] += rows["purchases"]
         flows["repeat_purchases"] += rows["purchases"] - rows["acquisition_purchases"]
         for name in ("gross_revenue", "npv_profit", "customers_dropped_out", "reward_cost", "points_earned",
-                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost", "discount_cost"):
+                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost", "discount_cost",
+                     "message_cost", "customers_reactivated"):
             flows[name] += rows[name]
+        self.ledger.record_member_reactivations(rows["member_reactivations"])
         self.points_change += rows["points_change"]
         self.member_dropouts += rows["member_dropouts"]
         for name, row in zip(program_loops.COHORT, cohort_sums, strict=True):
@@ -309,7 +352,45 @@ class ProgramLifetimes(Lifetimes):
         if self.has_referrals:
             referring = np.flatnonzero(columns["referral_rate"] > 0)
             if referring.size:
-                self.referrers.append({name: columns[name][referring] for name in
-                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate",
-                                        "member")})
-                self.waiting += referring.size
+                names = ("key", "segment", "cohort", "arrival", "death", "referral_rate", "member")
+                if not self.winback:
+                    self.referrers.append({name: columns[name][referring] for name in names})
+                    self.waiting += referring.size
+                else:
+                    spells = self._spells(columns, referring, [result[3] for result in results])
+                    self.referrers.append(spells)
+                    self.waiting += len(spells["key"])
+
+    def _spells(self, columns: dict[str, np.ndarray], referring: np.ndarray, later: list) -> dict[str, np.ndarray]:
+        """The alive spells of the referring customers of a slice, each customer's in order: the first from
+        its arrival to ``first_end``, then those that reactivations began (``later``, from the parts of the
+        slice), whose first referral is drawn with the counter ``first`` (:func:`~sim.engines.program_loops.spell_referrals`)."""
+        first = {name: columns[name][referring] for name in ("ident", "key", "segment", "cohort", "arrival",
+                                                               "referral_rate", "member")}
+        first.update(death=columns["first_end"][referring], first=np.full(referring.size, -1, dtype=np.int64))
+        parts = [first] + [{name: part[name][part["referral_rate"] > 0] for name in part} for part in later]
+        rows = {name: np.concatenate([part[name] for part in parts]) for name in first}
+        order_in_customer = np.concatenate([np.zeros(referring.size, dtype=np.int64)]
+                                           + [np.arange(1, len(part["key"]) + 1) for part in parts[1:]])
+        order = np.lexsort((order_in_customer, rows["ident"]))
+        rows = {name: column[order] for name, column in rows.items()}
+        rows["fresh"] = rows["first"] < 0
+        return rows
+
+    def _referral_times(self, left: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The referrals of ``left`` (customers, or their alive spells under a win-back offer): the row of
+        each referral's referrer, its number and its time, row by row."""
+        if not self.winback:
+            return super()._referral_times(left)
+        key, start, rate = left["key"], left["arrival"], left["referral_rate"]
+        end = np.minimum(left["death"], self.horizon)
+        step = rng.increment(Purpose.REFERRAL_TIME)
+        none_f, none_i = np.empty(0), np.empty(0, dtype=np.int64)
+        counts = program_loops.spell_referrals(key, start, end, rate, left["first"], left["fresh"], step, none_i,
+                                               none_f, none_i)
+        parent = np.repeat(np.arange(counts.size), counts)
+        offsets = np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)
+        born, number = np.empty(parent.size), np.empty(parent.size, dtype=np.int64)
+        program_loops.spell_referrals(key, start, end, rate, left["first"], left["fresh"], step, offsets, born,
+                                      number)
+        return parent, number, born
