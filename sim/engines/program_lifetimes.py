@@ -116,6 +116,41 @@ def offer_table(program, scenario: Scenario, calendar: tuple) -> tuple:
             float(scenario.response.winback_reactivation), rng.increment(Purpose.REACTIVATION), barriers)
 
 
+#: What a customer stopped before a targeted-offer round resumes from: :func:`~sim.engines.program_loops.program_lives`'s
+#: ``resume``, in its order (``ring``: 12 float32 a customer).
+RESUME: dict[str, type] = {
+    "started": np.bool_, "pending": np.float64, "deadline": np.float64, "mult": np.float64, "last": np.float64,
+    "tier": np.int8, "ring": np.float32, "spend_12m": np.float64, "change": np.int64, "discounted": np.int64,
+    "closing": np.int64, "offer_until": np.float64, "coupon": np.int64, "winback_at": np.float64,
+    "spell_start": np.float64, "lives": np.uint8, "spell": np.int64, "repeat_spend": np.float64,
+}
+
+
+def resume_state(n: int, repeat_spend: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The ``resume`` state of ``n`` customers not yet begun, with their repeat spend so far (existing
+    customers: from their history)."""
+    state = {name: np.zeros((n, 12) if name == "ring" else n, dtype=dtype) for name, dtype in RESUME.items()}
+    if repeat_spend is not None:
+        state["repeat_spend"][:] = repeat_spend
+    return state
+
+
+def spell_lists() -> tuple:
+    """Empty records of the alive spells reactivations begin: owner, start, reactivations before, end."""
+    from numba import typed, types
+
+    return (typed.List.empty_list(types.int64), typed.List.empty_list(types.float64),
+            typed.List.empty_list(types.int64), typed.List.empty_list(types.float64))
+
+
+def spell_arrays(spells: tuple) -> tuple[np.ndarray, ...]:
+    """The records of :func:`spell_lists` as arrays."""
+    owner, start, lives, end = spells
+    count = len(owner)
+    return (np.fromiter(owner, dtype=np.int64, count=count), np.fromiter(start, dtype=np.float64, count=count),
+            np.fromiter(lives, dtype=np.int64, count=count), np.fromiter(end, dtype=np.float64, count=count))
+
+
 class ProgramLifetimes(Lifetimes):
     """Simulates one replication of a scenario whose program :func:`compiled_program_gap` accepts."""
 
@@ -145,7 +180,6 @@ class ProgramLifetimes(Lifetimes):
         self.calendar = calendar_table(program, len(self.laws), self.horizon)
         self.offers = offer_table(program, scenario, self.calendar)
         self.winback = program.winback is not None
-        self.room = 64   # reactivations a part of a slice records before it runs again with more room
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.points_change = np.zeros(self.months)
         self.member_dropouts = np.zeros(self.months)
@@ -295,34 +329,33 @@ class ProgramLifetimes(Lifetimes):
             bonus = np.where(parents["member"], referral.referrer_bonus + referral.referee_bonus, 0.0)
             self.ledger.record_referral_bonuses(month, cohort, born, bonus)
 
-    def _live(self, group: dict[str, np.ndarray]) -> tuple:
-        """The compiled loop over the customers of ``group``: returns its monthly, cohort and member sums and
-        the alive spells that reactivations began (:meth:`_spells`)."""
+    def _live(self, group: dict, until: float = np.inf, arrivals: bool = False) -> tuple:
+        """The compiled loop over the customers of ``group`` from where they stand to ``until`` (default: the
+        horizon): returns its monthly, cohort and member sums and, for lives run whole, the alive spells
+        that reactivations began (:meth:`_spells`). A group that keeps its ``resume`` state (targeted-offer
+        rounds) goes on from where the previous call stopped."""
         opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
         customers = (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
                                                 "arrival", "member", "redeemer", *BY_TIER, "arrival_discount",
                                                 "hazard")),
                      opening)
-        room = self.room
-        while True:   # again with room for every reactivation if they did not fit (rare: the same numbers)
+        resume, spells = group.get("resume"), group.get("spells")
+        whole = resume is None
+        if whole:   # a slice's lives, whole
             group["death"][:] = group["lifetime"]
-            sums = np.zeros((len(program_loops.MONTHLY), self.months))
-            cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
-            member_sums = np.zeros(len(program_loops.MEMBER))
-            revivals = (np.empty(room, dtype=np.int64), np.empty(room), np.empty(room, dtype=np.int64),
-                        np.empty(room), np.zeros(1, dtype=np.int64))
-            state = (group["death"], group["made"], group["points"], group["first_end"], revivals)
-            program_loops.program_lives(customers, self.rules, self.calendar, self.offers, state, self.order_values,
-                                        self.economics, (sums, cohort_sums, member_sums))
-            used = int(revivals[4][0])
-            if used <= room:
-                break
-            room = used
-        owner, start, lives, end = (column[:used] for column in revivals[:4])
-        spells = {name: group[name][owner] for name in ("ident", "key", "segment", "cohort", "referral_rate",
-                                                          "member")}
-        spells.update(arrival=start, death=end, first=1_000_000 + lives)
-        return sums, cohort_sums, member_sums, spells
+            resume, spells = resume_state(len(group["key"]), group.get("repeat_at")), spell_lists()
+        sums = np.zeros((len(program_loops.MONTHLY), self.months))
+        cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
+        member_sums = np.zeros(len(program_loops.MEMBER))
+        state = (group["death"], group["made"], group["points"], group["first_end"], spells, tuple(resume.values()))
+        program_loops.program_lives(customers, self.rules, self.calendar, self.offers, state, self.order_values,
+                                    self.economics, (sums, cohort_sums, member_sums), until, arrivals)
+        if not whole:
+            return sums, cohort_sums, member_sums, None
+        owner, start, lives, end = spell_arrays(spells)
+        later = {name: group[name][owner] for name in ("ident", "key", "segment", "cohort", "referral_rate", "member")}
+        later.update(arrival=start, death=end, first=1_000_000 + lives)
+        return sums, cohort_sums, member_sums, later
 
     def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
         """The slice's sums, added part by part in a fixed order, go to the ledger; its referrers wait for

@@ -138,8 +138,9 @@ def spell_referrals(key, start, end, rate, first, fresh, step, offsets, times, n
 
 
 @numba.njit(**OPTIONS)
-def program_lives(customers, program, calendar, offers, state, order_values, economics, accounts):
-    """Every customer of the slice from its arrival to the horizon under a program.
+def program_lives(customers, program, calendar, offers, state, order_values, economics, accounts, until, arrivals):
+    """Every customer of the slice from where it stands (its arrival, the first time) up to ``until`` or
+    the horizon under a program.
 
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
     redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount,
@@ -156,17 +157,23 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     and their pull-forward dips, the same for everyone, as changes in time order. ``offers`` = (win-back
     delay (years, inf: no win-back offer), the index of its depth in ``depths``, its validity (years), its
     message cost, the reactivation chance, the stream increment of reactivation draws, the calendar
-    engine's advance times (sorted)). ``state`` = (death, made, points, first end, revivals): ``death``
-    enters as the hazard lifetime and leaves as the final dropout time; ``made`` and ``points`` leave as the
-    purchases and the balance at the horizon; ``first end`` receives the end of the first alive spell as
-    far as referrals go (see below); ``revivals`` = (owner, start, lives, end, used): each reactivation
-    appends the customer's index in the slice, the new spell's start, the reactivations before it and the
-    spell's end as far as referrals go, while there is room (``used[0]`` counts them all: the caller runs
-    the slice again with more room if they did not fit). The opening state = (pending purchase at rate 1,
-    purchases made, last purchase, points, tier, spend of each of the 11 months before the start) is that
-    of existing customers (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at
-    the start, a lifetime of -inf means gone before the start); a new customer has made none and makes its
-    acquisition purchase at arrival. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`.
+    engine's advance times (sorted)).
+
+    ``state`` = (death, made, points, first end, spells, resume), each customer's, read where it stands
+    and written where it stops: ``death`` enters as the hazard lifetime and leaves as the dropout time;
+    ``made`` and ``points`` the purchases and the balance; ``first end`` (inf until known) the end of the
+    first alive spell as far as referrals go (below); ``spells`` = (owner, start, reactivations before,
+    end) typed lists, to which each reactivation appends the customer's index in the slice, the new
+    spell's start and the reactivations before it (its end, as far as referrals go, is written when the
+    spell closes). ``resume`` = (started, pending purchase, deadline, rate multiplier, last purchase, tier,
+    12-month ring, trailing 12-month spend, next calendar change, discounted purchases, next month end to
+    close, coupon valid until, its depth's index, win-back offer at, spell start, reactivations, open
+    spell's record, repeat spend): what a stopped customer resumes from (``started`` False: not yet
+    begun). The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
+    tier, spend of each of the 11 months before the start) is that of existing customers
+    (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
+    lifetime of -inf means gone before the start); a new customer has made none and makes its acquisition
+    purchase at arrival. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`.
     ``accounts`` = (monthly sums by :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by
     :data:`MEMBER`).
 
@@ -176,6 +183,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     offer may still revive them. A spell's referrals end where the calendar engine stops drawing them: at its
     dropout, or at the start of the interval in which a win-back revives the customer (the engine draws the
     referrals due in an interval after its purchases and deadlines, and a revival restarts them).
+    Everything before ``until`` happens; a customer stops at its first event at or after it (a targeted
+    offer round is there), but for an acquisition purchase at ``until`` if ``arrivals`` (the round at the
+    start sees the customers arriving then buy first). Its exit (final dropout, active at the end) is
+    booked when it reaches the horizon.
     """
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
         drop_factor, arrival_discount, hazard, opening = customers
@@ -184,9 +195,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     change_time, change_open, change_depth, change_dip, depths, uplifts, habituation = calendar
     delay, winback_at_depth, valid, message_cost, comeback, revive_step, barriers = offers
     changes, worn = len(change_time), len(habituation) - 1
-    death, made, balance, first_end, revivals = state
-    owners, spell_starts, spell_lives, spell_ends, used = revivals
-    room = len(owners)
+    death, made, balance, first_end, spells, resume = state
+    owners, spell_starts, spell_lives, spell_ends = spells
+    started, pending_at, deadline_at, mult_at, last_of, tier_of, rings, spend_of, change_of, discounted_of, \
+        closing_of, offer_until_of, coupon_of, winback_of, spell_start_of, lives_of, spell_of, repeat_of = resume
     tables, shapes, log_growth, steps = order_values
     (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
     sums, cohort_sums, member_sums = accounts
@@ -197,7 +209,6 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     tiers = len(tier_min)
     benefits = tiers > 0 and benefit.max() > 0
     charging = member_cost > 0 or benefits
-    ring = np.zeros(12, dtype=np.float32)     # net spend by month over the trailing 12 months
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
     for m in range(months):
         whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
@@ -208,41 +219,65 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         is_member, redeems = member[i], redeemer[i]
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
-        tier = np.intp(tier_at[i])
-        ring[:] = 0.0
-        spend_12m = 0.0
-        if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
-            for slot in range(1, 12):
-                ring[slot] = ring_at[i]
-                spend_12m += np.float64(ring_at[i])
-        count = history[i]
-        points = np.int64(points_at[i])
-        last = last_at[i]
-        change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
+        ring = rings[i]                       # net spend by month over the trailing 12 months
+        if not started[i]:
+            started[i] = True
+            tier = np.intp(tier_at[i])
+            ring[:] = 0.0
+            spend_12m = 0.0
+            if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
+                for slot in range(1, 12):
+                    ring[slot] = ring_at[i]
+                    spend_12m += np.float64(ring_at[i])
+            count = history[i]
+            points = np.int64(points_at[i])
+            last = last_at[i]
+            change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
+            discounted = 0
+            mult = 1.0
+            offer_until, coupon_at = -INF, 0   # a held coupon: valid until, the index of its depth
+            spell_start, lives, spell = born, 0, -1   # the alive spell: its start, reactivations so far, its record
+            repeat_spend = repeat_of[i]
+            winback_at = INF
+            if winback_on:
+                winback_at = born + delay if count == 0 else max(last + delay, 0.0)
+            if count == 0:
+                pending = born              # the acquisition purchase, at arrival
+                deadline = winback_at
+            else:   # an existing customer: its pending purchase at the program's rate, what is overdue due at once
+                dip = change_dip[change - 1, s] if change > 0 else 1.0
+                index = _offer(change > 0 and change_open[change - 1], change_depth[change - 1] if change > 0 else 0,
+                               False, 0)
+                mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
+                                   uplifts[s, max(index, 0)], dip * habituation[0])
+                pending = start_at[i] / mult
+                deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
+            closing = month_of(born, month_start) if is_member and (charging or tiers) else months
+            first_end[i] = INF
+        else:
+            tier = np.intp(tier_of[i])
+            spend_12m = spend_of[i]
+            count = made[i]
+            points = balance[i]
+            last = last_of[i]
+            change = change_of[i]
+            discounted = discounted_of[i]
+            mult = mult_at[i]
+            offer_until, coupon_at = offer_until_of[i], np.intp(coupon_of[i])
+            spell_start, lives, spell = spell_start_of[i], np.intp(lives_of[i]), spell_of[i]
+            repeat_spend = repeat_of[i]
+            winback_at = winback_of[i]
+            pending, deadline = pending_at[i], deadline_at[i]
+            closing = closing_of[i]
         offered, depth_at, dip = False, 0, 1.0
         if change > 0:
             offered, depth_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
-        discounted = 0
-        mult = 1.0
-        offer_until, coupon_at = -INF, 0   # a held coupon: valid until, the index of its depth
-        spell_start, lives, spell = born, 0, -1   # the alive spell: its start, reactivations so far, its record
-        winback_at = INF
-        if winback_on:
-            winback_at = born + delay if count == 0 else max(last + delay, 0.0)
-        if count == 0:
-            pending = born              # the acquisition purchase, at arrival
-            deadline = winback_at
-        else:   # an existing customer: its pending purchase at the program's rate, what is overdue due at once
-            mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
-                               uplifts[s, depth_at], dip * habituation[0])
-            pending = start_at[i] / mult
-            deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
-        closing = month_of(born, month_start) if is_member and (charging or tiers) else months
-        first_end[i] = INF
+        finished = False
         while True:
             when = min(pending, deadline)
             revivable = winback_at < INF   # dropped out, a win-back offer can still bring it back
-            if change < changes and change_time[change] <= when and (pending < INF or revivable) and not (
+            if change < changes and change_time[change] <= when and change_time[change] < until and (
+                    pending < INF or revivable) and not (
                     closing < months and (closing + 1) / 12.0 <= change_time[change]):
                 at = change_time[change]   # windows opened or closed, dips began or ended: a time change
                 offered, depth_at, dip = change_open[change], change_depth[change], change_dip[change, s]
@@ -255,7 +290,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         pending = at + (pending - at) * (mult / new)
                     mult = new
                 continue
-            if closing < months and (closing + 1) / 12.0 <= when:
+            if closing < months and (closing + 1) / 12.0 <= when and (closing + 1) / 12.0 < until:
                 start, end = closing / 12.0, (closing + 1) / 12.0
                 if not lifetime > start:
                     if not revivable:   # gone: its month ends change nothing any more
@@ -293,6 +328,9 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 closing += 1
                 continue
             if not when < horizon:
+                finished = True
+                break
+            if not when < until and not (arrivals and count == 0 and when == until and pending <= deadline):
                 break
             month = month_of(when, month_start)
             from_start = math.exp(-delta * when)
@@ -308,6 +346,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     sums[1, month] += 1.0
                 else:
                     cohort_sums[0, group] += 1.0
+                    repeat_spend += value
                 sums[2, month] += value
                 sums[3, month] += from_start * contribution
                 cohort_sums[1, group] += value
@@ -400,23 +439,19 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         ended = min(lifetime, _interval_start(barriers, when))
                         if spell < 0:
                             first_end[i] = ended
-                        elif spell < room:
+                        else:
                             spell_ends[spell] = ended
-                        spell = used[0]
-                        if spell < room:
-                            owners[spell], spell_starts[spell], spell_lives[spell] = i, when, lives
-                        used[0] += 1
+                        spell = len(owners)
+                        owners.append(i)
+                        spell_starts.append(when)
+                        spell_lives.append(lives)
+                        spell_ends.append(INF)
                         spell_start = when
                         lifetime = when + exponential(k, revive_step, np.uint64(3 * lives + 2)) / (
                             np.float64(hazard[i]) * drop_factor[i, tier])
                         lives = min(lives + 1, 255)
                     if not gone or back:   # a single-use coupon; a held one keeps the better terms
-                        until = when + valid
-                        if offer_until > when:
-                            coupon_at = max(coupon_at, winback_at_depth)
-                            offer_until = max(offer_until, until)
-                        else:
-                            coupon_at, offer_until = winback_at_depth, until
+                        coupon_at, offer_until = _give(offer_until, coupon_at, when, winback_at_depth, valid)
                 index = _offer(offered, depth_at, offer_until > when, coupon_at)
                 new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
                                   uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
@@ -429,11 +464,17 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     mult = new
                 deadline = _deadline(offer_until, winback_at, points, last, expiry)
                 sums[12, month] += 1.0
+        death[i], made[i], balance[i] = lifetime, count, points
+        tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, discounted
+        mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
+        spell_start_of[i], lives_of[i], spell_of[i], repeat_of[i] = spell_start, lives, spell, repeat_spend
+        pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
+        if not finished:
+            continue
         if spell < 0:
             first_end[i] = lifetime
-        elif spell < room:
+        else:
             spell_ends[spell] = lifetime
-        death[i], made[i], balance[i] = lifetime, count, points
         if lifetime == -INF:   # an existing customer gone before the start: no dropout in the horizon
             pass
         elif lifetime < horizon:
@@ -443,3 +484,13 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 sums[11, gone_in] += 1.0
         else:
             cohort_sums[4, group] += 1.0
+
+
+@numba.njit(**OPTIONS)
+def _give(offer_until, coupon_at, t, depth_at, valid):
+    """A single-use coupon of the depth at index ``depth_at`` given at ``t``, valid for ``valid`` years; a
+    held one keeps the better terms of the two. Returns the coupon's depth index and validity."""
+    until = t + valid
+    if offer_until > t:
+        return max(coupon_at, depth_at), max(offer_until, until)
+    return depth_at, until
