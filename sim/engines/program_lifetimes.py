@@ -119,7 +119,7 @@ def offer_table(program, scenario: Scenario, calendar: tuple) -> tuple:
 #: What a customer stopped before a targeted-offer round resumes from: :func:`~sim.engines.program_loops.program_lives`'s
 #: ``resume``, in its order (``ring``: 12 float32 a customer).
 RESUME: dict[str, type] = {
-    "started": np.bool_, "pending": np.float64, "deadline": np.float64, "mult": np.float64, "last": np.float64,
+    "started": np.int8, "pending": np.float64, "deadline": np.float64, "mult": np.float64, "last": np.float64,
     "tier": np.int8, "ring": np.float32, "spend_12m": np.float64, "change": np.int64, "discounted": np.int64,
     "closing": np.int64, "offer_until": np.float64, "coupon": np.int64, "winback_at": np.float64,
     "spell_start": np.float64, "lives": np.uint8, "spell": np.int64, "repeat_spend": np.float64,
@@ -187,10 +187,13 @@ class ProgramLifetimes(Lifetimes):
     def simulate(self) -> Ledger:
         """Every customer to the horizon, then the program's month-end figures: fixed cost, points stocks and
         members at each month's end."""
-        if self.base:   # a zero hazard is an infinite lifetime, as in the queue's slices
-            with np.errstate(divide="ignore", over="ignore"):
-                self._enter_base()
-        ledger = super().simulate()
+        if self.program.target_rounds:
+            ledger = self._simulate_rounds()
+        else:
+            if self.base:   # a zero hazard is an infinite lifetime, as in the queue's slices
+                with np.errstate(divide="ignore", over="ignore"):
+                    self._enter_base()
+            ledger = super().simulate()
         program, costs = self.program, self.scenario.policy.costs
         if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
             for month in range(self.months):
@@ -313,11 +316,168 @@ class ProgramLifetimes(Lifetimes):
                 opening = {"alive": traits["alive"][part], "last_purchase": traits["last_purchase"][part],
                            "points_balance": None if base.points_balance is None else base.points_balance[part],
                            "spend_12m": base.spend_12m[part]}
-                group = self._enter(newcomers, self.columns, opening)
+                rounds = bool(self.program.target_rounds)
+                group = self._enter(newcomers, self._fresh_columns(size) if rounds else self.columns, opening)
                 alive = opening["alive"]
                 self.ledger.record_existing(cohort, count if start == 0 else 0, int(np.count_nonzero(alive)),
                                             members=int(np.count_nonzero(group["member"] & alive)))
-                self._leave([self._live(group)], group)
+                if rounds:   # the whole population lives at once
+                    self._add_parts(group, traits["first_purchase"][part],
+                                    base.repeat_purchases[part] * base.mean_repeat_spend[part])
+                else:
+                    self._leave([self._live(group)], group)
+
+    # -- targeted-offer rounds: everyone advanced to each round, ranked, then on ------------------------
+    def _simulate_rounds(self) -> Ledger:
+        """The population with targeted-offer rounds: every customer's state kept at once, in parts. Each
+        round stops everyone before it (the customers referred before it too), the firm ranks everyone
+        acquired so far as the calendar engine's round does, the chosen get their offer; then on. simpy's
+        calendar is not needed: the rounds are known in advance, and nothing else couples customers."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sim.engines.allocator import keep_freed_memory
+        from sim.engines.lifetimes import PARTS
+
+        keep_freed_memory()
+        self.population: list[dict] = []
+        # in the calendar engine's order of rounds at the same time: offer by offer, round by round
+        rounds = sorted(self.program.target_rounds, key=lambda target_round: target_round.time)
+        with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
+            if self.base:
+                self._enter_base()
+            self._join()
+            for target_round in rounds:
+                self._advance(target_round.time, threads, arrivals=target_round.time == 0)
+                self._round(target_round)
+            self._advance(np.inf, threads)
+        self.ledger.close()
+        return self.ledger
+
+    def _fresh_columns(self, n: int) -> dict[str, np.ndarray]:
+        return {name: np.empty(n, dtype=dtype) for name, dtype in self.columns_spec.items()}
+
+    def _add_parts(self, group: dict, first_purchase: np.ndarray, repeat_spend: np.ndarray | None = None) -> list:
+        """``group``'s customers join the population in parts (one per thread), each with its state to resume
+        from: not yet begun, referrals drawn up to no time yet."""
+        from sim.engines.lifetimes import PARTS
+
+        n = len(group["key"])
+        group["death"][:] = group["lifetime"]
+        group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
+        group["resume"] = resume_state(n, repeat_spend)
+        cuts = [n * part // PARTS for part in range(PARTS + 1)]
+        added = []
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            if a == b:
+                continue
+            part = {name: column[a:b] for name, column in group.items() if name != "resume"}
+            part["resume"] = {name: column[a:b] for name, column in group["resume"].items()}
+            part["spells"] = spell_lists()
+            part["floor"] = -np.inf
+            added.append(part)
+        self.population.extend(added)
+        return added
+
+    def _join(self) -> list:
+        """Everyone waiting in the queue (acquisition batches, referred customers) joins the population."""
+        added = []
+        while (newcomers := self._dequeue(SLOTS)) is not None:
+            group = self._enter(newcomers, self._fresh_columns(len(newcomers["key"])))
+            added += self._add_parts(group, newcomers["arrival"])
+        return added
+
+    def _advance(self, until: float, threads, arrivals: bool = False) -> None:
+        """Every customer to ``until`` (inf: the horizon), the customers referred before it too: each part's
+        loop in a thread, the sums booked part by part in a fixed order."""
+        todo = list(self.population)
+        while todo:
+            futures = [threads.submit(self._live, part, until, arrivals) for part in todo]
+            self._book([future.result() for future in futures])
+            self._draw_referrals(todo, min(until, self.horizon))
+            todo = self._join()
+
+    def _draw_referrals(self, parts: list, cutoff: float) -> None:
+        """The referrals of ``parts``' customers due before ``cutoff`` and not drawn yet: over their alive
+        spells as they stand (an alive customer's last spell goes on past the cutoff); the customers they
+        bring wait in the queue."""
+        if not self.has_referrals:
+            return
+        rows = []
+        for part in parts:
+            referring = np.flatnonzero(part["referral_rate"] > 0)
+            if referring.size:
+                death, spell = part["death"], part["resume"]["spell"]
+                owner, start, lives, end = spell_arrays(part["spells"])
+                open_now = np.arange(owner.size) == spell[owner]
+                end = np.where(open_now, death[owner], end)
+                later = {name: part[name][owner] for name in ("ident", "key", "segment", "cohort", "referral_rate",
+                                                               "member")}
+                later.update(arrival=start, death=end, first=1_000_000 + lives)
+                first_end = np.where(spell >= 0, part["first_end"], death)
+                rows.append(self._spells({**part, "first_end": first_end}, referring, [later]))
+                rows[-1]["floor"] = np.full(len(rows[-1]["key"]), part["floor"])
+                rows[-1]["death"] = np.minimum(rows[-1]["death"], cutoff)
+            part["floor"] = cutoff
+        if rows:
+            self.referrers = rows
+            self.waiting = 0
+            self._refer()
+
+    def _round(self, target_round) -> None:
+        """A targeted-offer round at its time t, as the calendar engine's: everyone acquired so far (before t;
+        at 0, those arriving then, who have just bought) scored from its observable history, the message
+        cost of the chosen booked, the offer to those alive, their pending purchases moved (time change)
+        and deadlines refreshed."""
+        from sim.model.scoring import select_targets
+
+        t, offer = target_round.time, target_round.offer
+        if not self.population:
+            return
+        pieces = []
+        for index, part in enumerate(self.population):
+            scored = np.flatnonzero(part["arrival"] < t if t > 0 else part["arrival"] <= 0)
+            pieces.append((index, scored))
+        names = ("key", "segment", "arrival", "first_purchase", "made", "cohort", "parent_cohort", "death")
+        columns = {name: np.concatenate([self.population[index][name][scored] for index, scored in pieces])
+                   for name in names}
+        for name in ("last", "repeat_spend"):
+            columns[name] = np.concatenate([self.population[index]["resume"][name][scored] for index, scored in pieces])
+        owner = np.concatenate([np.full(scored.size, index) for index, scored in pieces])
+        local = np.concatenate([scored for _, scored in pieces])
+        if not local.size:
+            return
+        made = columns["made"].astype(np.int64)
+        first = columns["first_purchase"]
+        recency = np.where(made > 0, columns["last"] - first, 0.0)
+        chosen = select_targets(self.laws, columns["segment"], np.maximum(made - 1, 0), recency, t - first,
+                                columns["repeat_spend"], target=offer.target, share=offer.share, keys=columns["key"])
+        if not chosen.size:
+            return
+        if offer.message_cost:
+            month = int(months_of(np.array([t]), self.month_start)[0])
+            self.ledger.record_cost("message_cost", month, columns["cohort"][chosen], np.full(chosen.size, t),
+                                    columns["arrival"][chosen], np.full(chosen.size, offer.message_cost),
+                                    parent=columns["parent_cohort"][chosen])
+        alive = chosen[columns["death"][chosen] > t]
+        depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
+        valid = offer.valid_days / DAYS_PER_YEAR
+        for index, part in enumerate(self.population):
+            ids = local[alive[owner[alive] == index]]
+            if ids.size:
+                program_loops.give_offers(self._customers(part), self.rules, self.calendar, self._state(part),
+                                          ids, t, depth_at, valid)
+        self.events += chosen.size
+
+    def _customers(self, group: dict) -> tuple:
+        """The customers' columns as :func:`~sim.engines.program_loops.program_lives` reads them."""
+        opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
+        return (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
+                                           "arrival", "member", "redeemer", *BY_TIER, "arrival_discount", "hazard")),
+                opening)
+
+    def _state(self, group: dict) -> tuple:
+        return (group["death"], group["made"], group["points"], group["first_end"], group["spells"],
+                tuple(group["resume"].values()))
 
     def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
                   parents: dict[str, np.ndarray]) -> None:
@@ -334,11 +494,7 @@ class ProgramLifetimes(Lifetimes):
         horizon): returns its monthly, cohort and member sums and, for lives run whole, the alive spells
         that reactivations began (:meth:`_spells`). A group that keeps its ``resume`` state (targeted-offer
         rounds) goes on from where the previous call stopped."""
-        opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
-        customers = (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
-                                                "arrival", "member", "redeemer", *BY_TIER, "arrival_discount",
-                                                "hazard")),
-                     opening)
+        customers = self._customers(group)
         resume, spells = group.get("resume"), group.get("spells")
         whole = resume is None
         if whole:   # a slice's lives, whole
@@ -361,6 +517,22 @@ class ProgramLifetimes(Lifetimes):
         """The slice's sums, added part by part in a fixed order, go to the ledger; its referrers wait for
         their referrals to be drawn."""
         results = [part.result() if isinstance(part, Future) else part for part in parts]
+        self._book(results)
+        if self.has_referrals:
+            referring = np.flatnonzero(columns["referral_rate"] > 0)
+            if referring.size:
+                names = ("key", "segment", "cohort", "arrival", "death", "referral_rate", "member")
+                if not self.winback:
+                    self.referrers.append({name: columns[name][referring] for name in names})
+                    self.waiting += referring.size
+                else:
+                    spells = self._spells(columns, referring, [result[3] for result in results])
+                    self.referrers.append(spells)
+                    self.waiting += len(spells["key"])
+
+    def _book(self, results: list) -> None:
+        """The sums of the parts of a slice (or of the population), added part by part in a fixed order,
+        go to the ledger."""
         sums, cohort_sums, member_sums = (total.copy() for total in results[0][:3])
         for monthly, by_cohort, members, _ in results[1:]:   # in a fixed order, whichever thread finished first
             sums += monthly
@@ -382,17 +554,6 @@ class ProgramLifetimes(Lifetimes):
         for name, value in zip(program_loops.MEMBER, member_sums, strict=True):
             self.ledger.member[name] += float(value)
         self.events += int(rows["purchases"].sum() + rows["customers_dropped_out"].sum() + rows["deadlines"].sum())
-        if self.has_referrals:
-            referring = np.flatnonzero(columns["referral_rate"] > 0)
-            if referring.size:
-                names = ("key", "segment", "cohort", "arrival", "death", "referral_rate", "member")
-                if not self.winback:
-                    self.referrers.append({name: columns[name][referring] for name in names})
-                    self.waiting += referring.size
-                else:
-                    spells = self._spells(columns, referring, [result[3] for result in results])
-                    self.referrers.append(spells)
-                    self.waiting += len(spells["key"])
 
     def _spells(self, columns: dict[str, np.ndarray], referring: np.ndarray, later: list) -> dict[str, np.ndarray]:
         """The alive spells of the referring customers of a slice, each customer's in order: the first from
@@ -413,7 +574,7 @@ class ProgramLifetimes(Lifetimes):
     def _referral_times(self, left: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The referrals of ``left`` (customers, or their alive spells under a win-back offer): the row of
         each referral's referrer, its number and its time, row by row."""
-        if not self.winback:
+        if "first" not in left:
             return super()._referral_times(left)
         key, start, rate = left["key"], left["arrival"], left["referral_rate"]
         end = np.minimum(left["death"], self.horizon)
@@ -426,4 +587,7 @@ class ProgramLifetimes(Lifetimes):
         born, number = np.empty(parent.size), np.empty(parent.size, dtype=np.int64)
         program_loops.spell_referrals(key, start, end, rate, left["first"], left["fresh"], step, offsets, born,
                                       number)
+        if "floor" in left:   # drawn before up to the floor already
+            new = born >= left["floor"][parent]
+            parent, number, born = parent[new], number[new], born[new]
         return parent, number, born

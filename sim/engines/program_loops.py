@@ -168,8 +168,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     spell closes). ``resume`` = (started, pending purchase, deadline, rate multiplier, last purchase, tier,
     12-month ring, trailing 12-month spend, next calendar change, discounted purchases, next month end to
     close, coupon valid until, its depth's index, win-back offer at, spell start, reactivations, open
-    spell's record, repeat spend): what a stopped customer resumes from (``started`` False: not yet
-    begun). The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
+    spell's record, repeat spend): what a stopped customer resumes from (``started``: 0 not yet begun, 1
+    stopped before ``until``, 2 at the horizon). The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
     tier, spend of each of the 11 months before the start) is that of existing customers
     (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
     lifetime of -inf means gone before the start); a new customer has made none and makes its acquisition
@@ -185,7 +185,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     referrals due in an interval after its purchases and deadlines, and a revival restarts them).
     Everything before ``until`` happens; a customer stops at its first event at or after it (a targeted
     offer round is there), but for an acquisition purchase at ``until`` if ``arrivals`` (the round at the
-    start sees the customers arriving then buy first). Its exit (final dropout, active at the end) is
+    start sees the customers arriving then buy first, in the windows opening then). Its exit (final dropout, active at the end) is
     booked when it reaches the horizon.
     """
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
@@ -220,8 +220,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
         ring = rings[i]                       # net spend by month over the trailing 12 months
-        if not started[i]:
-            started[i] = True
+        if started[i] == 2:   # at the horizon already
+            continue
+        if started[i] == 0:
+            started[i] = 1
             tier = np.intp(tier_at[i])
             ring[:] = 0.0
             spend_12m = 0.0
@@ -276,7 +278,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         while True:
             when = min(pending, deadline)
             revivable = winback_at < INF   # dropped out, a win-back offer can still bring it back
-            if change < changes and change_time[change] <= when and change_time[change] < until and (
+            if change < changes and change_time[change] <= when and (change_time[change] < until or (
+                    arrivals and change_time[change] == until)) and (
                     pending < INF or revivable) and not (
                     closing < months and (closing + 1) / 12.0 <= change_time[change]):
                 at = change_time[change]   # windows opened or closed, dips began or ended: a time change
@@ -327,10 +330,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     ring[leaving] = 0.0
                 closing += 1
                 continue
+            if until < horizon and not when < until and not (
+                    arrivals and count == 0 and when == until and pending <= deadline):
+                break   # stopped before a round at ``until``
             if not when < horizon:
                 finished = True
-                break
-            if not when < until and not (arrivals and count == 0 and when == until and pending <= deadline):
                 break
             month = month_of(when, month_start)
             from_start = math.exp(-delta * when)
@@ -376,7 +380,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 if rewarding:
                     rewards = points // threshold if redeems else np.int64(0)
                     redeemed = rewards * threshold
-                    earned = np.int64(min(math.floor(paid * earn * tier_earn[tier]), cap))
+                    earned = np.int64(min(np.floor(paid * earn * tier_earn[tier]), np.float64(cap)))   # capped before int64
                     points = points - redeemed + earned
                     if rewards > 0:
                         amount = rewards * reward_money
@@ -471,6 +475,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
         if not finished:
             continue
+        started[i] = 2
         if spell < 0:
             first_end[i] = lifetime
         else:
@@ -494,3 +499,37 @@ def _give(offer_until, coupon_at, t, depth_at, valid):
     if offer_until > t:
         return max(coupon_at, depth_at), max(offer_until, until)
     return depth_at, until
+
+
+@numba.njit(**OPTIONS)
+def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
+    """A targeted offer at ``t`` to the customers ``ids`` of a slice stopped before ``t``
+    (:func:`program_lives`'s arguments): a coupon of the depth at index ``depth_at`` in the calendar's depths,
+    valid ``valid`` years (a held one keeps the better terms), the pending purchase moved by the time change
+    to the new rate, the deadline refreshed: as the calendar engine's round does."""
+    segment, base, gradient = customers[1], customers[9], customers[10]
+    threshold, expiry = program[0], program[5]
+    change_open, change_depth, change_dip, uplifts, habituation = calendar[1], calendar[2], calendar[3], calendar[5], \
+        calendar[6]
+    made, balance, resume = state[1], state[2], state[5]
+    pending_at, deadline_at, mult_at, last_of, tier_of = resume[1], resume[2], resume[3], resume[4], resume[5]
+    change_of, discounted_of, offer_until_of, coupon_of, winback_of = resume[8], resume[9], resume[11], resume[12], \
+        resume[13]
+    worn = len(habituation) - 1
+    for i in ids:
+        coupon, until = _give(offer_until_of[i], np.intp(coupon_of[i]), t, depth_at, valid)
+        offer_until_of[i], coupon_of[i] = until, coupon
+        pending = pending_at[i]
+        if pending < INF and made[i] > 0:
+            s, tier, change = segment[i], np.intp(tier_of[i]), change_of[i]
+            offered, window_at, dip = False, 0, 1.0
+            if change > 0:
+                offered, window_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
+            index = _offer(offered, window_at, until > t, coupon)
+            new = _multiplier(base[i, tier], gradient[i, tier], balance[i], threshold, index >= 0,
+                              uplifts[s, max(index, 0)], dip * habituation[min(discounted_of[i], worn)])
+            mult = mult_at[i]
+            if new != mult:
+                pending_at[i] = t + (pending - t) * (mult / new)
+            mult_at[i] = new
+        deadline_at[i] = _deadline(until, winback_of[i], balance[i], last_of[i], expiry)
