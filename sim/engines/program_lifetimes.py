@@ -145,10 +145,7 @@ def spell_lists() -> tuple:
 
 def spell_arrays(spells: tuple) -> tuple[np.ndarray, ...]:
     """The records of :func:`spell_lists` as arrays."""
-    owner, start, lives, end = spells
-    count = len(owner)
-    return (np.fromiter(owner, dtype=np.int64, count=count), np.fromiter(start, dtype=np.float64, count=count),
-            np.fromiter(lives, dtype=np.int64, count=count), np.fromiter(end, dtype=np.float64, count=count))
+    return program_loops.spell_records(*spells)
 
 
 class ProgramLifetimes(Lifetimes):

@@ -533,3 +533,14 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
                 pending_at[i] = t + (pending - t) * (mult / new)
             mult_at[i] = new
         deadline_at[i] = _deadline(until, winback_of[i], balance[i], last_of[i], expiry)
+
+
+@numba.njit(**OPTIONS)
+def spell_records(owners, starts, lives, ends):
+    """The spell records of :func:`program_lives` (typed lists) as arrays: owner, start, reactivations
+    before, end."""
+    count = len(owners)
+    owner, start, before, end = np.empty(count, np.int64), np.empty(count), np.empty(count, np.int64), np.empty(count)
+    for j in range(count):
+        owner[j], start[j], before[j], end[j] = owners[j], starts[j], lives[j], ends[j]
+    return owner, start, before, end
