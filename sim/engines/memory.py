@@ -22,8 +22,9 @@ from sim.schema import Scenario
 PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM = 420
 #: Peak bytes per customer of the compiled program engine with targeted-offer rounds, which holds every
 #: customer's columns and state to resume from (:data:`sim.engines.program_lifetimes.RESUME`) at once, and
-#: the ranking's temporaries at a round.
-PEAK_BYTES_PER_CUSTOMER_WITH_ROUNDS = 560
+#: the ranking's temporaries at a round. Measured with every lever on (bench/bench_engine.py --lever-sizes
+#: 200000 800000): 688 bytes more per customer from 0.25M to 1.01M customers.
+PEAK_BYTES_PER_CUSTOMER_WITH_ROUNDS = 700
 #: Peak bytes per purchase of the transaction log (its parts, the sorted table, the Parquet file's
 #: conversion): measured 115 without a program and 132 with one, as above.
 TRANSACTION_BYTES_PER_PURCHASE = 135
