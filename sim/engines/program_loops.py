@@ -468,12 +468,13 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     mult = new
                 deadline = _deadline(offer_until, winback_at, points, last, expiry)
                 sums[12, month] += 1.0
-        death[i], made[i], balance[i] = lifetime, count, points
-        tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, discounted
-        mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
-        spell_start_of[i], lives_of[i], spell_of[i], repeat_of[i] = spell_start, lives, spell, repeat_spend
-        pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
-        if not finished:
+        death[i], made[i], balance[i], spell_of[i] = lifetime, count, points, spell
+        if not finished:   # what it resumes from (a customer at the horizon never resumes)
+            tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, \
+                discounted
+            mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
+            spell_start_of[i], lives_of[i], repeat_of[i] = spell_start, lives, repeat_spend
+            pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
             continue
         started[i] = 2
         if spell < 0:
