@@ -39,12 +39,13 @@ def assert_same_ledgers(scenario: Scenario, replication: int = 0, shard: tuple[i
         assert abs(compiled.member[name] - expected) <= TOLERANCE * max(abs(expected), 1.0), name
 
 
-def without_calendar_levers(sc: Scenario) -> Scenario:
-    """``sc`` with the levers the compiled engine does not run removed (targeted and win-back offers)."""
+def with_discounts(sc: Scenario, discounts: list[dict], response: dict | None = None) -> Scenario:
+    """``sc`` with its blanket windows kept and ``discounts`` instead of its personal offers."""
     data = sc.model_dump(mode="python", exclude_unset=True)
     policy = dict(data.get("policy") or {})
-    policy["discounts"] = [d for d in policy.get("discounts", []) if d["kind"] == "blanket"]
+    policy["discounts"] = [d for d in policy.get("discounts", []) if d["kind"] == "blanket"] + discounts
     data["policy"] = policy
+    data["response"] = {**data.get("response", {}), **(response or {})}
     return Scenario.model_validate(data)
 
 
@@ -60,10 +61,10 @@ def test_dispatch() -> None:
     assert fast_engine_class(windows) is ProgramLifetimes
     existing = load_scenario(ROOT / "scenarios" / "retailer_existing_base.yaml")
     assert fast_engine_class(existing) is ProgramLifetimes
-    for name in ("winback_campaign",):
-        other = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
-        assert compiled_program_gap(other) is not None
-        assert fast_engine_class(other) is Engine
+    winback = load_scenario(ROOT / "scenarios" / "winback_campaign.yaml")   # win-back and targeted offers
+    assert compiled_program_gap(winback) is None
+    assert fast_engine_class(winback) is ProgramLifetimes
+    assert fast_engine_class(winback, record_transactions=True) is Engine
     baseline = load_scenario(ROOT / "scenarios" / "baseline_retail.yaml")
     assert compiled_program_gap(baseline) == "no program"
 
@@ -76,7 +77,8 @@ def test_points_example_agrees_at_a_smaller_size() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("example", ["points_program", "tiered_referral", "discount_heavy", "retailer_existing_base"])
+@pytest.mark.parametrize("example", ["points_program", "tiered_referral", "discount_heavy", "retailer_existing_base",
+                                     "winback_campaign"])
 @pytest.mark.parametrize("replication", [0, 3])
 def test_examples_agree(example: str, replication: int) -> None:
     assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml"), replication)
@@ -130,6 +132,67 @@ def test_a_simulated_base_agrees() -> None:
     assert_same_ledgers(sc, 0)
 
 
+WINBACK = "{name: back, kind: winback, inactive_days: 40, depth: 0.25, valid_days: 20, message_cost: 0.3}"
+
+
+def test_winback_alone_agrees() -> None:
+    """The example's win-back offer without its targeted rounds, many more of the dropped-out coming back:
+    coupons to the alive, reactivations, new lifetimes, referrals over every alive spell."""
+    example = load_scenario(ROOT / "scenarios" / "winback_campaign.yaml", [
+        "acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=200", "acquisition.1.new_per_month=80",
+        "segments.regular.referrals_per_year.mean=0.4"])
+    small = with_discounts(example, [example.policy.discounts[0].model_dump()], {"winback_reactivation": 0.3})
+    assert_same_ledgers(small, 1)
+    ledger = ProgramLifetimes(small, 1).simulate()
+    assert ledger.monthly["customers_reactivated"].sum() > 100 and ledger.monthly["message_cost"].sum() > 0
+
+
+@pytest.mark.parametrize(("example", "overrides"), [
+    ("tiered_referral", ["acquisition.0.initial_customers=2500", "acquisition.0.new_per_month=150",
+                         "acquisition.1.new_per_month=60", "response.habituation=0.05", "response.pull_forward=0.5",
+                         "response.winback_reactivation=0.6",
+                         "policy.discounts=[{name: sale, kind: blanket, depth: 0.2, start_month: 2, every_months: 3,"
+                         f" duration_days: 10}}, {WINBACK}]"]),
+    ("points_program", ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150",
+                        "acquisition.1.new_per_month=50", f"policy.discounts=[{WINBACK}]",
+                        "response.winback_reactivation=0.8", "policy.points.expiry_months_inactive=1"]),
+    ("retailer_existing_base", [f"policy.discounts=[{WINBACK}]", "response.winback_reactivation=0.5"]),
+])
+def test_winback_with_members_tiers_windows_points_and_a_base_agrees(example: str, overrides: list[str]) -> None:
+    """Win-back with membership costs (the closed spell's part of a month), tiers evaluated while the
+    dropped-out wait for their offer, coupons against open windows, points expiring, existing customers
+    (those gone before the start come back too)."""
+    assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml", overrides), 1)
+
+
+TARGETED = ("{name: aim, kind: targeted, target: top_predicted_clv, share: 0.3, start_month: 1, every_months: 2,"
+            " depth: 0.2, valid_days: 30, message_cost: 0.05}")
+
+
+def test_the_winback_example_at_a_smaller_size_agrees() -> None:
+    """Win-back and quarterly at-risk rounds together (the example, smaller)."""
+    small = load_scenario(ROOT / "scenarios" / "winback_campaign.yaml", [
+        "acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=200", "acquisition.1.new_per_month=80"])
+    assert_same_ledgers(small, 1)
+    assert ProgramLifetimes(small, 1).simulate().monthly["message_cost"].sum() > 0
+
+
+@pytest.mark.parametrize(("example", "overrides"), [
+    # a round at the start (those arriving then buy first, in the sale opening then), two offers' rounds at once
+    ("tiered_referral", ["acquisition.0.initial_customers=2500", "acquisition.0.new_per_month=150",
+                         "acquisition.1.new_per_month=60", "response.winback_reactivation=0.5",
+                         "policy.discounts=[{name: sale, kind: blanket, depth: 0.2, start_month: 1, every_months: 3,"
+                         f" duration_days: 10}}, {WINBACK}, {TARGETED}, {TARGETED.replace('aim', 'keep')}]"]),
+    ("points_program", ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150",
+                        "acquisition.1.new_per_month=50", f"policy.discounts=[{TARGETED}]"]),
+    ("retailer_existing_base", [f"policy.discounts=[{TARGETED.replace('top_predicted_clv', 'at_risk')}]"]),
+])
+def test_targeted_rounds_with_members_tiers_points_and_a_base_agree(example: str, overrides: list[str]) -> None:
+    """Targeted rounds on the examples: membership, tiers, points, referrals, existing customers ranked from
+    their history."""
+    assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml", overrides), 1)
+
+
 def test_shards_add_up_to_the_calendar_engine_shard_by_shard() -> None:
     small = load_scenario(ROOT / "scenarios" / "points_program.yaml",
                           ["acquisition.0.initial_customers=1500", "acquisition.0.new_per_month=100"])
@@ -140,16 +203,39 @@ def test_shards_add_up_to_the_calendar_engine_shard_by_shard() -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy_scenarios(), st.integers(0, 3))
 def test_random_programs_agree(sc: Scenario, replication: int) -> None:
-    sc = without_calendar_levers(sc)
-    if compiled_program_gap(sc) is not None:
-        return
+    assert compiled_program_gap(sc) is None
     assert_same_ledgers(sc, replication)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_scenarios(), st.integers(0, 3), st.floats(5, 200), st.floats(0, 0.9), st.floats(1, 90),
+       st.floats(0.2, 1))
+def test_random_programs_with_a_winback_offer_agree(sc: Scenario, replication: int, inactive_days: float,
+                                                    depth: float, valid_days: float, comeback: float) -> None:
+    """Every random program with a win-back offer, many of the dropped-out coming back (among them the
+    referrers whose dropout and revival fall in one interval of the calendar engine)."""
+    assert_same_ledgers(with_discounts(sc, [
+        {"name": "back", "kind": "winback", "inactive_days": inactive_days, "depth": depth, "valid_days": valid_days,
+         "message_cost": 0.5}], {"winback_reactivation": comeback}), replication)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policy_scenarios(), st.integers(0, 3), st.sampled_from(["top_predicted_clv", "at_risk"]), st.floats(0.01, 1),
+       st.integers(1, 4), st.integers(1, 3), st.booleans())
+def test_random_programs_with_targeted_rounds_agree(sc: Scenario, replication: int, target: str, share: float,
+                                                    start: int, every: int, winback: bool) -> None:
+    """Every random program with targeted-offer rounds (at the start, every month or more), a win-back offer
+    beside them or not: everyone stopped before each round, ranked, the chosen given their offer."""
+    offers = [{"name": "aim", "kind": "targeted", "target": target, "share": share, "start_month": start,
+               "every_months": every, "depth": 0.2, "valid_days": 25, "message_cost": 0.1}]
+    if winback:
+        offers.append({"name": "back", "kind": "winback", "inactive_days": 30, "depth": 0.3, "valid_days": 20})
+    assert_same_ledgers(with_discounts(sc, offers, {"winback_reactivation": 0.4}), replication)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy_scenarios())
 def test_identities_hold_on_the_compiled_engine(sc: Scenario) -> None:
-    sc = without_calendar_levers(sc)
     engine = ProgramLifetimes(sc, 0)
     ledger = engine.simulate()
     result = replication_result(sc, 0, ledger, engine.events, None)

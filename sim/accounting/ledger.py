@@ -221,6 +221,11 @@ class Ledger:
         self._member_reactivations[month] += int(np.count_nonzero(members))
         np.add.at(self._member_dropouts, earlier_death_months[members & counted], 1)
 
+    def record_member_reactivations(self, counts: np.ndarray) -> None:
+        """Members won back, by month, whose earlier dropouts are already among the member dropouts
+        (:mod:`sim.engines.program_lifetimes` counts reactivations in its loop)."""
+        self._member_reactivations += counts
+
     def set_stock(self, name: str, month: int, value: float) -> None:
         self.monthly[name][month] = value
 

@@ -614,7 +614,8 @@ class Engine:
         arrival = pop.first_purchase[scored] if "first_purchase" in pop.columns else pop.acquired_at[scored]
         recency = np.where(made > 0, pop.last_purchase[scored] - arrival, 0.0)
         chosen = scored[select_targets(self.laws, pop.segment[scored], repeats, recency, t - arrival,
-                                       pop.repeat_spend[scored], target=offer.target, share=offer.share)]
+                                       pop.repeat_spend[scored], target=offer.target, share=offer.share,
+                                       keys=pop.key[scored])]
         count = chosen.size
         if not count:
             return

@@ -6,6 +6,14 @@ from __future__ import annotations
 from sim.schema import Scenario
 
 
+def holds_population(scenario: Scenario) -> bool:
+    """Whether the compiled program engine holds every customer's state at once: targeted-offer rounds rank
+    everyone acquired so far, so everyone is stopped before each round (otherwise customers live apart, a
+    slice at a time)."""
+    policy = scenario.policy
+    return policy is not None and any(discount.kind == "targeted" for discount in policy.discounts)
+
+
 def compiled_program_gap(scenario: Scenario) -> str | None:
     """Why ``scenario``'s program cannot run on the compiled program engine
     (:class:`sim.engines.program_lifetimes.ProgramLifetimes`; it runs on the calendar engine then), or None
@@ -13,6 +21,4 @@ def compiled_program_gap(scenario: Scenario) -> str | None:
     policy = scenario.policy
     if policy is None:
         return "no program"
-    if any(discount.kind != "blanket" for discount in policy.discounts):
-        return "targeted offers and win-back offers"
     return None

@@ -274,18 +274,10 @@ class Lifetimes:
         bring, who join the front of the queue (done for many leavers at once: a few cost as much)."""
         left = {name: np.concatenate([part[name] for part in self.referrers]) for name in self.referrers[0]}
         self.referrers, self.waiting = [], 0
-        key, arrival, rate = left["key"], left["arrival"], left["referral_rate"]
-        end = np.minimum(left["death"], self.horizon)
-        step = rng.increment(Purpose.REFERRAL_TIME)
-        counts = loops.referrals(key, arrival, end, rate, step, _NONE_INT, _NONE_FLOAT)
-        if not counts.any():
+        parent, number, born = self._referral_times(left)
+        if not parent.size:
             return
         # customer by customer, then in the order of the rounds: every first referral, every second, ...
-        parent = np.repeat(np.arange(counts.size), counts)
-        offsets = _starts(counts)
-        number = np.arange(parent.size) - offsets[parent]
-        born = np.empty(parent.size)
-        loops.referrals(key, arrival, end, rate, step, offsets, born)
         order = np.argsort(number, kind="stable")
         parent, number, born = parent[order], number[order], born[order]
         self.events += parent.size
@@ -298,6 +290,20 @@ class Lifetimes:
                           history=np.zeros(chosen.size, dtype=np.uint64))
             self.next_ident += chosen.size
             self.queue.appendleft(traits)
+
+    def _referral_times(self, left: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The referrals of the customers ``left`` over their whole lives: the row of each one's referrer, its
+        number and its time, customer by customer."""
+        key, arrival, rate = left["key"], left["arrival"], left["referral_rate"]
+        end = np.minimum(left["death"], self.horizon)
+        step = rng.increment(Purpose.REFERRAL_TIME)
+        counts = loops.referrals(key, arrival, end, rate, step, _NONE_INT, _NONE_FLOAT)
+        parent = np.repeat(np.arange(counts.size), counts)
+        offsets = _starts(counts)
+        number = np.arange(parent.size) - offsets[parent]
+        born = np.empty(parent.size)
+        loops.referrals(key, arrival, end, rate, step, offsets, born)
+        return parent, number, born
 
     def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
                   parents: dict[str, np.ndarray]) -> None:

@@ -1,6 +1,7 @@
 """How much memory a run needs, checked before it starts (``docs/model.md``, section 6).
 
-The calendar engine (programs with targeted or win-back offers, and any program's transaction log) holds the whole population; the engine without a program and the compiled program engine
+The calendar engine (any program's transaction log) and the compiled program engine with targeted-offer
+rounds hold the whole population; the engine without a program and the compiled program engine
 run in flat memory but for their queue of referred customers (their program state lives in the slice being
 simulated: about 2 bytes per customer more peak memory from 0.58M to 2.32M customers of a points program,
 bench/bench_engine.py); the transaction log grows with the purchases. The figures below are
@@ -12,13 +13,18 @@ from __future__ import annotations
 import math
 import os
 
-from sim.engines.choice import compiled_program_gap
+from sim.engines.choice import compiled_program_gap, holds_population
 from sim.schema import Scenario
 
 #: Peak bytes per customer of the calendar engine, which holds the whole population: its state
 #: (:data:`sim.model.population.PROGRAM_STATE_BYTES_PER_CUSTOMER` and the base columns) and round
 #: temporaries. Measured with every lever on: 416 bytes more per customer from 0.38M to 1.53M customers.
 PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM = 420
+#: Peak bytes per customer of the compiled program engine with targeted-offer rounds, which holds every
+#: customer's columns and state to resume from (:data:`sim.engines.program_lifetimes.RESUME`) at once, and
+#: the ranking's temporaries at a round. Measured with every lever on (bench/bench_engine.py --lever-sizes
+#: 200000 800000): 688 bytes more per customer from 0.25M to 1.01M customers.
+PEAK_BYTES_PER_CUSTOMER_WITH_ROUNDS = 700
 #: Peak bytes per purchase of the transaction log (its parts, the sorted table, the Parquet file's
 #: conversion): measured 115 without a program and 132 with one, as above.
 TRANSACTION_BYTES_PER_PURCHASE = 135
@@ -54,6 +60,9 @@ def memory_shortfall(scenario: Scenario, shards: int = 1, transactions: bool = F
     existing = scenario.existing_count()
     if scenario.policy is not None and (transactions or compiled_program_gap(scenario) is not None):
         parts = {"the program's state": expected * PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM
+                 + existing * EXISTING_EXTRA_BYTES_WITH_PROGRAM}
+    elif holds_population(scenario):
+        parts = {"the program's state": expected * PEAK_BYTES_PER_CUSTOMER_WITH_ROUNDS
                  + existing * EXISTING_EXTRA_BYTES_WITH_PROGRAM}
     else:
         parts = {"the referred customers waiting to be simulated": (expected - planned) * QUEUED_BYTES_PER_CUSTOMER}

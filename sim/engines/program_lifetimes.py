@@ -1,9 +1,10 @@
 """The engine of a program whose customers live apart: each customer's life under the policy, compiled.
 
-A program without targeted-offer rounds or win-back offers leaves every customer to its own events: membership, points earned and redeemed, the
-goal gradient, points expiry, tiers on the trailing 12 months evaluated at its month ends, membership and
-tier costs by month, blanket windows with their dips and habituation (a calendar known in advance),
-dropout, referrals and their bonuses; existing customers start from their history. Such a scenario runs as
+A program without targeted-offer rounds leaves every customer to its own events: membership, points earned
+and redeemed, the goal gradient, points expiry, tiers on the trailing 12 months evaluated at its month ends,
+membership and tier costs by month, blanket windows with their dips and habituation (a calendar known in
+advance), win-back offers with their coupons and reactivations, dropout, referrals over every alive spell
+and their bonuses; existing customers start from their history. Such a scenario runs as
 the engine without a program does (:mod:`sim.engines.lifetimes`: slices of customers from a queue, the
 loop of a slice in threads, the parts' sums added in a fixed order, referred customers queued), with the
 program's loop :func:`sim.engines.program_loops.program_lives`. Its draws are those of the calendar engine
@@ -28,11 +29,14 @@ from sim.random import streams as rng
 from sim.random.streams import Purpose
 from sim.schema import Scenario
 from sim.schema.policy import MAX_POINTS_PER_PURCHASE
+from sim.schema.units import DAYS_PER_YEAR
 
 #: The columns of a slice: those of :mod:`sim.engines.lifetimes` and the program's per-customer state
-#: (32 bytes, for the slice only: nothing is kept per customer once its life is booked).
+#: (44 bytes, for the slice only: nothing is kept per customer once its life is booked). ``hazard`` draws
+#: a reactivated customer's new lifetime; ``first_end`` is where its first alive spell's referrals end.
 PROGRAM_COLUMNS: dict[str, type] = {
     **COLUMNS, "member": np.bool_, "redeemer": np.bool_, "points": np.int64, "arrival_discount": np.float64,
+    "hazard": np.float32, "first_end": np.float64,
 }
 #: Per customer and tier (index 0: no tier), kept beside the columns: the purchase-rate factor of membership
 #: and tier, the goal-gradient strength, the per-purchase dropout chance and the hazard's multiplier.
@@ -57,7 +61,8 @@ def calendar_table(program, segments: int, horizon: float) -> tuple:
     reads them: every change before the horizon in the order the calendar engine makes them (a window
     opens, closes, a segment's dip ends), each with the state after it: whether a window is open, the
     index of the deepest open window's depth in the depths (0 when none is open), the dip factor of each
-    segment; then the depths, the uplift of each segment at each depth and the habituation factors."""
+    segment; then the depths (0, the windows' and the personal offers'), the uplift of each segment at each
+    depth and the habituation factors."""
     events = []   # (time, order, window, what)
     for order, window in enumerate(program.windows):
         events.append((window.start, order, window, "open"))
@@ -69,7 +74,8 @@ def calendar_table(program, segments: int, horizon: float) -> tuple:
                 break
             events.append((dip_end, order, window, "dip"))
     events.sort(key=lambda event: (event[0], event[1]))
-    depths = np.array(sorted({0.0} | {window.depth for window in program.windows}))
+    offers = {discount.depth for discount in program.policy.discounts if discount.kind != "blanket"}
+    depths = np.array(sorted({0.0} | {window.depth for window in program.windows} | offers))
     uplifts = np.array([[float(program.uplift(np.array([segment]), depth)[0]) for depth in depths]
                         for segment in range(segments)]).reshape(segments, len(depths))
     times, opened, depth_at, dips = [], [], [], []
@@ -92,6 +98,54 @@ def calendar_table(program, segments: int, horizon: float) -> tuple:
     return (np.array(times, dtype=np.float64), np.array(opened, dtype=np.bool_), np.array(depth_at, dtype=np.int64),
             np.array(dips, dtype=np.float64).reshape(len(times), segments), depths, uplifts,
             np.ascontiguousarray(habituation, dtype=np.float64))
+
+
+def offer_table(program, scenario: Scenario, calendar: tuple) -> tuple:
+    """The win-back offer as :func:`~sim.engines.program_loops.program_lives` reads it: its delay (years; inf
+    without one), the index of its depth in the calendar's depths, its validity (years), its message cost,
+    the reactivation chance, the stream increment of reactivation draws, and the times the calendar engine
+    advances to (month starts, window changes, targeted-offer rounds), where its intervals start."""
+    winback = program.winback
+    depths = calendar[4]
+    barriers = np.unique(np.concatenate([np.arange(scenario.horizon_months + 1) / 12.0, calendar[0],
+                                         np.array([r.time for r in program.target_rounds], dtype=np.float64)]))
+    if winback is None:
+        return (np.inf, 0, 0.0, 0.0, 0.0, rng.increment(Purpose.REACTIVATION), barriers)
+    return (float(program.winback_delay), int(np.searchsorted(depths, winback.depth)),
+            winback.valid_days / DAYS_PER_YEAR, float(winback.message_cost),
+            float(scenario.response.winback_reactivation), rng.increment(Purpose.REACTIVATION), barriers)
+
+
+#: What a customer stopped before a targeted-offer round resumes from: :func:`~sim.engines.program_loops.program_lives`'s
+#: ``resume``, in its order (``ring``: 12 float32 a customer).
+RESUME: dict[str, type] = {
+    "started": np.int8, "pending": np.float64, "deadline": np.float64, "mult": np.float64, "last": np.float64,
+    "tier": np.int8, "ring": np.float32, "spend_12m": np.float64, "change": np.int64, "discounted": np.int64,
+    "closing": np.int64, "offer_until": np.float64, "coupon": np.int64, "winback_at": np.float64,
+    "spell_start": np.float64, "lives": np.uint8, "spell": np.int64, "repeat_spend": np.float64,
+}
+
+
+def resume_state(n: int, repeat_spend: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The ``resume`` state of ``n`` customers not yet begun, with their repeat spend so far (existing
+    customers: from their history)."""
+    state = {name: np.zeros((n, 12) if name == "ring" else n, dtype=dtype) for name, dtype in RESUME.items()}
+    if repeat_spend is not None:
+        state["repeat_spend"][:] = repeat_spend
+    return state
+
+
+def spell_lists() -> tuple:
+    """Empty records of the alive spells reactivations begin: owner, start, reactivations before, end."""
+    from numba import typed, types
+
+    return (typed.List.empty_list(types.int64), typed.List.empty_list(types.float64),
+            typed.List.empty_list(types.int64), typed.List.empty_list(types.float64))
+
+
+def spell_arrays(spells: tuple) -> tuple[np.ndarray, ...]:
+    """The records of :func:`spell_lists` as arrays."""
+    return program_loops.spell_records(*spells)
 
 
 class ProgramLifetimes(Lifetimes):
@@ -121,6 +175,8 @@ class ProgramLifetimes(Lifetimes):
             np.inf if program.expiry is None else program.expiry, float(scenario.policy.costs.per_member_per_year),
             program.tier_benefit.astype(np.float64), program.tier_min.astype(np.float64))
         self.calendar = calendar_table(program, len(self.laws), self.horizon)
+        self.offers = offer_table(program, scenario, self.calendar)
+        self.winback = program.winback is not None
         self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.points_change = np.zeros(self.months)
         self.member_dropouts = np.zeros(self.months)
@@ -128,10 +184,13 @@ class ProgramLifetimes(Lifetimes):
     def simulate(self) -> Ledger:
         """Every customer to the horizon, then the program's month-end figures: fixed cost, points stocks and
         members at each month's end."""
-        if self.base:   # a zero hazard is an infinite lifetime, as in the queue's slices
-            with np.errstate(divide="ignore", over="ignore"):
-                self._enter_base()
-        ledger = super().simulate()
+        if self.program.target_rounds:
+            ledger = self._simulate_rounds()
+        else:
+            if self.base:   # a zero hazard is an infinite lifetime, as in the queue's slices
+                with np.errstate(divide="ignore", over="ignore"):
+                    self._enter_base()
+            ledger = super().simulate()
         program, costs = self.program, self.scenario.policy.costs
         if costs.fixed_per_month and (self.shard is None or self.shard[0] == 0):   # once, not per shard
             for month in range(self.months):
@@ -217,6 +276,7 @@ class ProgramLifetimes(Lifetimes):
                 chance[joined, level] = np.minimum(1.0, group["dropout_p"][joined] * dropout)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor, chance=chance)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
+        group["hazard"][:] = newcomers["hazard"]
         if opening is None:
             joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
             self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
@@ -253,11 +313,168 @@ class ProgramLifetimes(Lifetimes):
                 opening = {"alive": traits["alive"][part], "last_purchase": traits["last_purchase"][part],
                            "points_balance": None if base.points_balance is None else base.points_balance[part],
                            "spend_12m": base.spend_12m[part]}
-                group = self._enter(newcomers, self.columns, opening)
+                rounds = bool(self.program.target_rounds)
+                group = self._enter(newcomers, self._fresh_columns(size) if rounds else self.columns, opening)
                 alive = opening["alive"]
                 self.ledger.record_existing(cohort, count if start == 0 else 0, int(np.count_nonzero(alive)),
                                             members=int(np.count_nonzero(group["member"] & alive)))
-                self._leave([self._live(group)], group)
+                if rounds:   # the whole population lives at once
+                    self._add_parts(group, traits["first_purchase"][part],
+                                    base.repeat_purchases[part] * base.mean_repeat_spend[part])
+                else:
+                    self._leave([self._live(group)], group)
+
+    # -- targeted-offer rounds: everyone advanced to each round, ranked, then on ------------------------
+    def _simulate_rounds(self) -> Ledger:
+        """The population with targeted-offer rounds: every customer's state kept at once, in parts. Each
+        round stops everyone before it (the customers referred before it too), the firm ranks everyone
+        acquired so far as the calendar engine's round does, the chosen get their offer; then on. simpy's
+        calendar is not needed: the rounds are known in advance, and nothing else couples customers."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sim.engines.allocator import keep_freed_memory
+        from sim.engines.lifetimes import PARTS
+
+        keep_freed_memory()
+        self.population: list[dict] = []
+        # in the calendar engine's order of rounds at the same time: offer by offer, round by round
+        rounds = sorted(self.program.target_rounds, key=lambda target_round: target_round.time)
+        with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
+            if self.base:
+                self._enter_base()
+            self._join()
+            for target_round in rounds:
+                self._advance(target_round.time, threads, arrivals=target_round.time == 0)
+                self._round(target_round)
+            self._advance(np.inf, threads)
+        self.ledger.close()
+        return self.ledger
+
+    def _fresh_columns(self, n: int) -> dict[str, np.ndarray]:
+        return {name: np.empty(n, dtype=dtype) for name, dtype in self.columns_spec.items()}
+
+    def _add_parts(self, group: dict, first_purchase: np.ndarray, repeat_spend: np.ndarray | None = None) -> list:
+        """``group``'s customers join the population in parts (one per thread), each with its state to resume
+        from: not yet begun, referrals drawn up to no time yet."""
+        from sim.engines.lifetimes import PARTS
+
+        n = len(group["key"])
+        group["death"][:] = group["lifetime"]
+        group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
+        group["resume"] = resume_state(n, repeat_spend)
+        cuts = [n * part // PARTS for part in range(PARTS + 1)]
+        added = []
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            if a == b:
+                continue
+            part = {name: column[a:b] for name, column in group.items() if name != "resume"}
+            part["resume"] = {name: column[a:b] for name, column in group["resume"].items()}
+            part["spells"] = spell_lists()
+            part["floor"] = -np.inf
+            added.append(part)
+        self.population.extend(added)
+        return added
+
+    def _join(self) -> list:
+        """Everyone waiting in the queue (acquisition batches, referred customers) joins the population."""
+        added = []
+        while (newcomers := self._dequeue(SLOTS)) is not None:
+            group = self._enter(newcomers, self._fresh_columns(len(newcomers["key"])))
+            added += self._add_parts(group, newcomers["arrival"])
+        return added
+
+    def _advance(self, until: float, threads, arrivals: bool = False) -> None:
+        """Every customer to ``until`` (inf: the horizon), the customers referred before it too: each part's
+        loop in a thread, the sums booked part by part in a fixed order."""
+        todo = list(self.population)
+        while todo:
+            futures = [threads.submit(self._live, part, until, arrivals) for part in todo]
+            self._book([future.result() for future in futures])
+            self._draw_referrals(todo, min(until, self.horizon))
+            todo = self._join()
+
+    def _draw_referrals(self, parts: list, cutoff: float) -> None:
+        """The referrals of ``parts``' customers due before ``cutoff`` and not drawn yet: over their alive
+        spells as they stand (an alive customer's last spell goes on past the cutoff); the customers they
+        bring wait in the queue."""
+        if not self.has_referrals:
+            return
+        rows = []
+        for part in parts:
+            referring = np.flatnonzero(part["referral_rate"] > 0)
+            if referring.size:
+                death, spell = part["death"], part["resume"]["spell"]
+                owner, start, lives, end = spell_arrays(part["spells"])
+                open_now = np.arange(owner.size) == spell[owner]
+                end = np.where(open_now, death[owner], end)
+                later = {name: part[name][owner] for name in ("ident", "key", "segment", "cohort", "referral_rate",
+                                                               "member")}
+                later.update(arrival=start, death=end, first=1_000_000 + lives)
+                first_end = np.where(spell >= 0, part["first_end"], death)
+                rows.append(self._spells({**part, "first_end": first_end}, referring, [later]))
+                rows[-1]["floor"] = np.full(len(rows[-1]["key"]), part["floor"])
+                rows[-1]["death"] = np.minimum(rows[-1]["death"], cutoff)
+            part["floor"] = cutoff
+        if rows:
+            self.referrers = rows
+            self.waiting = 0
+            self._refer()
+
+    def _round(self, target_round) -> None:
+        """A targeted-offer round at its time t, as the calendar engine's: everyone acquired so far (before t;
+        at 0, those arriving then, who have just bought) scored from its observable history, the message
+        cost of the chosen booked, the offer to those alive, their pending purchases moved (time change)
+        and deadlines refreshed."""
+        from sim.model.scoring import select_targets
+
+        t, offer = target_round.time, target_round.offer
+        if not self.population:
+            return
+        pieces = []
+        for index, part in enumerate(self.population):
+            scored = np.flatnonzero(part["arrival"] < t if t > 0 else part["arrival"] <= 0)
+            pieces.append((index, scored))
+        names = ("key", "segment", "arrival", "first_purchase", "made", "cohort", "parent_cohort", "death")
+        columns = {name: np.concatenate([self.population[index][name][scored] for index, scored in pieces])
+                   for name in names}
+        for name in ("last", "repeat_spend"):
+            columns[name] = np.concatenate([self.population[index]["resume"][name][scored] for index, scored in pieces])
+        owner = np.concatenate([np.full(scored.size, index) for index, scored in pieces])
+        local = np.concatenate([scored for _, scored in pieces])
+        if not local.size:
+            return
+        made = columns["made"].astype(np.int64)
+        first = columns["first_purchase"]
+        recency = np.where(made > 0, columns["last"] - first, 0.0)
+        chosen = select_targets(self.laws, columns["segment"], np.maximum(made - 1, 0), recency, t - first,
+                                columns["repeat_spend"], target=offer.target, share=offer.share, keys=columns["key"])
+        if not chosen.size:
+            return
+        if offer.message_cost:
+            month = int(months_of(np.array([t]), self.month_start)[0])
+            self.ledger.record_cost("message_cost", month, columns["cohort"][chosen], np.full(chosen.size, t),
+                                    columns["arrival"][chosen], np.full(chosen.size, offer.message_cost),
+                                    parent=columns["parent_cohort"][chosen])
+        alive = chosen[columns["death"][chosen] > t]
+        depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
+        valid = offer.valid_days / DAYS_PER_YEAR
+        for index, part in enumerate(self.population):
+            ids = local[alive[owner[alive] == index]]
+            if ids.size:
+                program_loops.give_offers(self._customers(part), self.rules, self.calendar, self._state(part),
+                                          ids, t, depth_at, valid)
+        self.events += chosen.size
+
+    def _customers(self, group: dict) -> tuple:
+        """The customers' columns as :func:`~sim.engines.program_loops.program_lives` reads them."""
+        opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
+        return (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
+                                           "arrival", "member", "redeemer", *BY_TIER, "arrival_discount", "hazard")),
+                opening)
+
+    def _state(self, group: dict) -> tuple:
+        return (group["death"], group["made"], group["points"], group["first_end"], group["spells"],
+                tuple(group["resume"].values()))
 
     def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
                   parents: dict[str, np.ndarray]) -> None:
@@ -269,26 +486,52 @@ class ProgramLifetimes(Lifetimes):
             bonus = np.where(parents["member"], referral.referrer_bonus + referral.referee_bonus, 0.0)
             self.ledger.record_referral_bonuses(month, cohort, born, bonus)
 
-    def _live(self, group: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The compiled loop over the customers of ``group``: returns its monthly, cohort and member sums."""
-        group["death"][:] = group["lifetime"]
+    def _live(self, group: dict, until: float = np.inf, arrivals: bool = False) -> tuple:
+        """The compiled loop over the customers of ``group`` from where they stand to ``until`` (default: the
+        horizon): returns its monthly, cohort and member sums and, for lives run whole, the alive spells
+        that reactivations began (:meth:`_spells`). A group that keeps its ``resume`` state (targeted-offer
+        rounds) goes on from where the previous call stopped."""
+        customers = self._customers(group)
+        resume, spells = group.get("resume"), group.get("spells")
+        whole = resume is None
+        if whole:   # a slice's lives, whole
+            group["death"][:] = group["lifetime"]
+            resume, spells = resume_state(len(group["key"]), group.get("repeat_at")), spell_lists()
         sums = np.zeros((len(program_loops.MONTHLY), self.months))
         cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
         member_sums = np.zeros(len(program_loops.MEMBER))
-        opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
-        customers = (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
-                                                "arrival", "member", "redeemer", *BY_TIER, "arrival_discount")),
-                     opening)
-        program_loops.program_lives(customers, self.rules, self.calendar, (group["death"], group["made"], group["points"]),
-                                    self.order_values, self.economics, (sums, cohort_sums, member_sums))
-        return sums, cohort_sums, member_sums
+        state = (group["death"], group["made"], group["points"], group["first_end"], spells, tuple(resume.values()))
+        program_loops.program_lives(customers, self.rules, self.calendar, self.offers, state, self.order_values,
+                                    self.economics, (sums, cohort_sums, member_sums), until, arrivals)
+        if not whole:
+            return sums, cohort_sums, member_sums, None
+        owner, start, lives, end = spell_arrays(spells)
+        later = {name: group[name][owner] for name in ("ident", "key", "segment", "cohort", "referral_rate", "member")}
+        later.update(arrival=start, death=end, first=1_000_000 + lives)
+        return sums, cohort_sums, member_sums, later
 
     def _leave(self, parts: list, columns: dict[str, np.ndarray]) -> None:
         """The slice's sums, added part by part in a fixed order, go to the ledger; its referrers wait for
         their referrals to be drawn."""
         results = [part.result() if isinstance(part, Future) else part for part in parts]
-        sums, cohort_sums, member_sums = (total.copy() for total in results[0])
-        for monthly, by_cohort, members in results[1:]:   # in a fixed order, whichever thread finished first
+        self._book(results)
+        if self.has_referrals:
+            referring = np.flatnonzero(columns["referral_rate"] > 0)
+            if referring.size:
+                names = ("key", "segment", "cohort", "arrival", "death", "referral_rate", "member")
+                if not self.winback:
+                    self.referrers.append({name: columns[name][referring] for name in names})
+                    self.waiting += referring.size
+                else:
+                    spells = self._spells(columns, referring, [result[3] for result in results])
+                    self.referrers.append(spells)
+                    self.waiting += len(spells["key"])
+
+    def _book(self, results: list) -> None:
+        """The sums of the parts of a slice (or of the population), added part by part in a fixed order,
+        go to the ledger."""
+        sums, cohort_sums, member_sums = (total.copy() for total in results[0][:3])
+        for monthly, by_cohort, members, _ in results[1:]:   # in a fixed order, whichever thread finished first
             sums += monthly
             cohort_sums += by_cohort
             member_sums += members
@@ -297,8 +540,10 @@ class ProgramLifetimes(Lifetimes):
         flows["purchases"] += rows["purchases"]
         flows["repeat_purchases"] += rows["purchases"] - rows["acquisition_purchases"]
         for name in ("gross_revenue", "npv_profit", "customers_dropped_out", "reward_cost", "points_earned",
-                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost", "discount_cost"):
+                     "points_redeemed", "points_expired", "member_cost", "tier_benefit_cost", "discount_cost",
+                     "message_cost", "customers_reactivated"):
             flows[name] += rows[name]
+        self.ledger.record_member_reactivations(rows["member_reactivations"])
         self.points_change += rows["points_change"]
         self.member_dropouts += rows["member_dropouts"]
         for name, row in zip(program_loops.COHORT, cohort_sums, strict=True):
@@ -307,10 +552,40 @@ class ProgramLifetimes(Lifetimes):
         for name, value in zip(program_loops.MEMBER, member_sums, strict=True):
             self.ledger.member[name] += float(value)
         self.events += int(rows["purchases"].sum() + rows["customers_dropped_out"].sum() + rows["deadlines"].sum())
-        if self.has_referrals:
-            referring = np.flatnonzero(columns["referral_rate"] > 0)
-            if referring.size:
-                self.referrers.append({name: columns[name][referring] for name in
-                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate",
-                                        "member")})
-                self.waiting += referring.size
+
+    def _spells(self, columns: dict[str, np.ndarray], referring: np.ndarray, later: list) -> dict[str, np.ndarray]:
+        """The alive spells of the referring customers of a slice, each customer's in order: the first from
+        its arrival to ``first_end``, then those that reactivations began (``later``, from the parts of the
+        slice), whose first referral is drawn with the counter ``first`` (:func:`~sim.engines.program_loops.spell_referrals`)."""
+        first = {name: columns[name][referring] for name in ("ident", "key", "segment", "cohort", "arrival",
+                                                               "referral_rate", "member")}
+        first.update(death=columns["first_end"][referring], first=np.full(referring.size, -1, dtype=np.int64))
+        parts = [first] + [{name: part[name][part["referral_rate"] > 0] for name in part} for part in later]
+        rows = {name: np.concatenate([part[name] for part in parts]) for name in first}
+        order_in_customer = np.concatenate([np.zeros(referring.size, dtype=np.int64)]
+                                           + [np.arange(1, len(part["key"]) + 1) for part in parts[1:]])
+        order = np.lexsort((order_in_customer, rows["ident"]))
+        rows = {name: column[order] for name, column in rows.items()}
+        rows["fresh"] = rows["first"] < 0
+        return rows
+
+    def _referral_times(self, left: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The referrals of ``left`` (customers, or their alive spells under a win-back offer): the row of
+        each referral's referrer, its number and its time, row by row."""
+        if "first" not in left:
+            return super()._referral_times(left)
+        key, start, rate = left["key"], left["arrival"], left["referral_rate"]
+        end = np.minimum(left["death"], self.horizon)
+        step = rng.increment(Purpose.REFERRAL_TIME)
+        none_f, none_i = np.empty(0), np.empty(0, dtype=np.int64)
+        counts = program_loops.spell_referrals(key, start, end, rate, left["first"], left["fresh"], step, none_i,
+                                               none_f, none_i)
+        parent = np.repeat(np.arange(counts.size), counts)
+        offsets = np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)
+        born, number = np.empty(parent.size), np.empty(parent.size, dtype=np.int64)
+        program_loops.spell_referrals(key, start, end, rate, left["first"], left["fresh"], step, offsets, born,
+                                      number)
+        if "floor" in left:   # drawn before up to the floor already
+            new = born >= left["floor"][parent]
+            parent, number, born = parent[new], number[new], born[new]
+        return parent, number, born

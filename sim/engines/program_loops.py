@@ -1,9 +1,10 @@
 """A program's per-customer dynamics as compiled loops (numba): each customer's life under the policy.
 
-When no targeted-offer round ranks customers against each other and no win-back offer goes out, a program's
-customers do not interact: membership, points earned and redeemed, the goal gradient, points expiry, the
-tier a member's own trailing 12-month spend reaches at a month end, its membership and tier costs, and the
-blanket windows with their pull-forward dips (a calendar known in advance, the same for everyone) are each
+When no targeted-offer round ranks customers against each other, a program's customers do not interact:
+membership, points earned and redeemed, the goal gradient, points expiry, the tier a member's own trailing
+12-month spend reaches at a month end, its membership and tier costs, the blanket windows with their
+pull-forward dips (a calendar known in advance, the same for everyone), and a win-back offer (its
+deadline, message, coupon, and the reactivation of the dropped-out with a new lifetime) are each
 customer's own events. This loop takes each customer from its arrival to the horizon in time order with the
 formulas and the keyed draws of the calendar engine (:mod:`sim.engines.calendar`): the same events in the
 same per-customer order, so the two engines agree up to the order of floating-point sums. The rate factors
@@ -32,7 +33,8 @@ INF = math.inf
 #: Rows of the monthly sums of :func:`program_lives`.
 MONTHLY = ("purchases", "acquisition_purchases", "gross_revenue", "npv_profit", "customers_dropped_out",
            "reward_cost", "points_earned", "points_redeemed", "points_expired", "points_change", "member_cost",
-           "member_dropouts", "deadlines", "tier_benefit_cost", "discount_cost")
+           "member_dropouts", "deadlines", "tier_benefit_cost", "discount_cost", "message_cost",
+           "customers_reactivated", "member_reactivations")
 #: Rows of the cohort sums of :func:`program_lives`.
 COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program", "clv_growth")
 #: The member sums of :func:`program_lives` (``Ledger.member``).
@@ -53,48 +55,160 @@ def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
 
 
 @numba.njit(**OPTIONS)
-def program_lives(customers, program, calendar, state, order_values, economics, accounts):
-    """Every customer of the slice from its arrival to the horizon under a program.
+def _offer(window_open, depth_at, held, coupon_at):
+    """The index in the depths of the deepest discount available, as the calendar engine takes it: the
+    deepest open blanket window's and a held coupon's, the deeper of the two; -1 when neither (full price)."""
+    index = depth_at if window_open else -1
+    if held and coupon_at > index:
+        index = coupon_at
+    return index
+
+
+@numba.njit(**OPTIONS)
+def _deadline(offer_until, winback_at, points, last, expiry):
+    """The earliest of a held coupon running out, a win-back offer going out and points expiring."""
+    deadline = offer_until if offer_until > -INF else INF
+    deadline = min(deadline, winback_at)
+    if points > 0:
+        deadline = min(deadline, last + expiry)
+    return deadline
+
+
+@numba.njit(**OPTIONS)
+def _interval_start(barriers, t):
+    """The last of the calendar engine's advance times (``barriers``, sorted) at or before ``t``: the start
+    of the interval it simulates ``t`` in."""
+    lo, hi = 0, len(barriers)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if barriers[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return barriers[lo - 1] if lo > 0 else -INF
+
+
+@numba.njit(**OPTIONS)
+def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, member_cost, benefit_cost, benefits):
+    """``years`` of one member's membership in ``month``, discounted by ``factor``: the member cost and, with
+    tier benefits (``benefits``), the tier's benefit cost, on the month and as its cohort's program cost."""
+    total = 0.0
+    if member_cost > 0:
+        amount = years * member_cost
+        sums[10, month] += amount
+        sums[3, month] -= factor * amount
+        total += amount
+    if benefits:
+        amount = years * benefit_cost
+        sums[13, month] += amount
+        sums[3, month] -= factor * amount
+        total += amount
+    cohort_sums[5, group] += factor / born_factor * total
+    if up >= 0:
+        cohort_sums[3, up] -= factor / born_factor * total
+
+
+@numba.njit(**OPTIONS)
+def spell_referrals(key, start, end, rate, first, fresh, step, offsets, times, numbers):
+    """Organic referrals over alive spells, as the calendar engine draws them: a customer's rows are its
+    spells in order (``fresh`` marks its first); in the first spell referral j comes ``exponential(j) /
+    rate`` after the previous one (after the arrival for j = 0), in a later spell the first comes
+    ``exponential(first) / rate`` after the spell's start (the win-back) and the count goes on from the
+    earlier spells' referrals; referrals at or after ``end`` (the spell's end, capped at the horizon) do not
+    happen. Returns each row's count; with a non-empty ``times``, also writes the times and numbers of row
+    i's referrals from ``offsets[i]`` on."""
+    counts = np.zeros(len(key), dtype=np.int64)
+    filling = len(times) > 0
+    made = 0
+    for i in range(len(key)):
+        if fresh[i]:
+            made = 0
+        own_rate, stop, k = np.float64(rate[i]), end[i], key[i]
+        when = start[i] + exponential(k, step, np.uint64(first[i] if first[i] >= 0 else made)) / own_rate
+        count = 0
+        while when < stop:
+            if filling:
+                times[offsets[i] + count] = when
+                numbers[offsets[i] + count] = made
+            count += 1
+            made += 1
+            when = when + exponential(k, step, np.uint64(made)) / own_rate
+        counts[i] = count
+    return counts
+
+
+@numba.njit(**OPTIONS)
+def program_lives(customers, program, calendar, offers, state, order_values, economics, accounts, until, arrivals):
+    """Every customer of the slice from where it stands (its arrival, the first time) up to ``until`` or
+    the horizon under a program.
 
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
     redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount,
-    opening state): read only. The last five are by customer and tier (index 0: no tier): the membership and tier factor of
-    the purchase rate, the goal-gradient strength (0 for customers it does not move), the per-purchase
-    dropout chance and the hazard's multiplier. ``program`` = (reward threshold (0: no points), reward cost
+    hazard, opening state): read only. ``base`` .. ``dropout multiplier`` are by customer and tier (index 0:
+    no tier): the membership and tier factor of the purchase rate, the goal-gradient strength (0 for
+    customers it does not move), the per-purchase dropout chance and the hazard's multiplier; ``hazard``
+    is the customer's own dropout hazard (float32, as the calendar engine holds it), which a reactivated
+    customer's new lifetime is drawn with. ``program`` = (reward threshold (0: no points), reward cost
     per reward, points per unit spent, earn multiplier by tier, points cap per purchase, expiry after
     inactivity (years, inf: none), member cost per year, benefit cost per year by tier, tier thresholds on
     trailing 12-month spend). ``calendar`` = (change times, whether a blanket window is open after each,
     the index of its depth in ``depths``, the dip factor by change and segment, ``depths`` (from 0 up), the
     uplift by segment and depth, the habituation factor by discounted purchases made): the blanket windows
-    and their pull-forward dips, the same for everyone, as changes in time order. ``state`` = (death, made, points): ``death`` enters as the hazard lifetime
-    and leaves as the dropout time; ``made`` and ``points`` leave as the purchases and the balance at the
-    horizon. The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
+    and their pull-forward dips, the same for everyone, as changes in time order. ``offers`` = (win-back
+    delay (years, inf: no win-back offer), the index of its depth in ``depths``, its validity (years), its
+    message cost, the reactivation chance, the stream increment of reactivation draws, the calendar
+    engine's advance times (sorted)).
+
+    ``state`` = (death, made, points, first end, spells, resume), each customer's, read where it stands
+    and written where it stops: ``death`` enters as the hazard lifetime and leaves as the dropout time;
+    ``made`` and ``points`` the purchases and the balance; ``first end`` (inf until known) the end of the
+    first alive spell as far as referrals go (below); ``spells`` = (owner, start, reactivations before,
+    end) typed lists, to which each reactivation appends the customer's index in the slice, the new
+    spell's start and the reactivations before it (its end, as far as referrals go, is written when the
+    spell closes). ``resume`` = (started, pending purchase, deadline, rate multiplier, last purchase, tier,
+    12-month ring, trailing 12-month spend, next calendar change, discounted purchases, next month end to
+    close, coupon valid until, its depth's index, win-back offer at, spell start, reactivations, open
+    spell's record, repeat spend): what a stopped customer resumes from (``started``: 0 not yet begun, 1
+    stopped before ``until``, 2 at the horizon). The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
     tier, spend of each of the 11 months before the start) is that of existing customers
     (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
     lifetime of -inf means gone before the start); a new customer has made none and makes its acquisition
-    purchase at arrival. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly
-    sums by :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by :data:`MEMBER`).
+    purchase at arrival. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`.
+    ``accounts`` = (monthly sums by :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by
+    :data:`MEMBER`).
 
     Events of a customer are taken in time order: a month end before anything at or after it (the calendar
     engine simulates up to a month end, then closes the month), a purchase before a deadline at the same
-    time. Month ends matter to members only (their costs, their tier), while they are alive.
+    time. Month ends matter to members only (their costs, their tier), while they are alive or a win-back
+    offer may still revive them. A spell's referrals end where the calendar engine stops drawing them: at its
+    dropout, or at the start of the interval in which a win-back revives the customer (the engine draws the
+    referrals due in an interval after its purchases and deadlines, and a revival restarts them).
+    Everything before ``until`` happens; a customer stops at its first event at or after it (a targeted
+    offer round is there), but for an acquisition purchase at ``until`` if ``arrivals`` (the round at the
+    start sees the customers arriving then buy first, in the windows opening then). Its exit (final dropout, active at the end) is
+    booked when it reaches the horizon.
     """
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
-        drop_factor, arrival_discount, opening = customers
+        drop_factor, arrival_discount, hazard, opening = customers
     start_at, history, last_at, points_at, tier_at, ring_at = opening
     threshold, reward_money, earn, tier_earn, cap, expiry, member_cost, benefit, tier_min = program
     change_time, change_open, change_depth, change_dip, depths, uplifts, habituation = calendar
+    delay, winback_at_depth, valid, message_cost, comeback, revive_step, barriers = offers
     changes, worn = len(change_time), len(habituation) - 1
-    death, made, balance = state
+    death, made, balance, first_end, spells, resume = state
+    owners, spell_starts, spell_lives, spell_ends = spells
+    started, pending_at, deadline_at, mult_at, last_of, tier_of, rings, spend_of, change_of, discounted_of, \
+        closing_of, offer_until_of, coupon_of, winback_of, spell_start_of, lives_of, spell_of, repeat_of = resume
     tables, shapes, log_growth, steps = order_values
     (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
     sums, cohort_sums, member_sums = accounts
     months = len(month_start) - 1
     interpurchase, dropout, order_step = steps[0], steps[1], steps[2]
     points_on = threshold > 0
+    winback_on = delay < INF
     tiers = len(tier_min)
-    charging = member_cost > 0 or (tiers > 0 and benefit.max() > 0)
-    ring = np.zeros(12, dtype=np.float32)     # net spend by month over the trailing 12 months
+    benefits = tiers > 0 and benefit.max() > 0
+    charging = member_cost > 0 or benefits
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
     for m in range(months):
         whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
@@ -105,72 +219,95 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
         is_member, redeems = member[i], redeemer[i]
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
-        tier = np.intp(tier_at[i])
-        ring[:] = 0.0
-        spend_12m = 0.0
-        if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
-            for slot in range(1, 12):
-                ring[slot] = ring_at[i]
-                spend_12m += np.float64(ring_at[i])
-        count = history[i]
-        points = np.int64(points_at[i])
-        last = last_at[i]
-        change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
+        ring = rings[i]                       # net spend by month over the trailing 12 months
+        if started[i] == 2:   # at the horizon already
+            continue
+        if started[i] == 0:
+            started[i] = 1
+            tier = np.intp(tier_at[i])
+            ring[:] = 0.0
+            spend_12m = 0.0
+            if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
+                for slot in range(1, 12):
+                    ring[slot] = ring_at[i]
+                    spend_12m += np.float64(ring_at[i])
+            count = history[i]
+            points = np.int64(points_at[i])
+            last = last_at[i]
+            change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
+            discounted = 0
+            mult = 1.0
+            offer_until, coupon_at = -INF, 0   # a held coupon: valid until, the index of its depth
+            spell_start, lives, spell = born, 0, -1   # the alive spell: its start, reactivations so far, its record
+            repeat_spend = repeat_of[i]
+            winback_at = INF
+            if winback_on:
+                winback_at = born + delay if count == 0 else max(last + delay, 0.0)
+            if count == 0:
+                pending = born              # the acquisition purchase, at arrival
+                deadline = winback_at
+            else:   # an existing customer: its pending purchase at the program's rate, what is overdue due at once
+                dip = change_dip[change - 1, s] if change > 0 else 1.0
+                index = _offer(change > 0 and change_open[change - 1], change_depth[change - 1] if change > 0 else 0,
+                               False, 0)
+                mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
+                                   uplifts[s, max(index, 0)], dip * habituation[0])
+                pending = start_at[i] / mult
+                deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
+            closing = month_of(born, month_start) if is_member and (charging or tiers) else months
+            first_end[i] = INF
+        else:
+            tier = np.intp(tier_of[i])
+            spend_12m = spend_of[i]
+            count = made[i]
+            points = balance[i]
+            last = last_of[i]
+            change = change_of[i]
+            discounted = discounted_of[i]
+            mult = mult_at[i]
+            offer_until, coupon_at = offer_until_of[i], np.intp(coupon_of[i])
+            spell_start, lives, spell = spell_start_of[i], np.intp(lives_of[i]), spell_of[i]
+            repeat_spend = repeat_of[i]
+            winback_at = winback_of[i]
+            pending, deadline = pending_at[i], deadline_at[i]
+            closing = closing_of[i]
         offered, depth_at, dip = False, 0, 1.0
         if change > 0:
             offered, depth_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
-        discounted = 0
-        mult = 1.0
-        deadline = INF
-        if count == 0:
-            pending = born              # the acquisition purchase, at arrival
-        else:   # an existing customer: its pending purchase at the program's rate, what is overdue due at once
-            mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
-                               uplifts[s, depth_at], dip * habituation[0])
-            pending = start_at[i] / mult
-            if points > 0:
-                deadline = max(last + expiry, 0.0)
-        closing = month_of(born, month_start) if is_member and (charging or tiers) else months
+        finished = False
         while True:
             when = min(pending, deadline)
-            if change < changes and change_time[change] <= when and pending < INF and not (
+            revivable = winback_at < INF   # dropped out, a win-back offer can still bring it back
+            if change < changes and change_time[change] <= when and (change_time[change] < until or (
+                    arrivals and change_time[change] == until)) and (
+                    pending < INF or revivable) and not (
                     closing < months and (closing + 1) / 12.0 <= change_time[change]):
                 at = change_time[change]   # windows opened or closed, dips began or ended: a time change
                 offered, depth_at, dip = change_open[change], change_depth[change], change_dip[change, s]
                 change += 1
                 if pending < INF and count > 0:
-                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
-                                      uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
+                    index = _offer(offered, depth_at, offer_until > at, coupon_at)
+                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
+                                      uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
                     if new != mult:
                         pending = at + (pending - at) * (mult / new)
                     mult = new
                 continue
-            if closing < months and (closing + 1) / 12.0 <= when:
+            if closing < months and (closing + 1) / 12.0 <= when and (closing + 1) / 12.0 < until:
                 start, end = closing / 12.0, (closing + 1) / 12.0
-                if not lifetime > start:   # gone: its month ends change nothing any more
-                    closing = months
-                    continue
-                if charging:   # this month's membership, discounted at its middle
-                    begin, finish = max(born, start), min(lifetime, end)
+                if not lifetime > start:
+                    if not revivable:   # gone: its month ends change nothing any more
+                        closing = months
+                        continue
+                elif charging:   # this month's membership, discounted at its middle
+                    begin, finish = max(spell_start, start), min(lifetime, end)
                     years = max(0.0, finish - begin)
                     if begin == start and finish == end:
                         factor = whole[closing]
                     else:
                         factor = math.exp(-delta * ((begin + finish) / 2.0))
-                    total = 0.0
-                    if member_cost > 0:
-                        amount = years * member_cost
-                        sums[10, closing] += amount
-                        sums[3, closing] -= factor * amount
-                        total += amount
-                    if tiers > 0 and benefit.max() > 0:
-                        amount = years * benefit[tier]
-                        sums[13, closing] += amount
-                        sums[3, closing] -= factor * amount
-                        total += amount
-                    cohort_sums[5, group] += factor / born_factor * total
-                    if up >= 0:
-                        cohort_sums[3, up] -= factor / born_factor * total
+                    _charge(sums, cohort_sums, closing, years, factor, born_factor, group, up, member_cost,
+                            benefit[tier] if benefits else 0.0, benefits)
                 if tiers > 0:   # the highest tier the trailing 12 months reach, until the next month end
                     reached = 0
                     for minimum in tier_min:
@@ -180,8 +317,9 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                         old_drop = drop_factor[i, tier]
                         tier = reached
                         if pending < INF and count > 0:
-                            new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
-                                              uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
+                            index = _offer(offered, depth_at, offer_until > end, coupon_at)
+                            new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
+                                              uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
                             if new != mult:
                                 pending = end + (pending - end) * (mult / new)
                             mult = new
@@ -192,22 +330,27 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                     ring[leaving] = 0.0
                 closing += 1
                 continue
+            if until < horizon and not when < until and not (
+                    arrivals and count == 0 and when == until and pending <= deadline):
+                break   # stopped before a round at ``until``
             if not when < horizon:
+                finished = True
                 break
             month = month_of(when, month_start)
+            from_start = math.exp(-delta * when)
+            from_acquisition = from_start / born_factor
             if pending <= deadline:
                 if not when < lifetime:   # the hazard lifetime ended first: no further purchase
                     pending = INF
                     continue
                 value = draw_order_value(tables, shapes, k, order_step, count, np.intp(s), scale, grow, when - born)
-                from_start = math.exp(-delta * when)
-                from_acquisition = from_start / born_factor
                 contribution = margin_rate * value - cost_per_order
                 sums[0, month] += 1.0
                 if count == 0:
                     sums[1, month] += 1.0
                 else:
                     cohort_sums[0, group] += 1.0
+                    repeat_spend += value
                 sums[2, month] += value
                 sums[3, month] += from_start * contribution
                 cohort_sums[1, group] += value
@@ -221,7 +364,11 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                     if count > 0:
                         member_sums[1] += 1.0
                     member_sums[2] += value
+                # the deeper of an open blanket window and a held coupon (used up now)
                 depth = depths[depth_at] if offered else 0.0
+                if offer_until > when:
+                    depth = max(depth, depths[coupon_at])
+                    offer_until = -INF
                 paid = value * (1.0 - depth)
                 if depth > 0:
                     cut = value - paid
@@ -235,7 +382,7 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                 if rewarding:
                     rewards = points // threshold if redeems else np.int64(0)
                     redeemed = rewards * threshold
-                    earned = np.int64(min(math.floor(paid * earn * tier_earn[tier]), cap))
+                    earned = np.int64(min(np.floor(paid * earn * tier_earn[tier]), np.float64(cap)))   # capped before int64
                     points = points - redeemed + earned
                     if rewards > 0:
                         amount = rewards * reward_money
@@ -252,6 +399,8 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                     ring[month % 12] = np.float32(ring[month % 12] + paid32)
                     spend_12m += np.float64(paid32)
                 last = when
+                if winback_on:
+                    winback_at = when + delay
                 mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
                                    uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
                 pending = exponential(k, interpurchase, count) / (own_rate * mult) + when
@@ -259,27 +408,142 @@ def program_lives(customers, program, calendar, state, order_values, economics, 
                     lifetime = when
                     pending = INF
                 count += _ONE
-                deadline = last + expiry if points > 0 else INF
-            else:   # points expiring after ``expiry`` without a purchase
+                deadline = _deadline(offer_until, winback_at, points, last, expiry)
+            else:   # its own deadlines: points expiring, a coupon running out, a win-back offer going out
                 if points > 0 and last + expiry <= when:
                     sums[8, month] += points
                     sums[9, month] -= points
                     points = np.int64(0)
-                if pending < INF and count > 0:   # the pending purchase moves by the time change
-                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
-                                      uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
+                if offer_until <= when:
+                    offer_until = -INF
+                back = False
+                if winback_at <= when:   # once per inactivity spell, alive or not: the firm cannot tell
+                    winback_at = INF
+                    if message_cost > 0:
+                        sums[15, month] += message_cost
+                        sums[3, month] -= from_start * message_cost
+                        cohort_sums[5, group] += from_acquisition * message_cost
+                        if up >= 0:
+                            cohort_sums[3, up] -= from_acquisition * message_cost
+                    gone = lifetime <= when
+                    if gone and uniform(k, revive_step, np.uint64(3 * lives)) < comeback:
+                        back = True
+                        sums[16, month] += 1.0
+                        if is_member:
+                            sums[17, month] += 1.0
+                        if lifetime > -INF:   # its earlier dropout is counted now (the final one at the end)
+                            earlier = month_of(lifetime, month_start)
+                            sums[4, earlier] += 1.0
+                            if is_member:
+                                sums[11, earlier] += 1.0
+                            if charging and is_member:   # the closed spell's part of this month
+                                begin = max(spell_start, month / 12.0)
+                                _charge(sums, cohort_sums, month, max(0.0, lifetime - begin),
+                                        math.exp(-delta * ((begin + lifetime) / 2.0)), born_factor, group, up,
+                                        member_cost, benefit[tier] if benefits else 0.0, benefits)
+                        # the closed spell's referrals end at its dropout or where this interval starts
+                        ended = min(lifetime, _interval_start(barriers, when))
+                        if spell < 0:
+                            first_end[i] = ended
+                        else:
+                            spell_ends[spell] = ended
+                        spell = len(owners)
+                        owners.append(i)
+                        spell_starts.append(when)
+                        spell_lives.append(lives)
+                        spell_ends.append(INF)
+                        spell_start = when
+                        lifetime = when + exponential(k, revive_step, np.uint64(3 * lives + 2)) / (
+                            np.float64(hazard[i]) * drop_factor[i, tier])
+                        lives = min(lives + 1, 255)
+                    if not gone or back:   # a single-use coupon; a held one keeps the better terms
+                        coupon_at, offer_until = _give(offer_until, coupon_at, when, winback_at_depth, valid)
+                index = _offer(offered, depth_at, offer_until > when, coupon_at)
+                new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
+                                  uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
+                if back:   # buying again: its next purchase at the rate it has now
+                    mult = new
+                    pending = when + exponential(k, revive_step, np.uint64(3 * lives + 1)) / (own_rate * mult)
+                elif pending < INF and count > 0:   # the pending purchase moves by the time change
                     if new != mult:
                         pending = when + (pending - when) * (mult / new)
                     mult = new
-                deadline = last + expiry if points > 0 else INF
+                deadline = _deadline(offer_until, winback_at, points, last, expiry)
                 sums[12, month] += 1.0
-        death[i], made[i], balance[i] = lifetime, count, points
+        death[i], made[i], balance[i], spell_of[i] = lifetime, count, points, spell
+        if not finished:   # what it resumes from (a customer at the horizon never resumes)
+            tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, \
+                discounted
+            mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
+            spell_start_of[i], lives_of[i], repeat_of[i] = spell_start, lives, repeat_spend
+            pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
+            continue
+        started[i] = 2
+        if spell < 0:
+            first_end[i] = lifetime
+        else:
+            spell_ends[spell] = lifetime
         if lifetime == -INF:   # an existing customer gone before the start: no dropout in the horizon
             pass
         elif lifetime < horizon:
-            gone = month_of(lifetime, month_start)
-            sums[4, gone] += 1.0
+            gone_in = month_of(lifetime, month_start)
+            sums[4, gone_in] += 1.0
             if is_member:
-                sums[11, gone] += 1.0
+                sums[11, gone_in] += 1.0
         else:
             cohort_sums[4, group] += 1.0
+
+
+@numba.njit(**OPTIONS)
+def _give(offer_until, coupon_at, t, depth_at, valid):
+    """A single-use coupon of the depth at index ``depth_at`` given at ``t``, valid for ``valid`` years; a
+    held one keeps the better terms of the two. Returns the coupon's depth index and validity."""
+    until = t + valid
+    if offer_until > t:
+        return max(coupon_at, depth_at), max(offer_until, until)
+    return depth_at, until
+
+
+@numba.njit(**OPTIONS)
+def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
+    """A targeted offer at ``t`` to the customers ``ids`` of a slice stopped before ``t``
+    (:func:`program_lives`'s arguments): a coupon of the depth at index ``depth_at`` in the calendar's depths,
+    valid ``valid`` years (a held one keeps the better terms), the pending purchase moved by the time change
+    to the new rate, the deadline refreshed: as the calendar engine's round does."""
+    segment, base, gradient = customers[1], customers[9], customers[10]
+    threshold, expiry = program[0], program[5]
+    change_open, change_depth, change_dip, uplifts, habituation = calendar[1], calendar[2], calendar[3], calendar[5], \
+        calendar[6]
+    made, balance, resume = state[1], state[2], state[5]
+    pending_at, deadline_at, mult_at, last_of, tier_of = resume[1], resume[2], resume[3], resume[4], resume[5]
+    change_of, discounted_of, offer_until_of, coupon_of, winback_of = resume[8], resume[9], resume[11], resume[12], \
+        resume[13]
+    worn = len(habituation) - 1
+    for i in ids:
+        coupon, until = _give(offer_until_of[i], np.intp(coupon_of[i]), t, depth_at, valid)
+        offer_until_of[i], coupon_of[i] = until, coupon
+        pending = pending_at[i]
+        if pending < INF and made[i] > 0:
+            s, tier, change = segment[i], np.intp(tier_of[i]), change_of[i]
+            offered, window_at, dip = False, 0, 1.0
+            if change > 0:
+                offered, window_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
+            index = _offer(offered, window_at, until > t, coupon)
+            new = _multiplier(base[i, tier], gradient[i, tier], balance[i], threshold, index >= 0,
+                              uplifts[s, max(index, 0)], dip * habituation[min(discounted_of[i], worn)])
+            mult = mult_at[i]
+            if new != mult:
+                pending_at[i] = t + (pending - t) * (mult / new)
+            mult_at[i] = new
+        deadline_at[i] = _deadline(until, winback_of[i], balance[i], last_of[i], expiry)
+
+
+@numba.njit(**OPTIONS)
+def spell_records(owners, starts, lives, ends):
+    """The spell records of :func:`program_lives` (typed lists) as arrays: owner, start, reactivations
+    before, end."""
+    count = len(owners)
+    owner, start, before, end = np.empty(count, np.int64), np.empty(count), np.empty(count, np.int64), np.empty(count)
+    for j in range(count):
+        owner[j], start[j], before[j], end[j] = owners[j], starts[j], lives[j], ends[j]
+    return owner, start, before, end

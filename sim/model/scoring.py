@@ -37,9 +37,12 @@ INTEGRAL_PIECES = 2
 
 
 def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
-                   age: np.ndarray, repeat_spend: np.ndarray, *, target: str, share: float) -> np.ndarray:
+                   age: np.ndarray, repeat_spend: np.ndarray, *, target: str, share: float,
+                   keys: np.ndarray | None = None) -> np.ndarray:
     """Indices of the customers who get a targeted offer: the ``share`` with the highest
-    :func:`score_customers` score among those with a score (ties broken deterministically).
+    :func:`score_customers` score among those with a score (ties broken deterministically: by the customers'
+    ``keys``, the lower first, if given, so that the choice does not depend on the order the customers come
+    in; else by their positions).
 
     Passes of :func:`score_bounds` narrow the customers down: those whose lower bound beats the (k+1)-th
     highest upper bound are in, those whose upper bound falls short of the k-th highest lower bound are
@@ -55,7 +58,7 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
         if places == 0 or places >= undecided.size:
             break
         columns = [column[undecided] for column in history]
-        if precision == "cheap" and target == "top_predicted_clv":
+        if precision == "cheap" and target == "top_predicted_clv":   # (equal histories share their fate)
             lower, upper = _first_bounds(laws, columns, places)
         else:
             lower, upper = score_bounds(laws, *columns, target=target, precision=precision)
@@ -65,7 +68,10 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
         undecided = undecided[maybe]
     if 0 < places < undecided.size:
         exact = _scores(laws, *(column[undecided] for column in history), target=target)
-        undecided = undecided[np.argpartition(-exact, places - 1)[:places]]
+        if keys is None:
+            undecided = undecided[np.argpartition(-exact, places - 1)[:places]]
+        else:
+            undecided = undecided[np.lexsort((keys[undecided], -exact))[:places]]
     if places:
         chosen.append(undecided)
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
@@ -73,9 +79,10 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
 
 def _first_bounds(laws: list[SegmentLaws], history: list[np.ndarray], places: int) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of everybody's ``top_predicted_clv`` score: the rough upper bound for all, the cheap bounds for
-    the top 2 x places + 1024 of its ranking, a lower bound of 0 for the rest."""
+    the top 2 x places + 1024 of its ranking (and those tied with the last), a lower bound of 0 for the rest."""
     lower, upper = score_bounds(laws, *history, target="top_predicted_clv", precision="rough")
-    top = np.argpartition(-upper, min(2 * places + 1024, upper.size) - 1)[:2 * places + 1024]
+    nth = min(2 * places + 1024, upper.size) - 1
+    top = np.flatnonzero(upper >= -np.partition(-upper, nth)[nth])
     lower[top], cheap_upper = score_bounds(laws, *(column[top] for column in history), target="top_predicted_clv",
                                            precision="cheap")
     upper[top] = np.minimum(upper[top], cheap_upper)
