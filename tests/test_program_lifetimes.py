@@ -71,7 +71,7 @@ def test_dispatch() -> None:
 
 def test_points_example_agrees_at_a_smaller_size() -> None:
     path = ROOT / "scenarios" / "points_program.yaml"
-    small = load_scenario(path, ["acquisition.0.initial_customers=2000", "acquisition.0.new_per_month=200",
+    small = load_scenario(path, ["existing_customers.count=2000", "acquisition.0.new_per_month=200",
                                  "acquisition.1.new_per_month=80"])
     assert_same_ledgers(small, 1)
 
@@ -86,7 +86,7 @@ def test_examples_agree(example: str, replication: int) -> None:
 
 def test_tiers_and_referral_bonuses_agree_at_a_smaller_size() -> None:
     small = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
-                          ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=200",
+                          ["existing_customers.count=3000", "acquisition.0.new_per_month=200",
                            "acquisition.1.new_per_month=80", "policy.tiers.0.min_spend_12m=150"])
     assert_same_ledgers(small, 2)
 
@@ -97,7 +97,7 @@ def test_tiers_and_referral_bonuses_agree_at_a_smaller_size() -> None:
     ["policy.points.expiry_months_inactive=null", "policy.costs.per_member_per_year=0", "seed=11"],
 ])
 def test_points_example_variants_agree(overrides: list[str]) -> None:
-    base = ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150", "acquisition.1.new_per_month=50"]
+    base = ["existing_customers.count=3000", "acquisition.0.new_per_month=150", "acquisition.1.new_per_month=50"]
     assert_same_ledgers(load_scenario(ROOT / "scenarios" / "points_program.yaml", base + overrides))
 
 
@@ -105,7 +105,7 @@ def test_windows_dips_and_habituation_with_tiers_agree() -> None:
     windows = ("[{name: sale, kind: blanket, depth: 0.2, start_month: 2, every_months: 3, duration_days: 10},"
                " {name: long, kind: blanket, depth: 0.1, start_month: 3, every_months: 5, duration_days: 40}]")
     small = load_scenario(ROOT / "scenarios" / "tiered_referral.yaml",
-                          ["acquisition.0.initial_customers=2500", "acquisition.0.new_per_month=150",
+                          ["existing_customers.count=2500", "acquisition.0.new_per_month=150",
                            "acquisition.1.new_per_month=60", f"policy.discounts={windows}",
                            "response.habituation=0.05", "response.pull_forward=0.5"])
     assert_same_ledgers(small, 1)
@@ -139,7 +139,7 @@ def test_winback_alone_agrees() -> None:
     """The example's win-back offer without its targeted rounds, many more of the dropped-out coming back:
     coupons to the alive, reactivations, new lifetimes, referrals over every alive spell."""
     example = load_scenario(ROOT / "scenarios" / "winback_campaign.yaml", [
-        "acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=200", "acquisition.1.new_per_month=80",
+        "existing_customers.count=3000", "acquisition.0.new_per_month=200", "acquisition.1.new_per_month=80",
         "segments.regular.referrals_per_year.mean=0.4"])
     small = with_discounts(example, [example.policy.discounts[0].model_dump()], {"winback_reactivation": 0.3})
     assert_same_ledgers(small, 1)
@@ -148,12 +148,12 @@ def test_winback_alone_agrees() -> None:
 
 
 @pytest.mark.parametrize(("example", "overrides"), [
-    ("tiered_referral", ["acquisition.0.initial_customers=2500", "acquisition.0.new_per_month=150",
+    ("tiered_referral", ["existing_customers.count=2500", "acquisition.0.new_per_month=150",
                          "acquisition.1.new_per_month=60", "response.habituation=0.05", "response.pull_forward=0.5",
                          "response.winback_reactivation=0.6",
                          "policy.discounts=[{name: sale, kind: blanket, depth: 0.2, start_month: 2, every_months: 3,"
                          f" duration_days: 10}}, {WINBACK}]"]),
-    ("points_program", ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150",
+    ("points_program", ["existing_customers.count=3000", "acquisition.0.new_per_month=150",
                         "acquisition.1.new_per_month=50", f"policy.discounts=[{WINBACK}]",
                         "response.winback_reactivation=0.8", "policy.points.expiry_months_inactive=1"]),
     ("retailer_existing_base", [f"policy.discounts=[{WINBACK}]", "response.winback_reactivation=0.5"]),
@@ -172,18 +172,18 @@ TARGETED = ("{name: aim, kind: targeted, target: top_predicted_clv, share: 0.3, 
 def test_the_winback_example_at_a_smaller_size_agrees() -> None:
     """Win-back and quarterly at-risk rounds together (the example, smaller)."""
     small = load_scenario(ROOT / "scenarios" / "winback_campaign.yaml", [
-        "acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=200", "acquisition.1.new_per_month=80"])
+        "existing_customers.count=3000", "acquisition.0.new_per_month=200", "acquisition.1.new_per_month=80"])
     assert_same_ledgers(small, 1)
     assert ProgramLifetimes(small, 1).simulate().monthly["message_cost"].sum() > 0
 
 
 @pytest.mark.parametrize(("example", "overrides"), [
     # a round at the start (those arriving then buy first, in the sale opening then), two offers' rounds at once
-    ("tiered_referral", ["acquisition.0.initial_customers=2500", "acquisition.0.new_per_month=150",
+    ("tiered_referral", ["existing_customers.count=2500", "acquisition.0.new_per_month=150",
                          "acquisition.1.new_per_month=60", "response.winback_reactivation=0.5",
                          "policy.discounts=[{name: sale, kind: blanket, depth: 0.2, start_month: 1, every_months: 3,"
                          f" duration_days: 10}}, {WINBACK}, {TARGETED}, {TARGETED.replace('aim', 'keep')}]"]),
-    ("points_program", ["acquisition.0.initial_customers=3000", "acquisition.0.new_per_month=150",
+    ("points_program", ["existing_customers.count=3000", "acquisition.0.new_per_month=150",
                         "acquisition.1.new_per_month=50", f"policy.discounts=[{TARGETED}]"]),
     ("retailer_existing_base", [f"policy.discounts=[{TARGETED.replace('top_predicted_clv', 'at_risk')}]"]),
 ])
@@ -195,7 +195,7 @@ def test_targeted_rounds_with_members_tiers_points_and_a_base_agree(example: str
 
 def test_shards_add_up_to_the_calendar_engine_shard_by_shard() -> None:
     small = load_scenario(ROOT / "scenarios" / "points_program.yaml",
-                          ["acquisition.0.initial_customers=1500", "acquisition.0.new_per_month=100"])
+                          ["existing_customers.count=1500", "acquisition.0.new_per_month=100"])
     for shard in range(2):
         assert_same_ledgers(small, 0, shard=(shard, 2))
 
@@ -245,6 +245,17 @@ def test_identities_hold_on_the_compiled_engine(sc: Scenario) -> None:
     assert totals["points_earned"] == (totals["points_redeemed"] + totals["points_expired"]
                                        + totals["points_outstanding"])
     assert totals["purchases"] == totals["repeat_purchases"] + totals["customers_acquired"]
+
+
+def test_the_learning_part_agrees_over_the_spells_of_won_back_customers() -> None:
+    """CLV's learning part counts every alive spell of a customer won back, not the time it was gone: the
+    compiled loop books each closed spell at the reactivation, as the calendar engine does."""
+    sc = load_scenario(ROOT / "scenarios" / "winback_campaign.yaml", [
+        "existing_customers.count=1500", "acquisition.0.new_per_month=100", "acquisition.1.new_per_month=40",
+        "response.winback_reactivation=0.6", "economics.learning_value_per_customer_year=5"])
+    assert_same_ledgers(sc, 2)
+    ledger = ProgramLifetimes(sc, 2).simulate()
+    assert ledger.monthly["customers_reactivated"].sum() > 0 and ledger.cohort["learning"].sum() > 0
 
 
 def test_clv_parts_agree_with_an_existing_base() -> None:

@@ -547,8 +547,10 @@ class ProgramLifetimes(Lifetimes):
         self.points_change += rows["points_change"]
         self.member_dropouts += rows["member_dropouts"]
         for name, row in zip(program_loops.COHORT, cohort_sums, strict=True):
-            self.ledger.cohort[name] += row
-        self.ledger.record_alive_years(columns["cohort"], columns["arrival"], columns["arrival"], columns["death"])
+            if name == "alive_years":   # every alive spell's, discounted: CLV's learning part
+                self.ledger.cohort["learning"] += self.ledger.learning_value * row
+            else:
+                self.ledger.cohort[name] += row
         for name, value in zip(program_loops.MEMBER, member_sums, strict=True):
             self.ledger.member[name] += float(value)
         self.events += int(rows["purchases"].sum() + rows["customers_dropped_out"].sum() + rows["deadlines"].sum())

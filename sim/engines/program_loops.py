@@ -36,7 +36,8 @@ MONTHLY = ("purchases", "acquisition_purchases", "gross_revenue", "npv_profit", 
            "member_dropouts", "deadlines", "tier_benefit_cost", "discount_cost", "message_cost",
            "customers_reactivated", "member_reactivations")
 #: Rows of the cohort sums of :func:`program_lives`.
-COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program", "clv_growth")
+COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end", "program", "clv_growth",
+          "alive_years")
 #: The member sums of :func:`program_lives` (``Ledger.member``).
 MEMBER = ("member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
@@ -441,6 +442,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                                 _charge(sums, cohort_sums, month, max(0.0, lifetime - begin),
                                         math.exp(-delta * ((begin + lifetime) / 2.0)), born_factor, group, up,
                                         member_cost, benefit[tier] if benefits else 0.0, benefits)
+                        # the closed spell's discounted alive years (CLV's learning part)
+                        cohort_sums[7, group] += _alive_years(spell_start, lifetime, born, delta, horizon)
                         # the closed spell's referrals end at its dropout or where this interval starts
                         ended = min(lifetime, _interval_start(barriers, when))
                         if spell < 0:
@@ -479,6 +482,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
             continue
         started[i] = 2
+        cohort_sums[7, group] += _alive_years(spell_start, lifetime, born, delta, horizon)
         if spell < 0:
             first_end[i] = lifetime
         else:
@@ -492,6 +496,19 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 sums[11, gone_in] += 1.0
         else:
             cohort_sums[4, group] += 1.0
+
+
+@numba.njit(**OPTIONS)
+def _alive_years(begin, end, born, delta, horizon):
+    """Alive from ``begin`` to ``end`` (cut at the horizon; nothing if it ends first), in years discounted to
+    the acquisition at ``born``: the integral of exp(-delta (t - born)), as :meth:`Ledger.record_alive_years`
+    books it for the other engines."""
+    alive = max(min(end, horizon) - begin, 0.0)
+    if alive == 0.0:
+        return 0.0
+    if delta == 0.0:
+        return alive
+    return -math.expm1(-delta * alive) / delta * math.exp(-delta * (begin - born))
 
 
 @numba.njit(**OPTIONS)
