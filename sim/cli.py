@@ -511,8 +511,11 @@ def _sweep_with_progress(plan, out: Path, workers: int, scheduler: str | None, r
     from sim.experiments.sweep import SweepProgress, run_sweep
 
     where = f"on {scheduler}" if scheduler else f"{workers} worker(s)"
-    click.echo(f"sweep {plan.body.name}: {len(plan.points)} point(s) x {plan.replications} replication(s), "
-               f"{len(plan.scenarios)} distinct scenario(s) to simulate, {where}", err=True)
+    from sim.experiments.sweep_plan import counted
+
+    click.echo(f"sweep {plan.body.name}: {counted(len(plan.points), 'point')} x "
+               f"{counted(plan.replications, 'replication')}, {counted(len(plan.scenarios), 'distinct scenario')} "
+               f"to simulate, {where}", err=True)
     if plan.base is not None and _scale_note({"population_scale": plan.base.population_scale}):
         click.echo(_scale_note({"population_scale": plan.base.population_scale}), err=True)
     with _progress() as progress:
@@ -676,12 +679,13 @@ def validate(file: str, overrides: tuple[str, ...]) -> None:
     if "sweep" in doc.data:
         if overrides:
             _fail([f"{file}: --set applies to scenario files, not sweeps"])
-        from sim.experiments.sweep_plan import plan_sweep
+        from sim.experiments.sweep_plan import counted, plan_sweep
 
         plan = _guarded(lambda: plan_sweep(file))
-        click.echo(f"{file}: valid sweep '{plan.body.name}': {plan.body.design} design, {len(plan.points)} "
-                   f"point(s) x {plan.replications} replication(s), {len(plan.parameters)} parameter(s); "
-                   f"{len(plan.scenarios)} distinct scenario(s) to simulate")
+        click.echo(f"{file}: valid sweep '{plan.body.name}': {plan.body.design} design, "
+                   f"{counted(len(plan.points), 'point')} x {counted(plan.replications, 'replication')}, "
+                   f"{counted(len(plan.parameters), 'parameter')}; {counted(len(plan.scenarios), 'distinct scenario')} "
+                   "to simulate")
         return
     if "optimize" in doc.data:
         if overrides:

@@ -156,3 +156,15 @@ def test_report_of_a_200_point_sweep(tmp_path: Path, record_property) -> None:
     pngs = list((folder / "report_files").glob("*.png"))
     assert len(pngs) <= 8
     assert sum(p.stat().st_size for p in pngs) < 3_000_000
+
+
+def test_the_subtitle_counts_in_words(tmp_path: Path) -> None:
+    """Was: "Sweep of 2 parameter(s) ... 25 point(s) x 4 replication(s)"."""
+    from sim.report.inputs import read_results
+    from sim.report.sweep_page import sweep_page
+
+    one = sweep_page(read_results(synthetic_sweep(tmp_path / "one", points=5, replications=1, parameters=1)))
+    assert "Sweep of 1 parameter, latin_hypercube design: 5 points x 1 replication," in one.subtitle
+    many = sweep_page(read_results(synthetic_sweep(tmp_path / "many", points=6, replications=3, parameters=2)))
+    assert "Sweep of 2 parameters, latin_hypercube design: 6 points x 3 replications," in many.subtitle
+    assert "(s)" not in one.subtitle + many.subtitle

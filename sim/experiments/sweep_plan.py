@@ -51,6 +51,11 @@ MAX_UNITS = 10_000_000
 SWEEP_OWN_KEYS = {"replications": "replications", "seed": "seed"}
 
 
+def counted(count: int, noun: str) -> str:
+    """``count`` and ``noun``, plural when it is not 1: "1 point", "25 points", "1 lever setting"."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One swept parameter: a dotted key of the scenario and the values it takes."""

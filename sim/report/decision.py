@@ -131,10 +131,12 @@ def decision_chart(decision: dict[str, Any]):
         right.barh(keys, [evppi[k] for k in keys], color=PROGRAM)
         money_axis(right.xaxis, "EVPPI")
         right.set_xlim(left=0.0, right=max([*evppi.values(), 0.0]) * 1.1 or 1.0)
-        if not keys:
-            right.text(0.5, 0.5, "no uncertain assumptions", ha="center", va="center", transform=right.transAxes)
+        if not keys:   # no axes to read: a sentence in the panel, its title short enough to fit
+            right.set_axis_off()
+            right.text(0.5, 0.5, "no assumption is written as a distribution,\nso there is nothing to learn first",
+                       ha="center", va="center", transform=right.transAxes)
         right.set_title(f"EVPI {_money(decision.get('evpi'))}" if decision.get("assumptions")
-                        else "value of information: nothing uncertain to learn", fontsize="medium")
+                        else "value of information", fontsize="medium")
         return figure
 
     return draw()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from sim.accounting.metrics import NOT_MONEY
 from sim.experiments.ranking import Ranking, rank_points, ranked_unit, ranking_sentence
+from sim.experiments.sweep_plan import counted
 from sim.input.errors import InputError, Problem
 from sim.report import analysis, sweep_charts, text
 from sim.report.inputs import SweepData
@@ -78,8 +79,9 @@ def sweep_page(sweep: SweepData) -> Page:
     scenarios = {design.get("name", "sweep"): sweep.scenario} if sweep.scenario else {}
     return Page(
         title=f"{design.get('name', 'sweep')}: loyalty-sim sweep report",
-        subtitle=f"Sweep of {len(parameters)} parameter(s), {design.get('design', 'grid')} design: {len(points)} "
-                 f"point(s) x {design.get('replications', '?')} replication(s), seed {design.get('seed')}; metric "
+        subtitle=f"Sweep of {counted(len(parameters), 'parameter')}, {design.get('design', 'grid')} design: "
+                 f"{counted(len(points), unit)} x {counted(int(design.get('replications') or 0), 'replication')}, "
+                 f"seed {design.get('seed')}; metric "
                  f"{metric}" + text.scale_note((sweep.scenario or {}).get("population_scale")),
         summary=sweep_summary(sweep, points, metric, ranked, ranking), charts=page_charts,
         headline=top_points_table(points, parameters, metrics, metric, ranking, unit),
