@@ -90,3 +90,15 @@ def test_results_without_the_parts_are_reported_without_the_chart(simulated: Pat
     assert result.exit_code == 0, result.output
     assert not list((folder / "report_files").glob("*-clv-parts.png"))
     assert list((folder / "report_files").glob("*-channel-clv.png"))
+
+
+def test_channels_come_in_the_order_of_the_clv_by_channel_chart(simulated: Path) -> None:
+    """Was: the four-parts chart listed paid_search, organic, existing, referral while the CLV-by-channel chart
+    above it listed existing, organic, paid_search, referral."""
+    from sim.report import analysis
+    from sim.report.inputs import read_results
+
+    cohorts = {"run": read_results(simulated).cohorts}
+    parts = clv_charts.parts_by_channel(cohorts)
+    summary = analysis.channel_summary(cohorts)
+    assert list(parts["channel"]) == list(summary["channel"]) and len(parts) >= 3
