@@ -177,3 +177,14 @@ def test_every_section_is_in_the_sticky_contents(tmp_path) -> None:
     linked = set(re.findall(r'href="#([^"]+)"', contents))
     sections = set(re.findall(r'<section id="([^"]+)"', html))
     assert sections and sections <= linked and "top" in linked
+
+
+def test_the_customer_table_is_shown_relative_to_where_the_report_is_written(tmp_path, monkeypatch) -> None:
+    """Was: the assumptions table of the shipped existing-base report showed the machine's absolute path."""
+    from sim.report.text import flatten
+
+    monkeypatch.chdir(tmp_path)
+    inside = {"existing_customers": {"file": str(tmp_path / "scenarios" / "data" / "base.parquet"), "segment": "s"}}
+    outside = {"existing_customers": {"file": "/elsewhere/base.parquet", "segment": "s"}}
+    assert ("existing_customers", "existing_customers.file", "scenarios/data/base.parquet") in flatten(inside)
+    assert ("existing_customers", "existing_customers.file", "/elsewhere/base.parquet") in flatten(outside)

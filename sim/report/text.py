@@ -201,8 +201,20 @@ def _walk(group: str, prefix: str, value: Any, rows: list[tuple[str, str, str]])
     elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
         for index, item in enumerate(value):
             _walk(group, f"{prefix}.{index}", item, rows)
+    elif prefix == "existing_customers.file" and isinstance(value, str):
+        rows.append((group, prefix, shown_path(value)))
     else:
         rows.append((group, prefix, _value(value)))
+
+
+def shown_path(path: str) -> str:
+    """A file the scenario read, as a reader of the report would find it: relative to the directory the report
+    is written from when the file lies below it (the results store it resolved), else as stored."""
+    import os
+
+    absolute = os.path.abspath(path)
+    here = os.getcwd()
+    return os.path.relpath(absolute, here) if absolute.startswith(here + os.sep) else path
 
 
 def _value(value: Any) -> str:
