@@ -55,8 +55,7 @@ def small(path: Path, seed: int) -> Scenario:
     for index, channel in enumerate(full.acquisition):
         overrides += [f"acquisition.{index}.initial_customers={channel.initial_customers // scale}",
                       f"acquisition.{index}.new_per_month={channel.new_per_month // scale}"]
-    if full.existing_customers is not None and hasattr(full.existing_customers, "count"):   # a simulated base
-        overrides += base_of(path, full.existing_customers.count // scale)
+    overrides += base_of(path, full.existing_count() // scale)   # a simulated base, if any
     return load_scenario(path, overrides=overrides)
 
 

@@ -168,9 +168,7 @@ def heatmap_chart(points: pd.DataFrame, x: str, y: str, metric: str, *, metric_l
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.grid(False)
-    bar = fig.colorbar(image, ax=ax, shrink=0.9)
-    bar.set_label(f"{metric_label} ({CURRENCY})" if money else metric_label)
-    bar.formatter = COMPACT
+    _colour_bar(fig, ax, image, metric_label, money)
     ax.set_title(f"{sentence(metric_label)}: mean per cell")
     return fig
 
@@ -195,11 +193,17 @@ def points_map_chart(points: pd.DataFrame, x: str, y: str, metric: str, *, metri
         ax.set_yticks(range(len(y_ticks)), y_ticks)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
+    _colour_bar(fig, ax, image, metric_label, money)
+    ax.set_title(f"{sentence(metric_label)} of each point")
+    return fig
+
+
+def _colour_bar(fig: Figure, ax, image, metric_label: str, money: bool) -> None:
+    """The colour bar of a map of the metric (heatmap or points map): its label, with the currency for money,
+    and compact tick labels."""
     bar = fig.colorbar(image, ax=ax, shrink=0.9)
     bar.set_label(f"{metric_label} ({CURRENCY})" if money else metric_label)
     bar.formatter = COMPACT
-    ax.set_title(f"{sentence(metric_label)} of each point")
-    return fig
 
 
 def _numeric(values: pd.Series) -> tuple[np.ndarray, list[str] | None]:
