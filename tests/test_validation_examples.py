@@ -2,9 +2,9 @@
 
 tests/test_reference.py covers every lever with scenarios built for the purpose; this file runs the files
 users start from, as they are, except for three overrides (``sim.input.scenarios.load_scenario``'s dotted keys,
-like ``--set``): customers divided by :data:`SCALE` (the reference engine is meant for small populations),
-:data:`REPLICATIONS` replications, and a seed of their own (the examples share seed 7, and scenarios on one
-seed would share their customers and so their chance deviations, in both engines). Horizons, segments,
+like ``--set``): customers divided by :data:`support.examples.SCALE` (the reference engine is meant for small
+populations), :data:`support.examples.REPLICATIONS` replications, and a seed of their own (the examples share
+seed 7, and scenarios on one seed would share their customers and so their chance deviations, in both engines). Horizons, segments,
 policies and responses are untouched.
 
 Each example must agree on every metric it moves (those not zero in both engines) within 4 combined
@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from support.agreement import (
     KEY,
     MEMBER,
@@ -28,43 +27,13 @@ from support.agreement import (
     assert_agree,
     assert_curves_agree,
     compare,
-    register,
 )
-from support.scenarios import ROOT, base_of
+from support.examples import EXAMPLES, example_name
 
-from sim.input.scenarios import load_scenario
-from sim.schema import Scenario
-
-#: customers of each example divided by this (CDNOW's 23,571 become the 2,357 of its published sample)
-SCALE = {"cdnow_baseline": 10, "points_uncertain": 10}   # points_uncertain is already a 1/10 sample
-DEFAULT_SCALE = 100
-REPLICATIONS = 12
-EXAMPLES = [path for path in sorted((ROOT / "scenarios").glob("*.yaml"))
-            if not {"sweep", "optimize"} & set(yaml.safe_load(path.read_text()) or {})]
 #: every metric an example may move; the tests check those that are not zero in both engines
 METRICS = KEY + MONEY + ("referred_customers", "customers_dropped_out", "net_revenue", "discount_cost",
                          "customers_reactivated", "message_cost", "tier_benefit_cost", "referral_bonus_cost",
                          "program_cost", "points_liability") + POINT_METRICS + MEMBER
-
-
-def small(path: Path, seed: int) -> Scenario:
-    """The example at 1/SCALE of its customers, with its own seed and REPLICATIONS replications."""
-    full = load_scenario(path)
-    scale = SCALE.get(path.stem, DEFAULT_SCALE)
-    overrides = [f"seed={seed}", f"replications={REPLICATIONS}"]
-    for index, channel in enumerate(full.acquisition):
-        overrides += [f"acquisition.{index}.initial_customers={channel.initial_customers // scale}",
-                      f"acquisition.{index}.new_per_month={channel.new_per_month // scale}"]
-    overrides += base_of(path, full.existing_count() // scale)   # a simulated base, if any
-    return load_scenario(path, overrides=overrides)
-
-
-def example_name(path: Path) -> str:
-    return f"example:{path.stem}"
-
-
-for number, example in enumerate(EXAMPLES):
-    register(example_name(example), small(example, seed=7000 + number), REPLICATIONS)
 
 
 def moved_metrics(name: str) -> tuple[str, ...]:

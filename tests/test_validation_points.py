@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from scipy import stats
+from support import examples  # noqa: F401 (registers the shipped examples this file checks too)
 from support.agreement import WORKERS, assert_agree, compare, points_balances, register, runs
 
 from sim.accounting.tables import ReplicationResult

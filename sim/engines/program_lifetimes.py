@@ -23,7 +23,7 @@ import numpy as np
 from sim.accounting.ledger import Ledger
 from sim.engines import program_loops
 from sim.engines.choice import compiled_program_gap
-from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, SLOTS, Lifetimes
+from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, SLOTS, Lifetimes, _Batch
 from sim.model.calendar import months_of
 from sim.random import streams as rng
 from sim.random.streams import Purpose
@@ -146,6 +146,31 @@ def spell_lists() -> tuple:
 def spell_arrays(spells: tuple) -> tuple[np.ndarray, ...]:
     """The records of :func:`spell_lists` as arrays."""
     return program_loops.spell_records(*spells)
+
+
+def merge_parts(parts: list[dict]) -> dict:
+    """One part of the population holding the customers of ``parts`` in order, with their state to resume
+    from; their spell records follow each other, their owners and the customers' open records renumbered."""
+    if len(parts) == 1:
+        return parts[0]
+    floor = parts[0]["floor"]
+    assert all(part["floor"] == floor for part in parts), "parts merge once their referrals are drawn alike"
+    merged = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]
+              if name not in ("resume", "spells", "floor")}
+    merged["resume"] = {name: np.concatenate([part["resume"][name] for part in parts]) for name in RESUME}
+    merged["floor"] = floor
+    records = [spell_arrays(part["spells"]) for part in parts]
+    customers = np.cumsum([0] + [len(part["key"]) for part in parts[:-1]])
+    spells = np.cumsum([0] + [len(record[0]) for record in records[:-1]])
+    spell = merged["resume"]["spell"]
+    for part, first_customer, first_spell in zip(parts, customers, spells, strict=True):
+        mine = spell[first_customer:first_customer + len(part["key"])]
+        mine[mine >= 0] += first_spell
+    owner = np.concatenate([record[0] + first for record, first in zip(records, customers, strict=True)])
+    merged["spells"] = spell_lists()
+    program_loops.extend_spells(*merged["spells"], owner, *(np.concatenate([record[k] for record in records])
+                                                            for k in (1, 2, 3)))
+    return merged
 
 
 class ProgramLifetimes(Lifetimes):
@@ -326,23 +351,25 @@ class ProgramLifetimes(Lifetimes):
 
     # -- targeted-offer rounds: everyone advanced to each round, ranked, then on ------------------------
     def _simulate_rounds(self) -> Ledger:
-        """The population with targeted-offer rounds: every customer's state kept at once, in parts. Each
-        round stops everyone before it (the customers referred before it too), the firm ranks everyone
-        acquired so far as the calendar engine's round does, the chosen get their offer; then on. simpy's
-        calendar is not needed: the rounds are known in advance, and nothing else couples customers."""
+        """The population with targeted-offer rounds: every customer's state kept at once, in groups of
+        :data:`~sim.engines.lifetimes.PARTS` parts. Each round stops everyone before it (the customers referred
+        before it too), the firm ranks everyone acquired so far as the calendar engine's round does, the
+        chosen get their offer; then on. simpy's calendar is not needed: the rounds are known in advance, and
+        nothing else couples customers."""
         from concurrent.futures import ThreadPoolExecutor
 
         from sim.engines.allocator import keep_freed_memory
         from sim.engines.lifetimes import PARTS
 
         keep_freed_memory()
-        self.population: list[dict] = []
+        self.groups: list[list[dict]] = []
         # in the calendar engine's order of rounds at the same time: offer by offer, round by round
         rounds = sorted(self.program.target_rounds, key=lambda target_round: target_round.time)
         with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
             if self.base:
                 self._enter_base()
             self._join()
+            self._compact()
             for target_round in rounds:
                 self._advance(target_round.time, threads, arrivals=target_round.time == 0)
                 self._round(target_round)
@@ -350,12 +377,17 @@ class ProgramLifetimes(Lifetimes):
         self.ledger.close()
         return self.ledger
 
+    @property
+    def population(self) -> list[dict]:
+        """Every part of every group, in the order the groups joined."""
+        return [part for group in self.groups for part in group]
+
     def _fresh_columns(self, n: int) -> dict[str, np.ndarray]:
         return {name: np.empty(n, dtype=dtype) for name, dtype in self.columns_spec.items()}
 
     def _add_parts(self, group: dict, first_purchase: np.ndarray, repeat_spend: np.ndarray | None = None) -> list:
-        """``group``'s customers join the population in parts (one per thread), each with its state to resume
-        from: not yet begun, referrals drawn up to no time yet."""
+        """``group``'s customers join the population as a group of parts (one per thread), each with its
+        state to resume from: not yet begun, referrals drawn up to no time yet."""
         from sim.engines.lifetimes import PARTS
 
         n = len(group["key"])
@@ -372,26 +404,56 @@ class ProgramLifetimes(Lifetimes):
             part["spells"] = spell_lists()
             part["floor"] = -np.inf
             added.append(part)
-        self.population.extend(added)
+        if added:
+            self.groups.append(added)
         return added
 
     def _join(self) -> list:
-        """Everyone waiting in the queue (acquisition batches, referred customers) joins the population."""
-        added = []
+        """Everyone waiting in the queue (acquisition batches, referred customers) joins the population, as
+        one group: one set of columns filled slice by slice."""
+        total = sum(item.count - item.taken if isinstance(item, _Batch) else len(item["key"]) for item in self.queue)
+        if not total:
+            return []
+        columns, pieces, at = self._fresh_columns(total), [], 0
         while (newcomers := self._dequeue(SLOTS)) is not None:
-            group = self._enter(newcomers, self._fresh_columns(len(newcomers["key"])))
-            added += self._add_parts(group, newcomers["arrival"])
-        return added
+            size = len(newcomers["key"])
+            pieces.append(self._enter(newcomers, {name: column[at:at + size] for name, column in columns.items()}))
+            pieces[-1]["first_purchase"] = newcomers["arrival"]
+            at += size
+        assert at == total, (at, total)
+        group = dict(columns)
+        for name in pieces[0]:
+            if name not in columns:   # what _enter adds beside the columns
+                group[name] = pieces[0][name] if len(pieces) == 1 else np.concatenate([piece[name] for piece in pieces])
+        return self._add_parts(group, group.pop("first_purchase"))
+
+    def _compact(self) -> None:
+        """Merges the latest groups while the last holds at least half as many customers as the one before,
+        or the one before is small (under :data:`~sim.engines.lifetimes.SLOTS`): few groups (so few calls of
+        the loop a round), and each customer copied a few times at most (a small group many times)."""
+        from sim.engines.lifetimes import PARTS
+
+        def size(group: list[dict]) -> int:
+            return sum(len(part["key"]) for part in group)
+
+        while len(self.groups) >= 2 and (2 * size(self.groups[-1]) >= size(self.groups[-2])
+                                         or size(self.groups[-2]) < SLOTS):
+            parts = self.groups.pop(-2) + self.groups.pop()
+            bins: list[list[dict]] = [[] for _ in range(PARTS)]   # the largest parts first, each to the smallest bin
+            for part in sorted(parts, key=lambda part: -len(part["key"])):
+                min(bins, key=lambda chosen: sum(len(member["key"]) for member in chosen)).append(part)
+            self.groups.append([merge_parts(chosen) for chosen in bins if chosen])
 
     def _advance(self, until: float, threads, arrivals: bool = False) -> None:
         """Every customer to ``until`` (inf: the horizon), the customers referred before it too: each part's
-        loop in a thread, the sums booked part by part in a fixed order."""
+        loop in a thread, the sums booked part by part in a fixed order; then the groups compacted."""
         todo = list(self.population)
         while todo:
             futures = [threads.submit(self._live, part, until, arrivals) for part in todo]
             self._book([future.result() for future in futures])
             self._draw_referrals(todo, min(until, self.horizon))
             todo = self._join()
+        self._compact()
 
     def _draw_referrals(self, parts: list, cutoff: float) -> None:
         """The referrals of ``parts``' customers due before ``cutoff`` and not drawn yet: over their alive
@@ -401,9 +463,11 @@ class ProgramLifetimes(Lifetimes):
             return
         rows = []
         for part in parts:
-            referring = np.flatnonzero(part["referral_rate"] > 0)
+            death, spell = part["death"], part["resume"]["spell"]
+            # those who may refer in [floor, cutoff): arrived before the cutoff, alive after the floor or won back
+            referring = np.flatnonzero((part["referral_rate"] > 0) & (part["arrival"] < cutoff)
+                                       & ((death > part["floor"]) | (spell >= 0)))
             if referring.size:
-                death, spell = part["death"], part["resume"]["spell"]
                 owner, start, lives, end = spell_arrays(part["spells"])
                 open_now = np.arange(owner.size) == spell[owner]
                 end = np.where(open_now, death[owner], end)
@@ -461,8 +525,8 @@ class ProgramLifetimes(Lifetimes):
         for index, part in enumerate(self.population):
             ids = local[alive[owner[alive] == index]]
             if ids.size:
-                program_loops.give_offers(self._customers(part), self.rules, self.calendar, self._state(part),
-                                          ids, t, depth_at, valid)
+                program_loops.call(program_loops.give_offers, self._customers(part), self.rules, self.calendar,
+                                   self._state(part), ids, t, depth_at, valid)
         self.events += chosen.size
 
     def _customers(self, group: dict) -> tuple:
@@ -501,8 +565,8 @@ class ProgramLifetimes(Lifetimes):
         cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
         member_sums = np.zeros(len(program_loops.MEMBER))
         state = (group["death"], group["made"], group["points"], group["first_end"], spells, tuple(resume.values()))
-        program_loops.program_lives(customers, self.rules, self.calendar, self.offers, state, self.order_values,
-                                    self.economics, (sums, cohort_sums, member_sums), until, arrivals)
+        program_loops.call(program_loops.program_lives, customers, self.rules, self.calendar, self.offers, state,
+                           self.order_values, self.economics, (sums, cohort_sums, member_sums), until, arrivals)
         if not whole:
             return sums, cohort_sums, member_sums, None
         owner, start, lives, end = spell_arrays(spells)

@@ -42,6 +42,34 @@ COHORT = ("repeat_purchases", "net_revenue", "clv", "network_value", "active_end
 MEMBER = ("member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
 
+#: Compiled entry points by function and argument layout (:func:`call`).
+_ENTRIES: dict = {}
+
+
+def _layout(value) -> object:
+    """What decides which compiled version of a function an argument calls: an array's dtype, dimensions
+    and contiguity, a tuple's members', a typed list's element type, a scalar's Python type."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.num, value.ndim, value.flags.c_contiguous, value.flags.f_contiguous
+    if isinstance(value, tuple):
+        return tuple(_layout(member) for member in value)
+    if isinstance(value, numba.typed.List):
+        return value._dtype
+    return type(value)
+
+
+def call(function, *args):
+    """``function(*args)`` for a compiled function called with nested tuples of arrays, many times: numba's
+    dispatcher types such tuples in Python at every call (about half a millisecond for
+    :func:`program_lives`'s); this looks the compiled version up by the arguments' :func:`_layout` instead
+    (typed, and compiled or loaded if need be, once per layout)."""
+    layout = (function, _layout(args))
+    entry = _ENTRIES.get(layout)
+    if entry is None:
+        entry = _ENTRIES[layout] = function.compile(tuple(function.typeof_pyval(arg) for arg in args))
+    return entry(*args)
+
+
 @numba.njit(**OPTIONS)
 def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
     """The purchase-rate multiplier at ``points``, as the calendar engine computes it: the membership (and
@@ -186,8 +214,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     referrals due in an interval after its purchases and deadlines, and a revival restarts them).
     Everything before ``until`` happens; a customer stops at its first event at or after it (a targeted
     offer round is there), but for an acquisition purchase at ``until`` if ``arrivals`` (the round at the
-    start sees the customers arriving then buy first, in the windows opening then). Its exit (final dropout, active at the end) is
-    booked when it reaches the horizon.
+    start sees the customers arriving then buy first, in the windows opening then). Its exit (final dropout, active at
+    the end) is booked when it reaches the horizon, or as soon as it is gone for good (no purchase pending, no
+    win-back offer to come, no month end to close, no deadline before the horizon): no round can change it
+    then, and later calls pass it by.
     """
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
         drop_factor, arrival_discount, hazard, opening = customers
@@ -214,6 +244,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     for m in range(months):
         whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
     for i in range(len(key)):
+        if started[i] == 2:   # at the horizon already
+            continue
         k, s, group, up = key[i], segment[i], cohort[i], parent[i]
         own_rate, scale = np.float64(rate[i]), np.float64(spend_mean[i])
         grow, born, lifetime = log_growth[s], arrival[i], death[i]
@@ -221,8 +253,6 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
         ring = rings[i]                       # net spend by month over the trailing 12 months
-        if started[i] == 2:   # at the horizon already
-            continue
         if started[i] == 0:
             started[i] = 1
             tier = np.intp(tier_at[i])
@@ -331,6 +361,9 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     ring[leaving] = 0.0
                 closing += 1
                 continue
+            if pending == INF and not revivable and closing >= months and lifetime < INF and not deadline < horizon:
+                finished = True   # gone for good: no round changes anything any more
+                break
             if until < horizon and not when < until and not (
                     arrivals and count == 0 and when == until and pending <= deadline):
                 break   # stopped before a round at ``until``
@@ -474,12 +507,13 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 deadline = _deadline(offer_until, winback_at, points, last, expiry)
                 sums[12, month] += 1.0
         death[i], made[i], balance[i], spell_of[i] = lifetime, count, points, spell
-        if not finished:   # what it resumes from (a customer at the horizon never resumes)
-            tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, \
-                discounted
-            mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
-            spell_start_of[i], lives_of[i], repeat_of[i] = spell_start, lives, repeat_spend
-            pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
+        # what it resumes from, and what a round scores it by (a customer at the horizon never resumes)
+        tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, \
+            discounted
+        mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
+        spell_start_of[i], lives_of[i], repeat_of[i] = spell_start, lives, repeat_spend
+        pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
+        if not finished:
             continue
         started[i] = 2
         cohort_sums[7, group] += _alive_years(spell_start, lifetime, born, delta, horizon)
@@ -564,3 +598,14 @@ def spell_records(owners, starts, lives, ends):
     for j in range(count):
         owner[j], start[j], before[j], end[j] = owners[j], starts[j], lives[j], ends[j]
     return owner, start, before, end
+
+
+@numba.njit(**OPTIONS)
+def extend_spells(owners, starts, lives, ends, owner, start, before, end):
+    """Appends spell records (arrays: owner, start, reactivations before, end) to the typed lists of
+    :func:`program_lives`."""
+    for j in range(len(owner)):
+        owners.append(owner[j])
+        starts.append(start[j])
+        lives.append(before[j])
+        ends.append(end[j])
