@@ -31,13 +31,25 @@ from sim.schema import Scenario
 from sim.schema.policy import MAX_POINTS_PER_PURCHASE
 from sim.schema.units import DAYS_PER_YEAR
 
-#: The columns of a slice: those of :mod:`sim.engines.lifetimes` and the program's per-customer state
-#: (44 bytes, for the slice only: nothing is kept per customer once its life is booked). ``hazard`` draws
-#: a reactivated customer's new lifetime; ``first_end`` is where its first alive spell's referrals end.
+#: The columns of :mod:`sim.engines.lifetimes` the program's loop has no use for: its sums are booked by month
+#: and cohort as it goes, and ``death`` holds the hazard lifetime until a dropout comes first.
+UNUSED_COLUMNS = ("t", "lifetime", "end", "present_value", "revenue")
+#: The columns of a slice: those of :mod:`sim.engines.lifetimes` it uses and the program's per-customer state
+#: (30 bytes; for the slice only, nothing is kept per customer once its life is booked, but for targeted-offer
+#: rounds). ``hazard`` draws a reactivated customer's new lifetime; ``first_end`` is where its first alive
+#: spell's referrals end.
 PROGRAM_COLUMNS: dict[str, type] = {
-    **COLUMNS, "member": np.bool_, "redeemer": np.bool_, "points": np.int64, "arrival_discount": np.float64,
-    "hazard": np.float32, "first_end": np.float64,
+    **{name: dtype for name, dtype in COLUMNS.items() if name not in UNUSED_COLUMNS}, "member": np.bool_,
+    "redeemer": np.bool_, "points": np.int64, "arrival_discount": np.float64, "hazard": np.float32,
+    "first_end": np.float64,
 }
+#: The opening state of existing customers (:func:`~sim.engines.program_loops.program_lives`'s ``opening``):
+#: columns, and what :meth:`ProgramLifetimes._enter` adds for them; new customers go without (:data:`NONE`).
+OPENING = ("start", "history", "last_at", "points_at", "tier_at", "ring_at")
+#: The opening state of customers who are all new: empty.
+NONE = {"start": np.empty(0), "history": np.empty(0, dtype=np.uint64), "last_at": np.empty(0),
+        "points_at": np.empty(0, dtype=np.int64), "tier_at": np.empty(0, dtype=np.int8),
+        "ring_at": np.empty(0, dtype=np.float32)}
 #: Per customer and tier (index 0: no tier), kept beside the columns: the purchase-rate factor of membership
 #: and tier, the goal-gradient strength, the per-purchase dropout chance and the hazard's multiplier.
 BY_TIER = ("base", "gradient", "chance", "drop_factor")
@@ -120,16 +132,17 @@ def offer_table(program, scenario: Scenario, calendar: tuple) -> tuple:
 #: ``resume``, in its order (``ring``: 12 float32 a customer).
 RESUME: dict[str, type] = {
     "started": np.int8, "pending": np.float64, "deadline": np.float64, "mult": np.float64, "last": np.float64,
-    "tier": np.int8, "ring": np.float32, "spend_12m": np.float64, "change": np.int64, "discounted": np.int64,
-    "closing": np.int64, "offer_until": np.float64, "coupon": np.int64, "winback_at": np.float64,
-    "spell_start": np.float64, "lives": np.uint8, "spell": np.int64, "repeat_spend": np.float64,
+    "tier": np.int8, "ring": np.float32, "spend_12m": np.float64, "change": np.int32, "discounted": np.int32,
+    "closing": np.int16, "offer_until": np.float64, "coupon": np.int16, "winback_at": np.float64,
+    "spell_start": np.float64, "lives": np.uint8, "spell": np.int32, "repeat_spend": np.float64,
 }
 
 
-def resume_state(n: int, repeat_spend: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def resume_state(n: int, repeat_spend: np.ndarray | None = None, tiers: bool = True) -> dict[str, np.ndarray]:
     """The ``resume`` state of ``n`` customers not yet begun, with their repeat spend so far (existing
-    customers: from their history)."""
-    state = {name: np.zeros((n, 12) if name == "ring" else n, dtype=dtype) for name, dtype in RESUME.items()}
+    customers: from their history); the 12-month ring only for a program with ``tiers``."""
+    state = {name: np.zeros((n, 12 if tiers else 0) if name == "ring" else n, dtype=dtype)
+             for name, dtype in RESUME.items()}
     if repeat_spend is not None:
         state["repeat_spend"][:] = repeat_spend
     return state
@@ -148,6 +161,16 @@ def spell_arrays(spells: tuple) -> tuple[np.ndarray, ...]:
     return program_loops.spell_records(*spells)
 
 
+def opening_of(part: dict, name: str) -> np.ndarray:
+    """The opening state ``name`` of a part's customers, that of new customers if it has none."""
+    if name in part:
+        return part[name]
+    n = len(part["key"])
+    return {"start": part["arrival"], "history": np.zeros(n, dtype=np.uint64), "last_at": np.full(n, -np.inf),
+            "points_at": np.zeros(n, dtype=np.int64), "tier_at": np.zeros(n, dtype=np.int8),
+            "ring_at": np.zeros(n, dtype=np.float32)}[name]
+
+
 def merge_parts(parts: list[dict]) -> dict:
     """One part of the population holding the customers of ``parts`` in order, with their state to resume
     from; their spell records follow each other, their owners and the customers' open records renumbered."""
@@ -155,6 +178,8 @@ def merge_parts(parts: list[dict]) -> dict:
         return parts[0]
     floor = parts[0]["floor"]
     assert all(part["floor"] == floor for part in parts), "parts merge once their referrals are drawn alike"
+    if len({name in part for part in parts for name in OPENING}) > 1:   # new and existing customers
+        parts = [{**part, **{name: opening_of(part, name) for name in OPENING}} for part in parts]
     merged = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]
               if name not in ("resume", "spells", "floor")}
     merged["resume"] = {name: np.concatenate([part["resume"][name] for part in parts]) for name in RESUME}
@@ -239,7 +264,12 @@ class ProgramLifetimes(Lifetimes):
         n = len(newcomers["key"])
         group = {name: column[:n] for name, column in columns.items()}
         for name in ARRIVAL_COLUMNS[:-1]:
-            group[name][:] = newcomers[name]
+            if name in group:
+                group[name][:] = newcomers[name]
+        if opening is None:   # new customers: their first purchase pending at arrival, none before
+            assert np.array_equal(newcomers["start"], newcomers["arrival"]) and not newcomers["history"].any()
+            for name in OPENING:
+                group.pop(name, None)
         program, keys, segments = self.program, newcomers["key"], newcomers["segment"]
         raw_rate, raw_spend = newcomers["rate"], newcomers["spend_mean"]
         member = group["member"]
@@ -253,10 +283,7 @@ class ProgramLifetimes(Lifetimes):
         else:
             redeemer[:] = False
         tier_at = np.zeros(n, dtype=np.int8)
-        if opening is None:
-            group.update(last_at=np.full(n, -np.inf), points_at=np.zeros(n, dtype=np.int64), tier_at=tier_at,
-                         ring_at=np.zeros(n, dtype=np.float32))
-        else:   # a points balance means a member of the program already running; tiers from the trailing year
+        if opening is not None:   # a points balance means a member of the program already running; tiers from the trailing year
             balance = opening["points_balance"]
             if program.points is not None and balance is not None:
                 member |= balance > 0
@@ -275,10 +302,9 @@ class ProgramLifetimes(Lifetimes):
         hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier, as at arrival
         hazard[joined] *= program.member_dropout(yes, tier_at[joined], raw_rate[joined], raw_spend[joined],
                                                  segments[joined])
-        group["lifetime"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)
+        group["death"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)   # the hazard lifetime
         if opening is not None:
-            group["lifetime"][~opening["alive"]] = -np.inf   # gone before the start
-        np.minimum(group["lifetime"], self.horizon, out=group["end"])
+            group["death"][~opening["alive"]] = -np.inf   # gone before the start
         if program.referral is not None:   # members refer more under a referral program
             group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
                                          * program.referral_factor(member, raw_spend)).astype(np.float32)
@@ -382,8 +408,10 @@ class ProgramLifetimes(Lifetimes):
         """Every part of every group, in the order the groups joined."""
         return [part for group in self.groups for part in group]
 
-    def _fresh_columns(self, n: int) -> dict[str, np.ndarray]:
-        return {name: np.empty(n, dtype=dtype) for name, dtype in self.columns_spec.items()}
+    def _fresh_columns(self, n: int, new: bool = False) -> dict[str, np.ndarray]:
+        """Columns for ``n`` customers, without the opening state if they are all ``new``."""
+        return {name: np.empty(n, dtype=dtype) for name, dtype in self.columns_spec.items()
+                if not (new and name in OPENING)}
 
     def _add_parts(self, group: dict, first_purchase: np.ndarray, repeat_spend: np.ndarray | None = None) -> list:
         """``group``'s customers join the population as a group of parts (one per thread), each with its
@@ -391,9 +419,8 @@ class ProgramLifetimes(Lifetimes):
         from sim.engines.lifetimes import PARTS
 
         n = len(group["key"])
-        group["death"][:] = group["lifetime"]
         group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
-        group["resume"] = resume_state(n, repeat_spend)
+        group["resume"] = resume_state(n, repeat_spend, len(self.program.tier_min) > 0)
         cuts = [n * part // PARTS for part in range(PARTS + 1)]
         added = []
         for a, b in zip(cuts[:-1], cuts[1:], strict=True):
@@ -414,18 +441,17 @@ class ProgramLifetimes(Lifetimes):
         total = sum(item.count - item.taken if isinstance(item, _Batch) else len(item["key"]) for item in self.queue)
         if not total:
             return []
-        columns, pieces, at = self._fresh_columns(total), [], 0
+        columns, pieces, at = self._fresh_columns(total, new=True), [], 0
         while (newcomers := self._dequeue(SLOTS)) is not None:
             size = len(newcomers["key"])
             pieces.append(self._enter(newcomers, {name: column[at:at + size] for name, column in columns.items()}))
-            pieces[-1]["first_purchase"] = newcomers["arrival"]
             at += size
         assert at == total, (at, total)
         group = dict(columns)
         for name in pieces[0]:
             if name not in columns:   # what _enter adds beside the columns
                 group[name] = pieces[0][name] if len(pieces) == 1 else np.concatenate([piece[name] for piece in pieces])
-        return self._add_parts(group, group.pop("first_purchase"))
+        return self._add_parts(group, group["arrival"])   # new customers: their first purchase at arrival
 
     def _compact(self) -> None:
         """Merges the latest groups while the last holds at least half as many customers as the one before,
@@ -531,7 +557,7 @@ class ProgramLifetimes(Lifetimes):
 
     def _customers(self, group: dict) -> tuple:
         """The customers' columns as :func:`~sim.engines.program_loops.program_lives` reads them."""
-        opening = tuple(group[name] for name in ("start", "history", "last_at", "points_at", "tier_at", "ring_at"))
+        opening = tuple(group.get(name, NONE[name]) for name in OPENING)
         return (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
                                            "arrival", "member", "redeemer", *BY_TIER, "arrival_discount", "hazard")),
                 opening)
@@ -559,8 +585,8 @@ class ProgramLifetimes(Lifetimes):
         resume, spells = group.get("resume"), group.get("spells")
         whole = resume is None
         if whole:   # a slice's lives, whole
-            group["death"][:] = group["lifetime"]
-            resume, spells = resume_state(len(group["key"]), group.get("repeat_at")), spell_lists()
+            resume = resume_state(len(group["key"]), group.get("repeat_at"), len(self.program.tier_min) > 0)
+            spells = spell_lists()
         sums = np.zeros((len(program_loops.MONTHLY), self.months))
         cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
         member_sums = np.zeros(len(program_loops.MEMBER))

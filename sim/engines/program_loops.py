@@ -19,6 +19,7 @@ runs it in threads, one part of a slice each, and adds the parts' sums in a fixe
 from __future__ import annotations
 
 import math
+import threading
 
 import numba
 import numpy as np
@@ -28,6 +29,7 @@ from sim.model.calendar import month_of
 from sim.random.compiled import OPTIONS, exponential, uniform
 
 _ONE = np.uint64(1)
+_ZERO = np.uint64(0)
 INF = math.inf
 
 #: Rows of the monthly sums of :func:`program_lives`.
@@ -44,6 +46,7 @@ MEMBER = ("member_purchases", "member_repeat_purchases", "member_gross_revenue")
 
 #: Compiled entry points by function and argument layout (:func:`call`).
 _ENTRIES: dict = {}
+_COMPILING = threading.Lock()
 
 
 def _layout(value) -> object:
@@ -66,7 +69,10 @@ def call(function, *args):
     layout = (function, _layout(args))
     entry = _ENTRIES.get(layout)
     if entry is None:
-        entry = _ENTRIES[layout] = function.compile(tuple(function.typeof_pyval(arg) for arg in args))
+        with _COMPILING:   # the parts' threads ask at once the first time: one compiles or loads it
+            entry = _ENTRIES.get(layout)
+            if entry is None:
+                entry = _ENTRIES[layout] = function.compile(tuple(function.typeof_pyval(arg) for arg in args))
     return entry(*args)
 
 
@@ -199,7 +205,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     close, coupon valid until, its depth's index, win-back offer at, spell start, reactivations, open
     spell's record, repeat spend): what a stopped customer resumes from (``started``: 0 not yet begun, 1
     stopped before ``until``, 2 at the horizon). The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
-    tier, spend of each of the 11 months before the start) is that of existing customers
+    tier, spend of each of the 11 months before the start; empty arrays for customers who are all new) is that of
+    existing customers
     (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
     lifetime of -inf means gone before the start); a new customer has made none and makes its acquisition
     purchase at arrival. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`.
@@ -222,6 +229,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
         drop_factor, arrival_discount, hazard, opening = customers
     start_at, history, last_at, points_at, tier_at, ring_at = opening
+    opened = len(history) > 0   # else new customers only: no opening state
     threshold, reward_money, earn, tier_earn, cap, expiry, member_cost, benefit, tier_min = program
     change_time, change_open, change_depth, change_dip, depths, uplifts, habituation = calendar
     delay, winback_at_depth, valid, message_cost, comeback, revive_step, barriers = offers
@@ -244,7 +252,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     for m in range(months):
         whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
     for i in range(len(key)):
-        if started[i] == 2:   # at the horizon already
+        if started[i] == 2:   # finished
             continue
         k, s, group, up = key[i], segment[i], cohort[i], parent[i]
         own_rate, scale = np.float64(rate[i]), np.float64(spend_mean[i])
@@ -255,16 +263,15 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         ring = rings[i]                       # net spend by month over the trailing 12 months
         if started[i] == 0:
             started[i] = 1
-            tier = np.intp(tier_at[i])
+            tier, count, points, last = np.intp(0), _ZERO, np.int64(0), -INF   # a new customer
             ring[:] = 0.0
             spend_12m = 0.0
-            if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
-                for slot in range(1, 12):
-                    ring[slot] = ring_at[i]
-                    spend_12m += np.float64(ring_at[i])
-            count = history[i]
-            points = np.int64(points_at[i])
-            last = last_at[i]
+            if opened:   # an existing customer
+                tier, count, points, last = np.intp(tier_at[i]), history[i], np.int64(points_at[i]), last_at[i]
+                if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
+                    for slot in range(1, 12):
+                        ring[slot] = ring_at[i]
+                        spend_12m += np.float64(ring_at[i])
             change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
             discounted = 0
             mult = 1.0
