@@ -518,38 +518,41 @@ class ProgramLifetimes(Lifetimes):
         from sim.model.scoring import select_targets
 
         t, offer = target_round.time, target_round.offer
-        if not self.population:
+        parts = self.population
+        scored = [np.flatnonzero(part["arrival"] < t if t > 0 else part["arrival"] <= 0) for part in parts]
+        starts = np.cumsum([0] + [indices.size for indices in scored])
+        if not starts[-1]:
             return
-        pieces = []
-        for index, part in enumerate(self.population):
-            scored = np.flatnonzero(part["arrival"] < t if t > 0 else part["arrival"] <= 0)
-            pieces.append((index, scored))
-        names = ("key", "segment", "arrival", "first_purchase", "made", "cohort", "parent_cohort", "death")
-        columns = {name: np.concatenate([self.population[index][name][scored] for index, scored in pieces])
-                   for name in names}
-        for name in ("last", "repeat_spend"):
-            columns[name] = np.concatenate([self.population[index]["resume"][name][scored] for index, scored in pieces])
-        owner = np.concatenate([np.full(scored.size, index) for index, scored in pieces])
-        local = np.concatenate([scored for _, scored in pieces])
-        if not local.size:
-            return
-        made = columns["made"].astype(np.int64)
-        first = columns["first_purchase"]
-        recency = np.where(made > 0, columns["last"] - first, 0.0)
-        chosen = select_targets(self.laws, columns["segment"], np.maximum(made - 1, 0), recency, t - first,
-                                columns["repeat_spend"], target=offer.target, share=offer.share, keys=columns["key"])
+
+        def gather(name: str, resume: bool = False, rows: list | None = None) -> np.ndarray:
+            """A column of the scored customers (of ``rows`` in each part), part after part."""
+            return np.concatenate([(part["resume"] if resume else part)[name][indices]
+                                   for part, indices in zip(parts, rows or scored, strict=True)])
+
+        # the history the firm observes, one column at a time (the round's memory is a few columns)
+        made = gather("made").astype(np.int64)
+        first = gather("first_purchase")
+        recency = np.where(made > 0, gather("last", resume=True) - first, 0.0)
+        np.subtract(t, first, out=first)   # the age
+        np.maximum(made - 1, 0, out=made)  # repeat purchases
+        chosen = select_targets(self.laws, gather("segment"), made, recency, first, gather("repeat_spend", resume=True),
+                                target=offer.target, share=offer.share, keys=gather("key"))
+        del made, first, recency
         if not chosen.size:
             return
+        # the chosen, part by part (``chosen`` is sorted)
+        cuts = np.searchsorted(chosen, starts)
+        picked = [indices[chosen[a:b] - start] for indices, a, b, start in zip(scored, cuts[:-1], cuts[1:], starts[:-1],
+                                                                                strict=True)]
         if offer.message_cost:
             month = int(months_of(np.array([t]), self.month_start)[0])
-            self.ledger.record_cost("message_cost", month, columns["cohort"][chosen], np.full(chosen.size, t),
-                                    columns["arrival"][chosen], np.full(chosen.size, offer.message_cost),
-                                    parent=columns["parent_cohort"][chosen])
-        alive = chosen[columns["death"][chosen] > t]
+            self.ledger.record_cost("message_cost", month, gather("cohort", rows=picked), np.full(chosen.size, t),
+                                    gather("arrival", rows=picked), np.full(chosen.size, offer.message_cost),
+                                    parent=gather("parent_cohort", rows=picked))
         depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
         valid = offer.valid_days / DAYS_PER_YEAR
-        for index, part in enumerate(self.population):
-            ids = local[alive[owner[alive] == index]]
+        for part, ids in zip(parts, picked, strict=True):
+            ids = ids[part["death"][ids] > t]   # the offer reaches those alive
             if ids.size:
                 program_loops.call(program_loops.give_offers, self._customers(part), self.rules, self.calendar,
                                    self._state(part), ids, t, depth_at, valid)
