@@ -51,8 +51,9 @@ NONE = {"start": np.empty(0), "history": np.empty(0, dtype=np.uint64), "last_at"
         "points_at": np.empty(0, dtype=np.int64), "tier_at": np.empty(0, dtype=np.int8),
         "ring_at": np.empty(0, dtype=np.float32)}
 #: Per customer and tier (index 0: no tier), kept beside the columns: the purchase-rate factor of membership
-#: and tier, the goal-gradient strength, the per-purchase dropout chance and the hazard's multiplier.
-BY_TIER = ("base", "gradient", "chance", "drop_factor")
+#: and tier, the goal-gradient strength, and the multiplier of the dropout hazard and of the per-purchase
+#: dropout chance.
+BY_TIER = ("base", "gradient", "drop_factor")
 
 
 def fast_engine_class(scenario: Scenario, record_transactions: bool = False) -> type:
@@ -227,7 +228,6 @@ class ProgramLifetimes(Lifetimes):
         self.calendar = calendar_table(program, len(self.laws), self.horizon)
         self.offers = offer_table(program, scenario, self.calendar)
         self.winback = program.winback is not None
-        self.has_per_purchase_dropout = any(law.dropout is not None for law in self.laws)
         self.points_change = np.zeros(self.months)
         self.member_dropouts = np.zeros(self.months)
 
@@ -310,8 +310,7 @@ class ProgramLifetimes(Lifetimes):
                                          * program.referral_factor(member, raw_spend)).astype(np.float32)
         tiers = len(program.tier_min) + 1
         base, gradient = np.ones((n, tiers)), np.zeros((n, tiers))
-        drop_factor, chance = np.ones((n, tiers)), np.empty((n, tiers))
-        chance[:] = group["dropout_p"][:, None] if self.has_per_purchase_dropout else 0.0
+        drop_factor = np.ones((n, tiers))
         rate, spend, segment = group["rate"][joined], group["spend_mean"][joined], group["segment"][joined]
         redeeming = redeemer[joined]
         for level in range(tiers):
@@ -323,9 +322,7 @@ class ProgramLifetimes(Lifetimes):
                 gradient[joined, level] = np.where(redeeming, strength, 0.0)
             dropout = program.member_dropout(yes, tier, rate, spend, segment)
             drop_factor[joined, level] = dropout
-            if self.has_per_purchase_dropout:
-                chance[joined, level] = np.minimum(1.0, group["dropout_p"][joined] * dropout)
-        group.update(base=base, gradient=gradient, drop_factor=drop_factor, chance=chance)
+        group.update(base=base, gradient=gradient, drop_factor=drop_factor)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
         group["hazard"][:] = newcomers["hazard"]
         if opening is None:
@@ -562,7 +559,8 @@ class ProgramLifetimes(Lifetimes):
         """The customers' columns as :func:`~sim.engines.program_loops.program_lives` reads them."""
         opening = tuple(group.get(name, NONE[name]) for name in OPENING)
         return (*(group[name] for name in ("key", "segment", "cohort", "parent_cohort", "spend_mean", "rate",
-                                           "arrival", "member", "redeemer", *BY_TIER, "arrival_discount", "hazard")),
+                                           "arrival", "member", "redeemer", *BY_TIER[:2], "dropout_p",
+                                           BY_TIER[2], "arrival_discount", "hazard")),
                 opening)
 
     def _state(self, group: dict) -> tuple:

@@ -179,9 +179,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
 
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
     redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount,
-    hazard, opening state): read only. ``base`` .. ``dropout multiplier`` are by customer and tier (index 0:
-    no tier): the membership and tier factor of the purchase rate, the goal-gradient strength (0 for
-    customers it does not move), the per-purchase dropout chance and the hazard's multiplier; ``hazard``
+    hazard, opening state): read only. ``base``, ``goal-gradient strength`` and ``dropout multiplier`` are
+    by customer and tier (index 0: no tier): the membership and tier factor of the purchase rate, the
+    goal-gradient strength (0 for customers it does not move) and the multiplier of the dropout hazard and
+    of the per-purchase dropout ``chance`` (the customer's own, float32; the product capped at 1); ``hazard``
     is the customer's own dropout hazard (float32, as the calendar engine holds it), which a reactivated
     customer's new lifetime is drawn with. ``program`` = (reward threshold (0: no points), reward cost
     per reward, points per unit spent, earn multiplier by tier, points cap per purchase, expiry after
@@ -445,7 +446,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
                                    uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
                 pending = exponential(k, interpurchase, count) / (own_rate * mult) + when
-                if count > 0 and uniform(k, dropout, count) < chance[i, tier]:
+                if count > 0 and uniform(k, dropout, count) < min(1.0, np.float64(chance[i]) * drop_factor[i, tier]):
                     lifetime = when
                     pending = INF
                 count += _ONE
