@@ -212,9 +212,12 @@ class Lifetimes:
         """The lives of ``group`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or (without
         threads) their monthly and cohort sums."""
         n = len(group["key"])
-        cuts = [n * part // PARTS for part in range(PARTS + 1)]
-        parts = [{name: column[a:b] for name, column in group.items()} for a, b in pairwise(cuts)]
+        parts = self._split(group, [n * part // PARTS for part in range(PARTS + 1)])
         return [self._live(part) if threads is None else threads.submit(self._live, part) for part in parts]
+
+    def _split(self, group: dict[str, np.ndarray], cuts: list[int]) -> list[dict[str, np.ndarray]]:
+        """``group``'s customers cut at the positions ``cuts``: views of its columns, part by part."""
+        return [{name: column[a:b] for name, column in group.items()} for a, b in pairwise(cuts)]
 
     def _live(self, group: dict[str, np.ndarray], offsets: np.ndarray = _NONE_INT,
               log_time: np.ndarray = _NONE_FLOAT, log_value: np.ndarray = _NONE_FLOAT) -> tuple[np.ndarray, np.ndarray]:

@@ -50,9 +50,9 @@ OPENING = ("start", "history", "last_at", "points_at", "tier_at", "ring_at")
 NONE = {"start": np.empty(0), "history": np.empty(0, dtype=np.uint64), "last_at": np.empty(0),
         "points_at": np.empty(0, dtype=np.int64), "tier_at": np.empty(0, dtype=np.int8),
         "ring_at": np.empty(0, dtype=np.float32)}
-#: Per customer and tier (index 0: no tier), kept beside the columns: the purchase-rate factor of membership
-#: and tier, the goal-gradient strength, and the multiplier of the dropout hazard and of the per-purchase
-#: dropout chance.
+#: Per member (in the customers' order) and tier (index 0: no tier), kept beside the columns: the
+#: purchase-rate factor of membership and tier, the goal-gradient strength, and the multiplier of the dropout
+#: hazard and of the per-purchase dropout chance (a non-member's are 1, 0 and 1).
 BY_TIER = ("base", "gradient", "drop_factor")
 
 
@@ -130,19 +130,20 @@ def offer_table(program, scenario: Scenario, calendar: tuple) -> tuple:
 
 
 #: What a customer stopped before a targeted-offer round resumes from: :func:`~sim.engines.program_loops.program_lives`'s
-#: ``resume``, in its order (``ring``: 12 float32 a customer).
+#: ``resume``, in its order (``ring``: 12 float32 a member, with tiers).
 RESUME: dict[str, type] = {
-    "started": np.int8, "pending": np.float64, "deadline": np.float64, "mult": np.float64, "last": np.float64,
-    "tier": np.int8, "ring": np.float32, "spend_12m": np.float64, "change": np.int32, "discounted": np.int32,
-    "closing": np.int16, "offer_until": np.float64, "coupon": np.int16, "winback_at": np.float64,
-    "spell_start": np.float64, "lives": np.uint8, "spell": np.int32, "repeat_spend": np.float64,
+    "started": np.int8, "pending": np.float64, "mult": np.float64, "last": np.float64, "tier": np.int8,
+    "ring": np.float32, "spend_12m": np.float64, "change": np.int32, "discounted": np.int32, "closing": np.int16,
+    "offer_until": np.float64, "coupon": np.int16, "winback_at": np.float64, "spell": np.int32,
+    "repeat_spend": np.float64,
 }
 
 
-def resume_state(n: int, repeat_spend: np.ndarray | None = None, tiers: bool = True) -> dict[str, np.ndarray]:
+def resume_state(n: int, repeat_spend: np.ndarray | None = None, tiers: bool = True,
+                 members: int = 0) -> dict[str, np.ndarray]:
     """The ``resume`` state of ``n`` customers not yet begun, with their repeat spend so far (existing
-    customers: from their history); the 12-month ring only for a program with ``tiers``."""
-    state = {name: np.zeros((n, 12 if tiers else 0) if name == "ring" else n, dtype=dtype)
+    customers: from their history); the 12-month ring of the ``members`` only for a program with ``tiers``."""
+    state = {name: np.zeros((members if tiers else 0, 12) if name == "ring" else n, dtype=dtype)
              for name, dtype in RESUME.items()}
     if repeat_spend is not None:
         state["repeat_spend"][:] = repeat_spend
@@ -163,11 +164,14 @@ def spell_arrays(spells: tuple) -> tuple[np.ndarray, ...]:
 
 
 def opening_of(part: dict, name: str) -> np.ndarray:
-    """The opening state ``name`` of a part's customers, that of new customers if it has none."""
+    """The column ``name`` of a part's customers; for the opening state (:data:`OPENING`) and the first
+    purchase, which customers who are all new go without, theirs if it has none."""
     if name in part:
         return part[name]
+    if name in ("start", "first_purchase"):   # at arrival
+        return part["arrival"]
     n = len(part["key"])
-    return {"start": part["arrival"], "history": np.zeros(n, dtype=np.uint64), "last_at": np.full(n, -np.inf),
+    return {"history": np.zeros(n, dtype=np.uint64), "last_at": np.full(n, -np.inf),
             "points_at": np.zeros(n, dtype=np.int64), "tier_at": np.zeros(n, dtype=np.int8),
             "ring_at": np.zeros(n, dtype=np.float32)}[name]
 
@@ -180,7 +184,8 @@ def merge_parts(parts: list[dict]) -> dict:
     floor = parts[0]["floor"]
     assert all(part["floor"] == floor for part in parts), "parts merge once their referrals are drawn alike"
     if len({name in part for part in parts for name in OPENING}) > 1:   # new and existing customers
-        parts = [{**part, **{name: opening_of(part, name) for name in OPENING}} for part in parts]
+        parts = [{**part, **{name: opening_of(part, name) for name in (*OPENING, "first_purchase")}}
+                 for part in parts]
     merged = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]
               if name not in ("resume", "spells", "floor")}
     merged["resume"] = {name: np.concatenate([part["resume"][name] for part in parts]) for name in RESUME}
@@ -308,20 +313,19 @@ class ProgramLifetimes(Lifetimes):
         if program.referral is not None:   # members refer more under a referral program
             group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
                                          * program.referral_factor(member, raw_spend)).astype(np.float32)
-        tiers = len(program.tier_min) + 1
-        base, gradient = np.ones((n, tiers)), np.zeros((n, tiers))
-        drop_factor = np.ones((n, tiers))
+        tiers = len(program.tier_min) + 1   # the members' factors by tier, in the customers' order
+        base, gradient = np.ones((joined.size, tiers)), np.zeros((joined.size, tiers))
+        drop_factor = np.ones((joined.size, tiers))
         rate, spend, segment = group["rate"][joined], group["spend_mean"][joined], group["segment"][joined]
         redeeming = redeemer[joined]
         for level in range(tiers):
             tier = np.full(joined.size, level, dtype=np.int8)
             inputs = program.inputs(tier, rate, spend, segment) if program.uses_value_curves else None
-            base[joined, level] = program.member_rate(yes, tier, rate, spend, segment, inputs)
+            base[:, level] = program.member_rate(yes, tier, rate, spend, segment, inputs)
             if program.has_goal_gradient:
                 strength = program.goal_gradient(tier, rate, spend, segment, inputs)
-                gradient[joined, level] = np.where(redeeming, strength, 0.0)
-            dropout = program.member_dropout(yes, tier, rate, spend, segment)
-            drop_factor[joined, level] = dropout
+                gradient[:, level] = np.where(redeeming, strength, 0.0)
+            drop_factor[:, level] = program.member_dropout(yes, tier, rate, spend, segment)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
         group["hazard"][:] = newcomers["hazard"]
@@ -416,21 +420,33 @@ class ProgramLifetimes(Lifetimes):
         from sim.engines.lifetimes import PARTS
 
         n = len(group["key"])
-        group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
-        group["resume"] = resume_state(n, repeat_spend, len(self.program.tier_min) > 0)
-        cuts = [n * part // PARTS for part in range(PARTS + 1)]
-        added = []
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-            if a == b:
-                continue
-            part = {name: column[a:b] for name, column in group.items() if name != "resume"}
-            part["resume"] = {name: column[a:b] for name, column in group["resume"].items()}
+        if first_purchase is not group["arrival"]:   # existing customers': before the start
+            group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
+        group["resume"] = resume_state(n, repeat_spend, len(self.program.tier_min) > 0,
+                                       int(np.count_nonzero(group["member"])))
+        cuts = sorted({n * part // PARTS for part in range(PARTS + 1)})
+        added = self._split(group, cuts)
+        for part in added:
             part["spells"] = spell_lists()
             part["floor"] = -np.inf
-            added.append(part)
         if added:
             self.groups.append(added)
         return added
+
+    def _split(self, group: dict, cuts: list[int]) -> list[dict]:
+        """``group``'s customers cut at the positions ``cuts``: views of its columns and of its ``resume``
+        state, part by part, those held by member (:data:`BY_TIER`, the ring) cut at the same customers."""
+        members = np.concatenate([[0], np.cumsum(group["member"], dtype=np.int64)])
+        parts = []
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+            by_customer, by_member = slice(a, b), slice(members[a], members[b])
+            part = {name: column[by_member if name in BY_TIER else by_customer] for name, column in group.items()
+                    if name != "resume"}
+            if "resume" in group:
+                part["resume"] = {name: column[by_member if name == "ring" else by_customer]
+                                  for name, column in group["resume"].items()}
+            parts.append(part)
+        return parts
 
     def _join(self) -> list:
         """Everyone waiting in the queue (acquisition batches, referred customers) joins the population, as
@@ -523,7 +539,7 @@ class ProgramLifetimes(Lifetimes):
 
         def gather(name: str, resume: bool = False, rows: list | None = None) -> np.ndarray:
             """A column of the scored customers (of ``rows`` in each part), part after part."""
-            return np.concatenate([(part["resume"] if resume else part)[name][indices]
+            return np.concatenate([opening_of(part["resume"] if resume else part, name)[indices]
                                    for part, indices in zip(parts, rows or scored, strict=True)])
 
         # the history the firm observes, one column at a time (the round's memory is a few columns)
@@ -586,7 +602,8 @@ class ProgramLifetimes(Lifetimes):
         resume, spells = group.get("resume"), group.get("spells")
         whole = resume is None
         if whole:   # a slice's lives, whole
-            resume = resume_state(len(group["key"]), group.get("repeat_at"), len(self.program.tier_min) > 0)
+            resume = resume_state(len(group["key"]), group.get("repeat_at"), len(self.program.tier_min) > 0,
+                                  int(np.count_nonzero(group["member"])))
             spells = spell_lists()
         sums = np.zeros((len(program_loops.MONTHLY), self.months))
         cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))

@@ -90,6 +90,16 @@ def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
 
 
 @numba.njit(**OPTIONS)
+def _factors(base, gradient, drop_factor, row, tier):
+    """A customer's membership and tier factor of the purchase rate, goal-gradient strength and dropout
+    multiplier at ``tier``: from its ``row`` of the members' arrays, those of a non-member (``row`` -1)
+    otherwise (1, 0, 1)."""
+    if row < 0:
+        return 1.0, 0.0, 1.0
+    return base[row, tier], gradient[row, tier], drop_factor[row, tier]
+
+
+@numba.njit(**OPTIONS)
 def _offer(window_open, depth_at, held, coupon_at):
     """The index in the depths of the deepest discount available, as the calendar engine takes it: the
     deepest open blanket window's and a held coupon's, the deeper of the two; -1 when neither (full price)."""
@@ -180,9 +190,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
     redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount,
     hazard, opening state): read only. ``base``, ``goal-gradient strength`` and ``dropout multiplier`` are
-    by customer and tier (index 0: no tier): the membership and tier factor of the purchase rate, the
-    goal-gradient strength (0 for customers it does not move) and the multiplier of the dropout hazard and
-    of the per-purchase dropout ``chance`` (the customer's own, float32; the product capped at 1); ``hazard``
+    by member (in the customers' order) and tier (index 0: no tier): the membership and tier factor of the
+    purchase rate, the goal-gradient strength (0 for members it does not move) and the multiplier of the
+    dropout hazard and of the per-purchase dropout ``chance`` (the customer's own, float32; the product
+    capped at 1); a non-member's are 1, 0 and 1. ``hazard``
     is the customer's own dropout hazard (float32, as the calendar engine holds it), which a reactivated
     customer's new lifetime is drawn with. ``program`` = (reward threshold (0: no points), reward cost
     per reward, points per unit spent, earn multiplier by tier, points cap per purchase, expiry after
@@ -201,11 +212,13 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     first alive spell as far as referrals go (below); ``spells`` = (owner, start, reactivations before,
     end) typed lists, to which each reactivation appends the customer's index in the slice, the new
     spell's start and the reactivations before it (its end, as far as referrals go, is written when the
-    spell closes). ``resume`` = (started, pending purchase, deadline, rate multiplier, last purchase, tier,
-    12-month ring, trailing 12-month spend, next calendar change, discounted purchases, next month end to
-    close, coupon valid until, its depth's index, win-back offer at, spell start, reactivations, open
-    spell's record, repeat spend): what a stopped customer resumes from (``started``: 0 not yet begun, 1
-    stopped before ``until``, 2 at the horizon). The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
+    spell closes). ``resume`` = (started, pending purchase, rate multiplier, last purchase, tier, 12-month
+    ring (by member, 12 float32 each, with tiers), trailing 12-month spend, next calendar change,
+    discounted purchases, next month end to close, coupon valid until, its depth's index, win-back offer
+    at, open spell's record, repeat spend): what a stopped customer resumes from (``started``: 0 not yet
+    begun, 1 stopped before ``until``, 2 finished); its open spell's start and reactivations so far come
+    from its record (the arrival and none without one), its deadline from its coupon, win-back offer and
+    points. The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
     tier, spend of each of the 11 months before the start; empty arrays for customers who are all new) is that of
     existing customers
     (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
@@ -237,8 +250,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     changes, worn = len(change_time), len(habituation) - 1
     death, made, balance, first_end, spells, resume = state
     owners, spell_starts, spell_lives, spell_ends = spells
-    started, pending_at, deadline_at, mult_at, last_of, tier_of, rings, spend_of, change_of, discounted_of, \
-        closing_of, offer_until_of, coupon_of, winback_of, spell_start_of, lives_of, spell_of, repeat_of = resume
+    started, pending_at, mult_at, last_of, tier_of, rings, spend_of, change_of, discounted_of, closing_of, \
+        offer_until_of, coupon_of, winback_of, spell_of, repeat_of = resume
     tables, shapes, log_growth, steps = order_values
     (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
     sums, cohort_sums, member_sums = accounts
@@ -252,7 +265,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
     for m in range(months):
         whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
+    no_ring = np.zeros(12, dtype=np.float32)   # a non-member's: tiers are for members
+    row = -1   # the customer's row in the members' arrays (by tier, ring)
     for i in range(len(key)):
+        if member[i]:
+            row += 1
         if started[i] == 2:   # finished
             continue
         k, s, group, up = key[i], segment[i], cohort[i], parent[i]
@@ -261,7 +278,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         is_member, redeems = member[i], redeemer[i]
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
-        ring = rings[i]                       # net spend by month over the trailing 12 months
+        ringed = tiers > 0 and is_member
+        ring = rings[row] if ringed else no_ring   # net spend by month over the trailing 12 months
         if started[i] == 0:
             started[i] = 1
             tier, count, points, last = np.intp(0), _ZERO, np.int64(0), -INF   # a new customer
@@ -269,10 +287,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             spend_12m = 0.0
             if opened:   # an existing customer
                 tier, count, points, last = np.intp(tier_at[i]), history[i], np.int64(points_at[i]), last_at[i]
-                if ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
+                if ringed and ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
                     for slot in range(1, 12):
                         ring[slot] = ring_at[i]
                         spend_12m += np.float64(ring_at[i])
+            boost, strength, drop = _factors(base, gradient, drop_factor, row if is_member else -1, tier)
             change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
             discounted = 0
             mult = 1.0
@@ -289,14 +308,15 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 dip = change_dip[change - 1, s] if change > 0 else 1.0
                 index = _offer(change > 0 and change_open[change - 1], change_depth[change - 1] if change > 0 else 0,
                                False, 0)
-                mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
-                                   uplifts[s, max(index, 0)], dip * habituation[0])
+                mult = _multiplier(boost, strength, points, threshold, index >= 0, uplifts[s, max(index, 0)],
+                                   dip * habituation[0])
                 pending = start_at[i] / mult
                 deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
             closing = month_of(born, month_start) if is_member and (charging or tiers) else months
             first_end[i] = INF
         else:
             tier = np.intp(tier_of[i])
+            boost, strength, drop = _factors(base, gradient, drop_factor, row if is_member else -1, tier)
             spend_12m = spend_of[i]
             count = made[i]
             points = balance[i]
@@ -305,10 +325,16 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             discounted = discounted_of[i]
             mult = mult_at[i]
             offer_until, coupon_at = offer_until_of[i], np.intp(coupon_of[i])
-            spell_start, lives, spell = spell_start_of[i], np.intp(lives_of[i]), spell_of[i]
+            spell = spell_of[i]   # its alive spell: the first (from arrival) or that of its last reactivation
+            if spell < 0:
+                spell_start, lives = born, 0
+            else:
+                spell_start, lives = spell_starts[spell], min(spell_lives[spell] + 1, 255)
             repeat_spend = repeat_of[i]
             winback_at = winback_of[i]
-            pending, deadline = pending_at[i], deadline_at[i]
+            pending = pending_at[i]
+            # its deadline as the last event left it (every one after the start lies at or after 0)
+            deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
             closing = closing_of[i]
         offered, depth_at, dip = False, 0, 1.0
         if change > 0:
@@ -326,8 +352,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 change += 1
                 if pending < INF and count > 0:
                     index = _offer(offered, depth_at, offer_until > at, coupon_at)
-                    new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
-                                      uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
+                    new = _multiplier(boost, strength, points, threshold, index >= 0, uplifts[s, max(index, 0)],
+                                      dip * habituation[min(discounted, worn)])
                     if new != mult:
                         pending = at + (pending - at) * (mult / new)
                     mult = new
@@ -353,17 +379,18 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         if spend_12m >= minimum:
                             reached += 1
                     if reached != tier:
-                        old_drop = drop_factor[i, tier]
+                        old_drop = drop
                         tier = reached
+                        boost, strength, drop = _factors(base, gradient, drop_factor, row, tier)
                         if pending < INF and count > 0:
                             index = _offer(offered, depth_at, offer_until > end, coupon_at)
-                            new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
+                            new = _multiplier(boost, strength, points, threshold, index >= 0,
                                               uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
                             if new != mult:
                                 pending = end + (pending - end) * (mult / new)
                             mult = new
                         if lifetime > end and lifetime < INF:   # the hazard's time change
-                            lifetime = end + (lifetime - end) * (old_drop / drop_factor[i, tier])
+                            lifetime = end + (lifetime - end) * (old_drop / drop)
                     leaving = (closing + 1) % 12
                     spend_12m -= ring[leaving]
                     ring[leaving] = 0.0
@@ -436,17 +463,17 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     sums[6, month] += earned
                     sums[7, month] += redeemed
                     sums[9, month] += earned - redeemed
-                if tiers > 0:
+                if ringed:
                     paid32 = np.float32(paid)
                     ring[month % 12] = np.float32(ring[month % 12] + paid32)
                     spend_12m += np.float64(paid32)
                 last = when
                 if winback_on:
                     winback_at = when + delay
-                mult = _multiplier(base[i, tier], gradient[i, tier], points, threshold, offered,
-                                   uplifts[s, depth_at], dip * habituation[min(discounted, worn)])
+                mult = _multiplier(boost, strength, points, threshold, offered, uplifts[s, depth_at],
+                                   dip * habituation[min(discounted, worn)])
                 pending = exponential(k, interpurchase, count) / (own_rate * mult) + when
-                if count > 0 and uniform(k, dropout, count) < min(1.0, np.float64(chance[i]) * drop_factor[i, tier]):
+                if count > 0 and uniform(k, dropout, count) < min(1.0, np.float64(chance[i]) * drop):
                     lifetime = when
                     pending = INF
                 count += _ONE
@@ -498,13 +525,13 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         spell_ends.append(INF)
                         spell_start = when
                         lifetime = when + exponential(k, revive_step, np.uint64(3 * lives + 2)) / (
-                            np.float64(hazard[i]) * drop_factor[i, tier])
+                            np.float64(hazard[i]) * drop)
                         lives = min(lives + 1, 255)
                     if not gone or back:   # a single-use coupon; a held one keeps the better terms
                         coupon_at, offer_until = _give(offer_until, coupon_at, when, winback_at_depth, valid)
                 index = _offer(offered, depth_at, offer_until > when, coupon_at)
-                new = _multiplier(base[i, tier], gradient[i, tier], points, threshold, index >= 0,
-                                  uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
+                new = _multiplier(boost, strength, points, threshold, index >= 0, uplifts[s, max(index, 0)],
+                                  dip * habituation[min(discounted, worn)])
                 if back:   # buying again: its next purchase at the rate it has now
                     mult = new
                     pending = when + exponential(k, revive_step, np.uint64(3 * lives + 1)) / (own_rate * mult)
@@ -519,8 +546,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, \
             discounted
         mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
-        spell_start_of[i], lives_of[i], repeat_of[i] = spell_start, lives, repeat_spend
-        pending_at[i], deadline_at[i], closing_of[i] = pending, deadline, closing
+        repeat_of[i], pending_at[i], closing_of[i] = repeat_spend, pending, closing
         if not finished:
             continue
         started[i] = 2
@@ -568,16 +594,17 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
     """A targeted offer at ``t`` to the customers ``ids`` of a slice stopped before ``t``
     (:func:`program_lives`'s arguments): a coupon of the depth at index ``depth_at`` in the calendar's depths,
     valid ``valid`` years (a held one keeps the better terms), the pending purchase moved by the time change
-    to the new rate, the deadline refreshed: as the calendar engine's round does."""
-    segment, base, gradient = customers[1], customers[9], customers[10]
-    threshold, expiry = program[0], program[5]
+    to the new rate (the deadline follows when it resumes): as the calendar engine's round does."""
+    segment, member, base, gradient, drop_factor = customers[1], customers[7], customers[9], customers[10], \
+        customers[12]
+    threshold = program[0]
     change_open, change_depth, change_dip, uplifts, habituation = calendar[1], calendar[2], calendar[3], calendar[5], \
         calendar[6]
     made, balance, resume = state[1], state[2], state[5]
-    pending_at, deadline_at, mult_at, last_of, tier_of = resume[1], resume[2], resume[3], resume[4], resume[5]
-    change_of, discounted_of, offer_until_of, coupon_of, winback_of = resume[8], resume[9], resume[11], resume[12], \
-        resume[13]
+    pending_at, mult_at, tier_of = resume[1], resume[2], resume[4]
+    change_of, discounted_of, offer_until_of, coupon_of = resume[7], resume[8], resume[10], resume[11]
     worn = len(habituation) - 1
+    rows = np.cumsum(member.astype(np.int64)) - 1   # each customer's row in the members' arrays
     for i in ids:
         coupon, until = _give(offer_until_of[i], np.intp(coupon_of[i]), t, depth_at, valid)
         offer_until_of[i], coupon_of[i] = until, coupon
@@ -588,13 +615,13 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
             if change > 0:
                 offered, window_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
             index = _offer(offered, window_at, until > t, coupon)
-            new = _multiplier(base[i, tier], gradient[i, tier], balance[i], threshold, index >= 0,
-                              uplifts[s, max(index, 0)], dip * habituation[min(discounted_of[i], worn)])
+            boost, strength, _ = _factors(base, gradient, drop_factor, rows[i] if member[i] else -1, tier)
+            new = _multiplier(boost, strength, balance[i], threshold, index >= 0, uplifts[s, max(index, 0)],
+                              dip * habituation[min(discounted_of[i], worn)])
             mult = mult_at[i]
             if new != mult:
                 pending_at[i] = t + (pending - t) * (mult / new)
             mult_at[i] = new
-        deadline_at[i] = _deadline(until, winback_of[i], balance[i], last_of[i], expiry)
 
 
 @numba.njit(**OPTIONS)
