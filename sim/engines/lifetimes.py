@@ -277,7 +277,12 @@ class Lifetimes:
         bring, who join the front of the queue (done for many leavers at once: a few cost as much)."""
         left = {name: np.concatenate([part[name] for part in self.referrers]) for name in self.referrers[0]}
         self.referrers, self.waiting = [], 0
-        parent, number, born = self._referral_times(left)
+        self._bring(left, *self._referral_times(left))
+
+    def _bring(self, left: dict[str, np.ndarray], parent: np.ndarray, number: np.ndarray, born: np.ndarray) -> None:
+        """The customers referred by the rows ``parent`` of ``left`` (their referrers' ``key``, ``segment``,
+        ``cohort``, ...), each its referrer's referral ``number``, born at ``born``: their traits drawn, on the
+        ledger, and at the front of the queue."""
         if not parent.size:
             return
         # customer by customer, then in the order of the rounds: every first referral, every second, ...

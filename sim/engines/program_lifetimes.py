@@ -485,43 +485,36 @@ class ProgramLifetimes(Lifetimes):
 
     def _advance(self, until: float, threads, arrivals: bool = False) -> None:
         """Every customer to ``until`` (inf: the horizon), the customers referred before it too: each part's
-        loop in a thread, the sums booked part by part in a fixed order; then the groups compacted."""
+        loop and referrals in a thread, the sums booked part by part in a fixed order, the referred customers
+        joining after them; then the groups compacted."""
         todo = list(self.population)
         while todo:
-            futures = [threads.submit(self._live, part, until, arrivals) for part in todo]
-            self._book([future.result() for future in futures])
-            self._draw_referrals(todo, min(until, self.horizon))
+            futures = [threads.submit(self._advance_part, part, until, arrivals) for part in todo]
+            results = [future.result() for future in futures]
+            self._book([sums for sums, _ in results])
+            if self.has_referrals:
+                drawn = [referrals for _, referrals in results]
+                left = {name: np.concatenate([rows[name] for rows, _, _ in drawn]) for name in drawn[0][0]}
+                self._bring(left, np.arange(len(left["key"])), np.concatenate([number for _, number, _ in drawn]),
+                            np.concatenate([born for _, _, born in drawn]))
             todo = self._join()
         self._compact()
 
-    def _draw_referrals(self, parts: list, cutoff: float) -> None:
-        """The referrals of ``parts``' customers due before ``cutoff`` and not drawn yet: over their alive
-        spells as they stand (an alive customer's last spell goes on past the cutoff); the customers they
-        bring wait in the queue."""
+    def _advance_part(self, part: dict, until: float, arrivals: bool) -> tuple:
+        """A part's customers to ``until`` (:meth:`_live`), then, with referrals, those of their referrals due
+        before it and not drawn yet (from the part's floor on), over their alive spells as they stand (an
+        alive customer's last spell goes on past ``until``): its sums, and its referrers' key, segment,
+        cohort and membership, each referral's number and time."""
+        sums = self._live(part, until, arrivals)
         if not self.has_referrals:
-            return
-        rows = []
-        for part in parts:
-            death, spell = part["death"], part["resume"]["spell"]
-            # those who may refer in [floor, cutoff): arrived before the cutoff, alive after the floor or won back
-            referring = np.flatnonzero((part["referral_rate"] > 0) & (part["arrival"] < cutoff)
-                                       & ((death > part["floor"]) | (spell >= 0)))
-            if referring.size:
-                owner, start, lives, end = spell_arrays(part["spells"])
-                open_now = np.arange(owner.size) == spell[owner]
-                end = np.where(open_now, death[owner], end)
-                later = {name: part[name][owner] for name in ("ident", "key", "segment", "cohort", "referral_rate",
-                                                               "member")}
-                later.update(arrival=start, death=end, first=1_000_000 + lives)
-                first_end = np.where(spell >= 0, part["first_end"], death)
-                rows.append(self._spells({**part, "first_end": first_end}, referring, [later]))
-                rows[-1]["floor"] = np.full(len(rows[-1]["key"]), part["floor"])
-                rows[-1]["death"] = np.minimum(rows[-1]["death"], cutoff)
-            part["floor"] = cutoff
-        if rows:
-            self.referrers = rows
-            self.waiting = 0
-            self._refer()
+            return sums, None
+        cutoff = min(until, self.horizon)
+        parent, number, born = program_loops.round_referrals(
+            part["key"], part["arrival"], part["referral_rate"], part["death"], part["first_end"],
+            part["resume"]["spell"], spell_arrays(part["spells"]), part["floor"], cutoff, self.horizon,
+            rng.increment(Purpose.REFERRAL_TIME))
+        part["floor"] = cutoff
+        return sums, ({name: part[name][parent] for name in ("key", "segment", "cohort", "member")}, number, born)
 
     def _round(self, target_round) -> None:
         """A targeted-offer round at its time t, as the calendar engine's: everyone acquired so far (before t;
@@ -695,7 +688,4 @@ class ProgramLifetimes(Lifetimes):
         born, number = np.empty(parent.size), np.empty(parent.size, dtype=np.int64)
         program_loops.spell_referrals(key, start, end, rate, left["first"], left["fresh"], step, offsets, born,
                                       number)
-        if "floor" in left:   # drawn before up to the floor already
-            new = born >= left["floor"][parent]
-            parent, number, born = parent[new], number[new], born[new]
         return parent, number, born

@@ -183,6 +183,60 @@ def spell_referrals(key, start, end, rate, first, fresh, step, offsets, times, n
 
 
 @numba.njit(**OPTIONS)
+def round_referrals(key, arrival, rate, death, first_end, spell, spells, floor, cutoff, horizon, step):
+    """The organic referrals of a part's customers in [``floor``, ``cutoff``), over their alive spells as
+    they stand (:func:`program_lives`'s ``state`` after a call up to ``cutoff``), drawn as
+    :func:`spell_referrals` draws them: a customer's first spell from its arrival to its first end (its
+    dropout without a reactivation), then those its reactivations began (``spells``: owner, start,
+    reactivations before, end, as arrays), the open one up to its dropout; none after the cutoff or the
+    horizon. Those who may refer: a positive rate, arrived before the cutoff, alive after the floor or won
+    back. Returns each referral's referrer (its index in the part), number and time."""
+    owner, starts, before, ends = spells
+    order = np.argsort(owner, kind="mergesort")   # each customer's later spells, in the order they began
+    size = max(64, len(key) // 64)
+    parent, number, born = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
+    count, at = 0, 0
+    for i in range(len(key)):
+        while at < len(order) and owner[order[at]] < i:
+            at += 1
+        later = at < len(order) and owner[order[at]] == i
+        if not (rate[i] > 0 and arrival[i] < cutoff and (death[i] > floor or later)):
+            continue
+        k, own_rate, made = key[i], np.float64(rate[i]), 0
+        j = at - 1
+        while True:   # the first spell (j = at - 1), then the later ones
+            if j < at:
+                start, end, first = arrival[i], first_end[i] if spell[i] >= 0 else death[i], made
+            else:
+                record = order[j]
+                start, first = starts[record], 1_000_000 + before[record]
+                end = death[i] if record == spell[i] else ends[record]
+            stop = min(end, cutoff, horizon)
+            when = start + exponential(k, step, np.uint64(first)) / own_rate
+            while when < stop:
+                if when >= floor:
+                    if count == size:   # room for twice as many
+                        size *= 2
+                        parent, number, born = _grown(parent, size), _grown(number, size), _grown(born, size)
+                    parent[count], number[count], born[count] = i, made, when
+                    count += 1
+                made += 1
+                when = when + exponential(k, step, np.uint64(made)) / own_rate
+            j += 1
+            if j >= len(order) or owner[order[j]] != i:
+                break
+    return parent[:count].copy(), number[:count].copy(), born[:count].copy()
+
+
+@numba.njit(**OPTIONS)
+def _grown(values, size):
+    """``values`` in a new array of ``size`` (at least as long)."""
+    grown = np.empty(size, values.dtype)
+    grown[:len(values)] = values
+    return grown
+
+
+@numba.njit(**OPTIONS)
 def program_lives(customers, program, calendar, offers, state, order_values, economics, accounts, until, arrivals):
     """Every customer of the slice from where it stands (its arrival, the first time) up to ``until`` or
     the horizon under a program.
