@@ -185,3 +185,25 @@ def test_a_run_without_a_program_imports_no_scipy_once_its_tables_are_cached(tmp
     assert "scipy.special" in runs[0]["modules"] and cached_files(tmp_path)   # computed the quantiles
     assert "scipy.special" not in runs[1]["modules"] and "scipy.stats" not in runs[1]["modules"]
     assert runs[0]["totals"] == runs[1]["totals"] and runs[0]["totals"]["purchases"] > 0
+
+
+FREEZE = textwrap.dedent("""
+    import gc, json, sys
+    from sim.experiments.executors import execute
+    workers = int(sys.argv[1])
+    before = gc.get_freeze_count()
+    results = sorted(execute(pow, [(2, 3), (3, 2), (5, 2)], workers=workers))
+    frozen = gc.get_freeze_count()
+    again = list(execute(pow, [(2, 2)]))
+    print(json.dumps([before, frozen, gc.get_freeze_count(), results, again]))
+""")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_executors_freeze_what_is_imported_once_a_process(workers: int) -> None:
+    done = subprocess.run([sys.executable, "-c", FREEZE, str(workers)], check=True, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    before, frozen, later, results, again = json.loads(done.stdout)
+    assert before == 0 and frozen > 1_000    # the objects of the interpreter and the modules imported
+    assert later == frozen                   # not again: objects made since stay collectable
+    assert results == [[0, 8], [1, 9], [2, 25]] and again == [[0, 4]]
