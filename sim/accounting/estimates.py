@@ -40,7 +40,7 @@ def half_width(std_error, count, confidence: float = 0.95):
     least 1) x standard error. Numbers or arrays (numpy or pandas).
 
     The quantile is ``scipy.special.stdtrit``, the function ``scipy.stats.t.ppf`` evaluates for a
-    probability in (0, 1], without importing ``scipy.stats`` (about 0.3 s, a fifth of a small run)."""
+    probability in (0, 1], without importing ``scipy.stats`` (0.3 s or more, much of a small run)."""
     from scipy.special import stdtrit
 
     return stdtrit(np.maximum(count - 1, 1), 0.5 + confidence / 2.0) * std_error

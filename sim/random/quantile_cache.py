@@ -1,7 +1,8 @@
 """The Gamma quantiles of the keyed tables (:mod:`sim.random.gamma_table`), kept on disk between runs.
 
 A table's cell edges are scipy's ``gammaincinv`` at i/4096 (about 2 ms a shape), but importing
-``scipy.special`` for them costs about 0.17 s, a sixth of a small run's process. So the quantiles of a
+``scipy.special`` for them costs 0.05-0.17 s (the less when numba has imported scipy.linalg, whose
+modules it shares), much of a small run's process. So the quantiles of a
 shape are kept in a file beside numba's cache of compiled functions (this package's ``__pycache__``),
 named by the sha256 of what determines them (the shape's bits, the number of cells, scipy's version, the
 platform) and opening with the sha256 of that name and of the numbers: a file missing, truncated, corrupt
