@@ -37,10 +37,13 @@ def estimate(values: np.ndarray | list[float], confidence: float = 0.95) -> Esti
 
 def half_width(std_error, count, confidence: float = 0.95):
     """Half the width of the t-based interval of a mean: t quantile (``count`` - 1 degrees of freedom, at
-    least 1) x standard error. Numbers or arrays (numpy or pandas)."""
-    from scipy import stats
+    least 1) x standard error. Numbers or arrays (numpy or pandas).
 
-    return stats.t.ppf(0.5 + confidence / 2.0, np.maximum(count - 1, 1)) * std_error
+    The quantile is ``scipy.special.stdtrit``, the function ``scipy.stats.t.ppf`` evaluates for a
+    probability in (0, 1], without importing ``scipy.stats`` (0.3 s or more, much of a small run)."""
+    from scipy.special import stdtrit
+
+    return stdtrit(np.maximum(count - 1, 1), 0.5 + confidence / 2.0) * std_error
 
 
 def _finite(value: float | None) -> float | None:

@@ -11,9 +11,11 @@ which changes no result, only where freed memory waits for its reuse. Elsewhere 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
+#: glibc's name on every Linux of the last two decades; asked for by name because
+#: ``ctypes.util.find_library`` starts processes (ldconfig, else a compiler) to look for it.
+GLIBC = "libc.so.6"
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 #: Blocks up to this size come from the heap (larger ones, like big population columns, from mmap).
@@ -26,7 +28,7 @@ TRIM_THRESHOLD = 256 << 20
 def keep_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds for this process (once); True if the C library took them."""
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+        mallopt = ctypes.CDLL(GLIBC).mallopt
     except (OSError, AttributeError):  # not glibc
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -152,10 +152,7 @@ def resume_state(n: int, repeat_spend: np.ndarray | None = None, tiers: bool = T
 
 def spell_lists() -> tuple:
     """Empty records of the alive spells reactivations begin: owner, start, reactivations before, end."""
-    from numba import typed, types
-
-    return (typed.List.empty_list(types.int64), typed.List.empty_list(types.float64),
-            typed.List.empty_list(types.int64), typed.List.empty_list(types.float64))
+    return program_loops.empty_spells()
 
 
 def spell_arrays(spells: tuple) -> tuple[np.ndarray, ...]:

@@ -679,6 +679,15 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
 
 
 @numba.njit(**OPTIONS)
+def empty_spells():
+    """Empty typed lists for the spell records of :func:`program_lives`: owner, start, reactivations
+    before, end. Made compiled, and so cached on disk, because ``typed.List.empty_list`` called from Python
+    compiles its constructor afresh in every process (about 0.17 s)."""
+    return (numba.typed.List.empty_list(numba.int64), numba.typed.List.empty_list(numba.float64),
+            numba.typed.List.empty_list(numba.int64), numba.typed.List.empty_list(numba.float64))
+
+
+@numba.njit(**OPTIONS)
 def spell_records(owners, starts, lives, ends):
     """The spell records of :func:`program_lives` (typed lists) as arrays: owner, start, reactivations
     before, end."""

@@ -14,7 +14,8 @@ bits of a 64-bit keyed word pick the cell, and the variate is drawn inside its c
   e^(-p y); for p >= 1 left of the mode, y_1 minus an exponential (the tangent of ln f at y_1 again).
 
 Every rejection sampler is exact, so the variate has exactly the Gamma law; the cells' probabilities are
-exact up to scipy's ``gammaincinv`` (below 1e-13 here). Attempt *j* of draw *k* of a customer uses words
+exact up to scipy's ``gammaincinv`` (below 1e-13 here; kept on disk between runs by
+:mod:`sim.random.quantile_cache`). Attempt *j* of draw *k* of a customer uses words
 ``k * 2^20 + 2j`` and ``+ 2j + 1`` of its stream, so each draw stays keyed to (customer, purpose, k):
 a scenario and its baseline get the same variate for the same order. About 20 ns a draw, against 50-70 ns
 for numerical inversion and 150-400 ns for a keyed Marsaglia-Tsang with Box-Muller normals.
@@ -37,6 +38,7 @@ from sim.random.compiled import CELL_EXPONENTIAL as _EXPONENTIAL
 from sim.random.compiled import CELL_FALLBACK as _FALLBACK
 from sim.random.compiled import CELL_POWER as _POWER
 from sim.random.compiled import CELL_UNIFORM as _UNIFORM
+from sim.random.quantile_cache import gamma_quantiles
 from sim.random.streams import Purpose
 
 MIN_TABLE_SHAPE = 0.05
@@ -79,9 +81,7 @@ class MeanOneGamma:
             setattr(self, name, getattr(self, name).ravel())
 
     def _fill_row(self, row: int, p: float) -> None:
-        from scipy.special import gammaincinv
-
-        y = np.concatenate([[0.0], gammaincinv(p, np.arange(1, CELLS) / CELLS) / p, [np.inf]])
+        y = np.concatenate([[0.0], gamma_quantiles(p, CELLS) / p, [np.inf]])
         mode = max(p - 1.0, 0.0) / p
 
         def log_f(x: np.ndarray) -> np.ndarray:  # ln of the density, up to a constant

@@ -1,0 +1,109 @@
+"""The Gamma quantiles of the keyed tables (:mod:`sim.random.gamma_table`), kept on disk between runs.
+
+A table's cell edges are scipy's ``gammaincinv`` at i/4096 (about 2 ms a shape), but importing
+``scipy.special`` for them costs 0.05-0.17 s (the less when numba has imported scipy.linalg, whose
+modules it shares), much of a small run's process. So the quantiles of a
+shape are kept in a file beside numba's cache of compiled functions (this package's ``__pycache__``),
+named by the sha256 of what determines them (the shape's bits, the number of cells, scipy's version, the
+platform) and opening with the sha256 of that name and of the numbers: a file missing, truncated, corrupt
+or written for other inputs is recomputed, and written again atomically (a temporary sibling renamed over
+it) if the folder lets us. A read-only install recomputes them in every process; the numbers are scipy's,
+bit for bit, either way. At most :data:`MAX_FILES` files are kept: writing one removes the oldest beyond.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+#: Where the quantiles are kept: next to numba's cache of this package's compiled functions (None: nowhere).
+CACHE_DIRECTORY: Path | None = Path(__file__).resolve().parent / "__pycache__"
+#: Files kept at most (32 KiB each for 4096 cells), the most recently written.
+MAX_FILES = 256
+_PREFIX = "gamma-quantiles-"
+_DIGEST_BYTES = 32
+_DTYPE = np.dtype("<f8")
+
+
+def gamma_quantiles(shape: float, cells: int) -> np.ndarray:
+    """``scipy.special.gammaincinv(shape, i / cells)`` for i = 1 ... cells - 1 (quantiles of Gamma(shape, 1)),
+    read from :data:`CACHE_DIRECTORY` if there, else computed and written there (if it is None: computed)."""
+    directory = CACHE_DIRECTORY
+    if directory is None:
+        return _compute(shape, cells)
+    key = _key(shape, cells)
+    path = directory / f"{_PREFIX}{hashlib.sha256(key).hexdigest()[:40]}.bin"
+    quantiles = _read(path, key, cells - 1)
+    if quantiles is None:
+        quantiles = _compute(shape, cells)
+        _write(path, key, quantiles)
+    return quantiles
+
+
+def _compute(shape: float, cells: int) -> np.ndarray:
+    from scipy.special import gammaincinv
+
+    return gammaincinv(shape, np.arange(1, cells) / cells)
+
+
+def _key(shape: float, cells: int) -> bytes:
+    """What the quantiles depend on: the shape's exact value, the cells, scipy's version, the platform."""
+    import scipy  # its package module alone: a few milliseconds
+
+    return f"{float(shape).hex()}|{cells}|scipy {scipy.__version__}|{platform.machine()}".encode()
+
+
+def _read(path: Path, key: bytes, count: int) -> np.ndarray | None:
+    """The ``count`` quantiles in ``path`` if it holds exactly them for ``key`` (its digest checks), else None."""
+    try:
+        content = path.read_bytes()
+    except OSError:
+        return None
+    digest, data = content[:_DIGEST_BYTES], content[_DIGEST_BYTES:]
+    if len(data) != count * _DTYPE.itemsize or hashlib.sha256(key + data).digest() != digest:
+        return None
+    return np.frombuffer(data, dtype=_DTYPE).astype(np.float64)
+
+
+def _write(path: Path, key: bytes, quantiles: np.ndarray) -> None:
+    """Write ``quantiles`` to ``path`` through a temporary sibling and a rename; quietly nothing if it fails."""
+    data = quantiles.astype(_DTYPE).tobytes()
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(handle, "wb") as file:
+            file.write(hashlib.sha256(key + data).digest() + data)
+        os.replace(temporary, path)
+        temporary = None
+        _prune(path.parent)
+    except OSError:   # a read-only install, a full disk: the quantiles were computed, that is enough
+        pass
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+
+def _prune(directory: Path) -> None:
+    """Remove the oldest quantile files beyond :data:`MAX_FILES` (other processes may remove them too)."""
+    files = list(directory.glob(f"{_PREFIX}*.bin"))
+    if len(files) <= MAX_FILES:
+        return
+    def written(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            return float("inf")   # already gone
+    for stale in sorted(files, key=written)[:len(files) - MAX_FILES]:
+        try:
+            stale.unlink()
+        except OSError:
+            pass
