@@ -16,11 +16,14 @@ bounds of the others, and computes exact scores only for the few the tight bound
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
-from scipy import special
 
 from sim.model import theory
 from sim.model.population import SegmentLaws
+from sim.random.compiled import OPTIONS
 
 #: Forecast window of ``top_predicted_clv`` scoring, in years.
 SCORING_WINDOW = 1.0
@@ -31,9 +34,27 @@ NEGLIGIBLE_HAZARD = 1e-18
 #: Relative slack of the bounds against rounding (they are exact up to a few ulps).
 BOUND_SLACK = 1e-9
 #: Terms of the alternating series that bounds the BG/NBD expected purchases (cheap pass, tight pass).
-SERIES_TERMS = (2, 10)
+SERIES_TERMS = (6, 12)
 #: Pieces of [t_x, T] over which the Pareto/NBD dead-since-t_x integral is bounded in the tight pass.
 INTEGRAL_PIECES = 2
+#: Values sampled (evenly spaced) to bracket the k-th largest bound, and the bracket's half-width in standard
+#: deviations of the sample quantile (:func:`_kth_largest`).
+THRESHOLD_SAMPLE = 4096
+BRACKET_SPREAD = 5.0
+#: Customers left undecided from which exact scores are computed once per distinct history.
+DISTINCT_FROM = 1024
+
+#: Precisions of the bounds (:func:`score_bounds`, :data:`PASSES`).
+ROUGH, CHEAP, TIGHT = 0, 1, 2
+#: How a pass of bounds treats the bounds already held (:func:`_bound_pass`).
+FRESH, UNBOUNDED, EVERY = 0, 1, 2
+#: Columns of a segment's row in :func:`_segment_table`: its kind, the BG/NBD or Pareto/NBD parameters (r,
+#: alpha per year; a, b; s, beta per year) and the Gamma-Gamma order value (kind, mean, p, q, gamma).
+KIND, R, ALPHA, A, B, S, BETA, VALUE_KIND, VALUE_MEAN, VALUE_P, VALUE_Q, VALUE_GAMMA = range(12)
+#: Segment kinds: the closed forms' degenerate cases of :func:`_special_case`, then the two models.
+NO_PURCHASES, NEVER_DROP, ONE_REPEAT, BGNBD, PARETONBD = range(5)
+#: Order value kinds of :func:`_expected_order_value`: the segment mean, the customer's observed mean, Gamma-Gamma.
+SAME_MEAN, OWN_MEAN, GAMMA_GAMMA = range(3)
 
 
 def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
@@ -42,62 +63,145 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     """Indices of the customers who get a targeted offer: the ``share`` with the highest
     :func:`score_customers` score among those with a score (ties broken deterministically: by the customers'
     ``keys``, the lower first, if given, so that the choice does not depend on the order the customers come
-    in; else by their positions).
+    in; else by their positions, the lower first).
 
-    Passes of :func:`score_bounds` narrow the customers down: those whose lower bound beats the (k+1)-th
-    highest upper bound are in, those whose upper bound falls short of the k-th highest lower bound are
-    out (k the places left). The first pass bounds everybody: a rough upper bound for all, and the cheap
-    bounds for the top of its ranking (twice the places: the others' lower bound is 0); the second
+    Passes of bounds narrow the customers down: those whose lower bound beats the (k+1)-th highest upper
+    bound are in, those whose upper bound falls short of the k-th highest lower bound are out (k the places
+    left). The first pass bounds everybody: for ``top_predicted_clv`` a rough upper bound for all, and the
+    cheap bounds for the top of its ranking (twice the places: the others' lower bound is 0); the second
     tightens the bounds of the undecided. Exact scores decide among the rest.
     """
     history = (segment, repeats, recency, age, repeat_spend)
     undecided = _eligible(target, repeats, repeat_spend)
     places = round(share * undecided.size)
+    if places == 0 or places >= undecided.size:
+        return undecided[:places]
+    table, at_risk = _segment_table(laws), target == "at_risk"
+    who = None if undecided.size == len(segment) else undecided      # (everybody: no indirection)
+    lower, upper = np.empty(undecided.size), np.empty(undecided.size)
+    if at_risk:
+        _cheap_pass(table, at_risk, BOUND_SLACK, *history, who, lower, upper, FRESH, -np.inf)
+    else:
+        _first_bounds(table, history, who, lower, upper, places)
     chosen = []
-    for precision in ("cheap", "tight"):
-        if places == 0 or places >= undecided.size:
-            break
-        columns = [column[undecided] for column in history]
-        if precision == "cheap" and target == "top_predicted_clv":   # (equal histories share their fate)
-            lower, upper = _first_bounds(laws, columns, places)
-        else:
-            lower, upper = score_bounds(laws, *columns, target=target, precision=precision)
-        sure, maybe = _narrow(lower, upper, places)
+    for precision in (CHEAP, TIGHT):
+        if precision == TIGHT:
+            _tight_pass(table, at_risk, BOUND_SLACK, *history, undecided, lower, upper, EVERY, -np.inf)
+        sure, maybe = _split(lower, upper, _kth_largest(lower, places), _kth_largest(upper, places + 1))
         chosen.append(undecided[sure])
         places -= sure.size
-        undecided = undecided[maybe]
+        undecided, lower, upper = undecided[maybe], lower[maybe], upper[maybe]
+        if places == 0 or places >= undecided.size:
+            break
     if 0 < places < undecided.size:
-        exact = _scores(laws, *(column[undecided] for column in history), target=target)
-        if keys is None:
-            undecided = undecided[np.argpartition(-exact, places - 1)[:places]]
-        else:
-            undecided = undecided[np.lexsort((keys[undecided], -exact))[:places]]
+        exact = _distinct_scores(laws, [column[undecided] for column in history], target)
+        tie_break = undecided if keys is None else keys[undecided]
+        undecided = undecided[np.lexsort((tie_break, -exact))[:places]]
     if places:
         chosen.append(undecided)
-    return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
+    return np.sort(np.concatenate(chosen))
 
 
-def _first_bounds(laws: list[SegmentLaws], history: list[np.ndarray], places: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of everybody's ``top_predicted_clv`` score: the rough upper bound for all, the cheap bounds for
-    the top 2 x places + 1024 of its ranking (and those tied with the last), a lower bound of 0 for the rest."""
-    lower, upper = score_bounds(laws, *history, target="top_predicted_clv", precision="rough")
-    nth = min(2 * places + 1024, upper.size) - 1
-    top = np.flatnonzero(upper >= -np.partition(-upper, nth)[nth])
-    lower[top], cheap_upper = score_bounds(laws, *(column[top] for column in history), target="top_predicted_clv",
-                                           precision="cheap")
-    upper[top] = np.minimum(upper[top], cheap_upper)
-    return lower, upper
+def _distinct_scores(laws: list[SegmentLaws], history: list[np.ndarray], target: str) -> np.ndarray:
+    """Exact scores of eligible customers, computed once per distinct history when many are left: those tied
+    at the threshold often share theirs (arrived together, no repeat purchase yet)."""
+    if history[0].size < DISTINCT_FROM:
+        return _scores(laws, *history, target=target)
+    order = np.lexsort(history)
+    new = np.zeros(order.size, dtype=bool)
+    new[0] = True
+    for column in history:
+        ordered = column[order]
+        new[1:] |= ordered[1:] != ordered[:-1]
+    first = order[new]                                   # a customer of each distinct history
+    score = np.empty(order.size)
+    score[order] = _scores(laws, *(column[first] for column in history), target=target)[np.cumsum(new) - 1]
+    return score
 
 
-def _narrow(lower: np.ndarray, upper: np.ndarray, places: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions surely among the top ``places`` scores, and those that may be (0 < places < len)."""
-    lower = lower - BOUND_SLACK * np.abs(lower)
-    upper = upper + BOUND_SLACK * np.abs(upper)
-    n = len(lower)
-    kth_lower = np.partition(lower, n - places)[n - places]          # at least `places` scores reach it
-    next_upper = np.partition(upper, n - places - 1)[n - places - 1]  # fewer than `places` others exceed it
-    sure = lower > next_upper
-    return np.flatnonzero(sure), np.flatnonzero(~sure & (upper >= kth_lower))
+def _first_bounds(table: np.ndarray, history: tuple, who: np.ndarray | None, lower: np.ndarray, upper: np.ndarray,
+                  places: int) -> None:
+    """Bounds of everybody's ``top_predicted_clv`` score: the rough ones for all, then the cheap ones for the
+    top 5/4 x places + 1024 of the rough ranking (and those tied with the last: equal histories share their
+    fate), then for the others whose rough upper bound reaches the places-th highest lower bound so far
+    (the rest are out whatever their cheap bounds)."""
+    _rough_pass(table, False, BOUND_SLACK, *history, who, lower, upper, FRESH, -np.inf)
+    _, top, _ = _sample_bracket(upper, min(places + places // 4 + 1024, upper.size))
+    _cheap_pass(table, False, BOUND_SLACK, *history, who, lower, upper, UNBOUNDED, top)
+    _cheap_pass(table, False, BOUND_SLACK, *history, who, lower, upper, UNBOUNDED, _kth_largest(lower, places))
+
+
+def _kth_largest(values: np.ndarray, k: int) -> float:
+    """The k-th largest of ``values`` (1 <= k <= len), as ``np.partition`` would give it, partitioning only
+    the values near it: the order statistics of an evenly spaced sample bracket it (:func:`_sample_bracket`),
+    one pass counts the values above the bracket and gathers those in it, and if the count shows that the
+    k-th largest is not in the bracket (the sample was unrepresentative) all values are partitioned."""
+    n = values.size
+    if n <= 4 * THRESHOLD_SAMPLE:
+        return np.partition(values, n - k)[n - k]
+    low, _, high = _sample_bracket(values, k)
+    above, at_high, near, at_low = _bracket(values, low, high)
+    if above < k <= above + at_high:
+        return high
+    rank = k - above - at_high           # of the k-th largest among those below ``high``
+    if 0 < rank <= near.size:
+        return np.partition(near, near.size - rank)[near.size - rank]
+    if 0 < rank - near.size <= at_low:
+        return low
+    return np.partition(values, n - k)[n - k]
+
+
+def _sample_bracket(values: np.ndarray, k: int) -> tuple[float, float, float]:
+    """Estimates of the k-th largest of ``values`` (1 <= k <= len) from :data:`THRESHOLD_SAMPLE` evenly
+    spaced ones: (low, middle, high), low and high :data:`BRACKET_SPREAD` standard deviations of the sample
+    quantile either side of the middle (-inf, inf past the sample's ends). The sample is fixed by the
+    values' order: no randomness enters."""
+    n = values.size
+    sample = np.sort(values[::max(n // THRESHOLD_SAMPLE, 1)])
+    rank = sample.size * (1.0 - k / n)                   # of the k-th largest, in the ascending sample
+    spread = BRACKET_SPREAD * math.sqrt(sample.size * (k / n) * (1.0 - k / n)) + 2.0
+    low_rank, high_rank = math.floor(rank - spread), math.ceil(rank + spread)
+    middle = sample[min(max(round(rank), 0), sample.size - 1)]
+    low = sample[low_rank] if low_rank >= 0 else -np.inf
+    high = sample[high_rank] if high_rank < sample.size else np.inf
+    return low, middle, high
+
+
+@numba.njit(**OPTIONS)
+def _bracket(values, low, high):
+    """How many ``values`` are above ``high`` and equal to it, those strictly between ``low`` and ``high``, and
+    how many equal ``low`` (equal values are counted, not gathered: np.partition is slow on many ties)."""
+    near = np.empty(values.size)
+    above = count = 0
+    for i in range(values.size):    # (stores without branches: few values are near)
+        value = values[i]
+        above += value > high
+        near[count] = value
+        count += (value <= high) & (value >= low)
+    at_high = at_low = between = 0
+    for value in near[:count]:
+        if value == high:
+            at_high += 1
+        elif value == low:
+            at_low += 1
+        else:
+            near[between] = value
+            between += 1
+    return above, at_high, near[:between], at_low
+
+
+@numba.njit(**OPTIONS)
+def _split(lower, upper, kth_lower, next_upper):
+    """Positions surely among the top scores (lower bound above ``next_upper``, the (k+1)-th highest upper
+    bound), and those that may be (upper bound at least ``kth_lower``, the k-th highest lower bound)."""
+    sure, maybe = np.empty(lower.size, np.int64), np.empty(lower.size, np.int64)
+    surely = maybes = 0
+    for i in range(lower.size):     # (stores without branches: which way a customer goes is unpredictable)
+        is_sure = lower[i] > next_upper
+        sure[surely] = maybe[maybes] = i
+        surely += is_sure
+        maybes += (not is_sure) & (upper[i] >= kth_lower)
+    return sure[:surely], maybe[:maybes]
 
 
 def _eligible(target: str, repeats: np.ndarray, repeat_spend: np.ndarray) -> np.ndarray:
@@ -153,10 +257,10 @@ def score_bounds(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_
                  spend: np.ndarray, *, target: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds of the exact scores of eligible customers, without hypergeometric functions.
 
-    ``precision``: "rough" (``top_predicted_clv`` only) is an upper bound without any logarithm and a lower
-    bound of 0: P(alive) at most 1 (BG/NBD) or the cheap Pareto/NBD bound below, and the purchases of an
-    alive customer at most (r+x)/(alpha+T) x window (those of a customer who cannot drop out). "cheap" and
-    "tight" are the bounds below, with few and with more terms or pieces.
+    ``precision``: "rough" (``top_predicted_clv``; "cheap" for ``at_risk``) is an upper bound without any
+    logarithm and a lower bound of 0: P(alive) at most 1 (BG/NBD) or the cheap Pareto/NBD bound below, and
+    the purchases of an alive customer at most (r+x)/(alpha+T) x window (those of a customer who cannot drop
+    out). "cheap" and "tight" are the bounds below, with few and with more terms or pieces.
 
     BG/NBD: P(alive) is closed-form; the expected purchases of an alive customer, E[(1 - e^(-lambda p w)) / p]
     over the posterior lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x) (independent given alive), lie
@@ -167,99 +271,207 @@ def score_bounds(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_
     tangents and of its chords over pieces of [t_x, T].
     """
     lower, upper = np.empty(len(segment)), np.empty(len(segment))
-    for chosen, law in _by_segment(laws, segment):
-        cx, ct_x, cT = x[chosen], t_x[chosen], T[chosen]
-        special = _special_case(law, cx, cT, spend[chosen], target)
-        if special is not None:
-            lower[chosen] = upper[chosen] = special
-            continue
-        r, alpha = _gamma_parameters(law.purchase_rate)
-        if precision == "rough":
-            bound = (r + cx) / (alpha + cT) * SCORING_WINDOW * _expected_order_value(law, cx, spend[chosen])
-            if law.hazard is not None:
-                s, beta = _gamma_parameters(law.hazard)
-                bound /= 1.0 + s * (cT - ct_x) / (beta + cT)
-            lower[chosen], upper[chosen] = 0.0, bound
-            continue
-        if law.dropout is not None:
-            a, b = _beta_parameters(law.dropout)
-            alive = _bgnbd_alive(cx, ct_x, cT, r, alpha, a, b)
-            if target == "at_risk":
-                lower[chosen] = upper[chosen] = 1.0 - alive
-                continue
-            low, high = _bgnbd_alive_purchase_bounds(cx, cT, r, alpha, a, b, SERIES_TERMS[precision == "tight"])
-            value = alive * _expected_order_value(law, cx, spend[chosen])
-            lower[chosen], upper[chosen] = low * value, high * value
-            continue
-        s, beta = _gamma_parameters(law.hazard)
-        odds_low, odds_high = _paretonbd_dead_odds_bounds(cx, ct_x, cT, r, alpha, s, beta, precision == "tight")
-        alive_low, alive_high = 1.0 / (1.0 + odds_high), 1.0 / (1.0 + odds_low)
-        if target == "at_risk":
-            lower[chosen], upper[chosen] = 1.0 - alive_high, 1.0 - alive_low
-            continue
-        level = ((r + cx) * (beta + cT) / (alpha + cT)
-                 * theory._expm1_ratio(np.log1p(SCORING_WINDOW / (beta + cT)), np.asarray(s - 1.0)))
-        value = level * _expected_order_value(law, cx, spend[chosen])
-        lower[chosen], upper[chosen] = alive_low * value, alive_high * value
+    PASSES[precision](_segment_table(laws), target == "at_risk", 0.0, segment, x, t_x, T, spend, None, lower, upper,
+                      FRESH, -np.inf)
     return lower, upper
 
 
-def _bgnbd_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, alpha: float, a: float,
-                 b: float) -> np.ndarray:
+@numba.njit(inline="always", **OPTIONS)
+def _bound_pass(table, precision, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+    """Bounds of the scores of the customers ``who[i]`` (``i`` if ``who`` is None), widened by the relative
+    ``slack``: written into ``lower[i]``, ``upper[i]`` (``mode`` :data:`FRESH`), or intersected with what
+    they hold where ``upper[i]`` is at least ``cutoff``, for all (:data:`EVERY`) or only where ``lower[i]``
+    is still -inf (:data:`UNBOUNDED`). NaN bounds are taken as infinite."""
+    for i in range(lower.size):
+        if mode != FRESH and (upper[i] < cutoff or (mode == UNBOUNDED and lower[i] > -math.inf)):
+            continue
+        j = i if who is None else who[i]
+        low, high = _customer_bounds(table[segment[j]], precision, at_risk, x[j], t_x[j], T[j], spend[j])
+        low, high = low - slack * abs(low), high + slack * abs(high)
+        if mode == FRESH:
+            lower[i], upper[i] = -math.inf, math.inf
+        if low > lower[i]:
+            lower[i] = low
+        if high < upper[i]:
+            upper[i] = high
+
+
+@numba.njit(**OPTIONS)
+def _rough_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+    """:func:`_bound_pass` with "rough" bounds (compiled for them: the precision's branches folded away)."""
+    _bound_pass(table, ROUGH, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff)
+
+
+@numba.njit(**OPTIONS)
+def _cheap_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+    """:func:`_bound_pass` with "cheap" bounds."""
+    _bound_pass(table, CHEAP, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff)
+
+
+@numba.njit(**OPTIONS)
+def _tight_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+    """:func:`_bound_pass` with "tight" bounds."""
+    _bound_pass(table, TIGHT, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff)
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _customer_bounds(law, precision, at_risk, x, t_x, T, spend):
+    """(lower, upper) bound of one customer's score; ``law`` a row of :func:`_segment_table`."""
+    kind, r, alpha, w = law[KIND], law[R], law[ALPHA], SCORING_WINDOW
+    value = _order_value(law, x, spend)
+    if kind == NO_PURCHASES:
+        return 0.0, 0.0
+    if kind == NEVER_DROP:
+        score = 0.0 if at_risk else (r + x) / (alpha + T) * w * value
+        return score, score
+    if kind == ONE_REPEAT:   # gone right after the first repeat purchase
+        if at_risk:
+            score = 1.0 if x > 0 else 0.0
+        else:
+            score = 0.0 if x > 0 else -math.expm1(r * math.log((alpha + T) / (alpha + T + w))) * value
+        return score, score
+    if precision == ROUGH and not at_risk:
+        return -math.inf, _rough_upper(law, x, t_x, T, (r + x) * w * value)
+    if kind == BGNBD:
+        alive = _bgnbd_alive(x, t_x, T, r, alpha, law[A], law[B])
+        if at_risk:
+            return 1.0 - alive, 1.0 - alive
+        low, high = _bgnbd_alive_purchase_bounds(x, T, r, alpha, law[A], law[B],
+                                                 SERIES_TERMS[1 if precision == TIGHT else 0])
+        return low * alive * value, high * alive * value
+    s, beta = law[S], law[BETA]
+    odds_low, odds_high = _paretonbd_dead_odds_bounds(x, t_x, T, r, alpha, s, beta, precision == TIGHT)
+    alive_low, alive_high = 1.0 / (1.0 + odds_high), 1.0 / (1.0 + odds_low)
+    if at_risk:
+        return 1.0 - alive_high, 1.0 - alive_low
+    decay = math.log1p(w / (beta + T))     # theory._expm1_ratio(decay, s - 1)
+    level = (r + x) * (beta + T) / (alpha + T) * (decay if s == 1.0 else -math.expm1(-(s - 1.0) * decay) / (s - 1.0))
+    return alive_low * level * value, alive_high * level * value
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _rough_upper(law, x, t_x, T, scale):
+    """The rough upper bound of a BG/NBD or Pareto/NBD score, ``scale`` / (alpha + T) x an upper bound of
+    P(alive) (``scale`` = (r + x) x window x the expected order value), with few divisions and no logarithm."""
+    alpha = law[ALPHA]
+    if law[KIND] == PARETONBD:   # P(alive) at most 1 / (1 + s (T - t_x) / (beta + T)), the cheap bound
+        beta = law[BETA]
+        return scale * (beta + T) / ((alpha + T) * (beta + T + law[S] * (T - t_x)))
+    if x <= 0:
+        return scale / (alpha + T)
+    # BG/NBD: P(alive) = (b + x - 1) / (b + x - 1 + a e^y), y = (r + x) ln((alpha + T) / (alpha + t_x)), and
+    # y >= 2 (r + x) (T - t_x) / (2 alpha + T + t_x) (ln u >= 2 (u - 1) / (u + 1)), e^y >= 1 + y + y^2/2 + y^3/6
+    y = 2.0 * (law[R] + x) * (T - t_x) / (2.0 * alpha + T + t_x)
+    rest = law[B] + x - 1.0
+    return scale * rest / ((alpha + T) * (rest + law[A] * (1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0))))))
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _order_value(law, x, spend):
+    """E[the customer's mean order value | x repeat orders of total list value ``spend``] (Gamma-Gamma), as
+    :func:`_expected_order_value` up to rounding (x times the observed mean is ``spend``)."""
+    mean = law[VALUE_MEAN]
+    if law[VALUE_KIND] == SAME_MEAN:
+        return mean
+    if law[VALUE_KIND] == OWN_MEAN:
+        return spend / x if x > 0 else mean
+    p = law[VALUE_P]
+    return (law[VALUE_GAMMA] + (spend if x > 0 else 0.0)) * p / (p * x + law[VALUE_Q] - 1.0)
+
+
+@numba.njit(**OPTIONS)
+def _bgnbd_alive(x, t_x, T, r, alpha, a, b):
     """BG/NBD P(alive), as :func:`sim.model.theory.bgnbd_probability_alive` (up to rounding) with fewer logs:
     1 / (1 + a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)) for x > 0, 1 for x = 0."""
-    repeats = np.maximum(x, 1)
-    log_odds = np.log(a / (b + repeats - 1.0)) + (r + repeats) * np.log((alpha + T) / (alpha + t_x))
-    return np.where(x > 0, special.expit(-log_odds), 1.0)
+    if x <= 0:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(math.log(a / (b + x - 1.0)) + (r + x) * math.log((alpha + T) / (alpha + t_x))))
 
 
-def _bgnbd_alive_purchase_bounds(x: np.ndarray, T: np.ndarray, r: float, alpha: float, a: float, b: float,
-                                 terms: int) -> tuple[np.ndarray, np.ndarray]:
+@numba.njit(**OPTIONS)
+def _bgnbd_alive_purchase_bounds(x, T, r, alpha, a, b, terms):
     """Bounds of the expected purchases in the window of an alive BG/NBD customer: partial sums of
     sum_j (-1)^(j+1) E[lambda^j] E[p^(j-1)] w^j / j!, upper after an odd number of terms, lower after an
     even one (the Taylor remainder of 1 - e^-y alternates in sign for y >= 0)."""
     n, rate, w = r + x, alpha + T, SCORING_WINDOW
     term = n / rate * w
-    total, upper, lower, magnitude = term.copy(), term.copy(), np.zeros_like(term), term.copy()
+    total, upper, lower, magnitude = term, term, 0.0, term
     for j in range(2, terms + 1):
         term = term * ((n + j - 1) / rate * w * (a + j - 2) / ((a + b + x + j - 2) * j))
         magnitude += term
         if j % 2:
             total += term
-            np.minimum(upper, total, out=upper)
+            upper = min(upper, total)
         else:
             total -= term
-            np.maximum(lower, total, out=lower)
+            lower = max(lower, total)
     rounding = magnitude * 1e-14     # the cancellation error of the partial sums
     return lower - rounding, upper + rounding
 
 
-def _paretonbd_dead_odds_bounds(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r: float, alpha: float,
-                                s: float, beta: float, tight: bool) -> tuple[np.ndarray, np.ndarray]:
+@numba.njit(**OPTIONS)
+def _paretonbd_log_g_over_alive(y, x, T, r, alpha, s, beta):
+    """ln g(y) - ln L (see :func:`score_bounds`)."""
+    return (r + x) * math.log((alpha + T) / (alpha + y)) + s * math.log((beta + T) / (beta + y)) - math.log(beta + y)
+
+
+@numba.njit(**OPTIONS)
+def _paretonbd_dead_odds_bounds(x, t_x, T, r, alpha, s, beta, tight):
     """Bounds of s I / L, the odds of "dropped out since t_x" against "alive at T" (see score_bounds)."""
     span = T - t_x
-
-    def log_g_over_alive(y: np.ndarray) -> np.ndarray:   # ln g(y) - ln L
-        return (r + x) * np.log((alpha + T) / (alpha + y)) + s * np.log((beta + T) / (beta + y)) - np.log(beta + y)
-
-    if not tight:
-        with np.errstate(over="ignore"):
-            return s * span / (beta + T), s * span * np.exp(log_g_over_alive(t_x))
-    low, high = np.zeros_like(span), np.zeros_like(span)
+    if span <= 0.0:    # no time to have dropped out unseen
+        return 0.0, 0.0
+    if not tight:   # ln g's chord over [t_x, T] and its tangent at T
+        drop = _paretonbd_log_g_over_alive(t_x, x, T, r, alpha, s, beta) + math.log(beta + T)   # ln g(t_x) - ln g(T)
+        chord = -math.expm1(-drop) / drop if drop > 1e-12 else 1.0
+        slope = (r + x) / (alpha + T) + (s + 1.0) / (beta + T)    # -(ln g)'(T)
+        tangent = math.expm1(slope * span) / slope
+        return s * tangent / (beta + T), s * span * chord * math.exp(drop) / (beta + T)
+    low = high = 0.0
     piece = span / INTEGRAL_PIECES
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # empty pieces (t_x = T) add 0
-        log_piece = np.log(piece)
-        for index in range(INTEGRAL_PIECES):
-            start = t_x + index * piece
-            end, middle = start + piece, start + piece / 2
-            at_start = log_g_over_alive(start)
-            drop = at_start - log_g_over_alive(end)                      # >= 0: g falls
-            chord = np.where(drop > 1e-12, np.log(-np.expm1(-drop) / drop), 0.0)
-            high += np.exp(log_piece + at_start + chord)
-            half = piece / 2 * ((r + x) / (alpha + middle) + (s + 1.0) / (beta + middle))  # |slope| x half piece
-            tangent = np.where(half > 1e-8, half + np.log(-np.expm1(-2.0 * half) / (2.0 * half)), 0.0)  # ln sinh(h)/h
-            low += np.exp(log_piece + log_g_over_alive(middle) + tangent)
+    log_piece = math.log(piece)
+    at_end = _paretonbd_log_g_over_alive(t_x, x, T, r, alpha, s, beta)
+    for index in range(INTEGRAL_PIECES):
+        start = t_x + index * piece
+        end, middle = start + piece, start + piece / 2
+        at_start, at_end = at_end, _paretonbd_log_g_over_alive(end, x, T, r, alpha, s, beta)
+        drop = at_start - at_end                                  # >= 0: g falls
+        chord = math.log(-math.expm1(-drop) / drop) if drop > 1e-12 else 0.0
+        high += math.exp(log_piece + at_start + chord)
+        half = piece / 2 * ((r + x) / (alpha + middle) + (s + 1.0) / (beta + middle))  # |slope| x half piece
+        tangent = half + math.log(-math.expm1(-2.0 * half) / (2.0 * half)) if half > 1e-8 else 0.0  # ln sinh(h)/h
+        low += math.exp(log_piece + _paretonbd_log_g_over_alive(middle, x, T, r, alpha, s, beta) + tangent)
     return s * low, s * high
+
+
+#: The compiled passes of bounds by precision.
+PASSES = {"rough": _rough_pass, "cheap": _cheap_pass, "tight": _tight_pass}
+
+
+def _segment_table(laws: list[SegmentLaws]) -> np.ndarray:
+    """The segments' scoring laws as rows of numbers for the compiled bounds (columns :data:`KIND` ...), with
+    the parameters and degenerate cases :func:`_scores` uses."""
+    table = np.zeros((len(laws), 12))
+    for row, law in zip(table, laws, strict=True):
+        r, alpha = _gamma_parameters(law.purchase_rate) if law.purchase_rate.mean else (0.0, np.inf)
+        row[R], row[ALPHA] = r, alpha
+        if not np.isfinite(alpha):
+            row[KIND] = NO_PURCHASES
+        elif ((law.hazard is not None and law.hazard.mean < NEGLIGIBLE_HAZARD)
+              or (law.dropout is not None and law.dropout.mean == 0)):
+            row[KIND] = NEVER_DROP
+        elif law.dropout is not None and law.dropout.mean == 1:
+            row[KIND] = ONE_REPEAT
+        elif law.dropout is not None:
+            row[KIND], (row[A], row[B]) = BGNBD, _beta_parameters(law.dropout)
+        else:
+            row[KIND], (row[S], row[BETA]) = PARETONBD, _gamma_parameters(law.hazard)
+        spend = law.spend
+        row[VALUE_KIND] = SAME_MEAN if spend.q is None else OWN_MEAN if spend.p is None else GAMMA_GAMMA
+        row[VALUE_MEAN] = spend.mean
+        if row[VALUE_KIND] == GAMMA_GAMMA:
+            row[VALUE_P], row[VALUE_Q], row[VALUE_GAMMA] = spend.p, spend.q, spend.mean * (spend.q - 1.0) / spend.p
+    return table
 
 
 def _special_case(law: SegmentLaws, x: np.ndarray, T: np.ndarray, spend: np.ndarray, target: str) -> np.ndarray | None:
