@@ -143,6 +143,20 @@ def test_edge_cases(target: str) -> None:
     assert chosen.size == (1 if target == "at_risk" else 5)
 
 
+def test_past_valuable_are_repeaters_at_or_above_the_median_spend() -> None:
+    """at_risk scores the customers with a repeat purchase and repeat spend at least the median of the
+    repeaters' (np.median's: the mean of the two middle ones for an even count), also when many tie with it."""
+    gen = np.random.default_rng(8)
+    for customers in (1, 2, 7, 40_000, 40_001, 90_000):
+        repeats = gen.poisson(0.8, customers)
+        for spend in (repeats * gen.gamma(2.0, 30.0, customers), repeats * gen.integers(1, 4, customers) * 10.0):
+            history = (np.zeros(customers, dtype=np.uint8), repeats, np.where(repeats > 0, 0.5, 0.0),
+                       np.full(customers, 1.0), spend)
+            repeaters = repeats > 0
+            expected = repeaters & (spend >= np.median(spend[repeaters])) if repeaters.any() else repeaters
+            np.testing.assert_array_equal(np.isfinite(score_customers([BGNBD], *history, target="at_risk")), expected)
+
+
 laws_strategy = st.lists(st.one_of(
     st.builds(lambda mean, shape, p_mean, concentration, value: law(
         (mean, shape), dropout=(p_mean, p_mean * concentration, (1 - p_mean) * concentration), spend=value),
@@ -150,7 +164,7 @@ laws_strategy = st.lists(st.one_of(
         st.sampled_from([(50.0, 4.0, 8.0), (20.0, 1.5, 2.5), (80.0, None, 3.0), (10.0, 2.0, None)])),
     st.builds(lambda mean, shape, hazard, hazard_shape, value: law(
         (mean, shape), hazard=(hazard, hazard_shape), spend=value),
-        st.floats(0.05, 40.0), st.floats(0.2, 30.0), st.floats(0.005, 5.0), st.floats(0.2, 20.0),
+        st.floats(0.05, 40.0), st.floats(0.2, 30.0), st.floats(0.05, 5.0), st.floats(0.2, 20.0),
         st.sampled_from([(50.0, 4.0, 8.0), (20.0, 1.5, 2.5), (80.0, None, 3.0), (10.0, 2.0, None)])),
     st.sampled_from(SPECIAL)), min_size=1, max_size=3)
 
@@ -163,9 +177,10 @@ def test_random_populations_match_scoring_everybody(laws, seed, customers, share
     """Random segments (BG/NBD, Pareto/NBD, degenerate), histories from none to a hundred repeat purchases,
     ages from 0 (arriving at the round) to 5 years, last purchases anywhere in the span, repeated histories:
     the choice is scoring everybody's, and every precision's bounds hold the exact scores. (The exact scores
-    of :mod:`sim.model.theory` are NaN for some histories of segments with a + b of the dropout Beta below
-    about 1, or a Pareto/NBD hazard scored with shape 100, and hundreds of repeat purchases: outside this
-    domain, and the choice among NaN scores is not defined.)"""
+    of :mod:`sim.model.theory` are NaN for some histories of BG/NBD segments with a + b of the dropout Beta
+    below about 1, and of Pareto/NBD segments whose alpha is far below beta (a hazard below 0.05 a year, or
+    scored with shape 100) with a hundred or more repeat purchases: outside this domain; the choice among NaN
+    scores is not defined.)"""
     gen = np.random.default_rng(seed)
     segment = gen.integers(0, len(laws), customers).astype(np.uint8)
     age = np.where(gen.random(customers) < 0.2, 0.0, gen.uniform(0.0, 5.0, customers))

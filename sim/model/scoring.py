@@ -33,8 +33,8 @@ SCORING_MIN_CV = 0.1
 NEGLIGIBLE_HAZARD = 1e-18
 #: Relative slack of the bounds against rounding (they are exact up to a few ulps).
 BOUND_SLACK = 1e-9
-#: Terms of the alternating series that bounds the BG/NBD expected purchases (cheap pass, tight pass).
-SERIES_TERMS = (6, 12)
+#: Terms of the alternating series that bounds the BG/NBD expected purchases (rough, cheap, tight pass).
+SERIES_TERMS = (4, 6, 12)
 #: Pieces of [t_x, T] over which the Pareto/NBD dead-since-t_x integral is bounded in the tight pass.
 INTEGRAL_PIECES = 2
 #: Values sampled (evenly spaced) to bracket the k-th largest bound, and the bracket's half-width in standard
@@ -46,8 +46,8 @@ DISTINCT_FROM = 1024
 
 #: Precisions of the bounds (:func:`score_bounds`, :data:`PASSES`).
 ROUGH, CHEAP, TIGHT = 0, 1, 2
-#: How a pass of bounds treats the bounds already held (:func:`_bound_pass`).
-FRESH, UNBOUNDED, EVERY = 0, 1, 2
+#: How a pass of bounds treats the bounds already held: replaces them, or intersects them (:func:`_bound_pass`).
+FRESH, SHARPEN = 0, 1
 #: Columns of a segment's row in :func:`_segment_table`: its kind, the BG/NBD or Pareto/NBD parameters (r,
 #: alpha per year; a, b; s, beta per year) and the Gamma-Gamma order value (kind, mean, p, q, gamma).
 KIND, R, ALPHA, A, B, S, BETA, VALUE_KIND, VALUE_MEAN, VALUE_P, VALUE_Q, VALUE_GAMMA = range(12)
@@ -65,11 +65,10 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     ``keys``, the lower first, if given, so that the choice does not depend on the order the customers come
     in; else by their positions, the lower first).
 
-    Passes of bounds narrow the customers down: those whose lower bound beats the (k+1)-th highest upper
-    bound are in, those whose upper bound falls short of the k-th highest lower bound are out (k the places
-    left). The first pass bounds everybody: for ``top_predicted_clv`` a rough upper bound for all, and the
-    cheap bounds for the top of its ranking (twice the places: the others' lower bound is 0); the second
-    tightens the bounds of the undecided. Exact scores decide among the rest.
+    Passes of bounds (:func:`score_bounds`) narrow the customers down: those whose lower bound beats the
+    (k+1)-th highest upper bound are in, those whose upper bound falls short of the k-th highest lower bound
+    are out (k the places left). The rough bounds of everybody come first, then the cheap and the tight ones
+    of those still undecided; exact scores decide among the rest.
     """
     history = (segment, repeats, recency, age, repeat_spend)
     undecided = _eligible(target, repeats, repeat_spend)
@@ -79,27 +78,26 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     table, at_risk = _segment_table(laws), target == "at_risk"
     who = None if undecided.size == len(segment) else undecided      # (everybody: no indirection)
     lower, upper = np.empty(undecided.size), np.empty(undecided.size)
-    if at_risk:
-        _cheap_pass(table, at_risk, BOUND_SLACK, *history, who, lower, upper, FRESH, -np.inf)
-    else:
-        _first_bounds(table, history, who, lower, upper, places)
+    _rough_pass(table, at_risk, BOUND_SLACK, *history, who, lower, upper, FRESH)
     chosen = []
-    for precision in (CHEAP, TIGHT):
-        if precision == TIGHT:
-            _tight_pass(table, at_risk, BOUND_SLACK, *history, undecided, lower, upper, EVERY, -np.inf)
+    for sharper in (_cheap_pass, _tight_pass, None):
         sure, maybe = _split(lower, upper, _kth_largest(lower, places), _kth_largest(upper, places + 1))
         chosen.append(undecided[sure])
         places -= sure.size
         undecided, lower, upper = undecided[maybe], lower[maybe], upper[maybe]
-        if places == 0 or places >= undecided.size:
+        if places == 0 or places >= undecided.size or sharper is None:
             break
+        sharper(table, at_risk, BOUND_SLACK, *history, undecided, lower, upper, SHARPEN)
     if 0 < places < undecided.size:
         exact = _distinct_scores(laws, [column[undecided] for column in history], target)
         tie_break = undecided if keys is None else keys[undecided]
         undecided = undecided[np.lexsort((tie_break, -exact))[:places]]
     if places:
         chosen.append(undecided)
-    return np.sort(np.concatenate(chosen))
+    picked = np.zeros(len(segment), dtype=bool)      # (in order without sorting them)
+    for part in chosen:
+        picked[part] = True
+    return np.flatnonzero(picked)
 
 
 def _distinct_scores(laws: list[SegmentLaws], history: list[np.ndarray], target: str) -> np.ndarray:
@@ -117,18 +115,6 @@ def _distinct_scores(laws: list[SegmentLaws], history: list[np.ndarray], target:
     score = np.empty(order.size)
     score[order] = _scores(laws, *(column[first] for column in history), target=target)[np.cumsum(new) - 1]
     return score
-
-
-def _first_bounds(table: np.ndarray, history: tuple, who: np.ndarray | None, lower: np.ndarray, upper: np.ndarray,
-                  places: int) -> None:
-    """Bounds of everybody's ``top_predicted_clv`` score: the rough ones for all, then the cheap ones for the
-    top 5/4 x places + 1024 of the rough ranking (and those tied with the last: equal histories share their
-    fate), then for the others whose rough upper bound reaches the places-th highest lower bound so far
-    (the rest are out whatever their cheap bounds)."""
-    _rough_pass(table, False, BOUND_SLACK, *history, who, lower, upper, FRESH, -np.inf)
-    _, top, _ = _sample_bracket(upper, min(places + places // 4 + 1024, upper.size))
-    _cheap_pass(table, False, BOUND_SLACK, *history, who, lower, upper, UNBOUNDED, top)
-    _cheap_pass(table, False, BOUND_SLACK, *history, who, lower, upper, UNBOUNDED, _kth_largest(lower, places))
 
 
 def _kth_largest(values: np.ndarray, k: int) -> float:
@@ -211,7 +197,19 @@ def _eligible(target: str, repeats: np.ndarray, repeat_spend: np.ndarray) -> np.
     repeaters = repeats > 0
     if not repeaters.any():
         return np.empty(0, dtype=np.int64)
-    return np.flatnonzero(repeaters & (repeat_spend >= np.median(repeat_spend[repeaters])))
+    return np.flatnonzero(repeaters & (repeat_spend >= _median(repeat_spend[repeaters])))
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median(values)`` (the middle value, or the mean of the two middle ones), from one or two k-th
+    largest values (:func:`_kth_largest`) instead of a partition of all."""
+    n = values.size
+    if np.isnan(values).any():
+        return np.nan
+    upper_middle = _kth_largest(values, n - n // 2)
+    if n % 2:
+        return upper_middle
+    return (_kth_largest(values, n - n // 2 + 1) + upper_middle) / 2.0
 
 
 def score_customers(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
@@ -272,19 +270,16 @@ def score_bounds(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_
     """
     lower, upper = np.empty(len(segment)), np.empty(len(segment))
     PASSES[precision](_segment_table(laws), target == "at_risk", 0.0, segment, x, t_x, T, spend, None, lower, upper,
-                      FRESH, -np.inf)
+                      FRESH)
     return lower, upper
 
 
 @numba.njit(inline="always", **OPTIONS)
-def _bound_pass(table, precision, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+def _bound_pass(table, precision, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode):
     """Bounds of the scores of the customers ``who[i]`` (``i`` if ``who`` is None), widened by the relative
-    ``slack``: written into ``lower[i]``, ``upper[i]`` (``mode`` :data:`FRESH`), or intersected with what
-    they hold where ``upper[i]`` is at least ``cutoff``, for all (:data:`EVERY`) or only where ``lower[i]``
-    is still -inf (:data:`UNBOUNDED`). NaN bounds are taken as infinite."""
+    ``slack``: written into ``lower[i]``, ``upper[i]`` (``mode`` :data:`FRESH`), or intersected with the
+    bounds they hold (:data:`SHARPEN`). NaN bounds are taken as infinite."""
     for i in range(lower.size):
-        if mode != FRESH and (upper[i] < cutoff or (mode == UNBOUNDED and lower[i] > -math.inf)):
-            continue
         j = i if who is None else who[i]
         low, high = _customer_bounds(table[segment[j]], precision, at_risk, x[j], t_x[j], T[j], spend[j])
         low, high = low - slack * abs(low), high + slack * abs(high)
@@ -297,21 +292,21 @@ def _bound_pass(table, precision, at_risk, slack, segment, x, t_x, T, spend, who
 
 
 @numba.njit(**OPTIONS)
-def _rough_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+def _rough_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode):
     """:func:`_bound_pass` with "rough" bounds (compiled for them: the precision's branches folded away)."""
-    _bound_pass(table, ROUGH, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff)
+    _bound_pass(table, ROUGH, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode)
 
 
 @numba.njit(**OPTIONS)
-def _cheap_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+def _cheap_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode):
     """:func:`_bound_pass` with "cheap" bounds."""
-    _bound_pass(table, CHEAP, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff)
+    _bound_pass(table, CHEAP, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode)
 
 
 @numba.njit(**OPTIONS)
-def _tight_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff):
+def _tight_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode):
     """:func:`_bound_pass` with "tight" bounds."""
-    _bound_pass(table, TIGHT, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode, cutoff)
+    _bound_pass(table, TIGHT, at_risk, slack, segment, x, t_x, T, spend, who, lower, upper, mode)
 
 
 @numba.njit(inline="always", **OPTIONS)
@@ -330,40 +325,81 @@ def _customer_bounds(law, precision, at_risk, x, t_x, T, spend):
         else:
             score = 0.0 if x > 0 else -math.expm1(r * math.log((alpha + T) / (alpha + T + w))) * value
         return score, score
-    if precision == ROUGH and not at_risk:
-        return -math.inf, _rough_upper(law, x, t_x, T, (r + x) * w * value)
-    if kind == BGNBD:
-        alive = _bgnbd_alive(x, t_x, T, r, alpha, law[A], law[B])
+    if kind == BGNBD:   # the odds of "dead" are a / (b + x - 1) x power: P(alive) = rest / (rest + a power)
+        a, b = law[A], law[B]
+        rest = b + x - 1.0 if x > 0 else 1.0
+        if precision == ROUGH:
+            power_low, power_high = _bgnbd_rough_power(x, t_x, T, r, alpha)
+        else:
+            power_low = power_high = _bgnbd_power(x, t_x, T, r, alpha)
+        dead_low, dead_high = a * power_low, a * power_high
         if at_risk:
-            return 1.0 - alive, 1.0 - alive
-        low, high = _bgnbd_alive_purchase_bounds(x, T, r, alpha, law[A], law[B],
-                                                 SERIES_TERMS[1 if precision == TIGHT else 0])
-        return low * alive * value, high * alive * value
+            return dead_low / (rest + dead_low), dead_high / (rest + dead_high)
+        low, high = _bgnbd_alive_purchase_bounds(x, T, r, alpha, a, b, SERIES_TERMS[precision])
+        return low * value * rest / (rest + dead_high), high * value * rest / (rest + dead_low)
     s, beta = law[S], law[BETA]
-    odds_low, odds_high = _paretonbd_dead_odds_bounds(x, t_x, T, r, alpha, s, beta, precision == TIGHT)
-    alive_low, alive_high = 1.0 / (1.0 + odds_high), 1.0 / (1.0 + odds_low)
+    if precision == ROUGH:
+        odds_low, odds_high = _paretonbd_rough_dead_odds(x, t_x, T, r, alpha, s, beta)
+    else:
+        odds_low, odds_high = _paretonbd_dead_odds_bounds(x, t_x, T, r, alpha, s, beta, precision == TIGHT)
     if at_risk:
-        return 1.0 - alive_high, 1.0 - alive_low
-    decay = math.log1p(w / (beta + T))     # theory._expm1_ratio(decay, s - 1)
-    level = (r + x) * (beta + T) / (alpha + T) * (decay if s == 1.0 else -math.expm1(-(s - 1.0) * decay) / (s - 1.0))
-    return alive_low * level * value, alive_high * level * value
+        return odds_low / (1.0 + odds_low), odds_high / (1.0 + odds_high)
+    scale = (r + x) / (alpha + T) * value
+    if precision == ROUGH:   # int_0^w (B / (B + v))^s dv, B = beta + T, between partial sums of its Taylor series
+        step = s * w / (beta + T)
+        return (scale * w * max(1.0 - step / 2.0, 0.0) / (1.0 + odds_high),
+                scale * w * (1.0 - step / 2.0 + step * (s + 1.0) * w / (beta + T) / 6.0) / (1.0 + odds_low))
+    decay = math.log1p(w / (beta + T))     # (beta + T) theory._expm1_ratio(decay, s - 1) is that integral
+    level = scale * (beta + T) * (decay if s == 1.0 else -math.expm1(-(s - 1.0) * decay) / (s - 1.0))
+    return level / (1.0 + odds_high), level / (1.0 + odds_low)
 
 
 @numba.njit(inline="always", **OPTIONS)
-def _rough_upper(law, x, t_x, T, scale):
-    """The rough upper bound of a BG/NBD or Pareto/NBD score, ``scale`` / (alpha + T) x an upper bound of
-    P(alive) (``scale`` = (r + x) x window x the expected order value), with few divisions and no logarithm."""
-    alpha = law[ALPHA]
-    if law[KIND] == PARETONBD:   # P(alive) at most 1 / (1 + s (T - t_x) / (beta + T)), the cheap bound
-        beta = law[BETA]
-        return scale * (beta + T) / ((alpha + T) * (beta + T + law[S] * (T - t_x)))
+def _exp_bounds(y_low, y_high):
+    """Bounds of e^y for 0 <= y_low <= y <= y_high without exp: (1 + y_low / 64)^64 <= e^y <= (1 - y_high /
+    64)^-64 (infinite from y_high = 64 on), each by six squarings (e^(y/64) >= 1 + y / 64 >= 1 / e^(-y/64))."""
+    low = 1.0 + y_low * (1.0 / 64.0)
+    high = 1.0 / (1.0 - y_high * (1.0 / 64.0)) if y_high < 64.0 else math.inf
+    for _ in range(6):
+        low *= low
+        high *= high
+    return low, high
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _bgnbd_rough_power(x, t_x, T, r, alpha):
+    """Bounds of ((alpha + T) / (alpha + t_x))^(r + x) = e^y (0 for x = 0: BG/NBD customers without a repeat
+    purchase cannot have dropped out) without logarithms: 2 (u - 1) / (u + 1) <= ln u <= (u - 1) / sqrt(u) for
+    u >= 1 bound y, and :func:`_exp_bounds` e^y."""
     if x <= 0:
-        return scale / (alpha + T)
-    # BG/NBD: P(alive) = (b + x - 1) / (b + x - 1 + a e^y), y = (r + x) ln((alpha + T) / (alpha + t_x)), and
-    # y >= 2 (r + x) (T - t_x) / (2 alpha + T + t_x) (ln u >= 2 (u - 1) / (u + 1)), e^y >= 1 + y + y^2/2 + y^3/6
-    y = 2.0 * (law[R] + x) * (T - t_x) / (2.0 * alpha + T + t_x)
-    rest = law[B] + x - 1.0
-    return scale * rest / ((alpha + T) * (rest + law[A] * (1.0 + y * (1.0 + y * (0.5 + y * (1.0 / 6.0))))))
+        return 0.0, 0.0
+    span, n = T - t_x, r + x
+    return _exp_bounds(2.0 * n * span / (2.0 * alpha + T + t_x), n * span / math.sqrt((alpha + T) * (alpha + t_x)))
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _bgnbd_power(x, t_x, T, r, alpha):
+    """((alpha + T) / (alpha + t_x))^(r + x), 0 for x = 0 (the BG/NBD odds of "dead" over a / (b + x - 1), as
+    in :func:`sim.model.theory.bgnbd_probability_alive`)."""
+    if x <= 0:
+        return 0.0
+    return math.exp((r + x) * math.log((alpha + T) / (alpha + t_x)))
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _paretonbd_rough_dead_odds(x, t_x, T, r, alpha, s, beta):
+    """Bounds of s I / L (:func:`score_bounds`) without logarithms: I is at most (T - t_x) g(t_x), with
+    g(t_x) / L = ((alpha + T) / (alpha + t_x))^(r + x) ((beta + T) / (beta + t_x))^s / (beta + t_x) = e^y /
+    (beta + t_x), y bounded with ln u <= (u - 1) / sqrt(u) and e^y by :func:`_exp_bounds`; and at least the
+    integral of ln g's tangent at T, g(T) (e^(c span) - 1) / c >= g(T) span (1 + c span / 2 + (c span)^2 / 6),
+    c = (r + x) / (alpha + T) + (s + 1) / (beta + T)."""
+    span = T - t_x
+    if span <= 0.0:
+        return 0.0, 0.0
+    slope_span = ((r + x) / (alpha + T) + (s + 1.0) / (beta + T)) * span
+    low = s * span / (beta + T) * (1.0 + slope_span * (0.5 + slope_span * (1.0 / 6.0)))
+    y = ((r + x) * span / math.sqrt((alpha + T) * (alpha + t_x)) + s * span / math.sqrt((beta + T) * (beta + t_x)))
+    return low, s * span / (beta + t_x) * _exp_bounds(0.0, y)[1]
 
 
 @numba.njit(inline="always", **OPTIONS)
@@ -380,24 +416,15 @@ def _order_value(law, x, spend):
 
 
 @numba.njit(**OPTIONS)
-def _bgnbd_alive(x, t_x, T, r, alpha, a, b):
-    """BG/NBD P(alive), as :func:`sim.model.theory.bgnbd_probability_alive` (up to rounding) with fewer logs:
-    1 / (1 + a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)) for x > 0, 1 for x = 0."""
-    if x <= 0:
-        return 1.0
-    return 1.0 / (1.0 + math.exp(math.log(a / (b + x - 1.0)) + (r + x) * math.log((alpha + T) / (alpha + t_x))))
-
-
-@numba.njit(**OPTIONS)
 def _bgnbd_alive_purchase_bounds(x, T, r, alpha, a, b, terms):
     """Bounds of the expected purchases in the window of an alive BG/NBD customer: partial sums of
     sum_j (-1)^(j+1) E[lambda^j] E[p^(j-1)] w^j / j!, upper after an odd number of terms, lower after an
     even one (the Taylor remainder of 1 - e^-y alternates in sign for y >= 0)."""
-    n, rate, w = r + x, alpha + T, SCORING_WINDOW
-    term = n / rate * w
+    n, per_rate = r + x, SCORING_WINDOW / (alpha + T)
+    term = n * per_rate
     total, upper, lower, magnitude = term, term, 0.0, term
     for j in range(2, terms + 1):
-        term = term * ((n + j - 1) / rate * w * (a + j - 2) / ((a + b + x + j - 2) * j))
+        term = term * ((n + j - 1) * per_rate * (a + j - 2) / ((a + b + x + j - 2) * j))
         magnitude += term
         if j % 2:
             total += term
