@@ -8,10 +8,15 @@ next :data:`SCORING_WINDOW` times the expected order value; ``at_risk`` is 1 - P
 customers (a repeat purchase and repeat spend at or above the median of the repeaters'), -inf for others.
 
 Exact scores need a Gauss hypergeometric function per customer, about a microsecond each, and a round
-scores everybody acquired so far. :func:`select_targets` therefore brackets every score between cheap
-bounds, keeps aside the customers whose bounds settle whether they are in the top share, tightens the
-bounds of the others, and computes exact scores only for the few the tight bounds leave undecided (about
-1% of the share). The selection is the one exact scores of everybody would give.
+scores everybody acquired so far. :func:`select_targets` therefore brackets every score between rough
+bounds (:func:`score_bounds`: no logarithm, one compiled pass over the customers), keeps aside the
+customers whose bounds settle whether they are in the top share, bounds the others more tightly (cheap, then
+tight bounds), and computes exact scores only for the few left undecided (about 1% of the share), once per
+distinct history. The k-th highest bounds that settle it are found from an evenly spaced sample's order
+statistics and a partition of the values near them only. The selection is the one exact scores of
+everybody would give: the bounds decide only with a slack of :data:`BOUND_SLACK` against rounding, so
+whether the C library's ``log`` and ``exp`` in the compiled bounds agree with numpy's to the last bit
+does not matter.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ SCORING_WINDOW = 1.0
 SCORING_MIN_CV = 0.1
 #: Dropout hazards below this (per year) are scored as no dropout.
 NEGLIGIBLE_HAZARD = 1e-18
-#: Relative slack of the bounds against rounding (they are exact up to a few ulps).
+#: Relative slack of the bounds against rounding (theirs and the exact scores': a few hundred ulps at most).
 BOUND_SLACK = 1e-9
 #: Terms of the alternating series that bounds the BG/NBD expected purchases (rough, cheap, tight pass).
 SERIES_TERMS = (4, 6, 12)
@@ -125,7 +130,7 @@ def _kth_largest(values: np.ndarray, k: int) -> float:
     n = values.size
     if n <= 4 * THRESHOLD_SAMPLE:
         return np.partition(values, n - k)[n - k]
-    low, _, high = _sample_bracket(values, k)
+    low, high = _sample_bracket(values, k)
     above, at_high, near, at_low = _bracket(values, low, high)
     if above < k <= above + at_high:
         return high
@@ -137,20 +142,19 @@ def _kth_largest(values: np.ndarray, k: int) -> float:
     return np.partition(values, n - k)[n - k]
 
 
-def _sample_bracket(values: np.ndarray, k: int) -> tuple[float, float, float]:
-    """Estimates of the k-th largest of ``values`` (1 <= k <= len) from :data:`THRESHOLD_SAMPLE` evenly
-    spaced ones: (low, middle, high), low and high :data:`BRACKET_SPREAD` standard deviations of the sample
-    quantile either side of the middle (-inf, inf past the sample's ends). The sample is fixed by the
-    values' order: no randomness enters."""
+def _sample_bracket(values: np.ndarray, k: int) -> tuple[float, float]:
+    """Likely bounds of the k-th largest of ``values`` (1 <= k <= len) from :data:`THRESHOLD_SAMPLE` evenly
+    spaced ones: their order statistics :data:`BRACKET_SPREAD` standard deviations of the sample quantile
+    either side of its rank (-inf, inf past the sample's ends). The sample is fixed by the values' order: no
+    randomness enters."""
     n = values.size
     sample = np.sort(values[::max(n // THRESHOLD_SAMPLE, 1)])
     rank = sample.size * (1.0 - k / n)                   # of the k-th largest, in the ascending sample
     spread = BRACKET_SPREAD * math.sqrt(sample.size * (k / n) * (1.0 - k / n)) + 2.0
     low_rank, high_rank = math.floor(rank - spread), math.ceil(rank + spread)
-    middle = sample[min(max(round(rank), 0), sample.size - 1)]
     low = sample[low_rank] if low_rank >= 0 else -np.inf
     high = sample[high_rank] if high_rank < sample.size else np.inf
-    return low, middle, high
+    return low, high
 
 
 @numba.njit(**OPTIONS)
@@ -253,20 +257,25 @@ def _scores(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_x: np
 
 def score_bounds(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,
                  spend: np.ndarray, *, target: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds of the exact scores of eligible customers, without hypergeometric functions.
+    """Lower and upper bounds of the exact scores of eligible customers, without hypergeometric functions
+    (compiled: one pass over the customers, the C library's ``log`` and ``exp``).
 
-    ``precision``: "rough" (``top_predicted_clv``; "cheap" for ``at_risk``) is an upper bound without any
-    logarithm and a lower bound of 0: P(alive) at most 1 (BG/NBD) or the cheap Pareto/NBD bound below, and
-    the purchases of an alive customer at most (r+x)/(alpha+T) x window (those of a customer who cannot drop
-    out). "cheap" and "tight" are the bounds below, with few and with more terms or pieces.
+    BG/NBD: P(alive) = 1 / (1 + a / (b+x-1) e^y), y = (r+x) ln((alpha+T) / (alpha+t_x)) (1 for x = 0); the
+    expected purchases of an alive customer, E[(1 - e^(-lambda p w)) / p] over the posterior
+    lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x) (independent given alive), lie between consecutive partial
+    sums of its alternating Taylor series in lambda p w, whose terms are posterior moments. Pareto/NBD:
+    P(alive) = 1 / (1 + s I / L) with L = (alpha+T)^-(r+x) (beta+T)^-s and I = int_{t_x}^T g,
+    g(y) = (alpha+y)^-(r+x) (beta+y)^-(s+1); g is decreasing and log-convex, so I lies between the integrals
+    of ln g's tangents and of its chords; the expected purchases of an alive customer are
+    (r+x) / (alpha+T) int_0^w ((beta+T) / (beta+T+v))^s dv.
 
-    BG/NBD: P(alive) is closed-form; the expected purchases of an alive customer, E[(1 - e^(-lambda p w)) / p]
-    over the posterior lambda ~ Gamma(r+x, alpha+T), p ~ Beta(a, b+x) (independent given alive), lie
-    between consecutive partial sums of its alternating Taylor series in lambda p w, whose terms are
-    posterior moments. Pareto/NBD: P(alive) = 1 / (1 + s I / L) with L = (alpha+T)^-(r+x) (beta+T)^-s and
-    I = int_{t_x}^T g, g(y) = (alpha+y)^-(r+x) (beta+y)^-(s+1); g is decreasing and log-convex, so I lies
-    between (T - t_x) g(T) and (T - t_x) g(t_x), and, tighter, between the integrals of ln g's midpoint
-    tangents and of its chords over pieces of [t_x, T].
+    ``precision`` "rough": no logarithm or exponential. e^y between (1 + y_low/64)^64 and
+    (1 - y_high/64)^-64 (six squarings), y_low and y_high from 2 (u-1) / (u+1) <= ln u <= (u-1) / sqrt(u);
+    I between the integral of the tangent at T (its e^(c span) - 1 bounded below by three Taylor terms) and
+    (T - t_x) g(t_x); the Pareto/NBD window integral between two and three terms of its alternating Taylor
+    series; :data:`SERIES_TERMS` terms of the BG/NBD series. "cheap": P(alive) of BG/NBD to rounding, I
+    between the tangent at T and the chord over [t_x, T]. "tight": more series terms, and I between the
+    midpoint tangents and the chords over :data:`INTEGRAL_PIECES` pieces of [t_x, T].
     """
     lower, upper = np.empty(len(segment)), np.empty(len(segment))
     PASSES[precision](_segment_table(laws), target == "at_risk", 0.0, segment, x, t_x, T, spend, None, lower, upper,
