@@ -334,18 +334,22 @@ def _customer_bounds(law, precision, at_risk, x, t_x, T, spend):
         else:
             score = 0.0 if x > 0 else -math.expm1(r * math.log((alpha + T) / (alpha + T + w))) * value
         return score, score
-    if kind == BGNBD:   # the odds of "dead" are a / (b + x - 1) x power: P(alive) = rest / (rest + a power)
+    if kind == BGNBD:   # the odds of "dead" are a / (b + x - 1) x power, 0 for x = 0
         a, b = law[A], law[B]
-        rest = b + x - 1.0 if x > 0 else 1.0
-        if precision == ROUGH:
+        rest = (b + x - 1.0) / a if x > 0 else 1.0
+        if precision == ROUGH:       # 1 - P(alive) = 1 / (1 + rest / power), P(alive) = rest / (rest + power)
             power_low, power_high = _bgnbd_rough_power(x, t_x, T, r, alpha)
+            if at_risk:
+                return 1.0 / (1.0 + rest / power_low), 1.0 / (1.0 + rest / power_high)
+            alive_low, alive_high = rest / (rest + power_high), rest / (rest + power_low)
         else:
-            power_low = power_high = _bgnbd_power(x, t_x, T, r, alpha)
-        dead_low, dead_high = a * power_low, a * power_high
-        if at_risk:
-            return dead_low / (rest + dead_low), dead_high / (rest + dead_high)
+            log_odds = _bgnbd_log_odds(x, t_x, T, r, alpha, a, b)
+            if at_risk:
+                dead = 1.0 / (1.0 + math.exp(-log_odds))
+                return dead, dead
+            alive_low = alive_high = 1.0 / (1.0 + math.exp(log_odds))
         low, high = _bgnbd_alive_purchase_bounds(x, T, r, alpha, a, b, SERIES_TERMS[precision])
-        return low * value * rest / (rest + dead_high), high * value * rest / (rest + dead_low)
+        return low * alive_low * value, high * alive_high * value
     s, beta = law[S], law[BETA]
     if precision == ROUGH:
         odds_low, odds_high = _paretonbd_rough_dead_odds(x, t_x, T, r, alpha, s, beta)
@@ -366,8 +370,8 @@ def _customer_bounds(law, precision, at_risk, x, t_x, T, spend):
 @numba.njit(inline="always", **OPTIONS)
 def _exp_bounds(y_low, y_high):
     """Bounds of e^y for 0 <= y_low <= y <= y_high without exp: (1 + y_low / 64)^64 <= e^y <= (1 - y_high /
-    64)^-64 (infinite from y_high = 64 on), each by six squarings (e^(y/64) >= 1 + y / 64 >= 1 / e^(-y/64))."""
-    low = 1.0 + y_low * (1.0 / 64.0)
+    64)^-64 (infinite from y_high = 64 on), each by six squarings (1 + y/64 <= e^(y/64) <= 1 / (1 - y/64))."""
+    low = 1.0 + min(y_low, 4096.0) * (1.0 / 64.0)      # (finite: at most e^266)
     high = 1.0 / (1.0 - y_high * (1.0 / 64.0)) if y_high < 64.0 else math.inf
     for _ in range(6):
         low *= low
@@ -387,12 +391,12 @@ def _bgnbd_rough_power(x, t_x, T, r, alpha):
 
 
 @numba.njit(inline="always", **OPTIONS)
-def _bgnbd_power(x, t_x, T, r, alpha):
-    """((alpha + T) / (alpha + t_x))^(r + x), 0 for x = 0 (the BG/NBD odds of "dead" over a / (b + x - 1), as
-    in :func:`sim.model.theory.bgnbd_probability_alive`)."""
+def _bgnbd_log_odds(x, t_x, T, r, alpha, a, b):
+    """The BG/NBD log-odds of "dead", -inf for x = 0 (as :func:`sim.model.theory.bgnbd_probability_alive`, up
+    to rounding)."""
     if x <= 0:
-        return 0.0
-    return math.exp((r + x) * math.log((alpha + T) / (alpha + t_x)))
+        return -math.inf
+    return math.log(a / (b + x - 1.0)) + (r + x) * math.log((alpha + T) / (alpha + t_x))
 
 
 @numba.njit(inline="always", **OPTIONS)
@@ -461,7 +465,7 @@ def _paretonbd_dead_odds_bounds(x, t_x, T, r, alpha, s, beta, tight):
         drop = _paretonbd_log_g_over_alive(t_x, x, T, r, alpha, s, beta) + math.log(beta + T)   # ln g(t_x) - ln g(T)
         chord = -math.expm1(-drop) / drop if drop > 1e-12 else 1.0
         slope = (r + x) / (alpha + T) + (s + 1.0) / (beta + T)    # -(ln g)'(T)
-        tangent = math.expm1(slope * span) / slope
+        tangent = math.expm1(min(slope * span, 700.0)) / slope   # (finite)
         return s * tangent / (beta + T), s * span * chord * math.exp(drop) / (beta + T)
     low = high = 0.0
     piece = span / INTEGRAL_PIECES
