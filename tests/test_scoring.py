@@ -90,6 +90,26 @@ def test_selection_equals_scoring_everybody(laws: list[SegmentLaws], target: str
 
 
 @pytest.mark.parametrize("target", TARGETS)
+def test_first_pass_in_two_threads_chooses_the_same(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With threads the first pass runs in two halves at once (from PARALLEL_FROM customers on, here 2,000):
+    the same customers are chosen, the exact top share of everybody's scores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(scoring, "PARALLEL_FROM", 2_000)
+    gen = np.random.default_rng(23)
+    customers = 30_001
+    history = histories(gen, customers, 2)
+    keys = gen.permutation(customers).astype(np.uint64)
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        for share in (0.05, 0.3):
+            alone = select_targets([BGNBD, PARETO], *history, target=target, share=share, keys=keys)
+            halves = select_targets([BGNBD, PARETO], *history, target=target, share=share, keys=keys, threads=threads)
+            np.testing.assert_array_equal(halves, alone)
+            np.testing.assert_array_equal(alone, scoring_everybody([BGNBD, PARETO], history, target=target,
+                                                                   share=share, keys=keys))
+
+
+@pytest.mark.parametrize("target", TARGETS)
 def test_ties_at_the_threshold_go_by_key_or_position(target: str) -> None:
     """Half the customers share one of four histories, so that the threshold falls among equal scores: the
     lower keys win (the choice follows the customers, not their order), or the lower positions without keys."""

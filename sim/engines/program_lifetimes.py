@@ -396,7 +396,7 @@ class ProgramLifetimes(Lifetimes):
             self._compact()
             for target_round in rounds:
                 self._advance(target_round.time, threads, arrivals=target_round.time == 0)
-                self._round(target_round)
+                self._round(target_round, threads)
             self._advance(np.inf, threads)
         self.ledger.close()
         return self.ledger
@@ -513,7 +513,7 @@ class ProgramLifetimes(Lifetimes):
         part["floor"] = cutoff
         return sums, ({name: part[name][parent] for name in ("key", "segment", "cohort", "member")}, number, born)
 
-    def _round(self, target_round) -> None:
+    def _round(self, target_round, threads) -> None:
         """A targeted-offer round at its time t, as the calendar engine's: everyone acquired so far (before t;
         at 0, those arriving then, who have just bought) scored from its observable history, the message
         cost of the chosen booked, the offer to those alive, their pending purchases moved (time change)
@@ -539,7 +539,7 @@ class ProgramLifetimes(Lifetimes):
         np.subtract(t, first, out=first)   # the age
         np.maximum(made - 1, 0, out=made)  # repeat purchases
         chosen = select_targets(self.laws, gather("segment"), made, recency, first, gather("repeat_spend", resume=True),
-                                target=offer.target, share=offer.share, keys=gather("key"))
+                                target=offer.target, share=offer.share, keys=gather("key"), threads=threads)
         del made, first, recency
         if not chosen.size:
             return

@@ -22,6 +22,7 @@ does not matter.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -29,6 +30,9 @@ import numpy as np
 from sim.model import theory
 from sim.model.population import SegmentLaws
 from sim.random.compiled import OPTIONS
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 #: Forecast window of ``top_predicted_clv`` scoring, in years.
 SCORING_WINDOW = 1.0
@@ -48,6 +52,8 @@ THRESHOLD_SAMPLE = 4096
 BRACKET_SPREAD = 5.0
 #: Customers left undecided from which exact scores are computed once per distinct history.
 DISTINCT_FROM = 1024
+#: Customers from which the first pass runs in two halves at once when given threads (below: one call).
+PARALLEL_FROM = 50_000
 
 #: Precisions of the bounds (:func:`score_bounds`, :data:`PASSES`).
 ROUGH, CHEAP, TIGHT = 0, 1, 2
@@ -64,11 +70,12 @@ SAME_MEAN, OWN_MEAN, GAMMA_GAMMA = range(3)
 
 def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
                    age: np.ndarray, repeat_spend: np.ndarray, *, target: str, share: float,
-                   keys: np.ndarray | None = None) -> np.ndarray:
+                   keys: np.ndarray | None = None, threads: Executor | None = None) -> np.ndarray:
     """Indices of the customers who get a targeted offer: the ``share`` with the highest
     :func:`score_customers` score among those with a score (ties broken deterministically: by the customers'
     ``keys``, the lower first, if given, so that the choice does not depend on the order the customers come
-    in; else by their positions, the lower first).
+    in; else by their positions, the lower first). With ``threads`` (an executor of threads), the first
+    pass, over everybody, runs in two halves at once (each customer's bounds are its own: the same choice).
 
     Passes of bounds (:func:`score_bounds`) narrow the customers down: those whose lower bound beats the
     (k+1)-th highest upper bound are in, those whose upper bound falls short of the k-th highest lower bound
@@ -83,7 +90,16 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     table, at_risk = _segment_table(laws), target == "at_risk"
     who = None if undecided.size == len(segment) else undecided      # (everybody: no indirection)
     lower, upper = np.empty(undecided.size), np.empty(undecided.size)
-    _rough_pass(table, at_risk, BOUND_SLACK, *history, who, lower, upper, FRESH)
+    if threads is None or undecided.size < 2 * PARALLEL_FROM:
+        _rough_pass(table, at_risk, BOUND_SLACK, *history, who, lower, upper, FRESH)
+    else:
+        half = undecided.size // 2
+        halves = [threads.submit(_rough_pass, table, at_risk, BOUND_SLACK,
+                                 *(history if who is not None else (column[cut] for column in history)),
+                                 None if who is None else who[cut], lower[cut], upper[cut], FRESH)
+                  for cut in (slice(0, half), slice(half, None))]
+        for half_done in halves:
+            half_done.result()
     chosen = []
     for sharper in (_cheap_pass, _tight_pass, None):
         sure, maybe = _split(lower, upper, _kth_largest(lower, places), _kth_largest(upper, places + 1))
