@@ -22,7 +22,8 @@ from sim.accounting.ledger import FLOWS, PROGRAM_COSTS
 from sim.experiments.replications import run_replication, run_scenario
 from sim.input.scenarios import load_scenario
 from sim.model.population import segment_laws
-from sim.model.scoring import score_bounds, score_customers, select_targets
+from sim.model.score_bounds import score_bounds
+from sim.model.scoring import score_customers, select_targets
 from sim.schema import Scenario
 from sim.schema.units import DAYS_PER_YEAR
 

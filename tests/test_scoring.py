@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from sim.model import scoring
 from sim.model.population import SegmentLaws
-from sim.model.scoring import BOUND_SLACK, score_bounds, score_customers, select_targets
+from sim.model.score_bounds import score_bounds
+from sim.model.scoring import BOUND_SLACK, score_customers, select_targets
 from sim.schema import BetaLaw, GammaLaw, SpendLaw
 
 NO_REFERRALS = GammaLaw(mean=0.0, shape=None)
