@@ -516,8 +516,8 @@ class ProgramLifetimes(Lifetimes):
     def _round(self, target_round, threads) -> None:
         """A targeted-offer round at its time t, as the calendar engine's: everyone acquired so far (before t;
         at 0, those arriving then, who have just bought) scored from its observable history, the message
-        cost of the chosen booked, the offer to those alive, their pending purchases moved (time change)
-        and deadlines refreshed."""
+        cost of the chosen booked, the offer to those alive, their pending purchases moved (time change; their
+        deadlines follow from the coupon when they resume). The first pass of the ranking runs in ``threads``."""
         from sim.model.scoring import select_targets
 
         t, offer = target_round.time, target_round.offer
