@@ -76,7 +76,8 @@ def simulate_histories(laws: SegmentLaws, segment: int, count: int, history_year
     arrival = -history_years + (np.arange(count) + 0.5) / count * history_years
     life_end = np.full(count, np.inf)
     if laws.hazard is not None:
-        life_end = arrival + rng.exponential(keys, Purpose.EXISTING_DEATH, 0) / traits["hazard"]
+        with np.errstate(divide="ignore"):   # a zero hazard: an infinite lifetime
+            life_end = arrival + rng.exponential(keys, Purpose.EXISTING_DEATH, 0) / traits["hazard"]
     made, t = np.zeros(count, dtype=np.int64), arrival.copy()
     last, repeat_spend, spend_12m = arrival.copy(), np.zeros(count), np.zeros(count)
     dropped = np.zeros(count, dtype=bool)
