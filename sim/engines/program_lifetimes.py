@@ -407,9 +407,11 @@ class ProgramLifetimes(Lifetimes):
         return [part for group in self.groups for part in group]
 
     def _fresh_columns(self, n: int, new: bool = False) -> dict[str, np.ndarray]:
-        """Columns for ``n`` customers, without the opening state if they are all ``new``."""
+        """Columns for ``n`` customers held between rounds, without the opening state if they are all ``new``,
+        and without their ids: a part's referrals are drawn customer by customer in its own order
+        (:func:`~sim.engines.program_loops.round_referrals`), never sorted by id."""
         return {name: np.empty(n, dtype=dtype) for name, dtype in self.columns_spec.items()
-                if not (new and name in OPENING)}
+                if name != "ident" and not (new and name in OPENING)}
 
     def _add_parts(self, group: dict, first_purchase: np.ndarray, repeat_spend: np.ndarray | None = None) -> list:
         """``group``'s customers join the population as a group of parts (one per thread), each with its
