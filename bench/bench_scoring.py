@@ -25,19 +25,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_engine import SEGMENTS  # the retail mix: BG/NBD "regular", Pareto/NBD "loyal"
+
 from sim.model import scoring
 from sim.model.population import segment_laws
 from sim.schema import Scenario
 
-#: The retail mix of bench/bench_engine.py (BG/NBD "regular", Pareto/NBD "loyal").
-SEGMENTS = {
-    "regular": {"purchases_per_year": {"mean": 4.0, "cv": 0.9},
-                "dropout": {"model": "per_purchase", "mean": 0.15, "cv": 0.6},
-                "order_value": {"mean": 55.0, "cv": 0.5, "between_cv": 0.4}},
-    "loyal": {"purchases_per_year": {"mean": 9.0, "cv": 0.6},
-              "dropout": {"model": "hazard", "annual_churn": 0.2, "cv": 0.8},
-              "order_value": {"mean": 75.0, "cv": 0.4, "between_cv": 0.3}},
-}
 CASES = [("top_predicted_clv", 0.05), ("top_predicted_clv", 0.2), ("at_risk", 0.05), ("at_risk", 0.2)]
 
 
