@@ -139,11 +139,12 @@ RESUME: dict[str, type] = {
 }
 
 
-def resume_state(n: int, repeat_spend: np.ndarray | None = None, tiers: bool = True,
-                 members: int = 0) -> dict[str, np.ndarray]:
-    """The ``resume`` state of ``n`` customers not yet begun, with their repeat spend so far (existing
-    customers: from their history); the 12-month ring of the ``members`` only for a program with ``tiers``."""
-    state = {name: np.zeros((members if tiers else 0, 12) if name == "ring" else n, dtype=dtype)
+def resume_state(member: np.ndarray, repeat_spend: np.ndarray | None = None, tiers: bool = True) -> dict[str, np.ndarray]:
+    """The ``resume`` state of customers not yet begun (``member``: whether each is a member), with their
+    repeat spend so far (existing customers: from their history); the 12-month ring of the members only, for
+    a program with ``tiers``."""
+    members = int(np.count_nonzero(member)) if tiers else 0
+    state = {name: np.zeros((members, 12) if name == "ring" else len(member), dtype=dtype)
              for name, dtype in RESUME.items()}
     if repeat_spend is not None:
         state["repeat_spend"][:] = repeat_spend
@@ -421,8 +422,7 @@ class ProgramLifetimes(Lifetimes):
         n = len(group["key"])
         if first_purchase is not group["arrival"]:   # existing customers': before the start
             group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
-        group["resume"] = resume_state(n, repeat_spend, len(self.program.tier_min) > 0,
-                                       int(np.count_nonzero(group["member"])))
+        group["resume"] = resume_state(group["member"], repeat_spend, len(self.program.tier_min) > 0)
         cuts = sorted({n * part // PARTS for part in range(PARTS + 1)})
         added = self._split(group, cuts)
         for part in added:
@@ -594,8 +594,7 @@ class ProgramLifetimes(Lifetimes):
         resume, spells = group.get("resume"), group.get("spells")
         whole = resume is None
         if whole:   # a slice's lives, whole
-            resume = resume_state(len(group["key"]), group.get("repeat_at"), len(self.program.tier_min) > 0,
-                                  int(np.count_nonzero(group["member"])))
+            resume = resume_state(group["member"], tiers=len(self.program.tier_min) > 0)
             spells = spell_lists()
         sums = np.zeros((len(program_loops.MONTHLY), self.months))
         cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
