@@ -34,17 +34,21 @@ def tenure_growth(log_growth, tenure):
 
 
 @numba.njit(**OPTIONS)
-def draw_order_value(tables, shapes, key, step, count, row, scale, log_growth, tenure):
-    """Order number ``count`` of the customer keyed ``key``: its segment's Gamma table row ``row`` (stream
-    increment ``step``), times the customer's mean ``scale`` and the growth after ``tenure`` years."""
-    left, width, squeeze = tables[0], tables[1], tables[2]
-    cell, index, v, u = gamma_cell(key, step, count, row)
-    value = width[index] * v + left[index]
-    if u >= squeeze[index]:
-        value = gamma_exact(tables, shapes, key, step, cell, index, row, v, u)
-    value *= scale
-    value *= tenure_growth(log_growth, tenure)
-    return value
+def order_value(variate, scale, log_growth, tenure):
+    """An order's value from its mean-one Gamma ``variate``: times the customer's mean ``scale`` and the
+    growth after ``tenure`` years.
+
+    The variate of order ``count`` of the customer keyed ``key`` (stream increment ``step``) is drawn in the
+    loop from its segment's Gamma table row ``row``, the table's columns read there (passing the table to a
+    function would cost reference counting at every order, :data:`~sim.random.compiled.INLINED`)::
+
+        cell, index, v, u = gamma_cell(key, step, count, row)
+        variate = width[index] * v + left[index]
+        if u >= squeeze[index]:
+            variate = gamma_exact(tables, shapes, key, step, cell, index, row, v, u)
+    """
+    value = variate * scale
+    return value * tenure_growth(log_growth, tenure)
 
 
 @numba.njit(**OPTIONS)
@@ -87,6 +91,7 @@ def lives(customers, state, order_values, economics, accounts, log):
     n = len(key)
     logging = len(log_time) > 0
     interpurchase, dropout, order_step = steps[0], steps[1], steps[2]
+    left, width, squeeze = tables[0], tables[1], tables[2]
     for i in range(n):
         k, s, when, count = key[i], segment[i], t[i], made[i]
         own_rate, chance, scale = np.float64(rate[i]), np.float64(dropout_p[i]), np.float64(spend_mean[i])
@@ -96,7 +101,11 @@ def lives(customers, state, order_values, economics, accounts, log):
         first = count
         # an existing customer (count > 0 already) may have its next purchase beyond its end: none then
         while count == 0 or when < stop:
-            value = draw_order_value(tables, shapes, k, order_step, count, np.intp(s), scale, grow, when - born)
+            cell, index, v, u = gamma_cell(k, order_step, count, np.intp(s))   # the order value (:func:`order_value`)
+            variate = width[index] * v + left[index]
+            if u >= squeeze[index]:
+                variate = gamma_exact(tables, shapes, k, order_step, cell, index, np.intp(s), v, u)
+            value = order_value(variate, scale, grow, when - born)
             contribution = (margin_rate * value - cost_per_order) * math.exp(-delta * when)
             month = month_of(when, month_start)
             sums[0, month] += 1.0

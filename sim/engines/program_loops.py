@@ -24,9 +24,9 @@ import threading
 import numba
 import numpy as np
 
-from sim.engines.loops import draw_order_value, tenure_growth
+from sim.engines.loops import order_value, tenure_growth
 from sim.model.calendar import month_of
-from sim.random.compiled import OPTIONS, exponential, uniform
+from sim.random.compiled import INLINED, OPTIONS, exponential, gamma_cell, gamma_exact, uniform
 
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -89,7 +89,7 @@ def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
     return mult * full_price
 
 
-@numba.njit(**OPTIONS)
+@numba.njit(**INLINED)
 def _factors(base, gradient, drop_factor, row, tier):
     """A customer's membership and tier factor of the purchase rate, goal-gradient strength and dropout
     multiplier at ``tier``: from its ``row`` of the members' arrays, those of a non-member (``row`` -1)
@@ -119,7 +119,7 @@ def _deadline(offer_until, winback_at, points, last, expiry):
     return deadline
 
 
-@numba.njit(**OPTIONS)
+@numba.njit(**INLINED)
 def _interval_start(barriers, t):
     """The last of the calendar engine's advance times (``barriers``, sorted) at or before ``t``: the start
     of the interval it simulates ``t`` in."""
@@ -133,7 +133,7 @@ def _interval_start(barriers, t):
     return barriers[lo - 1] if lo > 0 else -INF
 
 
-@numba.njit(**OPTIONS)
+@numba.njit(**INLINED)
 def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, member_cost, benefit_cost, benefits):
     """``years`` of one member's membership in ``month``, discounted by ``factor``: the member cost and, with
     tier benefits (``benefits``), the tier's benefit cost, on the month and as its cohort's program cost."""
@@ -307,6 +307,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     started, pending_at, mult_at, last_of, tier_of, rings, spend_of, change_of, discounted_of, closing_of, \
         offer_until_of, coupon_of, winback_of, spell_of, repeat_of = resume
     tables, shapes, log_growth, steps = order_values
+    left, width, squeeze = tables[0], tables[1], tables[2]
     (margin_rate, cost_per_order, delta, horizon), month_start = economics[0], economics[1]
     sums, cohort_sums, member_sums = accounts
     months = len(month_start) - 1
@@ -319,7 +320,6 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
     for m in range(months):
         whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
-    no_ring = np.zeros(12, dtype=np.float32)   # a non-member's: tiers are for members
     row = -1   # the customer's row in the members' arrays (by tier, ring)
     for i in range(len(key)):
         if member[i]:
@@ -333,17 +333,18 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
         ringed = tiers > 0 and is_member
-        ring = rings[row] if ringed else no_ring   # net spend by month over the trailing 12 months
         if started[i] == 0:
             started[i] = 1
             tier, count, points, last = np.intp(0), _ZERO, np.int64(0), -INF   # a new customer
-            ring[:] = 0.0
+            if ringed:   # its net spend by month over the trailing 12 months, in its row (no view of it: a
+                for slot in range(12):   # view is reference-counted)
+                    rings[row, slot] = 0.0
             spend_12m = 0.0
             if opened:   # an existing customer
                 tier, count, points, last = np.intp(tier_at[i]), history[i], np.int64(points_at[i]), last_at[i]
                 if ringed and ring_at[i] != 0:   # months -11 .. -1 in slots 1 .. 11 (month -12's slot is month 0's)
                     for slot in range(1, 12):
-                        ring[slot] = ring_at[i]
+                        rings[row, slot] = ring_at[i]
                         spend_12m += np.float64(ring_at[i])
             boost, strength, drop = _factors(base, gradient, drop_factor, row if is_member else -1, tier)
             change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
@@ -446,8 +447,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         if lifetime > end and lifetime < INF:   # the hazard's time change
                             lifetime = end + (lifetime - end) * (old_drop / drop)
                     leaving = (closing + 1) % 12
-                    spend_12m -= ring[leaving]
-                    ring[leaving] = 0.0
+                    spend_12m -= rings[row, leaving]   # a member's (month ends are members')
+                    rings[row, leaving] = 0.0
                 closing += 1
                 continue
             if pending == INF and not revivable and closing >= months and lifetime < INF and not deadline < horizon:
@@ -466,7 +467,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 if not when < lifetime:   # the hazard lifetime ended first: no further purchase
                     pending = INF
                     continue
-                value = draw_order_value(tables, shapes, k, order_step, count, np.intp(s), scale, grow, when - born)
+                cell, at_cell, v, u = gamma_cell(k, order_step, count, np.intp(s))   # the order value (:func:`order_value`)
+                variate = width[at_cell] * v + left[at_cell]
+                if u >= squeeze[at_cell]:
+                    variate = gamma_exact(tables, shapes, k, order_step, cell, at_cell, np.intp(s), v, u)
+                value = order_value(variate, scale, grow, when - born)
                 contribution = margin_rate * value - cost_per_order
                 sums[0, month] += 1.0
                 if count == 0:
@@ -519,7 +524,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     sums[9, month] += earned - redeemed
                 if ringed:
                     paid32 = np.float32(paid)
-                    ring[month % 12] = np.float32(ring[month % 12] + paid32)
+                    rings[row, month % 12] = np.float32(rings[row, month % 12] + paid32)
                     spend_12m += np.float64(paid32)
                 last = when
                 if winback_on:

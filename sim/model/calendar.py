@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from sim.random.compiled import OPTIONS
+from sim.random.compiled import INLINED, OPTIONS
 
 
 def month_starts(months: int) -> np.ndarray:
@@ -21,7 +21,7 @@ def month_starts(months: int) -> np.ndarray:
     return np.append(np.arange(months) / 12.0, np.inf)
 
 
-@numba.njit(**OPTIONS)
+@numba.njit(**INLINED)
 def month_of(t, starts):
     """The 0-based month of a time ``t`` (years), given the :func:`month_starts` of the horizon; a time
     before 0 counts in month 0, one after the horizon in the last month."""
