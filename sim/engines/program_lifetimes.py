@@ -323,7 +323,7 @@ class ProgramLifetimes(Lifetimes):
             if program.has_goal_gradient:
                 strength = program.goal_gradient(tier, rate, spend, segment, inputs)
                 gradient[:, level] = np.where(redeeming, strength, 0.0)
-            drop_factor[:, level] = program.member_dropout(yes, tier, rate, spend, segment)
+            drop_factor[:, level] = program.member_dropout(yes, tier, rate, spend, segment, inputs)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor)
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
         group["hazard"][:] = newcomers["hazard"]
@@ -524,8 +524,9 @@ class ProgramLifetimes(Lifetimes):
 
         t, offer = target_round.time, target_round.offer
         parts = self.population
-        scored = [np.flatnonzero(part["arrival"] < t if t > 0 else part["arrival"] <= 0) for part in parts]
-        starts = np.cumsum([0] + [indices.size for indices in scored])
+        scored = [_scored(part["arrival"], t) for part in parts]
+        starts = np.cumsum([0] + [len(part["key"]) if isinstance(indices, slice) else indices.size
+                                  for part, indices in zip(parts, scored, strict=True)])
         if not starts[-1]:
             return
 
@@ -547,8 +548,8 @@ class ProgramLifetimes(Lifetimes):
             return
         # the chosen, part by part (``chosen`` is sorted)
         cuts = np.searchsorted(chosen, starts)
-        picked = [indices[chosen[a:b] - start] for indices, a, b, start in zip(scored, cuts[:-1], cuts[1:], starts[:-1],
-                                                                                strict=True)]
+        picked = [chosen[a:b] - start if isinstance(indices, slice) else indices[chosen[a:b] - start]
+                  for indices, a, b, start in zip(scored, cuts[:-1], cuts[1:], starts[:-1], strict=True)]
         if offer.message_cost:
             month = int(months_of(np.array([t]), self.month_start)[0])
             self.ledger.record_cost("message_cost", month, gather("cohort", rows=picked), np.full(chosen.size, t),
@@ -687,3 +688,11 @@ class ProgramLifetimes(Lifetimes):
         program_loops.spell_referrals(key, start, end, rate, left["first"], left["fresh"], step, offsets, born,
                                       number)
         return parent, number, born
+
+
+def _scored(arrival: np.ndarray, t: float) -> slice | np.ndarray:
+    """Which customers of a part a round at ``t`` scores: those acquired before t (at 0, those arriving then,
+    who have just bought), as positions; all of them (most rounds) as a slice, which gathers their columns
+    without an index."""
+    scored = arrival < t if t > 0 else arrival <= 0
+    return slice(None) if scored.all() else np.flatnonzero(scored)

@@ -138,13 +138,13 @@ class Program:
         return np.where(member, factor, 1.0)
 
     def member_dropout(self, member: np.ndarray, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
-                       segment: np.ndarray) -> np.ndarray:
+                       segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray:
         """The dropout multiplier of membership and tier (1 for non-members), in (0, 1] on the value curves."""
         response = self.response
         curve = response.member_dropout_multiplier is None
         if not curve and not len(self.tier_min):
             return np.where(member, response.member_dropout_multiplier, 1.0)
-        annual_spend, weight, value = self.inputs(tier, rate, spend_mean, segment)
+        annual_spend, weight, value = inputs or self.inputs(tier, rate, spend_mean, segment)
         if curve:
             factor = response_model.member_dropout_factor(value, weight, response.member_max_retention,
                                                           response.half_reward_rate)
