@@ -16,7 +16,6 @@ scenarios it runs; the others run on the calendar engine.
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Future
 
 import numpy as np
@@ -234,7 +233,6 @@ class ProgramLifetimes(Lifetimes):
         self.winback = program.winback is not None
         self.points_change = np.zeros(self.months)
         self.member_dropouts = np.zeros(self.months)
-        self.booking = threading.Lock()   # the ledger's member arrivals, booked by slices entering in threads
 
     def simulate(self) -> Ledger:
         """Every customer to the horizon, then the program's month-end figures: fixed cost, points stocks and
@@ -331,9 +329,7 @@ class ProgramLifetimes(Lifetimes):
         group["hazard"][:] = newcomers["hazard"]
         if opening is None:
             joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
-            counts = np.bincount(joined, minlength=self.months).astype(np.int64)
-            with self.booking:   # slices may enter in threads (:meth:`_join`); counts add up in any order
-                self.ledger.record_member_arrivals(counts)
+            self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
         else:
             self.points_change[0] += float(group["points_at"].sum())
         return group
@@ -397,7 +393,7 @@ class ProgramLifetimes(Lifetimes):
         with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
             if self.base:
                 self._enter_base()
-            self._join(threads)
+            self._join()
             self._compact()
             for target_round in rounds:
                 self._advance(target_round.time, threads, arrivals=target_round.time == 0)
@@ -451,23 +447,18 @@ class ProgramLifetimes(Lifetimes):
             parts.append(part)
         return parts
 
-    def _join(self, threads) -> list:
+    def _join(self) -> list:
         """Everyone waiting in the queue (acquisition batches, referred customers) joins the population, as
-        one group: one set of columns filled slice by slice. The queue gives its slices in order (their
-        traits drawn from each batch's stream in turn) while ``threads`` enter them, each into its own rows
-        (their draws are keyed by customer, the ledger's counts are integers)."""
+        one group: one set of columns filled slice by slice."""
         total = sum(item.count - item.taken if isinstance(item, _Batch) else len(item["key"]) for item in self.queue)
         if not total:
             return []
         columns, pieces, at = self._fresh_columns(total, new=True), [], 0
         while (newcomers := self._dequeue(SLOTS)) is not None:
             size = len(newcomers["key"])
-            rows = {name: column[at:at + size] for name, column in columns.items()}
-            pieces.append(threads.submit(_quietly, self._enter, newcomers, rows) if at + size < total or pieces
-                          else self._enter(newcomers, rows))   # (a single slice: here)
+            pieces.append(self._enter(newcomers, {name: column[at:at + size] for name, column in columns.items()}))
             at += size
         assert at == total, (at, total)
-        pieces = [piece.result() if isinstance(piece, Future) else piece for piece in pieces]
         group = dict(columns)
         for name in pieces[0]:
             if name not in columns:   # what _enter adds beside the columns
@@ -505,7 +496,7 @@ class ProgramLifetimes(Lifetimes):
                 left = {name: np.concatenate([rows[name] for rows, _, _ in drawn]) for name in drawn[0][0]}
                 self._bring(left, np.arange(len(left["key"])), np.concatenate([number for _, number, _ in drawn]),
                             np.concatenate([born for _, _, born in drawn]))
-            todo = self._join(threads)
+            todo = self._join()
         self._compact()
 
     def _advance_part(self, part: dict, until: float, arrivals: bool) -> tuple:
@@ -705,10 +696,3 @@ def _scored(arrival: np.ndarray, t: float) -> slice | np.ndarray:
     without an index."""
     scored = arrival < t if t > 0 else arrival <= 0
     return slice(None) if scored.all() else np.flatnonzero(scored)
-
-
-def _quietly(function, *args):
-    """``function(*args)`` in a worker thread under the engine's floating-point error state, which is the
-    calling thread's own: a zero hazard or rate is an infinite time, without a warning."""
-    with np.errstate(divide="ignore", over="ignore"):
-        return function(*args)
