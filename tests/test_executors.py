@@ -30,11 +30,26 @@ PARENT = textwrap.dedent("""
 """)
 
 
-def _start(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+#: The same parent, but the Ctrl-C comes to one of its other threads once both workers run: the kernel may
+#: hand a process's signal to any of its threads (numpy's BLAS threads, the pool's manager thread, ...).
+PARENT_INTERRUPTED_ELSEWHERE = PARENT.replace('print("started", flush=True)', textwrap.dedent("""
+    import signal, threading
+
+    def interrupt_from_another_thread(folder):
+        while len(list(Path(folder).iterdir())) < 2:
+            time.sleep(0.05)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)   # to this thread, not the main one
+
+    threading.Thread(target=interrupt_from_another_thread, args=(sys.argv[1],), daemon=True).start()
+    print("started", flush=True)
+"""))
+
+
+def _start(tmp_path: Path, parent: str = PARENT) -> tuple[subprocess.Popen, list[int]]:
     folder = tmp_path / "pids"
     folder.mkdir()
     script = tmp_path / "parent.py"
-    script.write_text(PARENT)
+    script.write_text(parent)
     parent = subprocess.Popen([sys.executable, str(script), str(folder)], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120      # loading the compiled functions, then forking
@@ -78,6 +93,16 @@ def test_interrupt_ends_the_run_and_its_workers_at_once(tmp_path: Path) -> None:
     parent, workers = _start(tmp_path)
     start = time.monotonic()
     parent.send_signal(signal.SIGINT)
+    parent.wait(timeout=20)
+    assert time.monotonic() - start < 20 and parent.returncode != 0
+    assert _gone_within(workers, 10), [pid for pid in workers if _alive(pid)]
+
+
+def test_interrupt_given_to_another_thread_ends_the_run_too(tmp_path: Path) -> None:
+    """A Ctrl-C the kernel delivers to a thread other than the main one: Python's handler only sets a flag
+    there, which the main thread, waiting for the units, must still act on within seconds."""
+    parent, workers = _start(tmp_path, PARENT_INTERRUPTED_ELSEWHERE)
+    start = time.monotonic()
     parent.wait(timeout=20)
     assert time.monotonic() - start < 20 and parent.returncode != 0
     assert _gone_within(workers, 10), [pid for pid in workers if _alive(pid)]

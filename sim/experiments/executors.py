@@ -18,6 +18,9 @@ from typing import Any
 from sim.input.errors import InputError, Problem
 
 _PR_SET_PDEATHSIG = 1   # linux/prctl.h
+#: How often (seconds) the main thread waiting for a pool's units wakes up to take a Ctrl-C the kernel
+#: delivered to another of the process's threads (Python runs signal handlers in the main thread only).
+WAKE_SECONDS = 0.2
 
 
 def connect(scheduler: str):
@@ -50,7 +53,7 @@ def execute(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: in
         for i, task in enumerate(tasks):
             yield i, function(*task)
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         # The engines and their libraries, imported once here and inherited by forked workers instead of
         # imported again by each; likewise the compiled loops and draws.
@@ -63,8 +66,12 @@ def execute(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: in
                                    initargs=(os.getpid(),))
         try:
             futures = {pool.submit(function, *task): i for i, task in enumerate(tasks)}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+            pending = set(futures)
+            while pending:   # waking up now and then: a Ctrl-C the kernel gave another thread of this
+                # process only sets a flag, which the main thread reads when it runs (not while it waits)
+                done, pending = wait(pending, timeout=WAKE_SECONDS, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=futures.get):
+                    yield futures[future], future.result()
         except BaseException:   # Ctrl-C, a failed unit, or the caller stopped: end the workers now
             stop(pool)
             raise
