@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 from support.scenarios import ROOT
 
-#: A parent that runs four slow units on two workers; each worker writes its pid to PIDS_DIR first.
+#: A parent that runs four slow units on two workers; each worker writes its pid to PIDS_DIR first. It takes
+#: Ctrl-C as a program started from a terminal does, whatever it inherits: a shell's background job (a CI
+#: script's ``cmd &``) starts with SIGINT ignored, and Python then leaves it ignored.
 PARENT = textwrap.dedent("""
+    import signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import os, sys, time
     from pathlib import Path
     from sim.experiments.executors import execute
