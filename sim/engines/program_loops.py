@@ -336,8 +336,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         if started[i] == 0:
             started[i] = 1
             tier, count, points, last = np.intp(0), _ZERO, np.int64(0), -INF   # a new customer
-            if ringed:   # its net spend by month over the trailing 12 months, in its row (no view of it: a
-                for slot in range(12):   # view is reference-counted)
+            if ringed:   # its net spend by month over the trailing 12 months, indexed in its row (a view of
+                for slot in range(12):   # the row would be reference-counted)
                     rings[row, slot] = 0.0
             spend_12m = 0.0
             if opened:   # an existing customer
