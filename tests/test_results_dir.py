@@ -83,12 +83,10 @@ def test_calibrate_refuses_a_link_to_a_device(tmp_path: Path, cdnow_log: Path) -
 
 
 def test_every_output_goes_through_atomic_write() -> None:
-    """One implementation of the atomic write: no other module renames files into place. The one other
-    file the package writes is not an output: the Gamma quantiles it keeps beside numba's cache in its own
-    ``__pycache__`` (sim/random/quantile_cache.py, below the output layer), whose failures are silent."""
+    """One implementation of the atomic write: no other module renames files into place."""
     renaming = [str(p.relative_to(ROOT)) for p in (ROOT / "sim").rglob("*.py")
                 if "os.replace(" in p.read_text() or "os.rename(" in p.read_text()]
-    assert sorted(renaming) == ["sim/output/files.py", "sim/random/quantile_cache.py"]
+    assert renaming == ["sim/output/files.py"]
 
 
 # -- one writer per results directory -----------------------------------------------------------------------

@@ -6,17 +6,17 @@ modules it shares), much of a small run's process. So the quantiles of a
 shape are kept in a file beside numba's cache of compiled functions (this package's ``__pycache__``),
 named by the sha256 of what determines them (the shape's bits, the number of cells, scipy's version, the
 platform) and opening with the sha256 of that name and of the numbers: a file missing, truncated, corrupt
-or written for other inputs is recomputed, and written again atomically (a temporary sibling renamed over
-it) if the folder lets us. A read-only install recomputes them in every process; the numbers are scipy's,
-bit for bit, either way. At most :data:`MAX_FILES` files are kept: writing one removes the oldest beyond.
+or written for other inputs is recomputed and written again, if the folder lets us. The digest is what
+makes a file trustworthy, so it is written in place, not renamed into place: a reader that meets a file
+half written (by a process killed, or writing it at the same moment) finds the digest wrong and recomputes.
+A read-only install recomputes them in every process; the numbers are scipy's, bit for bit, either way. At
+most :data:`MAX_FILES` files are kept: writing one removes the oldest beyond.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -71,25 +71,14 @@ def _read(path: Path, key: bytes, count: int) -> np.ndarray | None:
 
 
 def _write(path: Path, key: bytes, quantiles: np.ndarray) -> None:
-    """Write ``quantiles`` to ``path`` through a temporary sibling and a rename; quietly nothing if it fails."""
+    """Write ``quantiles`` to ``path`` after their digest; quietly nothing if it fails."""
     data = quantiles.astype(_DTYPE).tobytes()
-    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(handle, "wb") as file:
-            file.write(hashlib.sha256(key + data).digest() + data)
-        os.replace(temporary, path)
-        temporary = None
+        path.write_bytes(hashlib.sha256(key + data).digest() + data)
         _prune(path.parent)
     except OSError:   # a read-only install, a full disk: the quantiles were computed, that is enough
         pass
-    finally:
-        if temporary is not None:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
 
 
 def _prune(directory: Path) -> None:
