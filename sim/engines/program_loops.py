@@ -153,6 +153,16 @@ def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, mem
         cohort_sums[3, up] -= factor / born_factor * total
 
 
+@numba.njit(**INLINED)
+def _share(cohort_sums, years, member_cost, benefit_cost, born_factor, group, up):
+    """The cohort's program cost of whole months of one member's membership, ``years`` of them discounted at
+    their middles (the sum of :func:`_charge`'s ``years`` x ``factor``), as :func:`_charge` books it."""
+    share = years * (member_cost + benefit_cost) / born_factor
+    cohort_sums[5, group] += share
+    if up >= 0:
+        cohort_sums[3, up] -= share
+
+
 @numba.njit(**OPTIONS)
 def spell_referrals(key, start, end, rate, first, fresh, step, offsets, times, numbers):
     """Organic referrals over alive spells, as the calendar engine draws them: a customer's rows are its
@@ -284,7 +294,9 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     Events of a customer are taken in time order: a month end before anything at or after it (the calendar
     engine simulates up to a month end, then closes the month), a purchase before a deadline at the same
     time. Month ends matter to members only (their costs, their tier), while they are alive or a win-back
-    offer may still revive them. A spell's referrals end where the calendar engine stops drawing them: at its
+    offer may still revive them; those before a member's next event are taken in one go (up to a calendar
+    change before one of them or a change of tier), and its whole months of membership are counted by tier
+    and month and charged once at the end of the call (the same amounts, added in another order). A spell's referrals end where the calendar engine stops drawing them: at its
     dropout, or at the start of the interval in which a win-back revives the customer (the engine draws the
     referrals due in an interval after its purchases and deadlines, and a revival restarts them).
     Everything before ``until`` happens; a customer stops at its first event at or after it (a targeted
@@ -318,8 +330,15 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     benefits = tiers > 0 and benefit.max() > 0
     charging = member_cost > 0 or benefits
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
+    span = np.empty(months)                   # a whole month's length, as a member's years in it are computed
+    charged = np.zeros(months + 1)            # charged[m]: the sum of span x whole over the months before m
     for m in range(months):
         whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
+        span[m] = (m + 1) / 12.0 - m / 12.0
+        charged[m + 1] = charged[m] + span[m] * whole[m]
+    # the whole months of membership (alive throughout) by tier and month, charged at the end of the call: a
+    # charge booked at every month end of every member cost a fifth of a points program's loop
+    whole_months = np.zeros((tiers + 1, months), dtype=np.int64)
     row = -1   # the customer's row in the members' arrays (by tier, ring)
     for i in range(len(key)):
         if member[i]:
@@ -414,42 +433,59 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     mult = new
                 continue
             if closing < months and (closing + 1) / 12.0 <= when and (closing + 1) / 12.0 < until:
-                start, end = closing / 12.0, (closing + 1) / 12.0
-                if not lifetime > start:
-                    if not revivable:   # gone: its month ends change nothing any more
-                        closing = months
-                        continue
-                elif charging:   # this month's membership, discounted at its middle
-                    begin, finish = max(spell_start, start), min(lifetime, end)
-                    years = max(0.0, finish - begin)
-                    if begin == start and finish == end:
-                        factor = whole[closing]
-                    else:
-                        factor = math.exp(-delta * ((begin + finish) / 2.0))
-                    _charge(sums, cohort_sums, closing, years, factor, born_factor, group, up, member_cost,
-                            benefit[tier] if benefits else 0.0, benefits)
-                if tiers > 0:   # the highest tier the trailing 12 months reach, until the next month end
-                    reached = 0
-                    for minimum in tier_min:
-                        if spend_12m >= minimum:
-                            reached += 1
-                    if reached != tier:
-                        old_drop = drop
-                        tier = reached
-                        boost, strength, drop = _factors(base, gradient, drop_factor, row, tier)
-                        if pending < INF and count > 0:
-                            index = _offer(offered, depth_at, offer_until > end, coupon_at)
-                            new = _multiplier(boost, strength, points, threshold, index >= 0,
-                                              uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
-                            if new != mult:
-                                pending = end + (pending - end) * (mult / new)
-                            mult = new
-                        if lifetime > end and lifetime < INF:   # the hazard's time change
-                            lifetime = end + (lifetime - end) * (old_drop / drop)
-                    leaving = (closing + 1) % 12
-                    spend_12m -= rings[row, leaving]   # a member's (month ends are members')
-                    rings[row, leaving] = 0.0
-                closing += 1
+                # the month ends before ``when`` in one go, up to a calendar change before one of them or a
+                # change of tier (either changes what comes next)
+                first, stop = -1, -1   # the whole months of membership among them (consecutive)
+                began = closing
+                while closing < months and (closing + 1) / 12.0 <= when and (closing + 1) / 12.0 < until:
+                    start, end = closing / 12.0, (closing + 1) / 12.0
+                    if closing > began and change < changes and change_time[change] < end:
+                        break   # the loop takes the change first if it is due
+                    if not lifetime > start:
+                        if not revivable:   # gone: its month ends change nothing any more
+                            closing = months
+                            break
+                    elif charging:
+                        begin, finish = max(spell_start, start), min(lifetime, end)
+                        if begin == start and finish == end:   # charged at the end of the call
+                            whole_months[tier, closing] += 1
+                            if first < 0:
+                                first = closing
+                            stop = closing + 1
+                        else:   # this month's membership, discounted at its middle
+                            _charge(sums, cohort_sums, closing, max(0.0, finish - begin),
+                                    math.exp(-delta * ((begin + finish) / 2.0)), born_factor, group, up,
+                                    member_cost, benefit[tier] if benefits else 0.0, benefits)
+                    closing += 1
+                    if tiers > 0:   # the highest tier the trailing 12 months reach, until the next month end
+                        reached = 0
+                        for minimum in tier_min:
+                            if spend_12m >= minimum:
+                                reached += 1
+                        leaving = closing % 12
+                        spend_12m -= rings[row, leaving]   # a member's (month ends are members')
+                        rings[row, leaving] = 0.0
+                        if reached != tier:
+                            if first >= 0:   # the whole months so far, at the tier they had
+                                _share(cohort_sums, charged[stop] - charged[first], member_cost,
+                                       benefit[tier] if benefits else 0.0, born_factor, group, up)
+                                first = -1
+                            old_drop = drop
+                            tier = reached
+                            boost, strength, drop = _factors(base, gradient, drop_factor, row, tier)
+                            if pending < INF and count > 0:
+                                index = _offer(offered, depth_at, offer_until > end, coupon_at)
+                                new = _multiplier(boost, strength, points, threshold, index >= 0,
+                                                  uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
+                                if new != mult:
+                                    pending = end + (pending - end) * (mult / new)
+                                mult = new
+                            if lifetime > end and lifetime < INF:   # the hazard's time change
+                                lifetime = end + (lifetime - end) * (old_drop / drop)
+                            break
+                if first >= 0:
+                    _share(cohort_sums, charged[stop] - charged[first], member_cost, benefit[tier] if benefits else 0.0,
+                           born_factor, group, up)
                 continue
             if pending == INF and not revivable and closing >= months and lifetime < INF and not deadline < horizon:
                 finished = True   # gone for good: no round changes anything any more
@@ -623,6 +659,16 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 sums[11, gone_in] += 1.0
         else:
             cohort_sums[4, group] += 1.0
+    for level in range(tiers + 1):   # the whole months of membership, discounted at their middles
+        for m in range(months):
+            if whole_months[level, m] > 0:
+                years = whole_months[level, m] * span[m]
+                if member_cost > 0:
+                    sums[10, m] += years * member_cost
+                    sums[3, m] -= whole[m] * (years * member_cost)
+                if benefits:
+                    sums[13, m] += years * benefit[level]
+                    sums[3, m] -= whole[m] * (years * benefit[level])
 
 
 @numba.njit(**OPTIONS)
