@@ -202,6 +202,22 @@ def merge_parts(parts: list[dict]) -> dict:
     return merged
 
 
+def balanced_cuts(group: dict, horizon: float, parts: int) -> list[int]:
+    """Where to cut ``group``'s customers into ``parts`` parts of about as much work each (one per thread):
+    a customer's work is taken as 10 + its expected purchases before the horizon, x / (1 + x p) with x its
+    purchase rate times its time until its hazard lifetime or the horizon and p its per-purchase dropout
+    chance; the 10 is what stopping and resuming it at every round costs, in purchases, with quarterly
+    rounds (every lever of ``make bench``: about 1.7 us a customer, 160 ns a purchase). Cut by count, a
+    group of a frequent segment after a rare one kept one thread waiting for the other a third of the
+    time. The cuts change only the order in which the parts' sums are added."""
+    n = len(group["key"])
+    alive = np.minimum(group["death"], horizon) - group["arrival"]
+    expected = np.maximum(group["rate"] * np.maximum(alive, 0.0), 0.0)
+    work = np.cumsum(10.0 + expected / (1.0 + expected * group["dropout_p"]))
+    cuts = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts) if n else np.zeros(parts - 1, np.int64)
+    return sorted({0, n, *(int(cut) for cut in cuts)})
+
+
 class ProgramLifetimes(Lifetimes):
     """Simulates one replication of a scenario whose program :func:`compiled_program_gap` accepts."""
 
@@ -419,12 +435,10 @@ class ProgramLifetimes(Lifetimes):
         state to resume from: not yet begun, referrals drawn up to no time yet."""
         from sim.engines.lifetimes import PARTS
 
-        n = len(group["key"])
         if first_purchase is not group["arrival"]:   # existing customers': before the start
             group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
         group["resume"] = resume_state(group["member"], repeat_spend, len(self.program.tier_min) > 0)
-        cuts = sorted({n * part // PARTS for part in range(PARTS + 1)})
-        added = self._split(group, cuts)
+        added = self._split(group, balanced_cuts(group, self.horizon, PARTS))
         for part in added:
             part["spells"] = spell_lists()
             part["floor"] = -np.inf
