@@ -571,11 +571,14 @@ class ProgramLifetimes(Lifetimes):
                                     parent=gather("parent_cohort", rows=picked))
         depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
         valid = offer.valid_days / DAYS_PER_YEAR
+        offers = []   # the parts' offers in the threads (each part's customers are its own)
         for part, ids in zip(parts, picked, strict=True):
-            ids = ids[part["death"][ids] > t]   # the offer reaches those alive
+            ids = ids[part["death"][ids] > t]   # the offer reaches those alive (``ids`` ascending)
             if ids.size:
-                program_loops.call(program_loops.give_offers, self._customers(part), self.rules, self.calendar,
-                                   self._state(part), ids, t, depth_at, valid)
+                offers.append(threads.submit(program_loops.call, program_loops.give_offers, self._customers(part),
+                                             self.rules, self.calendar, self._state(part), ids, t, depth_at, valid))
+        for offer_given in offers:
+            offer_given.result()
         self.events += chosen.size
 
     def _customers(self, group: dict) -> tuple:

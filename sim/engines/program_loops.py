@@ -696,7 +696,7 @@ def _give(offer_until, coupon_at, t, depth_at, valid):
 
 @numba.njit(**OPTIONS)
 def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
-    """A targeted offer at ``t`` to the customers ``ids`` of a slice stopped before ``t``
+    """A targeted offer at ``t`` to the customers ``ids`` (ascending) of a slice stopped before ``t``
     (:func:`program_lives`'s arguments): a coupon of the depth at index ``depth_at`` in the calendar's depths,
     valid ``valid`` years (a held one keeps the better terms), the pending purchase moved by the time change
     to the new rate (the deadline follows when it resumes): as the calendar engine's round does."""
@@ -709,8 +709,12 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
     pending_at, mult_at, tier_of = resume[1], resume[2], resume[4]
     change_of, discounted_of, offer_until_of, coupon_of = resume[7], resume[8], resume[10], resume[11]
     worn = len(habituation) - 1
-    rows = np.cumsum(member.astype(np.int64)) - 1   # each customer's row in the members' arrays
+    row, seen = -1, 0   # the row in the members' arrays of customer ``seen`` - 1, counted as ids go up
     for i in ids:
+        while seen <= i:
+            if member[seen]:
+                row += 1
+            seen += 1
         coupon, until = _give(offer_until_of[i], np.intp(coupon_of[i]), t, depth_at, valid)
         offer_until_of[i], coupon_of[i] = until, coupon
         pending = pending_at[i]
@@ -720,7 +724,7 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
             if change > 0:
                 offered, window_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
             index = _offer(offered, window_at, until > t, coupon)
-            boost, strength, _ = _factors(base, gradient, drop_factor, rows[i] if member[i] else -1, tier)
+            boost, strength, _ = _factors(base, gradient, drop_factor, row if member[i] else -1, tier)
             new = _multiplier(boost, strength, balance[i], threshold, index >= 0, uplifts[s, max(index, 0)],
                               dip * habituation[min(discounted_of[i], worn)])
             mult = mult_at[i]
