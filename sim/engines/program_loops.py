@@ -154,10 +154,14 @@ def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, mem
 
 
 @numba.njit(**INLINED)
-def _share(cohort_sums, years, member_cost, benefit_cost, born_factor, group, up):
-    """The cohort's program cost of whole months of one member's membership, ``years`` of them discounted at
-    their middles (the sum of :func:`_charge`'s ``years`` x ``factor``), as :func:`_charge` books it."""
-    share = years * (member_cost + benefit_cost) / born_factor
+def _whole(whole_months, cohort_sums, charged, first, stop, tier, member_cost, benefit_cost, born_factor, group, up):
+    """Whole months ``first`` to ``stop`` (excluded) of one member's membership at ``tier``: counted in
+    ``whole_months`` (as differences, the months charged at the end of the call), and their cohort's program
+    cost booked (``charged``: the sums of :func:`_charge`'s ``years`` x ``factor`` of whole months), as
+    :func:`_charge` books it."""
+    whole_months[tier, first] += 1
+    whole_months[tier, stop] -= 1
+    share = (charged[stop] - charged[first]) * (member_cost + benefit_cost) / born_factor
     cohort_sums[5, group] += share
     if up >= 0:
         cohort_sums[3, up] -= share
@@ -332,13 +336,16 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
     span = np.empty(months)                   # a whole month's length, as a member's years in it are computed
     charged = np.zeros(months + 1)            # charged[m]: the sum of span x whole over the months before m
+    edge = np.empty(months + 1)               # edge[m] = m / 12: month m's start and month m - 1's end
+    for m in range(months + 1):
+        edge[m] = m / 12.0
     for m in range(months):
-        whole[m] = math.exp(-delta * ((m / 12.0 + (m + 1) / 12.0) / 2.0))
-        span[m] = (m + 1) / 12.0 - m / 12.0
+        whole[m] = math.exp(-delta * ((edge[m] + edge[m + 1]) / 2.0))
+        span[m] = edge[m + 1] - edge[m]
         charged[m + 1] = charged[m] + span[m] * whole[m]
     # the whole months of membership (alive throughout) by tier and month, charged at the end of the call: a
     # charge booked at every month end of every member cost a fifth of a points program's loop
-    whole_months = np.zeros((tiers + 1, months), dtype=np.int64)
+    whole_months = np.zeros((tiers + 1, months + 1), dtype=np.int64)   # as differences: +1 at a run's first, -1 after
     row = -1   # the customer's row in the members' arrays (by tier, ring)
     for i in range(len(key)):
         if member[i]:
@@ -420,7 +427,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             if change < changes and change_time[change] <= when and (change_time[change] < until or (
                     arrivals and change_time[change] == until)) and (
                     pending < INF or revivable) and not (
-                    closing < months and (closing + 1) / 12.0 <= change_time[change]):
+                    closing < months and edge[closing + 1] <= change_time[change]):
                 at = change_time[change]   # windows opened or closed, dips began or ended: a time change
                 offered, depth_at, dip = change_open[change], change_depth[change], change_dip[change, s]
                 change += 1
@@ -432,13 +439,13 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         pending = at + (pending - at) * (mult / new)
                     mult = new
                 continue
-            if closing < months and (closing + 1) / 12.0 <= when and (closing + 1) / 12.0 < until:
+            if closing < months and edge[closing + 1] <= when and edge[closing + 1] < until:
                 # the month ends before ``when`` in one go, up to a calendar change before one of them or a
                 # change of tier (either changes what comes next)
                 first, stop = -1, -1   # the whole months of membership among them (consecutive)
                 began = closing
-                while closing < months and (closing + 1) / 12.0 <= when and (closing + 1) / 12.0 < until:
-                    start, end = closing / 12.0, (closing + 1) / 12.0
+                while closing < months and edge[closing + 1] <= when and edge[closing + 1] < until:
+                    start, end = edge[closing], edge[closing + 1]
                     if closing > began and change < changes and change_time[change] < end:
                         break   # the loop takes the change first if it is due
                     if not lifetime > start:
@@ -446,13 +453,12 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                             closing = months
                             break
                     elif charging:
-                        begin, finish = max(spell_start, start), min(lifetime, end)
-                        if begin == start and finish == end:   # charged at the end of the call
-                            whole_months[tier, closing] += 1
+                        if spell_start <= start and lifetime >= end:   # whole: charged at the end of the call
                             if first < 0:
                                 first = closing
                             stop = closing + 1
                         else:   # this month's membership, discounted at its middle
+                            begin, finish = max(spell_start, start), min(lifetime, end)
                             _charge(sums, cohort_sums, closing, max(0.0, finish - begin),
                                     math.exp(-delta * ((begin + finish) / 2.0)), born_factor, group, up,
                                     member_cost, benefit[tier] if benefits else 0.0, benefits)
@@ -467,7 +473,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         rings[row, leaving] = 0.0
                         if reached != tier:
                             if first >= 0:   # the whole months so far, at the tier they had
-                                _share(cohort_sums, charged[stop] - charged[first], member_cost,
+                                _whole(whole_months, cohort_sums, charged, first, stop, tier, member_cost,
                                        benefit[tier] if benefits else 0.0, born_factor, group, up)
                                 first = -1
                             old_drop = drop
@@ -484,8 +490,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                                 lifetime = end + (lifetime - end) * (old_drop / drop)
                             break
                 if first >= 0:
-                    _share(cohort_sums, charged[stop] - charged[first], member_cost, benefit[tier] if benefits else 0.0,
-                           born_factor, group, up)
+                    _whole(whole_months, cohort_sums, charged, first, stop, tier, member_cost,
+                           benefit[tier] if benefits else 0.0, born_factor, group, up)
                 continue
             if pending == INF and not revivable and closing >= months and lifetime < INF and not deadline < horizon:
                 finished = True   # gone for good: no round changes anything any more
@@ -660,9 +666,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         else:
             cohort_sums[4, group] += 1.0
     for level in range(tiers + 1):   # the whole months of membership, discounted at their middles
+        held = 0
         for m in range(months):
-            if whole_months[level, m] > 0:
-                years = whole_months[level, m] * span[m]
+            held += whole_months[level, m]
+            if held > 0:
+                years = held * span[m]
                 if member_cost > 0:
                     sums[10, m] += years * member_cost
                     sums[3, m] -= whole[m] * (years * member_cost)
