@@ -1,0 +1,131 @@
+"""The program engine's compiled loop alone (sim/engines/program_loops.py ``program_lives``), before and after.
+
+Runs a scenario of bench/bench_engine.py once (a points program or every lever) and records every call of the
+loop with a copy of its arguments; then replays each call on a fresh copy, on one thread, and reports the best
+of --repeat replays (the loop's own CPU time: no imports, population draws, rankings or thread scheduling).
+With --before REV, the loop of that git revision replays the same calls, interleaved with this one, and the
+two must book the same sums up to the order of floating-point additions (1e-9 relative).
+On a machine whose speed drifts within minutes, the interleaved ratio is the figure to quote.
+
+    .venv/bin/python bench/bench_program_loop.py                                  # points program, 0.5M
+    .venv/bin/python bench/bench_program_loop.py --levers --customers 250000 --before d7a20f6 --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_engine import scenario_dict
+
+from sim.engines import program_loops
+from sim.experiments.replications import run_scenario
+from sim.schema import Scenario
+
+
+def copied(value):
+    """A deep copy of a loop argument: arrays, tuples of them, the typed lists of spell records."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, tuple):
+        return tuple(copied(member) for member in value)
+    if isinstance(value, numba.typed.List):
+        out = numba.typed.List.empty_list(value._dtype)
+        for item in value:
+            out.append(item)
+        return out
+    return value
+
+
+def recorded_calls(scenario: Scenario) -> list[tuple]:
+    """The arguments of every call of the loop in a run of ``scenario``, as each call received them."""
+    calls, call = [], program_loops.call
+
+    def recording(function, *args):
+        if function is program_loops.program_lives:
+            calls.append(copied(args))
+        return call(function, *args)
+
+    program_loops.call = recording
+    try:
+        run_scenario(scenario)
+    finally:
+        program_loops.call = call
+    return calls
+
+
+def replay(module, calls: list[tuple]) -> tuple[float, list[tuple]]:
+    """Every recorded call replayed by ``module``'s loop on a copy: CPU seconds of this thread, and the
+    accounts the calls booked."""
+    copies = [copied(args) for args in calls]
+    start = time.thread_time()
+    for args in copies:
+        module.call(module.program_lives, *args)
+    return time.thread_time() - start, [args[7] for args in copies]
+
+
+def load_revision(revision: str, folder: Path):
+    """program_loops.py as it was at a git revision, imported as a module of its own (compiled afresh)."""
+    source = subprocess.run(["git", "show", f"{revision}:sim/engines/program_loops.py"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    path = folder / f"program_loops_{revision}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def largest_difference(first: list[tuple], second: list[tuple]) -> float:
+    """The largest difference between two replays' accounts, relative to each sum's largest value."""
+    worst = 0.0
+    for ours, theirs in zip(first, second, strict=True):
+        for a, b in zip(ours, theirs, strict=True):
+            scale = max(float(np.abs(a).max(initial=0.0)), 1.0)
+            worst = max(worst, float(np.abs(np.asarray(a) - np.asarray(b)).max(initial=0.0)) / scale)
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levers", action="store_true", help="every lever (default: a points program)")
+    parser.add_argument("--customers", type=int, default=500_000, help="customers acquired at the start")
+    parser.add_argument("--repeat", type=int, default=5, help="replays of each loop; the best is shown")
+    parser.add_argument("--before", help="git revision of sim/engines/program_loops.py to time against")
+    args = parser.parse_args()
+    kind = {"levers": True} if args.levers else {"points": True}
+    calls = recorded_calls(Scenario.model_validate(scenario_dict(args.customers, **kind)))
+    with tempfile.TemporaryDirectory() as folder:
+        loops = {"after": program_loops}
+        if args.before:
+            loops = {"before": load_revision(args.before, Path(folder)), **loops}
+        best = dict.fromkeys(loops, float("inf"))
+        for _ in range(args.repeat):
+            booked = {}
+            for name, module in loops.items():
+                seconds, booked[name] = replay(module, calls)
+                best[name] = min(best[name], seconds)
+    print(f"{'points program' if not args.levers else 'every lever'}, {args.customers:,} customers acquired: "
+          f"{len(calls)} calls of the loop, best of {args.repeat} on one thread")
+    for name, seconds in best.items():
+        print(f"  {name:6} {seconds:.3f} s")
+    if args.before:
+        difference = largest_difference(booked["before"], booked["after"])
+        print(f"  speed-up {best['before'] / best['after']:.2f}x; sums differ by at most {difference:.1e} relative")
+        if difference > 1e-9:
+            raise SystemExit(f"the loops of {args.before} and of this tree book different sums")
+
+
+if __name__ == "__main__":
+    main()
