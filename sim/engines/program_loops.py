@@ -300,9 +300,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     time. Month ends matter to members only (their costs, their tier), while they are alive or a win-back
     offer may still revive them; those before a member's next event are taken in one go (up to a calendar
     change before one of them or a change of tier), and its whole months of membership are counted by tier
-    and month and charged once at the end of the call (the same amounts, added in another order). A spell's referrals end where the calendar engine stops drawing them: at its
-    dropout, or at the start of the interval in which a win-back revives the customer (the engine draws the
-    referrals due in an interval after its purchases and deadlines, and a revival restarts them).
+    and month and charged once at the end of the call (the same amounts, added in another order). A spell's
+    referrals end where the calendar engine stops drawing them: at its dropout, or at the start of the
+    interval in which a win-back revives the customer (the engine draws the referrals due in an interval
+    after its purchases and deadlines, and a revival restarts them).
     Everything before ``until`` happens; a customer stops at its first event at or after it (a targeted
     offer round is there), but for an acquisition purchase at ``until`` if ``arrivals`` (the round at the
     start sees the customers arriving then buy first, in the windows opening then). Its exit (final dropout, active at
