@@ -18,7 +18,12 @@ from test_policy import policy_scenarios
 
 from sim.accounting.tables import replication_result
 from sim.engines.calendar import Engine
-from sim.engines.program_lifetimes import ProgramLifetimes, compiled_program_gap, fast_engine_class
+from sim.engines.program_lifetimes import (
+    ProgramLifetimes,
+    balanced_cuts,
+    compiled_program_gap,
+    fast_engine_class,
+)
 from sim.experiments.replications import fast_engine
 from sim.input.scenarios import load_scenario
 from sim.schema import Scenario
@@ -191,6 +196,32 @@ def test_targeted_rounds_with_members_tiers_points_and_a_base_agree(example: str
     """Targeted rounds on the examples: membership, tiers, points, referrals, existing customers ranked from
     their history."""
     assert_same_ledgers(load_scenario(ROOT / "scenarios" / f"{example}.yaml", overrides), 1)
+
+
+def test_parts_are_cut_where_the_expected_work_is_halved() -> None:
+    """A group's parts at rounds: a rare segment (1 purchase a year, a 0.5 dropout chance) then a frequent
+    one (20 a year, a hazard lifetime beyond the horizon): the cut falls where the work (10 + x / (1 + x p)
+    each, x = rate x years left) is halved, not at the middle; the degenerate groups keep their parts."""
+    def group(rate, dropout, death):
+        n = len(rate)
+        return {"key": np.arange(n, dtype=np.uint64), "rate": np.asarray(rate, dtype=np.float32),
+                "dropout_p": np.asarray(dropout, dtype=np.float32), "death": np.asarray(death, dtype=np.float64),
+                "arrival": np.zeros(n)}
+
+    rare, frequent = 600, 400
+    mixed = group([1.0] * rare + [20.0] * frequent, [0.5] * rare + [0.0] * frequent, [np.inf] * rare + [9.0] * frequent)
+    work = np.array([10 + 3 / (1 + 3 * 0.5)] * rare + [10 + 60.0] * frequent)   # horizon 3 years
+    cuts = balanced_cuts(mixed, 3.0, 2)
+    assert cuts[0] == 0 and cuts[-1] == rare + frequent and len(cuts) == 3
+    first = work[:cuts[1]].sum()
+    assert abs(first - work.sum() / 2) <= work.max()   # halved to within one customer
+    assert cuts[1] > rare   # every rare customer and some frequent ones in the first part
+    even = group([2.0] * 10, [0.1] * 10, [np.inf] * 10)
+    assert balanced_cuts(even, 3.0, 2) == [0, 5, 10]   # equal work: the middle
+    gone = group([2.0] * 4, [0.0] * 4, [-np.inf] * 4)   # existing customers gone before the start: 10 each
+    assert balanced_cuts(gone, 3.0, 2) == [0, 2, 4]
+    assert balanced_cuts(group([], [], []), 3.0, 2) == [0]   # nobody: no part
+    assert balanced_cuts(group([3.0], [0.2], [np.inf]), 3.0, 2) == [0, 1]   # one customer: one part
 
 
 def test_shards_add_up_to_the_calendar_engine_shard_by_shard() -> None:

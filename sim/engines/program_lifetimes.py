@@ -214,7 +214,8 @@ def balanced_cuts(group: dict, horizon: float, parts: int) -> list[int]:
     alive = np.minimum(group["death"], horizon) - group["arrival"]
     expected = np.maximum(group["rate"] * np.maximum(alive, 0.0), 0.0)
     work = np.cumsum(10.0 + expected / (1.0 + expected * group["dropout_p"]))
-    cuts = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts) if n else np.zeros(parts - 1, np.int64)
+    cuts = (np.searchsorted(work, work[-1] * np.arange(1, parts) / parts, side="right") if n
+            else np.zeros(parts - 1, np.int64))   # (equal work: the cuts by count)
     return sorted({0, n, *(int(cut) for cut in cuts)})
 
 
