@@ -14,8 +14,6 @@ On a machine whose speed drifts within minutes, the interleaved ratio is the fig
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_engine import scenario_dict
+from revisions import module_at
 
 from sim.engines import program_loops
 from sim.experiments.replications import run_scenario
@@ -75,18 +74,6 @@ def replay(module, calls: list[tuple]) -> tuple[float, list[tuple]]:
     return time.thread_time() - start, [args[7] for args in copies]
 
 
-def load_revision(revision: str, folder: Path):
-    """program_loops.py as it was at a git revision, imported as a module of its own (compiled afresh)."""
-    source = subprocess.run(["git", "show", f"{revision}:sim/engines/program_loops.py"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout
-    path = folder / f"program_loops_{revision}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def largest_difference(first: list[tuple], second: list[tuple]) -> float:
     """The largest difference between two replays' accounts, relative to each sum's largest value."""
     worst = 0.0
@@ -109,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         loops = {"after": program_loops}
         if args.before:
-            loops = {"before": load_revision(args.before, Path(folder)), **loops}
+            loops = {"before": module_at(args.before, "sim/engines/program_loops.py", Path(folder)), **loops}
         best = dict.fromkeys(loops, float("inf"))
         for _ in range(args.repeat):
             booked = {}

@@ -13,8 +13,6 @@ git revision is timed on the same histories, interleaved, and must choose the sa
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench_engine import SEGMENTS  # the retail mix: BG/NBD "regular", Pareto/NBD "loyal"
+from revisions import module_at
 
 from sim.model import scoring
 from sim.model.population import segment_laws
@@ -66,18 +65,6 @@ def synthetic_histories(laws, customers: int, gen: np.random.Generator) -> dict[
     return {"segment": segment, "repeats": repeats, "recency": recency, "age": age, "spend": spend, "keys": keys}
 
 
-def load_revision(revision: str, folder: Path):
-    """scoring.py as it was at a git revision, imported as a module of its own."""
-    source = subprocess.run(["git", "show", f"{revision}:sim/model/scoring.py"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout
-    path = folder / f"scoring_{revision}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def best_seconds(select, laws, history: dict, target: str, share: float, repeat: int) -> tuple[float, np.ndarray]:
     """Best time of ``repeat`` calls (after a warm-up) and the customers chosen."""
     def call():
@@ -103,7 +90,7 @@ def main() -> None:
         "name": "bench-scoring", "horizon_months": 36, "segments": SEGMENTS, "economics": {"gross_margin": 0.3},
         "acquisition": [{"channel": "web", "initial_customers": 10, "segments": {"regular": 0.8, "loyal": 0.2}}]}))
     with tempfile.TemporaryDirectory() as folder:
-        before = load_revision(args.before, Path(folder)) if args.before else None
+        before = module_at(args.before, "sim/model/scoring.py", Path(folder)) if args.before else None
         print(f"{'customers':>10} {'target':>18} {'share':>6} {'eligible':>9} "
               + (f"{'before s':>9} " if before else "") + f"{'after s':>9}" + (f" {'speed-up':>8}" if before else ""))
         for customers in args.sizes:
