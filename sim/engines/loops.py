@@ -34,9 +34,10 @@ def tenure_growth(log_growth, tenure):
 
 
 @numba.njit(**OPTIONS)
-def order_value(variate, scale, log_growth, tenure):
-    """An order's value from its mean-one Gamma ``variate``: times the customer's mean ``scale`` and the
-    growth after ``tenure`` years.
+def order_value(variate, scale, growth):
+    """An order's value from its mean-one Gamma ``variate``: times the customer's mean ``scale`` and its
+    ``growth`` with tenure (:func:`tenure_growth`, which the loops compute once per order and divide by
+    again for CLV's growth part).
 
     The variate of order ``count`` of the customer keyed ``key`` (stream increment ``step``) is drawn in the
     loop from its segment's Gamma table row ``row``, the table's columns read there (passing the table to a
@@ -48,7 +49,7 @@ def order_value(variate, scale, log_growth, tenure):
             variate = gamma_exact(tables, shapes, key, step, cell, index, row, v, u)
     """
     value = variate * scale
-    return value * tenure_growth(log_growth, tenure)
+    return value * growth
 
 
 @numba.njit(**OPTIONS)
@@ -105,8 +106,10 @@ def lives(customers, state, order_values, economics, accounts, log):
             variate = width[index] * v + left[index]
             if u >= squeeze[index]:
                 variate = gamma_exact(tables, shapes, k, order_step, cell, index, np.intp(s), v, u)
-            value = order_value(variate, scale, grow, when - born)
-            contribution = (margin_rate * value - cost_per_order) * math.exp(-delta * when)
+            growth = tenure_growth(grow, when - born)
+            value = order_value(variate, scale, growth)
+            discount = math.exp(-delta * when)   # once, for the contribution and CLV's growth part
+            contribution = (margin_rate * value - cost_per_order) * discount
             month = month_of(when, month_start)
             sums[0, month] += 1.0
             if count == 0:
@@ -116,7 +119,7 @@ def lives(customers, state, order_values, economics, accounts, log):
             total += value
             worth += contribution
             if grow != 0.0:
-                grown += margin_rate * (value - value / tenure_growth(grow, when - born)) * math.exp(-delta * when)
+                grown += margin_rate * (value - value / growth) * discount
             if logging:
                 log_time[offsets[i] + count] = when
                 log_value[offsets[i] + count] = value

@@ -514,7 +514,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 variate = width[at_cell] * v + left[at_cell]
                 if u >= squeeze[at_cell]:
                     variate = gamma_exact(tables, shapes, k, order_step, cell, at_cell, np.intp(s), v, u)
-                value = order_value(variate, scale, grow, when - born)
+                growth = tenure_growth(grow, when - born)
+                value = order_value(variate, scale, growth)
                 contribution = margin_rate * value - cost_per_order
                 sums[0, month] += 1.0
                 if count == 0:
@@ -527,7 +528,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 cohort_sums[1, group] += value
                 cohort_sums[2, group] += from_acquisition * contribution
                 if grow != 0.0:   # CLV's growth part: the margin on what spend growth with tenure added
-                    cohort_sums[6, group] += from_acquisition * margin_rate * (value - value / tenure_growth(grow, when - born))
+                    cohort_sums[6, group] += from_acquisition * margin_rate * (value - value / growth)
                 if up >= 0:
                     cohort_sums[3, up] += from_acquisition * contribution
                 if is_member:
