@@ -1,7 +1,8 @@
 """The program engine's compiled loop alone (sim/engines/program_loops.py ``program_lives``), before and after.
 
-Runs a scenario of bench/bench_engine.py once (a points program or every lever) and records every call of the
-loop with a copy of its arguments; then replays each call on a fresh copy, on one thread, and reports the best
+Runs a scenario of bench/bench_engine.py once (a points program or every lever; with --no-policy, the retail
+mix without a policy, whose loop is sim/engines/loops.py ``lives``) and records every call of the loop with a
+copy of its arguments; then replays each call on a fresh copy, on one thread, and reports the best
 of --repeat replays (the loop's own CPU time: no imports, population draws, rankings or thread scheduling).
 With --before REV, the loop of that git revision replays the same calls, interleaved with this one, and the
 two must book the same sums up to the order of floating-point additions (1e-9 relative).
@@ -9,6 +10,7 @@ On a machine whose speed drifts within minutes, the interleaved ratio is the fig
 
     .venv/bin/python bench/bench_program_loop.py                                  # points program, 0.5M
     .venv/bin/python bench/bench_program_loop.py --levers --customers 250000 --before d7a20f6 --repeat 7
+    .venv/bin/python bench/bench_program_loop.py --no-policy --customers 1000000 --before a445f3d
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench_engine import scenario_dict
 from revisions import module_at
 
-from sim.engines import program_loops
+from sim.engines import loops, program_loops
 from sim.experiments.replications import run_scenario
 from sim.schema import Scenario
 
@@ -49,7 +51,21 @@ def copied(value):
 
 def recorded_calls(scenario: Scenario) -> list[tuple]:
     """The arguments of every call of the loop in a run of ``scenario``, as each call received them."""
-    calls, call = [], program_loops.call
+    calls = []
+    if scenario.policy is None:   # the engine without a program calls loops.lives through the module
+        lives = loops.lives
+
+        def recording_lives(*args):
+            calls.append(copied(args))
+            return lives(*args)
+
+        loops.lives = recording_lives
+        try:
+            run_scenario(scenario)
+        finally:
+            loops.lives = lives
+        return calls
+    call = program_loops.call
 
     def recording(function, *args):
         if function is program_loops.program_lives:
@@ -65,13 +81,17 @@ def recorded_calls(scenario: Scenario) -> list[tuple]:
 
 
 def replay(module, calls: list[tuple]) -> tuple[float, list[tuple]]:
-    """Every recorded call replayed by ``module``'s loop on a copy: CPU seconds of this thread, and the
-    accounts the calls booked."""
+    """Every recorded call replayed by ``module``'s loop on a copy (``program_lives``, or ``lives`` for a
+    module of the engine without a program): CPU seconds of this thread, and the accounts the calls booked."""
     copies = [copied(args) for args in calls]
+    plain = not hasattr(module, "program_lives")
     start = time.thread_time()
     for args in copies:
-        module.call(module.program_lives, *args)
-    return time.thread_time() - start, [args[7] for args in copies]
+        if plain:
+            module.lives(*args)
+        else:
+            module.call(module.program_lives, *args)
+    return time.thread_time() - start, [args[4] if plain else args[7] for args in copies]
 
 
 def largest_difference(first: list[tuple], second: list[tuple]) -> float:
@@ -87,23 +107,29 @@ def largest_difference(first: list[tuple], second: list[tuple]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levers", action="store_true", help="every lever (default: a points program)")
+    parser.add_argument("--no-policy", action="store_true", help="no policy: the loop of the engine without a program")
     parser.add_argument("--customers", type=int, default=500_000, help="customers acquired at the start")
     parser.add_argument("--repeat", type=int, default=5, help="replays of each loop; the best is shown")
-    parser.add_argument("--before", help="git revision of sim/engines/program_loops.py to time against")
+    parser.add_argument("--before", help="git revision of sim/engines/program_loops.py (and of the helpers it takes "
+                        "from sim/engines/loops.py) to time against")
     args = parser.parse_args()
-    kind = {"levers": True} if args.levers else {"points": True}
+    kind = {} if args.no_policy else {"levers": True} if args.levers else {"points": True}
     calls = recorded_calls(Scenario.model_validate(scenario_dict(args.customers, **kind)))
     with tempfile.TemporaryDirectory() as folder:
-        loops = {"after": program_loops}
+        timed = {"after": loops if args.no_policy else program_loops}
         if args.before:
-            loops = {"before": module_at(args.before, "sim/engines/program_loops.py", Path(folder)), **loops}
-        best = dict.fromkeys(loops, float("inf"))
+            before = (module_at(args.before, "sim/engines/loops.py", Path(folder)) if args.no_policy else
+                      module_at(args.before, "sim/engines/program_loops.py", Path(folder),
+                                together=("sim.engines.loops",)))   # with the helpers it calls, as they were
+            timed = {"before": before, **timed}
+        best = dict.fromkeys(timed, float("inf"))
         for _ in range(args.repeat):
             booked = {}
-            for name, module in loops.items():
+            for name, module in timed.items():
                 seconds, booked[name] = replay(module, calls)
                 best[name] = min(best[name], seconds)
-    print(f"{'points program' if not args.levers else 'every lever'}, {args.customers:,} customers acquired: "
+    what = "no policy" if args.no_policy else "every lever" if args.levers else "points program"
+    print(f"{what}, {args.customers:,} customers acquired: "
           f"{len(calls)} calls of the loop, best of {args.repeat} on one thread")
     for name, seconds in best.items():
         print(f"  {name:6} {seconds:.3f} s")
