@@ -31,7 +31,7 @@ from sim.engines.allocator import keep_freed_memory
 from sim.engines.draws import Draws
 from sim.model.acquisition import arrival_times, channel_names, cohort_index, month_batches, shards
 from sim.model.calendar import month_of, month_starts, months_of
-from sim.model.population import Population, SegmentLaws, draw_batch, segment_laws
+from sim.model.population import Population, SegmentLaws, draw_batch, keeps_traits, segment_laws
 from sim.random import streams as rng
 from sim.random.streams import Purpose
 from sim.schema import Scenario
@@ -130,8 +130,9 @@ class Engine:
                 continue
             acq = scenario.acquisition[channel_index]
             times = arrival_times(batch, month, total, offset, offset + count)
-            seq = rng.batch_sequence(scenario.seed, self.replication, acq.channel, batch, names[segment], block)
-            traits = draw_batch(self.laws[segment], segment, count, seq)
+            traits = draw_batch(self.laws[segment], segment, count,
+                                (scenario.seed, self.replication, acq.channel, batch, names[segment], block),
+                                keep=keeps_traits(scenario))
             cohort = self._cohort(month, channel_index, segment)
             self._add_customers(traits, times, cohort, month, acq.cac, referred=False)
 

@@ -31,7 +31,7 @@ from sim.engines.allocator import keep_freed_memory
 from sim.engines.draws import Draws
 from sim.model.acquisition import arrival_times, channel_names, cohort_index, month_batches, shards
 from sim.model.calendar import month_starts, months_of
-from sim.model.population import BatchTraits, segment_laws
+from sim.model.population import BatchTraits, DrawnBatch, acquisition_traits, keeps_traits, segment_laws
 from sim.random import streams as rng
 from sim.random.streams import Purpose
 from sim.schema import Scenario
@@ -67,7 +67,7 @@ ARRIVAL_COLUMNS = ("key", "ident", "segment", "cohort", "parent_cohort", "arriva
 class _Batch:
     """An acquisition batch waiting in the queue, drawn slice by slice."""
 
-    traits: BatchTraits
+    traits: BatchTraits | DrawnBatch
     batch: int          # 0 = the initial customers
     month: int
     count: int
@@ -121,16 +121,17 @@ class Lifetimes:
     def _batches(self) -> list[_Batch]:
         """Every acquisition block of the scenario (of the shard) in calendar order, with its customers' ids."""
         scenario, names = self.scenario, list(self.scenario.segments)
+        keep = keeps_traits(scenario)   # a small run: its batches' traits kept for the next in this process
         batches, ident = [], 0
         for month in range(self.months):
             for (channel, batch, segment, block), (offset, count, total) in month_batches(scenario, month):
                 if self.batches is not None and (channel, batch, segment, block) not in self.batches:
                     continue
                 acq = scenario.acquisition[channel]
-                seq = rng.batch_sequence(scenario.seed, self.replication, acq.channel, batch, names[segment], block)
+                traits = acquisition_traits(self.laws[segment], segment, count, (
+                    scenario.seed, self.replication, acq.channel, batch, names[segment], block), keep)
                 cohort = self._cohort(month, channel, segment)
-                batches.append(_Batch(BatchTraits(self.laws[segment], segment, seq), batch, month, count, cohort,
-                                      acq.cac, ident, offset, total))
+                batches.append(_Batch(traits, batch, month, count, cohort, acq.cac, ident, offset, total))
                 ident += count
         return batches
 
