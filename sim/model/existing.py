@@ -25,11 +25,13 @@ Times in years, rates per year, money in the scenario's currency.
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import numpy as np
 
 from sim.model import existing_compiled
 from sim.model.acquisition import allocate
-from sim.model.population import BatchTraits, SegmentLaws
+from sim.model.population import BatchTraits, KeptDraws, SegmentLaws, keeps_traits
 from sim.random import streams as rng
 from sim.random.streams import Purpose
 from sim.schema import Scenario
@@ -50,15 +52,47 @@ def opening_base(scenario: Scenario, replication: int, laws: list[SegmentLaws], 
         mix = scenario.existing_mix()
         found = []
         for segment, count in enumerate(allocate(existing.count, [mix.get(name, 0.0) for name in names])):
-            if count:
+            if not count:
+                continue
+
+            def simulated(segment: int = segment, count: int = count) -> tuple[CustomerBase, dict[str, np.ndarray]]:
                 sequence = np.random.SeedSequence(entropy=scenario.seed, spawn_key=(
                     replication, rng.name_key(existing.channel), 0xE716, rng.name_key(names[segment])))
-                found.append((segment, *simulate_histories(laws[segment], segment, count,
-                                                           existing.history_months / 12.0, sequence, draws)))
+                return simulate_histories(laws[segment], segment, count, existing.history_months / 12.0, sequence,
+                                          draws)
+
+            if keeps_traits(scenario):   # a small run: kept for the next that simulates the same histories
+                # (the draws are made from every segment's laws: all of them are in the key)
+                key = (tuple(laws), segment, count, existing.history_months, scenario.seed, replication,
+                       existing.channel, names[segment])
+                found.append((segment, *_copied(KEPT_HISTORIES.get(key, lambda made=simulated: _read_only(made()),
+                                                                   count))))
+            else:
+                found.append((segment, *simulated()))
         return found
     segment = names.index(existing.segment)
     keys = rng.existing_keys(scenario.seed, replication, existing.channel, scenario.base.id_hash)
     return [(segment, scenario.base, draw_base(laws[segment], segment, scenario.base, keys))]
+
+
+#: The simulated histories kept (:class:`~sim.model.population.KeptDraws`; about 150 bytes a customer).
+KEPT_HISTORIES = KeptDraws(250_000)
+
+
+def _read_only(histories: tuple[CustomerBase, dict[str, np.ndarray]]) -> tuple[CustomerBase, dict[str, np.ndarray]]:
+    base, traits = histories
+    for column in (*(getattr(base, field.name) for field in fields(base)), *traits.values()):
+        if column is not None:
+            column.flags.writeable = False
+    return histories
+
+
+def _copied(histories: tuple[CustomerBase, dict[str, np.ndarray]]) -> tuple[CustomerBase, dict[str, np.ndarray]]:
+    """A run's own copy of kept histories (writable: numba compiles for writable arrays)."""
+    base, traits = histories
+    columns = {field.name: getattr(base, field.name) for field in fields(base)}
+    return (replace(base, **{name: column.copy() for name, column in columns.items() if column is not None}),
+            {name: column.copy() for name, column in traits.items()})
 
 
 def simulate_histories(laws: SegmentLaws, segment: int, count: int, history_years: float,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -196,16 +198,42 @@ class DrawnBatch:
 
 
 #: A run of at most this many customers (acquired and existing) keeps the traits of its acquisition batches
-#: for later runs in the same process that draw the same batches: the points of a sweep, a scenario and its
-#: baseline, on the same seed and replication. Setting up a batch's streams costs about 0.1 ms, a third of
-#: a replication of the example's points program at 1/10 (122 batches).
+#: (and the histories of its simulated existing customers, :mod:`sim.model.existing`) for later runs in the
+#: same process that draw the same ones: the points of a sweep, a scenario and its baseline, on the same
+#: seed and replication. Setting up a batch's streams costs about 0.1 ms, a third of a replication of the
+#: example's points program at 1/10 (122 batches).
 KEEP_RUN_CUSTOMERS = 250_000
-#: At most this many customers' acquisition traits are kept in a process (about 50 bytes each), the
-#: batches used least recently dropped first.
-KEPT_CUSTOMERS = 1_000_000
-_KEPT: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
-_KEPT_LOCK = threading.Lock()
-_kept = [0]   # customers in _KEPT
+
+
+class KeptDraws:
+    """Draws kept for the later runs of this process that make the same ones (looked up by a key that
+    holds everything they depend on), of at most ``limit`` customers, those used least recently dropped
+    first. What is kept is shared: its arrays are read only, and callers hand out copies."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.customers = limit, 0
+        self.items: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple, make: Callable[[], Any], customers: int) -> Any:
+        """The draws kept under ``key``, or ``make()``'s (of ``customers`` customers), then kept."""
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+                return found[0]
+        made = make()
+        with self.lock:
+            if key not in self.items:   # (another thread may have made them meanwhile)
+                self.items[key] = (made, customers)
+                self.customers += customers
+            while self.customers > self.limit and len(self.items) > 1:
+                self.customers -= self.items.popitem(last=False)[1][1]
+        return made
+
+
+#: The acquisition batches kept (about 50 bytes a customer).
+KEPT_BATCHES = KeptDraws(1_000_000)
 
 
 def keeps_traits(scenario: Scenario) -> bool:
@@ -222,22 +250,14 @@ def acquisition_traits(laws: SegmentLaws, segment: int, count: int, where: tuple
     slices of any sizes give)."""
     if not keep:
         return BatchTraits(laws, segment, rng.batch_sequence(*where))
-    key = (laws, segment, count, *where)
-    with _KEPT_LOCK:
-        traits = _KEPT.get(key)
-        if traits is not None:
-            _KEPT.move_to_end(key)
-    if traits is None:
+
+    def drawn() -> dict[str, np.ndarray]:
         traits = BatchTraits(laws, segment, rng.batch_sequence(*where)).take(count)
         for column in traits.values():
-            column.flags.writeable = False   # shared by the runs that draw this batch
-        with _KEPT_LOCK:
-            if key not in _KEPT:   # (another thread may have drawn it meanwhile)
-                _KEPT[key] = traits
-                _kept[0] += count
-            while _kept[0] > KEPT_CUSTOMERS and len(_KEPT) > 1:
-                _kept[0] -= len(_KEPT.popitem(last=False)[1]["key"])
-    return DrawnBatch(traits)
+            column.flags.writeable = False
+        return traits
+
+    return DrawnBatch(KEPT_BATCHES.get((laws, segment, count, *where), drawn, count))
 
 
 def draw_batch(laws: SegmentLaws, segment: int, count: int, where: tuple, keep: bool = False) -> dict[str, np.ndarray]:
