@@ -125,6 +125,7 @@ class Engine:
     def _acquire(self, month: int) -> None:
         scenario = self.scenario
         names = list(scenario.segments)
+        keep = keeps_traits(scenario)
         for (channel_index, batch, segment, block), (offset, count, total) in month_batches(scenario, month):
             if self.batches is not None and (channel_index, batch, segment, block) not in self.batches:
                 continue
@@ -132,7 +133,7 @@ class Engine:
             times = arrival_times(batch, month, total, offset, offset + count)
             traits = draw_batch(self.laws[segment], segment, count,
                                 (scenario.seed, self.replication, acq.channel, batch, names[segment], block),
-                                keep=keeps_traits(scenario))
+                                keep=keep)
             cohort = self._cohort(month, channel_index, segment)
             self._add_customers(traits, times, cohort, month, acq.cac, referred=False)
 

@@ -134,9 +134,9 @@ def _interval_start(barriers, t):
 
 
 @numba.njit(**INLINED)
-def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, member_cost, benefit_cost, benefits):
-    """``years`` of one member's membership in ``month``, discounted by ``factor``: the member cost and, with
-    tier benefits (``benefits``), the tier's benefit cost, on the month and as its cohort's program cost."""
+def _charge_month(sums, month, years, factor, member_cost, benefit_cost, benefits):
+    """``years`` of membership in ``month``, discounted by ``factor``, on the month: the member cost and, with
+    tier benefits (``benefits``), the tier's benefit cost. Returns their total."""
     total = 0.0
     if member_cost > 0:
         amount = years * member_cost
@@ -148,6 +148,14 @@ def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, mem
         sums[13, month] += amount
         sums[3, month] -= factor * amount
         total += amount
+    return total
+
+
+@numba.njit(**INLINED)
+def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, member_cost, benefit_cost, benefits):
+    """``years`` of one member's membership in ``month``, discounted by ``factor``: on the month
+    (:func:`_charge_month`) and as its cohort's program cost."""
+    total = _charge_month(sums, month, years, factor, member_cost, benefit_cost, benefits)
     cohort_sums[5, group] += factor / born_factor * total
     if up >= 0:
         cohort_sums[3, up] -= factor / born_factor * total
@@ -672,13 +680,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         for m in range(months):
             held += whole_months[level, m]
             if held > 0:
-                years = held * span[m]
-                if member_cost > 0:
-                    sums[10, m] += years * member_cost
-                    sums[3, m] -= whole[m] * (years * member_cost)
-                if benefits:
-                    sums[13, m] += years * benefit[level]
-                    sums[3, m] -= whole[m] * (years * benefit[level])
+                _charge_month(sums, m, held * span[m], whole[m], member_cost, benefit[level] if benefits else 0.0,
+                              benefits)
 
 
 @numba.njit(**OPTIONS)
