@@ -381,6 +381,23 @@ def test_tiny_enrollment_probability_runs() -> None:
     assert run_replication(sc, 0).totals["members_acquired"] == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_enrollment_curve_is_the_c_librarys_in_double_precision(dtype) -> None:
+    """The enrollment coin is compared with it, so it is computed once, by the C library's log and exp (the
+    same in Python's math module), on every CPU; and it is the logistic curve of scipy's expit."""
+    from sim.model.program import join_curve
+
+    rates = np.array([0.0, 1e-30, 0.37, 4.0, 6.5, 120.0, 3e8], dtype=dtype)
+    mean, intercept, selection = 6.5, -0.4, 1.7
+    got = join_curve(rates, mean, intercept, selection)
+    expected = [1.0 / (1.0 + math.exp(-(intercept + selection * math.log(float(rate) / mean)))) if rate else 0.0
+                for rate in rates]
+    assert got.dtype == np.float64 and got.tobytes() == np.array(expected).tobytes()
+    with np.errstate(divide="ignore"):
+        curve = special.expit(intercept + selection * np.log(rates.astype(np.float64) / mean))
+    np.testing.assert_allclose(got, curve, rtol=1e-14, atol=0)
+
+
 _INTERCEPT_CHECK = """
 import json, sys
 import numpy as np

@@ -44,9 +44,9 @@ def recomputes(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     computed: list[float] = []
     compute = quantile_cache._compute
 
-    def spy(shape: float, cells: int) -> np.ndarray:
+    def spy(shape: float, cells: int, midpoints: bool = False) -> np.ndarray:
         computed.append(shape)
-        return compute(shape, cells)
+        return compute(shape, cells, midpoints)
 
     monkeypatch.setattr(quantile_cache, "_compute", spy)
     return computed
@@ -61,6 +61,19 @@ def test_the_cached_quantiles_round_trip_bit_for_bit(cache: Path, monkeypatch: p
     for shape, written, read in zip(SHAPES, first, again, strict=True):
         assert read.tobytes() == written.tobytes() == fresh_quantiles(shape).tobytes()
         assert read.dtype == np.float64 and read.flags.writeable
+
+
+def test_the_midpoint_quantiles_are_kept_apart_from_the_edges_bit_for_bit(cache: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    computed = recomputes(monkeypatch)
+    middles = quantile_cache.gamma_quantiles(1.5, CELLS, midpoints=True)
+    edges = quantile_cache.gamma_quantiles(1.5, CELLS)
+    assert computed == [1.5, 1.5] and len(cached_files(cache)) == 2   # two files, not one read as the other
+    assert quantile_cache.gamma_quantiles(1.5, CELLS, midpoints=True).tobytes() == middles.tobytes()
+    assert computed == [1.5, 1.5]
+    # the enrollment curve's grid (sim.model.program._intercept) as it was written before it was kept
+    expected = special.gammaincinv(1.5, np.linspace(0.5, CELLS - 0.5, CELLS) / CELLS)
+    assert middles.tobytes() == expected.tobytes() and edges.tobytes() == fresh_quantiles(1.5).tobytes()
 
 
 def test_the_tables_from_the_cache_equal_the_tables_computed_afresh(cache: Path,
@@ -176,8 +189,10 @@ RUN = textwrap.dedent("""
 """)
 
 
-def test_a_run_without_a_program_imports_no_scipy_once_its_tables_are_cached(tmp_path: Path) -> None:
-    scenario = ROOT / "scenarios" / "cdnow_baseline.yaml"
+@pytest.mark.parametrize("example", ["cdnow_baseline", "points_program"])
+def test_a_run_imports_no_scipy_once_its_quantiles_are_cached(tmp_path: Path, example: str) -> None:
+    """The Gamma tables' quantiles and, with a program, the enrollment curve's (self_selection 1.0)."""
+    scenario = ROOT / "scenarios" / f"{example}.yaml"
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     runs = [json.loads(subprocess.run([sys.executable, "-c", RUN, str(tmp_path), str(scenario)], check=True,
                                       capture_output=True, text=True, env=environment).stdout)
@@ -185,6 +200,8 @@ def test_a_run_without_a_program_imports_no_scipy_once_its_tables_are_cached(tmp
     assert "scipy.special" in runs[0]["modules"] and cached_files(tmp_path)   # computed the quantiles
     assert "scipy.special" not in runs[1]["modules"] and "scipy.stats" not in runs[1]["modules"]
     assert runs[0]["totals"] == runs[1]["totals"] and runs[0]["totals"]["purchases"] > 0
+    if example == "points_program":
+        assert runs[1]["totals"]["members_acquired"] > 0
 
 
 FREEZE = textwrap.dedent("""

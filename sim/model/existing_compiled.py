@@ -24,7 +24,6 @@ import math
 
 import numba
 import numpy as np
-from scipy.special import hyp2f1
 
 from sim.random import compiled
 from sim.random.compiled import OPTIONS
@@ -99,7 +98,10 @@ def paretonbd_probability_alive(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, r
 def _paretonbd_hyp2f1(x: np.ndarray, y: np.ndarray, r: float, alpha: float, s: float, beta: float) -> np.ndarray:
     """H(y) of :func:`sim.model.theory._paretonbd_log_parts` for each (x, y), on exactly the arguments theory gives
     :func:`hyp2f1`, point by point: a call costs well under a microsecond, less than finding the distinct
-    pairs by sorting would."""
+    pairs by sorting would. (scipy.special is imported here, not with this module: only a Pareto/NBD base read
+    from a customer table needs it.)"""
+    from scipy.special import hyp2f1
+
     rsx = r + s + x
     upper = r + x if alpha >= beta else np.full_like(x, s + 1.0)
     return hyp2f1(1.0, upper, rsx + 1.0, abs(alpha - beta) / (max(alpha, beta) + y))

@@ -8,13 +8,16 @@ is :mod:`sim.model.scoring`). The semantics are written out in ``docs/levers.md`
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-from scipy import special
 
 from sim.model import response as response_model
 from sim.model.population import SegmentLaws
+from sim.random.compiled import OPTIONS
+from sim.random.quantile_cache import gamma_quantiles
 from sim.schema import Scenario
 from sim.schema.policy import BlanketDiscount, TargetedOffer, WinbackOffer
 from sim.schema.units import DAYS_PER_YEAR
@@ -229,7 +232,7 @@ class Program:
         if intercept is None:
             return np.full(len(rate), enrollment.probability)
         mean = self.laws[segment].purchase_rate.mean
-        return special.expit(intercept + enrollment.self_selection * np.log(rate / mean))
+        return join_curve(rate, mean, intercept, enrollment.self_selection)
 
 
 def _enrollment_intercept(law: SegmentLaws, probability: float, self_selection: float) -> float | None:
@@ -244,21 +247,21 @@ def _enrollment_intercept(law: SegmentLaws, probability: float, self_selection: 
 def _intercept(shape: float, probability: float, self_selection: float) -> float:
     """:func:`_enrollment_intercept` for a Gamma rate law of ``shape`` (its mean cancels out): remembered,
     since it costs about 5 ms (a bisection over 4,096 quantiles) and the runs of a sweep or of replications
-    in one process mostly share it.
+    in one process mostly share it. The quantiles are scipy's, kept on disk between processes
+    (:mod:`sim.random.quantile_cache`), so that a run whose quantiles are kept does not import scipy.special.
 
     Bisection, stopped at a relative tolerance or after :data:`MAX_HALVINGS` halvings, so that it ends for
     any finite input: with a large ``self_selection`` the root is large and an absolute tolerance finer
     than the spacing of floats there is never reached.
     """
-    grid = np.linspace(0.5, 4095.5, 4096) / 4096.0
+    quantiles = gamma_quantiles(shape, 4096, midpoints=True)   # of the rate / mean times shape
     with np.errstate(divide="ignore"):   # a quantile that underflows to 0 is a log ratio of -inf
-        log_ratio = np.log(special.gammaincinv(shape, grid) / shape)   # quantiles of rate / mean
+        log_ratio = np.log(quantiles / shape)
     finite = log_ratio[np.isfinite(log_ratio)]
     def gap(c):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return float(np.mean(special.expit(c + self_selection * log_ratio))) - probability
+        return float(np.mean(join_curve(quantiles, shape, c, self_selection))) - probability
     # the mean lies between expit(c + s min) and expit(c + s max), which brackets the root exactly
-    centre = special.logit(probability)
+    centre = math.log(probability / (1.0 - probability))
     low = centre - self_selection * finite.max() - 1.0
     high = centre - self_selection * finite.min() + 1.0
     for _ in range(MAX_HALVINGS):   # bisection: gap rises with c
@@ -267,6 +270,19 @@ def _intercept(shape: float, probability: float, self_selection: float) -> float
             break                   # as fine as floats resolve (or the bracket is not finite)
         low, high = (middle, high) if gap(middle) < 0 else (low, middle)
     return (low + high) / 2.0
+
+
+@numba.njit(**OPTIONS)
+def join_curve(rates, mean, intercept, selection):
+    """P(join) = expit(intercept + selection ln(rate / mean)) of each of ``rates`` (docs/levers.md, 2.1), in
+    double precision with the C library's ``log`` and ``exp``: it decides a draw (the enrollment coin is
+    compared with it), so it has one implementation on every CPU, as the draws of :mod:`sim.random.compiled`
+    have. A rate of 0 never joins (with ``selection`` > 0)."""
+    out = np.empty(len(rates))
+    for i in range(len(rates)):
+        x = intercept + selection * math.log(np.float64(rates[i]) / mean)
+        out[i] = 1.0 / (1.0 + math.exp(-x))
+    return out
 
 
 def _windows(discounts, horizon: float, extra, segments: int, pull_forward: float) -> list[Window]:

@@ -1,16 +1,18 @@
-"""The Gamma quantiles of the keyed tables (:mod:`sim.random.gamma_table`), kept on disk between runs.
+"""The Gamma quantiles of the keyed tables (:mod:`sim.random.gamma_table`) and of the enrollment curve
+(:mod:`sim.model.program`), kept on disk between runs.
 
-A table's cell edges are scipy's ``gammaincinv`` at i/4096 (about 2 ms a shape), but importing
-``scipy.special`` for them costs 0.05-0.17 s (the less when numba has imported scipy.linalg, whose
-modules it shares), much of a small run's process. So the quantiles of a
-shape are kept in a file beside numba's cache of compiled functions (this package's ``__pycache__``),
-named by the sha256 of what determines them (the shape's bits, the number of cells, scipy's version, the
-platform) and opening with the sha256 of that name and of the numbers: a file missing, truncated, corrupt
-or written for other inputs is recomputed and written again, if the folder lets us. The digest is what
-makes a file trustworthy, so it is written in place, not renamed into place: a reader that meets a file
-half written (by a process killed, or writing it at the same moment) finds the digest wrong and recomputes.
-A read-only install recomputes them in every process; the numbers are scipy's, bit for bit, either way. At
-most :data:`MAX_FILES` files are kept: writing one removes the oldest beyond.
+A table's cell edges are scipy's ``gammaincinv`` at i/4096 (about 2 ms a shape), and the enrollment curve's
+intercept averages over the quantiles at (i + 1/2)/4096; but importing ``scipy.special`` for them costs
+0.05-0.2 s (the less when numba has imported scipy.linalg, whose modules it shares), much of a small run's
+process. So the quantiles of a shape are kept in a file beside numba's cache of compiled functions (this
+package's ``__pycache__``), named by the sha256 of what determines them (the shape's bits, the number of
+cells, edges or midpoints, scipy's version, the platform) and opening with the sha256 of that name and of
+the numbers: a file missing, truncated, corrupt or written for other inputs is recomputed and written again,
+if the folder lets us. The digest is what makes a file trustworthy, so it is written in place, not renamed
+into place: a reader that meets a file half written (by a process killed, or writing it at the same moment)
+finds the digest wrong and recomputes. A read-only install recomputes them in every process; the numbers
+are scipy's, bit for bit, either way. At most :data:`MAX_FILES` files are kept: writing one removes the
+oldest beyond.
 """
 
 from __future__ import annotations
@@ -30,32 +32,37 @@ _DIGEST_BYTES = 32
 _DTYPE = np.dtype("<f8")
 
 
-def gamma_quantiles(shape: float, cells: int) -> np.ndarray:
-    """``scipy.special.gammaincinv(shape, i / cells)`` for i = 1 ... cells - 1 (quantiles of Gamma(shape, 1)),
-    read from :data:`CACHE_DIRECTORY` if there, else computed and written there (if it is None: computed)."""
+def gamma_quantiles(shape: float, cells: int, midpoints: bool = False) -> np.ndarray:
+    """Quantiles of Gamma(shape, 1), ``scipy.special.gammaincinv(shape, q)``: at q = i / cells for
+    i = 1 ... cells - 1 (the edges of ``cells`` cells of equal probability) or, with ``midpoints``, at
+    q = (i + 1/2) / cells for i = 0 ... cells - 1 (their middles). Read from :data:`CACHE_DIRECTORY` if there,
+    else computed and written there (if it is None: computed)."""
     directory = CACHE_DIRECTORY
     if directory is None:
-        return _compute(shape, cells)
-    key = _key(shape, cells)
+        return _compute(shape, cells, midpoints)
+    key = _key(shape, cells, midpoints)
     path = directory / f"{_PREFIX}{hashlib.sha256(key).hexdigest()[:40]}.bin"
-    quantiles = _read(path, key, cells - 1)
+    quantiles = _read(path, key, cells if midpoints else cells - 1)
     if quantiles is None:
-        quantiles = _compute(shape, cells)
+        quantiles = _compute(shape, cells, midpoints)
         _write(path, key, quantiles)
     return quantiles
 
 
-def _compute(shape: float, cells: int) -> np.ndarray:
+def _compute(shape: float, cells: int, midpoints: bool = False) -> np.ndarray:
     from scipy.special import gammaincinv
 
-    return gammaincinv(shape, np.arange(1, cells) / cells)
+    levels = (np.arange(cells) + 0.5) / cells if midpoints else np.arange(1, cells) / cells
+    return gammaincinv(shape, levels)
 
 
-def _key(shape: float, cells: int) -> bytes:
-    """What the quantiles depend on: the shape's exact value, the cells, scipy's version, the platform."""
+def _key(shape: float, cells: int, midpoints: bool) -> bytes:
+    """What the quantiles depend on: the shape's exact value, the cells, which levels, scipy's version, the
+    platform."""
     import scipy  # its package module alone: a few milliseconds
 
-    return f"{float(shape).hex()}|{cells}|scipy {scipy.__version__}|{platform.machine()}".encode()
+    levels = "|midpoints" if midpoints else ""   # the edges' keys are those written before midpoints were kept
+    return f"{float(shape).hex()}|{cells}{levels}|scipy {scipy.__version__}|{platform.machine()}".encode()
 
 
 def _read(path: Path, key: bytes, count: int) -> np.ndarray | None:
