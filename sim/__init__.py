@@ -16,7 +16,15 @@ Attributes load lazily so that ``import sim`` (and the CLI's ``--help``) stays l
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
+
+# The engines run their own threads and use BLAS only for small least-squares problems (the decision tables'
+# regressions, one row per replication). OpenBLAS, loaded by numpy and again by scipy, otherwise starts a
+# thread per core for each and lets them spin for work: about a fifth of a small run's CPU time, on the
+# cores the simulation or the other sweep workers need. Only if the user has not chosen, and only before
+# numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from typing import Any
 
 __all__ = ["InputError", "RunResult", "Scenario", "load_scenario", "plan_sweep", "read_sweep_results",

@@ -224,3 +224,25 @@ def test_the_executors_freeze_what_is_imported_once_a_process(workers: int) -> N
     assert before == 0 and frozen > 1_000    # the objects of the interpreter and the modules imported
     assert later == frozen                   # not again: objects made since stay collectable
     assert results == [[0, 8], [1, 9], [2, 25]] and again == [[0, 4]]
+
+
+THREADS = textwrap.dedent("""
+    import json, os, sys
+    import sim.schema, numpy, scipy.special
+    print(json.dumps([len(os.listdir("/proc/self/task")), os.environ["OPENBLAS_NUM_THREADS"]]))
+""")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc (Linux)")
+@pytest.mark.parametrize("chosen", [None, "2"])
+def test_openblas_starts_no_threads_unless_the_user_chose(chosen: str | None) -> None:
+    environment = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    environment["PYTHONPATH"] = str(ROOT)
+    if chosen is not None:
+        environment["OPENBLAS_NUM_THREADS"] = chosen
+    done = subprocess.run([sys.executable, "-c", THREADS], check=True, capture_output=True, text=True,
+                          env=environment)
+    threads, setting = json.loads(done.stdout)
+    assert setting == (chosen or "1")
+    if chosen is None:
+        assert threads == 1   # numpy's and scipy's OpenBLAS each started none
