@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from importlib import import_module
+from typing import Any
 
 # The engines run their own threads and use BLAS only for small least-squares problems (the decision tables'
 # regressions, one row per replication). OpenBLAS, loaded by numpy and again by scipy, otherwise starts a
@@ -25,7 +26,6 @@ from importlib import import_module
 # cores the simulation or the other sweep workers need. Only if the user has not chosen, and only before
 # numpy is first imported.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-from typing import Any
 
 __all__ = ["InputError", "RunResult", "Scenario", "load_scenario", "plan_sweep", "read_sweep_results",
            "resolve_baseline", "run_replication", "run_scenario", "run_sweep", "write_run"]

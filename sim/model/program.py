@@ -255,15 +255,14 @@ def _intercept(shape: float, probability: float, self_selection: float) -> float
     than the spacing of floats there is never reached.
     """
     quantiles = gamma_quantiles(shape, 4096, midpoints=True)   # of the rate / mean times shape
-    with np.errstate(divide="ignore"):   # a quantile that underflows to 0 is a log ratio of -inf
-        log_ratio = np.log(quantiles / shape)
-    finite = log_ratio[np.isfinite(log_ratio)]
+    positive = quantiles[quantiles > 0]   # one that underflows to 0 is a log ratio of -inf: never joins
     def gap(c):
-        return float(np.mean(join_curve(quantiles, shape, c, self_selection))) - probability
-    # the mean lies between expit(c + s min) and expit(c + s max), which brackets the root exactly
+        return _mean_join(quantiles, shape, c, self_selection) - probability
+    # the mean lies between expit(c + s min) and expit(c + s max) over the finite log ratios, which brackets
+    # the root exactly; the C library's log, like the curve's, so that the root is the same on every CPU
     centre = math.log(probability / (1.0 - probability))
-    low = centre - self_selection * finite.max() - 1.0
-    high = centre - self_selection * finite.min() + 1.0
+    low = centre - self_selection * math.log(positive.max() / shape) - 1.0
+    high = centre - self_selection * math.log(positive.min() / shape) + 1.0
     for _ in range(MAX_HALVINGS):   # bisection: gap rises with c
         middle = (low + high) / 2.0
         if not low < middle < high or high - low <= RELATIVE_TOLERANCE * max(1.0, abs(low), abs(high)):
@@ -283,6 +282,16 @@ def join_curve(rates, mean, intercept, selection):
         x = intercept + selection * math.log(np.float64(rates[i]) / mean)
         out[i] = 1.0 / (1.0 + math.exp(-x))
     return out
+
+
+@numba.njit(**OPTIONS)
+def _mean_join(rates, mean, intercept, selection):
+    """The mean of :func:`join_curve` over ``rates``, summed in their order (numpy's sums may take another)."""
+    total = 0.0
+    curve = join_curve(rates, mean, intercept, selection)
+    for i in range(len(curve)):
+        total += curve[i]
+    return total / len(curve)
 
 
 def _windows(discounts, horizon: float, extra, segments: int, pull_forward: float) -> list[Window]:
