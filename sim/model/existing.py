@@ -31,7 +31,7 @@ import numpy as np
 
 from sim.model import existing_compiled
 from sim.model.acquisition import allocate
-from sim.model.population import BatchTraits, KeptDraws, SegmentLaws, keeps_traits
+from sim.model.population import BatchTraits, KeptDraws, SegmentLaws, keeps_traits, read_only
 from sim.random import streams as rng
 from sim.random.streams import Purpose
 from sim.schema import Scenario
@@ -81,9 +81,7 @@ KEPT_HISTORIES = KeptDraws(250_000)
 
 def _read_only(histories: tuple[CustomerBase, dict[str, np.ndarray]]) -> tuple[CustomerBase, dict[str, np.ndarray]]:
     base, traits = histories
-    for column in (*(getattr(base, field.name) for field in fields(base)), *traits.values()):
-        if column is not None:
-            column.flags.writeable = False
+    read_only((*(getattr(base, field.name) for field in fields(base)), *traits.values()))
     return histories
 
 

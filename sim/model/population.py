@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,6 +236,13 @@ class KeptDraws:
 KEPT_BATCHES = KeptDraws(1_000_000)
 
 
+def read_only(columns: Iterable[np.ndarray | None]) -> None:
+    """Marks ``columns`` (None: no column) read only, as draws kept in a :class:`KeptDraws` are."""
+    for column in columns:
+        if column is not None:
+            column.flags.writeable = False
+
+
 def keeps_traits(scenario: Scenario) -> bool:
     """Whether a run of ``scenario`` keeps the traits of its acquisition batches (:data:`KEEP_RUN_CUSTOMERS`)."""
     return scenario.planned_customers() <= KEEP_RUN_CUSTOMERS
@@ -253,8 +260,7 @@ def acquisition_traits(laws: SegmentLaws, segment: int, count: int, where: tuple
 
     def drawn() -> dict[str, np.ndarray]:
         traits = BatchTraits(laws, segment, rng.batch_sequence(*where)).take(count)
-        for column in traits.values():
-            column.flags.writeable = False
+        read_only(traits.values())
         return traits
 
     return DrawnBatch(KEPT_BATCHES.get((laws, segment, count, *where), drawn, count))
