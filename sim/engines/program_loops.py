@@ -175,6 +175,31 @@ def _whole(whole_months, cohort_sums, charged, first, stop, tier, member_cost, b
         cohort_sums[3, up] -= share
 
 
+@numba.njit(**INLINED)
+def _charge_spell(sums, cohort_sums, whole_months, charged, edge, delta, spell_start, lifetime, born_factor, group,
+                  up, member_cost, month_start):
+    """One alive spell's membership, from ``spell_start`` to ``lifetime`` (cut at the horizon), charged month
+    by month as the month ends would charge it (a program without tiers, whose month ends change nothing
+    else): its whole months counted in ``whole_months`` and booked on its cohort in one run
+    (:func:`_whole`), its first and last months by their alive parts (:func:`_charge`)."""
+    months = len(edge) - 1
+    first, stop = -1, -1
+    month = month_of(spell_start, month_start)
+    while month < months and lifetime > edge[month]:
+        start, end = edge[month], edge[month + 1]
+        if spell_start <= start and lifetime >= end:
+            if first < 0:
+                first = month
+            stop = month + 1
+        else:
+            begin, finish = max(spell_start, start), min(lifetime, end)
+            _charge(sums, cohort_sums, month, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)),
+                    born_factor, group, up, member_cost, 0.0, False)
+        month += 1
+    if first >= 0:
+        _whole(whole_months, cohort_sums, charged, first, stop, 0, member_cost, 0.0, born_factor, group, up)
+
+
 @numba.njit(**OPTIONS)
 def spell_referrals(key, start, end, rate, first, fresh, step, offsets, times, numbers):
     """Organic referrals over alive spells, as the calendar engine draws them: a customer's rows are its
@@ -308,7 +333,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     time. Month ends matter to members only (their costs, their tier), while they are alive or a win-back
     offer may still revive them; those before a member's next event are taken in one go (up to a calendar
     change before one of them or a change of tier), and its whole months of membership are counted by tier
-    and month and charged once at the end of the call (the same amounts, added in another order). A spell's
+    and month and charged once at the end of the call (the same amounts, added in another order). Without
+    tiers a month end changes nothing but a member's cost, and is no event: each alive spell of a member is
+    charged when it closes (a win-back revives the member, or its life is over), in one go
+    (:func:`_charge_spell`, the same amounts again). A spell's
     referrals end where the calendar engine stops drawing them: at its dropout, or at the start of the
     interval in which a win-back revives the customer (the engine draws the referrals due in an interval
     after its purchases and deadlines, and a revival restarts them).
@@ -342,6 +370,9 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     tiers = len(tier_min)
     benefits = tiers > 0 and benefit.max() > 0
     charging = member_cost > 0 or benefits
+    # without tiers a member's month ends change nothing but its cost: each alive spell is charged in one go
+    # when it closes (:func:`_charge_spell`, the same amounts), and month ends are no events
+    by_spell = charging and tiers == 0
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
     span = np.empty(months)                   # a whole month's length, as a member's years in it are computed
     charged = np.zeros(months + 1)            # charged[m]: the sum of span x whole over the months before m
@@ -402,7 +433,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                                    dip * habituation[0])
                 pending = start_at[i] / mult
                 deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
-            closing = month_of(born, month_start) if is_member and (charging or tiers) else months
+            closing = month_of(born, month_start) if is_member and tiers > 0 else months
             first_end[i] = INF
         else:
             tier = np.intp(tier_of[i])
@@ -616,7 +647,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                             sums[4, earlier] += 1.0
                             if is_member:
                                 sums[11, earlier] += 1.0
-                            if charging and is_member:   # the closed spell's part of this month
+                            if by_spell and is_member:   # the closed spell, whole
+                                _charge_spell(sums, cohort_sums, whole_months, charged, edge, delta, spell_start,
+                                              lifetime, born_factor, group, up, member_cost, month_start)
+                            elif charging and is_member:   # the closed spell's part of this month
                                 begin = max(spell_start, month / 12.0)
                                 _charge(sums, cohort_sums, month, max(0.0, lifetime - begin),
                                         math.exp(-delta * ((begin + lifetime) / 2.0)), born_factor, group, up,
@@ -661,6 +695,9 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         if not finished:
             continue
         started[i] = 2
+        if by_spell and is_member:   # its last alive spell
+            _charge_spell(sums, cohort_sums, whole_months, charged, edge, delta, spell_start, lifetime,
+                          born_factor, group, up, member_cost, month_start)
         cohort_sums[7, group] += _alive_years(spell_start, lifetime, born, delta, horizon)
         if spell < 0:
             first_end[i] = lifetime
