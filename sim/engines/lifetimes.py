@@ -269,8 +269,8 @@ class Lifetimes:
         if self.has_referrals:
             referring = np.flatnonzero(columns["referral_rate"] > 0)
             if referring.size:
-                self.referrers.append({name: columns[name][referring] for name in
-                                       ("key", "segment", "cohort", "arrival", "death", "referral_rate")})
+                self.referrers.append(rows_of(columns, ("key", "segment", "cohort", "arrival", "death", "referral_rate"),
+                                              referring))
                 self.waiting += referring.size
 
     def _refer(self) -> None:
@@ -356,6 +356,14 @@ class Lifetimes:
                       parent_cohort=np.full(count, -1, dtype=np.int32), arrival=times, start=times,
                       history=np.zeros(count, dtype=np.uint64))
         return traits
+
+
+def rows_of(columns: dict[str, np.ndarray], names: tuple[str, ...], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Copies of the ``rows`` (increasing positions) of the columns ``names``: a plain copy when they are all
+    of them (most slices: everybody refers), which costs a tenth of gathering them."""
+    if rows.size == len(columns[names[0]]):
+        return {name: columns[name].copy() for name in names}
+    return {name: columns[name][rows] for name in names}
 
 
 def _starts(counts: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from sim.accounting.ledger import Ledger
 from sim.engines import program_loops
 from sim.engines.choice import compiled_program_gap
-from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, SLOTS, Lifetimes, _Batch
+from sim.engines.lifetimes import ARRIVAL_COLUMNS, COLUMNS, SLOTS, Lifetimes, _Batch, rows_of
 from sim.model.calendar import months_of
 from sim.random import streams as rng
 from sim.random.streams import Purpose
@@ -293,10 +293,11 @@ class ProgramLifetimes(Lifetimes):
         program, keys, segments = self.program, newcomers["key"], newcomers["segment"]
         raw_rate, raw_spend = newcomers["rate"], newcomers["spend_mean"]
         member = group["member"]
-        for segment in np.unique(segments):
-            at = segments == segment
-            member[at] = rng.uniform(keys[at], Purpose.ENROLLMENT, 0) < program.join_probability(int(segment),
-                                                                                                raw_rate[at])
+        joining = rng.uniform(keys, Purpose.ENROLLMENT, 0)
+        counts = np.bincount(segments, minlength=len(self.laws))
+        for segment in np.flatnonzero(counts):   # (a slice of one segment needs no mask)
+            at = slice(None) if counts[segment] == n else segments == segment
+            member[at] = joining[at] < program.join_probability(int(segment), raw_rate[at])
         redeemer = group["redeemer"]
         if program.points is not None:
             redeemer[:] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
@@ -638,7 +639,7 @@ class ProgramLifetimes(Lifetimes):
             if referring.size:
                 names = ("key", "segment", "cohort", "arrival", "death", "referral_rate", "member")
                 if not self.winback:
-                    self.referrers.append({name: columns[name][referring] for name in names})
+                    self.referrers.append(rows_of(columns, names, referring))
                     self.waiting += referring.size
                 else:
                     spells = self._spells(columns, referring, [result[3] for result in results])
