@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m compileall -q sim   # an editable install leaves the package's bytecode to the first run
 	touch $(STAMP)
 
 install: $(STAMP)

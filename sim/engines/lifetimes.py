@@ -44,6 +44,10 @@ REFERRER_BATCH = SLOTS
 #: The loop of a slice runs in this many parts, each in a thread (numpy's work for the slices before and
 #: after runs meanwhile in the main thread; the operating system shares the cores out).
 PARTS = 2
+#: Slices handed to the threads ahead of the one the main thread books: the main thread's work varies
+#: from slice to slice (referrals are drawn every so often), and a slice waiting in line keeps the threads busy
+#: meanwhile. Each slice in flight has its own set of columns.
+AHEAD = 3
 _NONE_INT = np.empty(0, dtype=np.int64)
 _NONE_FLOAT = np.empty(0)
 
@@ -168,33 +172,34 @@ class Lifetimes:
         """Every customer to the horizon; returns the closed ledger (a shard's share of the totals).
 
         Slices of customers go through three steps: entering (traits and lifetimes, numpy), living (the
-        compiled loop, which releases the GIL) and leaving (ledger and referrals, numpy). The loop of one
-        slice runs in :data:`PARTS` threads while the main thread books the slice before it and prepares
-        the next, in two sets of columns used in turn. What each slice and part holds does not depend on
+        compiled loop, which releases the GIL) and leaving (ledger and referrals, numpy). The loop of a
+        slice runs in :data:`PARTS` threads while the main thread prepares the next and books the ones
+        before, with up to :data:`AHEAD` slices handed to the threads ahead of the one it books, each in a
+        set of columns of its own. What each slice and part holds does not depend on
         the timing, and the parts' sums are added in order, so the numbers are those of running the steps
         one after the other (as with ``--transactions``).
         """
         keep_freed_memory()
-        spare = {name: np.empty(SLOTS, dtype=dtype) for name, dtype in self.columns_spec.items()}
-        columns = [self.columns, spare]
+        free = [self.columns] + [{name: np.empty(SLOTS, dtype=dtype) for name, dtype in self.columns_spec.items()}
+                                 for _ in range(AHEAD)]
         threaded = self.transactions is None
-        running = None   # (its parts' futures or sums, its columns) of the slice living now
+        flight: deque[tuple] = deque()   # (parts' futures or sums, slice, its columns) of the slices handed out
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
         with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
             while True:
-                if self.waiting and (self.waiting >= REFERRER_BATCH or (not self.queue and running is None)):
+                if self.waiting and (self.waiting >= REFERRER_BATCH or (not self.queue and not flight)):
                     self._refer()
                 newcomers = self._dequeue(SLOTS)
-                if newcomers is None and running is None:
+                if newcomers is None and not flight:
                     break
-                started = None
                 if newcomers is not None:
-                    group = self._enter(newcomers, columns[0])
-                    columns.reverse()
-                    started = (self._start(group, threads if threaded else None), group)
-                if running is not None:
-                    self._leave(*running)
-                running = started
+                    columns = free.pop()
+                    group = self._enter(newcomers, columns)
+                    flight.append((self._start(group, threads if threaded else None), group, columns))
+                if len(flight) > AHEAD or newcomers is None:
+                    parts, group, columns = flight.popleft()
+                    self._leave(parts, group)
+                    free.append(columns)
         self.ledger.close()
         return self.ledger
 
