@@ -316,7 +316,8 @@ class Lifetimes:
         offsets = _starts(counts)
         number = np.arange(parent.size) - offsets[parent]
         born = np.empty(parent.size)
-        loops.referrals(key, arrival, end, rate, step, offsets, born)
+        some = np.flatnonzero(counts)   # most refer nobody: the times of those who do, drawn again
+        loops.referrals(key[some], arrival[some], end[some], rate[some], step, offsets[some], born)
         return parent, number, born
 
     def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,

@@ -319,7 +319,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     at, open spell's record, repeat spend): what a stopped customer resumes from (``started``: 0 not yet
     begun, 1 stopped before ``until``, 2 finished); its open spell's start and reactivations so far come
     from its record (the arrival and none without one), its deadline from its coupon, win-back offer and
-    points. The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
+    points. A call to the horizon (``until`` inf) is a customer's last and leaves ``resume`` but for
+    ``started`` and the spell's record as it found it. The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
     tier, spend of each of the 11 months before the start; empty arrays for customers who are all new) is that of
     existing customers
     (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
@@ -687,11 +688,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 deadline = _deadline(offer_until, winback_at, points, last, expiry)
                 sums[12, month] += 1.0
         death[i], made[i], balance[i], spell_of[i] = lifetime, count, points, spell
-        # what it resumes from, and what a round scores it by (a customer at the horizon never resumes)
-        tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, \
-            discounted
-        mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
-        repeat_of[i], pending_at[i], closing_of[i] = repeat_spend, pending, closing
+        if until < INF:   # what it resumes from, and what a round scores it by (a call to the horizon is the last)
+            tier_of[i], spend_of[i], last_of[i], change_of[i], discounted_of[i] = tier, spend_12m, last, change, \
+                discounted
+            mult_at[i], offer_until_of[i], coupon_of[i], winback_of[i] = mult, offer_until, coupon_at, winback_at
+            repeat_of[i], pending_at[i], closing_of[i] = repeat_spend, pending, closing
         if not finished:
             continue
         started[i] = 2
