@@ -320,14 +320,13 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     begun, 1 stopped before ``until``, 2 finished); its open spell's start and reactivations so far come
     from its record (the arrival and none without one), its deadline from its coupon, win-back offer and
     points. A call to the horizon (``until`` inf) is a customer's last and leaves ``resume`` but for
-    ``started`` and the spell's record as it found it. The opening state = (pending purchase at rate 1, purchases made, last purchase, points,
-    tier, spend of each of the 11 months before the start; empty arrays for customers who are all new) is that of
-    existing customers
-    (:mod:`sim.model.existing`: their pending purchase moves to the program's rate at the start, a
-    lifetime of -inf means gone before the start); a new customer has made none and makes its acquisition
-    purchase at arrival. ``order_values`` and ``economics`` as :func:`sim.engines.loops.lives`.
-    ``accounts`` = (monthly sums by :data:`MONTHLY`, cohort sums by :data:`COHORT`, member sums by
-    :data:`MEMBER`).
+    ``started`` and the spell's record as it found it. The opening state = (pending purchase at rate 1,
+    purchases made, last purchase, points, tier, spend of each of the 11 months before the start; empty
+    arrays for customers who are all new) is that of existing customers (:mod:`sim.model.existing`: their
+    pending purchase moves to the program's rate at the start, a lifetime of -inf means gone before the
+    start); a new customer has made none and makes its acquisition purchase at arrival. ``order_values``
+    and ``economics`` as :func:`sim.engines.loops.lives`. ``accounts`` = (monthly sums by :data:`MONTHLY`,
+    cohort sums by :data:`COHORT`, member sums by :data:`MEMBER`).
 
     Events of a customer are taken in time order: a month end before anything at or after it (the calendar
     engine simulates up to a month end, then closes the month), a purchase before a deadline at the same
@@ -337,10 +336,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     and month and charged once at the end of the call (the same amounts, added in another order). Without
     tiers a month end changes nothing but a member's cost, and is no event: each alive spell of a member is
     charged when it closes (a win-back revives the member, or its life is over), in one go
-    (:func:`_charge_spell`, the same amounts again). A spell's
-    referrals end where the calendar engine stops drawing them: at its dropout, or at the start of the
-    interval in which a win-back revives the customer (the engine draws the referrals due in an interval
-    after its purchases and deadlines, and a revival restarts them).
+    (:func:`_charge_spell`, the same amounts again). A spell's referrals end where the calendar engine
+    stops drawing them: at its dropout, or at the start of the interval in which a win-back revives the
+    customer (the engine draws the referrals due in an interval after its purchases and deadlines, and a
+    revival restarts them).
     Everything before ``until`` happens; a customer stops at its first event at or after it (a targeted
     offer round is there), but for an acquisition purchase at ``until`` if ``arrivals`` (the round at the
     start sees the customers arriving then buy first, in the windows opening then). Its exit (final dropout, active at
