@@ -678,8 +678,7 @@ class ProgramLifetimes(Lifetimes):
         """The alive spells of the referring customers of a slice, each customer's in order: the first from
         its arrival to ``first_end``, then those that reactivations began (``later``, from the parts of the
         slice), whose first referral is drawn with the counter ``first`` (:func:`~sim.engines.program_loops.spell_referrals`)."""
-        first = {name: columns[name][referring] for name in ("ident", "key", "segment", "cohort", "arrival",
-                                                               "referral_rate", "member")}
+        first = rows_of(columns, ("ident", "key", "segment", "cohort", "arrival", "referral_rate", "member"), referring)
         first.update(death=columns["first_end"][referring], first=np.full(referring.size, -1, dtype=np.int64))
         parts = [first] + [{name: part[name][part["referral_rate"] > 0] for name in part} for part in later]
         rows = {name: np.concatenate([part[name] for part in parts]) for name in first}
