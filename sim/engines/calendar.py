@@ -149,7 +149,7 @@ class Engine:
         traits["member"] = member
         if program.points is not None:
             traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
-        hazard = traits["hazard"] * program.member_dropout(member, 0, traits["rate"], traits["spend_mean"], segment)
+        hazard = traits["hazard"] * self._arrival_dropout(member, 0, traits, segment)
         # the referral rate as the population holds it (float32), as sim.engines.lifetimes draws with it
         referral_rate = traits["referral_rate"].astype(np.float32)
         if program.referral is not None:
@@ -221,7 +221,7 @@ class Engine:
             traits["spend12"][1:] = (base.spend_12m / 12.0).astype(np.float32)
             traits["spend_12m"] = traits["spend12"][1:].astype(np.float64).sum(axis=0)
         traits["tier"] = tier
-        hazard = traits["hazard"] * program.member_dropout(member, tier, traits["rate"], traits["spend_mean"], segment)
+        hazard = traits["hazard"] * self._arrival_dropout(member, tier, traits, segment)
         if program.winback is not None:
             traits["winback_at"] = np.maximum(last + program.winback_delay, 0.0)
         cohort = self._cohort(0, len(scenario.acquisition), segment)
@@ -506,6 +506,13 @@ class Engine:
             full_price = full_price * table[np.minimum(discounted, len(table) - 1)]
         mult *= full_price if offered is False else np.where(offered, program.uplift(segment, depth), full_price)
         return mult
+
+    def _arrival_dropout(self, member: np.ndarray, tier: np.ndarray | int, traits: dict[str, np.ndarray],
+                         segment: int) -> np.ndarray:
+        """The dropout multiplier of arriving customers from their traits as the population holds them
+        (float32), so that a member's multiplier is one number at arrival and at every later change."""
+        rate, spend_mean = traits["rate"].astype(np.float32), traits["spend_mean"].astype(np.float32)
+        return self.program.member_dropout(member, tier, rate, spend_mean, segment)
 
     def _dropout_multiplier(self, ids: np.ndarray) -> np.ndarray:
         """The dropout multiplier of customers ``ids`` from their membership and tier."""

@@ -320,12 +320,6 @@ class ProgramLifetimes(Lifetimes):
         # the responses of members, computed for members only (a non-member's factors are 1, its strength 0)
         joined = np.flatnonzero(member)
         yes = np.ones(joined.size, dtype=np.bool_)
-        hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier, as at arrival
-        hazard[joined] *= program.member_dropout(yes, tier_at[joined], raw_rate[joined], raw_spend[joined],
-                                                 segments[joined])
-        group["death"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)   # the hazard lifetime
-        if opening is not None:
-            group["death"][~opening["alive"]] = -np.inf   # gone before the start
         if program.referral is not None:   # members refer more under a referral program
             group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
                                          * program.referral_factor(member, raw_spend)).astype(np.float32)
@@ -343,6 +337,11 @@ class ProgramLifetimes(Lifetimes):
                 gradient[:, level] = np.where(redeeming, strength, 0.0)
             drop_factor[:, level] = program.member_dropout(yes, tier, rate, spend, segment, inputs)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor)
+        hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier at its tier
+        hazard[joined] *= drop_factor[np.arange(joined.size), tier_at[joined]]
+        group["death"][:] = self.draws.lifetime_end(keys, newcomers["arrival"], hazard)   # the hazard lifetime
+        if opening is not None:
+            group["death"][~opening["alive"]] = -np.inf   # gone before the start
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
         group["hazard"][:] = newcomers["hazard"]
         if opening is None:
