@@ -2,13 +2,15 @@
 
 Each measurement runs in a fresh subprocess so that the figures are whole-process (imports, scenario
 loading, simulation, results tables) and peak memory is that process's own. On a shared machine, repeat
-(--repeat N) and read the best wall time; the process's CPU time is reported beside it. Prints a table
-and writes bench/out/bench_engine.json (every run's figures).
+(--repeat N: the plan is run N times over, in turns) and read the best wall time; the process's CPU time
+is reported beside it. "x naive" is customers/s over the naive simpy script's, best against best, and with
+repeats also turn by turn (each run against the naive run of its turn, minutes apart at most). Prints a
+table and writes bench/out/bench_engine.json (every run's figures, in the order taken).
 
     .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, naive simpy at 20k,
                                                            # the CDNOW example at 10M, a points program
                                                            # at 2M, every lever at 1M
-    .venv/bin/python bench/bench_engine.py --repeat 3      # best of 3 of each
+    .venv/bin/python bench/bench_engine.py --repeat 3      # best of 3 of each, taken in turns
     .venv/bin/python bench/bench_engine.py --sizes 100000 --cdnow-sizes --lever-sizes 100000  # quick
 """
 
@@ -157,9 +159,20 @@ def measure(kind: str, customers: int) -> dict:
     return figures
 
 
-def best_of(repeat: int, kind: str, customers: int) -> list[dict]:
-    """``repeat`` runs, the fastest (by wall time) first."""
-    return sorted((measure(kind, customers) for _ in range(repeat)), key=lambda r: r["wall_s"])
+def interleaved(repeat: int, plan: list[tuple[str, int]]) -> list[list[dict]]:
+    """``repeat`` runs of each measurement of ``plan``, taken in turn (the whole plan once, then again), so
+    that a machine that slows down or speeds up over the minutes of a benchmark touches every measurement
+    alike; each measurement's runs in the order they were taken."""
+    runs: list[list[dict]] = [[] for _ in plan]
+    for _ in range(repeat):
+        for taken, (kind, customers) in zip(runs, plan, strict=True):
+            taken.append(measure(kind, customers))
+    return runs
+
+
+def times_naive(runs: list[dict], naive: list[dict]) -> list[float]:
+    """Customers/s over the naive script's, run by run: each run against the naive run of the same turn."""
+    return [run["customers_per_s"] / script["customers_per_s"] for run, script in zip(runs, naive, strict=True)]
 
 
 def main() -> None:
@@ -188,17 +201,23 @@ def main() -> None:
     plan = ([("naive", args.naive_size)] if args.naive_size else []) + [("fast", n) for n in args.sizes] \
         + [("cdnow", n) for n in args.cdnow_sizes] + [("points", n) for n in args.points_sizes] \
         + [("levers", n) for n in args.lever_sizes]
-    measured = [best_of(args.repeat, kind, n) for kind, n in plan]
+    measured = interleaved(args.repeat, plan)
+    naive = measured[0] if args.naive_size else None
     print(f"{'engine':6} {'customers':>11} {'wall s':>8} {'cpu s':>7} {'sim s':>7} {'customers/s':>12} "
-          f"{'events/s':>11} {'purchases/s':>12} {'peak MiB':>9} {'B/customer':>10}")
+          f"{'events/s':>11} {'purchases/s':>12} {'peak MiB':>9} {'B/customer':>10} {'x naive':>8}")
     for runs in measured:
-        r = runs[0]
+        r = min(runs, key=lambda run: run["wall_s"])   # the best of the runs
+        ratio = f"{r['customers_per_s'] / min(naive, key=lambda run: run['wall_s'])['customers_per_s']:>8.1f}" \
+            if naive else ""
         print(f"{r['kind']:6} {r['customers']:>11,.0f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} {r['simulate_s']:>7.2f} "
               f"{r['customers_per_s']:>12,.0f} {r['events_per_s']:>11,.0f} {r['purchases_per_s']:>12,.0f} "
-              f"{r['peak_rss_bytes'] / 2**20:>9,.0f} {r['bytes_per_customer']:>10,.0f}")
+              f"{r['peak_rss_bytes'] / 2**20:>9,.0f} {r['bytes_per_customer']:>10,.0f} {ratio}")
         if len(runs) > 1:
             walls = ", ".join(f"{run['wall_s']:.2f}" for run in runs)
-            print(f"{'':6} {'':>11} walls: {walls}")
+            print(f"{'':6} {'':>11} walls in the order taken: {walls}")
+            if naive and runs is not naive:
+                turns = ", ".join(f"{ratio:.1f}" for ratio in times_naive(runs, naive))
+                print(f"{'':6} {'':>11} x naive turn by turn: {turns}")
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     (out / "bench_engine.json").write_text(json.dumps([run for runs in measured for run in runs], indent=2) + "\n")
