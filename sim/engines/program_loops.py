@@ -31,6 +31,8 @@ from sim.random.compiled import INLINED, OPTIONS, exponential, gamma_cell, gamma
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
 INF = math.inf
+#: A non-member's membership factor of the purchase rate, goal-gradient strength and dropout multiplier.
+NEUTRAL = (1.0, 0.0, 1.0)
 
 #: Rows of the monthly sums of :func:`program_lives`.
 MONTHLY = ("purchases", "acquisition_purchases", "gross_revenue", "npv_profit", "customers_dropped_out",
@@ -89,16 +91,6 @@ def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
     return mult * full_price
 
 
-@numba.njit(**INLINED)
-def _factors(base, gradient, drop_factor, row, tier):
-    """A customer's membership and tier factor of the purchase rate, goal-gradient strength and dropout
-    multiplier at ``tier``: from its ``row`` of the members' arrays, those of a non-member (``row`` -1)
-    otherwise (1, 0, 1)."""
-    if row < 0:
-        return 1.0, 0.0, 1.0
-    return base[row, tier], gradient[row, tier], drop_factor[row, tier]
-
-
 @numba.njit(**OPTIONS)
 def _offer(window_open, depth_at, held, coupon_at):
     """The index in the depths of the deepest discount available, as the calendar engine takes it: the
@@ -131,73 +123,6 @@ def _interval_start(barriers, t):
         else:
             hi = mid
     return barriers[lo - 1] if lo > 0 else -INF
-
-
-@numba.njit(**INLINED)
-def _charge_month(sums, month, years, factor, member_cost, benefit_cost, benefits):
-    """``years`` of membership in ``month``, discounted by ``factor``, on the month: the member cost and, with
-    tier benefits (``benefits``), the tier's benefit cost. Returns their total."""
-    total = 0.0
-    if member_cost > 0:
-        amount = years * member_cost
-        sums[10, month] += amount
-        sums[3, month] -= factor * amount
-        total += amount
-    if benefits:
-        amount = years * benefit_cost
-        sums[13, month] += amount
-        sums[3, month] -= factor * amount
-        total += amount
-    return total
-
-
-@numba.njit(**INLINED)
-def _charge(sums, cohort_sums, month, years, factor, born_factor, group, up, member_cost, benefit_cost, benefits):
-    """``years`` of one member's membership in ``month``, discounted by ``factor``: on the month
-    (:func:`_charge_month`) and as its cohort's program cost."""
-    total = _charge_month(sums, month, years, factor, member_cost, benefit_cost, benefits)
-    cohort_sums[5, group] += factor / born_factor * total
-    if up >= 0:
-        cohort_sums[3, up] -= factor / born_factor * total
-
-
-@numba.njit(**INLINED)
-def _whole(whole_months, cohort_sums, charged, first, stop, tier, member_cost, benefit_cost, born_factor, group, up):
-    """Whole months ``first`` to ``stop`` (excluded) of one member's membership at ``tier``: counted in
-    ``whole_months`` (as differences, the months charged at the end of the call), and their cohort's program
-    cost booked (``charged``: the sums of :func:`_charge`'s ``years`` x ``factor`` of whole months), as
-    :func:`_charge` books it."""
-    whole_months[tier, first] += 1
-    whole_months[tier, stop] -= 1
-    share = (charged[stop] - charged[first]) * (member_cost + benefit_cost) / born_factor
-    cohort_sums[5, group] += share
-    if up >= 0:
-        cohort_sums[3, up] -= share
-
-
-@numba.njit(**INLINED)
-def _charge_spell(sums, cohort_sums, whole_months, charged, edge, delta, spell_start, lifetime, born_factor, group,
-                  up, member_cost, month_start):
-    """One alive spell's membership, from ``spell_start`` to ``lifetime`` (cut at the horizon), charged month
-    by month as the month ends would charge it (a program without tiers, whose month ends change nothing
-    else): its whole months counted in ``whole_months`` and booked on its cohort in one run
-    (:func:`_whole`), its first and last months by their alive parts (:func:`_charge`)."""
-    months = len(edge) - 1
-    first, stop = -1, -1
-    month = month_of(spell_start, month_start)
-    while month < months and lifetime > edge[month]:
-        start, end = edge[month], edge[month + 1]
-        if spell_start <= start and lifetime >= end:
-            if first < 0:
-                first = month
-            stop = month + 1
-        else:
-            begin, finish = max(spell_start, start), min(lifetime, end)
-            _charge(sums, cohort_sums, month, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)),
-                    born_factor, group, up, member_cost, 0.0, False)
-        month += 1
-    if first >= 0:
-        _whole(whole_months, cohort_sums, charged, first, stop, 0, member_cost, 0.0, born_factor, group, up)
 
 
 @numba.njit(**OPTIONS)
@@ -336,7 +261,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     and month and charged once at the end of the call (the same amounts, added in another order). Without
     tiers a month end changes nothing but a member's cost, and is no event: each alive spell of a member is
     charged when it closes (a win-back revives the member, or its life is over), in one go
-    (:func:`_charge_spell`, the same amounts again). A spell's referrals end where the calendar engine
+    (``charge_spell``, the same amounts again). A spell's referrals end where the calendar engine
     stops drawing them: at its dropout, or at the start of the interval in which a win-back revives the
     customer (the engine draws the referrals due in an interval after its purchases and deadlines, and a
     revival restarts them).
@@ -371,7 +296,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     benefits = tiers > 0 and benefit.max() > 0
     charging = member_cost > 0 or benefits
     # without tiers a member's month ends change nothing but its cost: each alive spell is charged in one go
-    # when it closes (:func:`_charge_spell`, the same amounts), and month ends are no events
+    # when it closes (``charge_spell``, the same amounts), and month ends are no events
     by_spell = charging and tiers == 0
     whole = np.empty(months)                  # the discount factor of a whole month's membership, at its middle
     span = np.empty(months)                   # a whole month's length, as a member's years in it are computed
@@ -386,6 +311,65 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     # the whole months of membership (alive throughout) by tier and month, charged at the end of the call: a
     # charge booked at every month end of every member cost a fifth of a points program's loop
     whole_months = np.zeros((tiers + 1, months + 1), dtype=np.int64)   # as differences: +1 at a run's first, -1 after
+
+    # A member's charges, as closures over the sums: numba inlines them and, unlike a function handed the
+    # arrays, counts no reference to them (atomically, once per member and month charged).
+    def charge_month(month, years, factor, benefit_cost):
+        """``years`` of membership in ``month``, discounted by ``factor``, on the month: the member cost and,
+        with tier benefits, the tier's ``benefit_cost``. Returns their total."""
+        total = 0.0
+        if member_cost > 0:
+            amount = years * member_cost
+            sums[10, month] += amount
+            sums[3, month] -= factor * amount
+            total += amount
+        if benefits:
+            amount = years * benefit_cost
+            sums[13, month] += amount
+            sums[3, month] -= factor * amount
+            total += amount
+        return total
+
+    def charge(month, years, factor, benefit_cost, born_factor, group, up):
+        """``years`` of one member's membership in ``month``, discounted by ``factor``: on the month
+        (``charge_month``) and as its cohort's program cost."""
+        total = charge_month(month, years, factor, benefit_cost)
+        cohort_sums[5, group] += factor / born_factor * total
+        if up >= 0:
+            cohort_sums[3, up] -= factor / born_factor * total
+
+    def count_whole(first, stop, tier, benefit_cost, born_factor, group, up):
+        """Whole months ``first`` to ``stop`` (excluded) of one member's membership at ``tier``: counted in
+        ``whole_months`` (charged at the end of the call), and their cohort's program cost booked
+        (``charged``: the sums of ``charge``'s ``years`` x ``factor`` of whole months), as ``charge`` books it."""
+        whole_months[tier, first] += 1
+        whole_months[tier, stop] -= 1
+        share = (charged[stop] - charged[first]) * (member_cost + benefit_cost) / born_factor
+        cohort_sums[5, group] += share
+        if up >= 0:
+            cohort_sums[3, up] -= share
+
+    def charge_spell(spell_start, lifetime, born_factor, group, up):
+        """One alive spell's membership, from ``spell_start`` to ``lifetime`` (cut at the horizon), charged
+        month by month as the month ends would charge it (a program without tiers, whose month ends change
+        nothing else): its whole months counted and booked in one run (``count_whole``), its first and last
+        months by their alive parts (``charge``)."""
+        first, stop = -1, -1
+        month = month_of(spell_start, month_start)
+        while month < months and lifetime > edge[month]:
+            start, end = edge[month], edge[month + 1]
+            if spell_start <= start and lifetime >= end:
+                if first < 0:
+                    first = month
+                stop = month + 1
+            else:
+                begin, finish = max(spell_start, start), min(lifetime, end)
+                charge(month, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)), 0.0,
+                       born_factor, group, up)
+            month += 1
+        if first >= 0:
+            count_whole(first, stop, 0, 0.0, born_factor, group, up)
+
     row = -1   # the customer's row in the members' arrays (by tier, ring)
     for i in range(len(key)):
         if member[i]:
@@ -412,7 +396,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     for slot in range(1, 12):
                         rings[row, slot] = ring_at[i]
                         spend_12m += np.float64(ring_at[i])
-            boost, strength, drop = _factors(base, gradient, drop_factor, row if is_member else -1, tier)
+            boost, strength, drop = (base[row, tier], gradient[row, tier], drop_factor[row, tier]) if is_member else NEUTRAL
             change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
             discounted = 0
             mult = 1.0
@@ -437,7 +421,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             first_end[i] = INF
         else:
             tier = np.intp(tier_of[i])
-            boost, strength, drop = _factors(base, gradient, drop_factor, row if is_member else -1, tier)
+            boost, strength, drop = (base[row, tier], gradient[row, tier], drop_factor[row, tier]) if is_member else NEUTRAL
             spend_12m = spend_of[i]
             count = made[i]
             points = balance[i]
@@ -499,9 +483,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                             stop = closing + 1
                         else:   # this month's membership, discounted at its middle
                             begin, finish = max(spell_start, start), min(lifetime, end)
-                            _charge(sums, cohort_sums, closing, max(0.0, finish - begin),
-                                    math.exp(-delta * ((begin + finish) / 2.0)), born_factor, group, up,
-                                    member_cost, benefit[tier] if benefits else 0.0, benefits)
+                            charge(closing, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)),
+                                   benefit[tier] if benefits else 0.0, born_factor, group, up)
                     closing += 1
                     if tiers > 0:   # the highest tier the trailing 12 months reach, until the next month end
                         reached = 0
@@ -513,12 +496,12 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         rings[row, leaving] = 0.0
                         if reached != tier:
                             if first >= 0:   # the whole months so far, at the tier they had
-                                _whole(whole_months, cohort_sums, charged, first, stop, tier, member_cost,
-                                       benefit[tier] if benefits else 0.0, born_factor, group, up)
+                                count_whole(first, stop, tier, benefit[tier] if benefits else 0.0, born_factor,
+                                            group, up)
                                 first = -1
                             old_drop = drop
                             tier = reached
-                            boost, strength, drop = _factors(base, gradient, drop_factor, row, tier)
+                            boost, strength, drop = base[row, tier], gradient[row, tier], drop_factor[row, tier]
                             if pending < INF and count > 0:
                                 index = _offer(offered, depth_at, offer_until > end, coupon_at)
                                 new = _multiplier(boost, strength, points, threshold, index >= 0,
@@ -530,8 +513,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                                 lifetime = end + (lifetime - end) * (old_drop / drop)
                             break
                 if first >= 0:
-                    _whole(whole_months, cohort_sums, charged, first, stop, tier, member_cost,
-                           benefit[tier] if benefits else 0.0, born_factor, group, up)
+                    count_whole(first, stop, tier, benefit[tier] if benefits else 0.0, born_factor, group, up)
                 continue
             if pending == INF and not revivable and closing >= months and lifetime < INF and not deadline < horizon:
                 finished = True   # gone for good: no round changes anything any more
@@ -648,13 +630,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                             if is_member:
                                 sums[11, earlier] += 1.0
                             if by_spell and is_member:   # the closed spell, whole
-                                _charge_spell(sums, cohort_sums, whole_months, charged, edge, delta, spell_start,
-                                              lifetime, born_factor, group, up, member_cost, month_start)
+                                charge_spell(spell_start, lifetime, born_factor, group, up)
                             elif charging and is_member:   # the closed spell's part of this month
                                 begin = max(spell_start, month / 12.0)
-                                _charge(sums, cohort_sums, month, max(0.0, lifetime - begin),
-                                        math.exp(-delta * ((begin + lifetime) / 2.0)), born_factor, group, up,
-                                        member_cost, benefit[tier] if benefits else 0.0, benefits)
+                                charge(month, max(0.0, lifetime - begin), math.exp(-delta * ((begin + lifetime) / 2.0)),
+                                       benefit[tier] if benefits else 0.0, born_factor, group, up)
                         # the closed spell's discounted alive years (CLV's learning part)
                         cohort_sums[7, group] += _alive_years(spell_start, lifetime, born, delta, horizon)
                         # the closed spell's referrals end at its dropout or where this interval starts
@@ -696,8 +676,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             continue
         started[i] = 2
         if by_spell and is_member:   # its last alive spell
-            _charge_spell(sums, cohort_sums, whole_months, charged, edge, delta, spell_start, lifetime,
-                          born_factor, group, up, member_cost, month_start)
+            charge_spell(spell_start, lifetime, born_factor, group, up)
         cohort_sums[7, group] += _alive_years(spell_start, lifetime, born, delta, horizon)
         if spell < 0:
             first_end[i] = lifetime
@@ -717,8 +696,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         for m in range(months):
             held += whole_months[level, m]
             if held > 0:
-                _charge_month(sums, m, held * span[m], whole[m], member_cost, benefit[level] if benefits else 0.0,
-                              benefits)
+                charge_month(m, held * span[m], whole[m], benefit[level] if benefits else 0.0)
 
 
 @numba.njit(**OPTIONS)
@@ -774,7 +752,7 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
             if change > 0:
                 offered, window_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
             index = _offer(offered, window_at, until > t, coupon)
-            boost, strength, _ = _factors(base, gradient, drop_factor, row if member[i] else -1, tier)
+            boost, strength, _ = (base[row, tier], gradient[row, tier], drop_factor[row, tier]) if member[i] else NEUTRAL
             new = _multiplier(boost, strength, balance[i], threshold, index >= 0, uplifts[s, max(index, 0)],
                               dip * habituation[min(discounted_of[i], worn)])
             mult = mult_at[i]

@@ -53,9 +53,11 @@ OPTIONS = {"nogil": True, "cache": True, "error_model": "numpy"}
 #: caller. numba raises and lowers an array's reference count, atomically, when the array is handed to a
 #: function or a view of it is taken: in a loop run by two threads that cost more than the rest of a
 #: purchase (about 36% of a points program's loop, measured with perf). Inlined, numba can drop some of those
-#: counts (a points program's loop: 2.3 s of CPU called, 1.9 s inlined). Helpers that take only
-#: scalars need nothing (LLVM inlines them), and a caller reads a table row itself rather than pass the
-#: table (:func:`gamma_cell`).
+#: counts (a points program's loop: 2.3 s of CPU called, 1.9 s inlined), not all: an inlined helper handed
+#: arrays still counts them at every call. Helpers that take only scalars need nothing (LLVM inlines them);
+#: a caller reads a table row itself rather than pass the table (:func:`gamma_cell`); and a helper that must
+#: write to arrays is best a closure over them inside the loop's function, which numba inlines counting
+#: nothing (the charges of :func:`sim.engines.program_loops.program_lives`).
 INLINED = {**OPTIONS, "inline": "always"}
 
 
