@@ -439,6 +439,7 @@ class ProgramLifetimes(Lifetimes):
         if first_purchase is not group["arrival"]:   # existing customers': before the start
             group["first_purchase"] = np.asarray(first_purchase, dtype=np.float64)
         group["resume"] = resume_state(group["member"], repeat_spend, len(self.program.tier_min) > 0)
+        group["referral_next"] = np.full(len(group["key"]), -np.inf)   # (round_referrals: none drawn yet)
         added = self._split(group, balanced_cuts(group, self.horizon, PARTS))
         for part in added:
             part["spells"] = spell_lists()
@@ -526,7 +527,7 @@ class ProgramLifetimes(Lifetimes):
         parent, number, born = program_loops.round_referrals(
             part["key"], part["arrival"], part["referral_rate"], part["death"], part["first_end"],
             part["resume"]["spell"], spell_arrays(part["spells"]), part["floor"], cutoff, self.horizon,
-            rng.increment(Purpose.REFERRAL_TIME))
+            rng.increment(Purpose.REFERRAL_TIME), part["referral_next"])
         part["floor"] = cutoff
         return sums, ({name: part[name][parent] for name in ("key", "segment", "cohort", "member")}, number, born)
 

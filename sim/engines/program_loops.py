@@ -155,14 +155,19 @@ def spell_referrals(key, start, end, rate, first, fresh, step, offsets, times, n
 
 
 @numba.njit(**OPTIONS)
-def round_referrals(key, arrival, rate, death, first_end, spell, spells, floor, cutoff, horizon, step):
+def round_referrals(key, arrival, rate, death, first_end, spell, spells, floor, cutoff, horizon, step, next_at):
     """The organic referrals of a part's customers in [``floor``, ``cutoff``), over their alive spells as
     they stand (:func:`program_lives`'s ``state`` after a call up to ``cutoff``), drawn as
     :func:`spell_referrals` draws them: a customer's first spell from its arrival to its first end (its
     dropout without a reactivation), then those its reactivations began (``spells``: owner, start,
     reactivations before, end, as arrays), the open one up to its dropout; none after the cutoff or the
     horizon. Those who may refer: a positive rate, arrived before the cutoff, alive after the floor or won
-    back. Returns each referral's referrer (its index in the part), number and time."""
+    back. Returns each referral's referrer (its index in the part), number and time.
+
+    ``next_at`` (-inf at first), per customer, is written where the draws of a customer without a
+    reactivation stopped: its first referral time at or after the cutoff. Its draws are redone from its
+    arrival (for the referral numbers) only when that time falls before the next cutoff; otherwise it refers
+    nobody in the round, and nothing is drawn (most customers at most rounds: one logarithm each saved)."""
     owner, starts, before, ends = spells
     order = np.argsort(owner, kind="mergesort")   # each customer's later spells, in the order they began
     size = max(64, len(key) // 64)
@@ -173,6 +178,8 @@ def round_referrals(key, arrival, rate, death, first_end, spell, spells, floor, 
             at += 1
         later = at < len(order) and owner[order[at]] == i
         if not (rate[i] > 0 and arrival[i] < cutoff and (death[i] > floor or later)):
+            continue
+        if not later and next_at[i] >= min(death[i], cutoff, horizon):   # its next referral comes later
             continue
         k, own_rate, made = key[i], np.float64(rate[i]), 0
         j = at - 1
@@ -194,6 +201,8 @@ def round_referrals(key, arrival, rate, death, first_end, spell, spells, floor, 
                     count += 1
                 made += 1
                 when = when + exponential(k, step, np.uint64(made)) / own_rate
+            if not later:
+                next_at[i] = when
             j += 1
             if j >= len(order) or owner[order[j]] != i:
                 break
