@@ -83,9 +83,14 @@ def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
     """The purchase-rate multiplier at ``points``, as the calendar engine computes it: the membership (and
     tier) factor ``base`` times the goal gradient 1 + g x progress (``gradient`` is 0 for those it does not
     move), times the ``uplift`` of a discount if one is ``offered``, else the ``full_price`` factor (dips,
-    habituation)."""
-    progress = min(points / threshold, 1.0) if threshold > 0 else 0.0
-    mult = base * (1.0 + gradient * progress)
+    habituation).
+
+    Without a goal gradient the balance is not read (1 + 0 x progress is 1 exactly): the next purchase time
+    then does not wait for the points this purchase earns, which would chain a division from each purchase
+    to the next one (the loop's purchases of most customers overlap in the processor instead)."""
+    mult = base
+    if gradient != 0.0 and threshold > 0:   # (else 1 + 0 x progress is 1 exactly)
+        mult = base * (1.0 + gradient * min(points / threshold, 1.0))
     if offered:
         return mult * uplift
     return mult * full_price
@@ -540,6 +545,9 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 if not when < lifetime:   # the hazard lifetime ended first: no further purchase
                     pending = INF
                     continue
+                # the waiting time to the next purchase at rate 1, drawn first: its logarithm then runs while
+                # the processor works out the order (it depends on neither)
+                gap = exponential(k, interpurchase, count)
                 cell, at_cell, v, u = gamma_cell(k, order_step, count, np.intp(s))   # the order value (:func:`order_value`)
                 variate = width[at_cell] * v + left[at_cell]
                 if u >= squeeze[at_cell]:
@@ -605,7 +613,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     winback_at = when + delay
                 mult = _multiplier(boost, strength, points, threshold, offered, uplifts[s, depth_at],
                                    dip * habituation[min(discounted, worn)])
-                pending = exponential(k, interpurchase, count) / (own_rate * mult) + when
+                pending = gap / (own_rate * mult) + when
                 if count > 0 and uniform(k, dropout, count) < min(1.0, np.float64(chance[i]) * drop):
                     lifetime = when
                     pending = INF
