@@ -102,6 +102,7 @@ def lives(customers, state, order_values, economics, accounts, log):
         first = count
         # an existing customer (count > 0 already) may have its next purchase beyond its end: none then
         while count == 0 or when < stop:
+            gap = exponential(k, interpurchase, count)   # first: its logarithm runs while the order is worked out
             cell, index, v, u = gamma_cell(k, order_step, count, np.intp(s))   # the order value (:func:`order_value`)
             variate = width[index] * v + left[index]
             if u >= squeeze[index]:
@@ -123,7 +124,7 @@ def lives(customers, state, order_values, economics, accounts, log):
             if logging:
                 log_time[offsets[i] + count] = when
                 log_value[offsets[i] + count] = value
-            following = exponential(k, interpurchase, count) / own_rate + when
+            following = gap / own_rate + when
             leaving = following >= stop
             if count > 0 and uniform(k, dropout, count) < chance:
                 death[i] = when
