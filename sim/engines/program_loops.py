@@ -326,11 +326,16 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     # charge booked at every month end of every member cost a fifth of a points program's loop
     whole_months = np.zeros((tiers + 1, months + 1), dtype=np.int64)   # as differences: +1 at a run's first, -1 after
 
-    # A member's charges, as closures over the sums: numba inlines them and, unlike a function handed the
-    # arrays, counts no reference to them (atomically, once per member and month charged).
-    def charge_month(month, years, factor, benefit_cost):
-        """``years`` of membership in ``month``, discounted by ``factor``, on the month: the member cost and,
-        with tier benefits, the tier's ``benefit_cost``. Returns their total."""
+    # A member's factors and charges, as closures over the arrays: numba inlines them and, unlike a function
+    # handed the arrays, counts no reference to them (atomically, once per member and month charged).
+    def factors(row, tier):
+        """A customer's membership and tier factor of the purchase rate, goal-gradient strength and dropout
+        multiplier at ``tier``: from its ``row`` of the members' arrays, a non-member's (``row`` -1) otherwise."""
+        return (base[row, tier], gradient[row, tier], drop_factor[row, tier]) if row >= 0 else NEUTRAL
+
+    def charge_month(month, years, factor, tier):
+        """``years`` of membership at ``tier`` in ``month``, discounted by ``factor``, on the month: the member
+        cost and, with tier benefits, the tier's benefit cost. Returns their total."""
         total = 0.0
         if member_cost > 0:
             amount = years * member_cost
@@ -338,27 +343,27 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             sums[3, month] -= factor * amount
             total += amount
         if benefits:
-            amount = years * benefit_cost
+            amount = years * benefit[tier]
             sums[13, month] += amount
             sums[3, month] -= factor * amount
             total += amount
         return total
 
-    def charge(month, years, factor, benefit_cost, born_factor, group, up):
-        """``years`` of one member's membership in ``month``, discounted by ``factor``: on the month
+    def charge(month, years, factor, tier, born_factor, group, up):
+        """``years`` of one member's membership at ``tier`` in ``month``, discounted by ``factor``: on the month
         (``charge_month``) and as its cohort's program cost."""
-        total = charge_month(month, years, factor, benefit_cost)
+        total = charge_month(month, years, factor, tier)
         cohort_sums[5, group] += factor / born_factor * total
         if up >= 0:
             cohort_sums[3, up] -= factor / born_factor * total
 
-    def count_whole(first, stop, tier, benefit_cost, born_factor, group, up):
+    def count_whole(first, stop, tier, born_factor, group, up):
         """Whole months ``first`` to ``stop`` (excluded) of one member's membership at ``tier``: counted in
         ``whole_months`` (charged at the end of the call), and their cohort's program cost booked
         (``charged``: the sums of ``charge``'s ``years`` x ``factor`` of whole months), as ``charge`` books it."""
         whole_months[tier, first] += 1
         whole_months[tier, stop] -= 1
-        share = (charged[stop] - charged[first]) * (member_cost + benefit_cost) / born_factor
+        share = (charged[stop] - charged[first]) * (member_cost + (benefit[tier] if benefits else 0.0)) / born_factor
         cohort_sums[5, group] += share
         if up >= 0:
             cohort_sums[3, up] -= share
@@ -378,11 +383,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 stop = month + 1
             else:
                 begin, finish = max(spell_start, start), min(lifetime, end)
-                charge(month, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)), 0.0,
-                       born_factor, group, up)
+                charge(month, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)), 0, born_factor,
+                       group, up)
             month += 1
         if first >= 0:
-            count_whole(first, stop, 0, 0.0, born_factor, group, up)
+            count_whole(first, stop, 0, born_factor, group, up)
 
     row = -1   # the customer's row in the members' arrays (by tier, ring)
     for i in range(len(key)):
@@ -410,7 +415,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     for slot in range(1, 12):
                         rings[row, slot] = ring_at[i]
                         spend_12m += np.float64(ring_at[i])
-            boost, strength, drop = (base[row, tier], gradient[row, tier], drop_factor[row, tier]) if is_member else NEUTRAL
+            boost, strength, drop = factors(row if is_member else -1, tier)
             change = np.searchsorted(change_time, born)   # the calendar's next change (those at arrival first)
             discounted = 0
             mult = 1.0
@@ -435,7 +440,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             first_end[i] = INF
         else:
             tier = np.intp(tier_of[i])
-            boost, strength, drop = (base[row, tier], gradient[row, tier], drop_factor[row, tier]) if is_member else NEUTRAL
+            boost, strength, drop = factors(row if is_member else -1, tier)
             spend_12m = spend_of[i]
             count = made[i]
             points = balance[i]
@@ -498,7 +503,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         else:   # this month's membership, discounted at its middle
                             begin, finish = max(spell_start, start), min(lifetime, end)
                             charge(closing, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)),
-                                   benefit[tier] if benefits else 0.0, born_factor, group, up)
+                                   tier, born_factor, group, up)
                     closing += 1
                     if tiers > 0:   # the highest tier the trailing 12 months reach, until the next month end
                         reached = 0
@@ -510,12 +515,11 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                         rings[row, leaving] = 0.0
                         if reached != tier:
                             if first >= 0:   # the whole months so far, at the tier they had
-                                count_whole(first, stop, tier, benefit[tier] if benefits else 0.0, born_factor,
-                                            group, up)
+                                count_whole(first, stop, tier, born_factor, group, up)
                                 first = -1
                             old_drop = drop
                             tier = reached
-                            boost, strength, drop = base[row, tier], gradient[row, tier], drop_factor[row, tier]
+                            boost, strength, drop = factors(row, tier)
                             if pending < INF and count > 0:
                                 index = _offer(offered, depth_at, offer_until > end, coupon_at)
                                 new = _multiplier(boost, strength, points, threshold, index >= 0,
@@ -527,7 +531,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                                 lifetime = end + (lifetime - end) * (old_drop / drop)
                             break
                 if first >= 0:
-                    count_whole(first, stop, tier, benefit[tier] if benefits else 0.0, born_factor, group, up)
+                    count_whole(first, stop, tier, born_factor, group, up)
                 continue
             if pending == INF and not revivable and closing >= months and lifetime < INF and not deadline < horizon:
                 finished = True   # gone for good: no round changes anything any more
@@ -651,7 +655,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                             elif charging and is_member:   # the closed spell's part of this month
                                 begin = max(spell_start, month / 12.0)
                                 charge(month, max(0.0, lifetime - begin), math.exp(-delta * ((begin + lifetime) / 2.0)),
-                                       benefit[tier] if benefits else 0.0, born_factor, group, up)
+                                       tier, born_factor, group, up)
                         # the closed spell's discounted alive years (CLV's learning part)
                         cohort_sums[7, group] += _alive_years(spell_start, lifetime, born, delta, horizon)
                         # the closed spell's referrals end at its dropout or where this interval starts
@@ -713,7 +717,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         for m in range(months):
             held += whole_months[level, m]
             if held > 0:
-                charge_month(m, held * span[m], whole[m], benefit[level] if benefits else 0.0)
+                charge_month(m, held * span[m], whole[m], level)
 
 
 @numba.njit(**OPTIONS)
