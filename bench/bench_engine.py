@@ -203,12 +203,12 @@ def main() -> None:
         + [("levers", n) for n in args.lever_sizes]
     measured = interleaved(args.repeat, plan)
     naive = measured[0] if args.naive_size else None
+    best_naive = min(naive, key=lambda run: run["wall_s"]) if naive else None
     print(f"{'engine':6} {'customers':>11} {'wall s':>8} {'cpu s':>7} {'sim s':>7} {'customers/s':>12} "
           f"{'events/s':>11} {'purchases/s':>12} {'peak MiB':>9} {'B/customer':>10} {'x naive':>8}")
     for runs in measured:
         r = min(runs, key=lambda run: run["wall_s"])   # the best of the runs
-        ratio = f"{r['customers_per_s'] / min(naive, key=lambda run: run['wall_s'])['customers_per_s']:>8.1f}" \
-            if naive else ""
+        ratio = f"{r['customers_per_s'] / best_naive['customers_per_s']:>8.1f}" if naive else ""
         print(f"{r['kind']:6} {r['customers']:>11,.0f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} {r['simulate_s']:>7.2f} "
               f"{r['customers_per_s']:>12,.0f} {r['events_per_s']:>11,.0f} {r['purchases_per_s']:>12,.0f} "
               f"{r['peak_rss_bytes'] / 2**20:>9,.0f} {r['bytes_per_customer']:>10,.0f} {ratio}")
