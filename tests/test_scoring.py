@@ -259,3 +259,51 @@ def test_kth_largest_is_partitions(customers: int) -> None:
     for values in cases:
         for k in (1, 2, customers // 100, customers // 5, customers // 2, customers - 1, customers):
             assert scoring._kth_largest(values, k) == np.partition(values, customers - k)[customers - k]
+
+
+def observed_parts(gen: np.random.Generator, sizes: list[int], t: float, *, keyed: bool,
+                   scored_some: bool) -> list[scoring.Observed]:
+    """Parts of a population as a round at ``t`` reads them: purchases made (0 for some: a customer whose first
+    purchase is pending), first and last purchase times (the last garbage where none was made), repeat spend,
+    keys; with ``scored_some`` a random subset of each part is scored, else all of it."""
+    parts = []
+    for size in sizes:
+        segment, repeats, recency, age, spend = histories(gen, size, 2)
+        made = (repeats + (gen.random(size) < 0.95)).astype(np.uint64)
+        first = t - age
+        last = np.where(made > 0, first + recency, np.nan)
+        who = np.flatnonzero(gen.random(size) < 0.7) if scored_some else None
+        parts.append(scoring.Observed(segment, made, first, last, np.where(made > 1, spend, 0.0),
+                                      gen.choice(2**40, size, replace=False).astype(np.uint64) if keyed else None,
+                                      who))
+    return parts
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("scored_some", [False, True], ids=["all scored", "some scored"])
+def test_selection_of_parts_is_that_of_their_histories(target: str, scored_some: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """select_observed reads parts where they lie (the first pass in pieces across part boundaries, in threads
+    or not) and chooses, part by part, the customers select_targets chooses of the parts' histories gathered:
+    the exact top share of everybody's scores, ties by key, or by position without keys."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(scoring, "PARALLEL_FROM", 1_000)
+    gen = np.random.default_rng(31)
+    t, laws = 3.0, [BGNBD, PARETO]
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        for sizes in ([9_000, 3, 0, 14_000, 2_500], [30_001], [1, 2]):
+            for keyed in (True, False):
+                parts = observed_parts(gen, sizes, t, keyed=keyed, scored_some=scored_some)
+                history = [np.concatenate(column) for column in
+                           zip(*(part.history(np.arange(part.size), t) for part in parts), strict=True)]
+                keys = np.concatenate([part.keys[part.positions(np.arange(part.size))] for part in parts]) if keyed else None
+                starts = np.cumsum([0] + [part.size for part in parts])
+                for share in (0.0, 0.01, 0.2, 0.7, 1.0):
+                    expected = assert_same_choice(laws, history, target=target, share=share, keys=keys)
+                    for pool in (None, threads):
+                        picked = scoring.select_observed(laws, parts, t, target=target, share=share, threads=pool)
+                        assert len(picked) == len(parts)
+                        for part, mine, start, end in zip(parts, picked, starts[:-1], starts[1:], strict=True):
+                            np.testing.assert_array_equal(
+                                mine, part.positions(expected[(expected >= start) & (expected < end)] - start))

@@ -607,7 +607,7 @@ class Engine:
         t, offer = target_round.time, target_round.offer
         yield env.timeout(t - env.now)
         self.advance_to(t)
-        from sim.model.scoring import select_targets
+        from sim.model.scoring import Observed, select_observed
 
         pop = self.pop
         month = self._month_of(t)
@@ -618,13 +618,9 @@ class Engine:
         scored = np.flatnonzero(pop.view("acquired_at") <= t)   # every customer acquired so far
         if not scored.size:
             return
-        made = pop.purchases[scored]
-        repeats = np.maximum(made - 1, 0)
-        arrival = pop.first_purchase[scored] if "first_purchase" in pop.columns else pop.acquired_at[scored]
-        recency = np.where(made > 0, pop.last_purchase[scored] - arrival, 0.0)
-        chosen = scored[select_targets(self.laws, pop.segment[scored], repeats, recency, t - arrival,
-                                       pop.repeat_spend[scored], target=offer.target, share=offer.share,
-                                       keys=pop.key[scored])]
+        first = pop.first_purchase if "first_purchase" in pop.columns else pop.acquired_at
+        observed = Observed(pop.segment, pop.purchases, first, pop.last_purchase, pop.repeat_spend, pop.key, scored)
+        chosen, = select_observed(self.laws, [observed], t, target=offer.target, share=offer.share)
         count = chosen.size
         if not count:
             return

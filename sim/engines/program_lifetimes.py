@@ -536,41 +536,27 @@ class ProgramLifetimes(Lifetimes):
         at 0, those arriving then, who have just bought) scored from its observable history, the message
         cost of the chosen booked, the offer to those alive, their pending purchases moved (time change; their
         deadlines follow from the coupon when they resume). The first pass of the ranking runs in ``threads``."""
-        from sim.model.scoring import select_targets
+        from sim.model.scoring import Observed, select_observed
 
         t, offer = target_round.time, target_round.offer
         parts = self.population
         scored = [_scored(part["arrival"], t) for part in parts]
-        starts = np.cumsum([0] + [len(part["key"]) if isinstance(indices, slice) else indices.size
-                                  for part, indices in zip(parts, scored, strict=True)])
-        if not starts[-1]:
+        observed = [Observed(part["segment"], part["made"], opening_of(part, "first_purchase"), part["resume"]["last"],
+                             part["resume"]["repeat_spend"], part["key"], None if isinstance(who, slice) else who)
+                    for part, who in zip(parts, scored, strict=True)]
+        picked = select_observed(self.laws, observed, t, target=offer.target, share=offer.share, threads=threads)
+        count = sum(ids.size for ids in picked)
+        if not count:
             return
 
-        def gather(name: str, resume: bool = False, rows: list | None = None) -> np.ndarray:
-            """A column of the scored customers (of ``rows`` in each part), part after part."""
-            return np.concatenate([opening_of(part["resume"] if resume else part, name)[indices]
-                                   for part, indices in zip(parts, rows or scored, strict=True)])
+        def gather(name: str) -> np.ndarray:
+            """A column of the chosen customers, part after part."""
+            return np.concatenate([part[name][ids] for part, ids in zip(parts, picked, strict=True)])
 
-        # the history the firm observes, one column at a time (the round's memory is a few columns)
-        made = gather("made").astype(np.int64)
-        first = gather("first_purchase")
-        recency = np.where(made > 0, gather("last", resume=True) - first, 0.0)
-        np.subtract(t, first, out=first)   # the age
-        np.maximum(made - 1, 0, out=made)  # repeat purchases
-        chosen = select_targets(self.laws, gather("segment"), made, recency, first, gather("repeat_spend", resume=True),
-                                target=offer.target, share=offer.share, keys=gather("key"), threads=threads)
-        del made, first, recency
-        if not chosen.size:
-            return
-        # the chosen, part by part (``chosen`` is sorted)
-        cuts = np.searchsorted(chosen, starts)
-        picked = [chosen[a:b] - start if isinstance(indices, slice) else indices[chosen[a:b] - start]
-                  for indices, a, b, start in zip(scored, cuts[:-1], cuts[1:], starts[:-1], strict=True)]
         if offer.message_cost:
             month = int(months_of(np.array([t]), self.month_start)[0])
-            self.ledger.record_cost("message_cost", month, gather("cohort", rows=picked), np.full(chosen.size, t),
-                                    gather("arrival", rows=picked), np.full(chosen.size, offer.message_cost),
-                                    parent=gather("parent_cohort", rows=picked))
+            self.ledger.record_cost("message_cost", month, gather("cohort"), np.full(count, t), gather("arrival"),
+                                    np.full(count, offer.message_cost), parent=gather("parent_cohort"))
         depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
         valid = offer.valid_days / DAYS_PER_YEAR
         offers = []   # the parts' offers in the threads (each part's customers are its own)
@@ -581,7 +567,7 @@ class ProgramLifetimes(Lifetimes):
                                              self.rules, self.calendar, self._state(part), ids, t, depth_at, valid))
         for offer_given in offers:
             offer_given.result()
-        self.events += chosen.size
+        self.events += count
 
     def _customers(self, group: dict) -> tuple:
         """The customers' columns as :func:`~sim.engines.program_loops.program_lives` reads them."""

@@ -76,13 +76,36 @@ def _bound_pass(table, precision, at_risk, slack, segment, x, t_x, T, spend, who
     for i in range(lower.size):
         j = i if who is None else who[i]
         low, high = _customer_bounds(table[segment[j]], precision, at_risk, x[j], t_x[j], T[j], spend[j])
-        low, high = low - slack * abs(low), high + slack * abs(high)
-        if mode == FRESH:
-            lower[i], upper[i] = -math.inf, math.inf
-        if low > lower[i]:
-            lower[i] = low
-        if high < upper[i]:
-            upper[i] = high
+        _keep(lower, upper, i, low, high, slack, mode)
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _keep(lower, upper, i, low, high, slack, mode):
+    """Bounds ``low``, ``high`` widened by the relative ``slack`` into ``lower[i]``, ``upper[i]``, replacing
+    (``mode`` :data:`FRESH`) or intersecting (:data:`SHARPEN`) those held; NaN bounds are taken as infinite."""
+    low, high = low - slack * abs(low), high + slack * abs(high)
+    if mode == FRESH:
+        lower[i], upper[i] = -math.inf, math.inf
+    if low > lower[i]:
+        lower[i] = low
+    if high < upper[i]:
+        upper[i] = high
+
+
+@numba.njit(**OPTIONS)
+def rough_observed_pass(table, at_risk, slack, t, segment, made, first, last, spend, who, lower, upper):
+    """:func:`rough_pass` of the customers ``who[i]`` (``i`` if ``who`` is None) from what a round at ``t``
+    reads of them where they are (:class:`sim.model.scoring.Observed`): purchases ``made`` so far (the first
+    included), the times of the ``first`` and ``last`` purchases (the last read only after a purchase), repeat
+    ``spend``. Their repeats, recency and age are those of :meth:`~sim.model.scoring.Observed.history`, to the
+    bit, so the bounds are :func:`rough_pass`'s of the gathered history; nothing is gathered."""
+    for i in range(lower.size):
+        j = i if who is None else who[i]
+        purchases = np.int64(made[j])
+        repeats = purchases - 1 if purchases > 1 else np.int64(0)
+        recency = last[j] - first[j] if purchases > 0 else 0.0
+        low, high = _customer_bounds(table[segment[j]], ROUGH, at_risk, repeats, recency, t - first[j], spend[j])
+        _keep(lower, upper, i, low, high, slack, FRESH)
 
 
 @numba.njit(**OPTIONS)

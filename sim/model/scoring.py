@@ -16,12 +16,16 @@ distinct history. The k-th highest bounds that settle it are found from an evenl
 statistics and a partition of the values near them only. The selection is the one exact scores of
 everybody would give: the bounds decide only with a slack of :data:`BOUND_SLACK` against rounding, so
 whether the C library's ``log`` and ``exp`` in the compiled bounds agree with numpy's to the last bit
-does not matter.
+does not matter. The engines' rounds call :func:`select_observed`, the same selection reading the
+population where it lies (:class:`Observed`: purchases made, first and last purchase times, as the engines
+hold them): the rough bounds of everybody come from the parts' columns, in threads, and only the customers
+they leave undecided have their history gathered.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numba
@@ -37,6 +41,7 @@ from sim.model.score_bounds import (
     beta_parameters,
     cheap_pass,
     gamma_parameters,
+    rough_observed_pass,
     rough_pass,
     segment_table,
     tight_pass,
@@ -56,6 +61,8 @@ BRACKET_SPREAD = 5.0
 DISTINCT_FROM = 1024
 #: Customers from which the first pass runs in two halves at once when given threads (below: one call).
 PARALLEL_FROM = 50_000
+#: Pieces of as many customers each that :func:`select_observed` cuts the first pass into, given threads.
+PIECES = 4
 
 
 def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
@@ -90,6 +97,123 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
                   for cut in (slice(0, half), slice(half, None))]
         for half_done in halves:
             half_done.result()
+    return _narrowed(laws, target, places, undecided, lower, upper,
+                     lambda positions: tuple(column[positions] for column in history),
+                     None if keys is None else lambda positions: keys[positions], len(segment))
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a targeted-offer round reads of one part of the population, where it lies (nothing gathered):
+    each customer's ``segment``, purchases ``made`` so far (the first included), times of its ``first`` and
+    ``last`` purchases (``last`` is read only where ``made`` > 0), repeat ``spend`` (list value of the repeat
+    orders) and ``keys`` (None: ties go by position); ``who``: the positions of the customers scored, in
+    ascending order (None: all)."""
+
+    segment: np.ndarray
+    made: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    spend: np.ndarray
+    keys: np.ndarray | None = None
+    who: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        """How many customers are scored."""
+        return len(self.made) if self.who is None else self.who.size
+
+    def positions(self, scored: np.ndarray) -> np.ndarray:
+        """The positions in the part of the scored customers number ``scored``."""
+        return scored if self.who is None else self.who[scored]
+
+    def history(self, scored: np.ndarray, t: float) -> tuple[np.ndarray, ...]:
+        """The observable history at ``t`` of the scored customers number ``scored``, as :func:`select_targets`
+        reads it: segment, repeat purchases, recency (0 without a repeat purchase), age, repeat spend."""
+        at = self.positions(scored)
+        made, first = self.made[at].astype(np.int64), self.first[at]
+        recency = np.where(made > 0, self.last[at] - first, 0.0)
+        return self.segment[at], np.maximum(made - 1, 0), recency, t - first, self.spend[at]
+
+
+def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *, target: str, share: float,
+                    threads: Executor | None = None) -> list[np.ndarray]:
+    """:func:`select_targets` of the customers of ``parts`` scored at ``t`` (taken part after part; ``keys``
+    break ties if the parts have them), reading each part where it lies: the first pass, over everybody,
+    computes each part's bounds from its columns (:func:`~sim.model.score_bounds.rough_observed_pass`, in
+    ``threads`` if given, a part or half a part at a time), and only the customers it leaves undecided have
+    their history gathered. Returns the positions of the chosen in each part, ascending: the choice
+    :func:`select_targets` makes of the parts' histories gathered (:meth:`Observed.history`)."""
+    if target == "at_risk":   # the past-valuable only: their positions become the parts' scored customers
+        parts = [Observed(part.segment, part.made, part.first, part.last, part.spend, part.keys, part.positions(mine))
+                 for part, mine in zip(parts, _eligible_observed(target, parts), strict=True)]
+    starts = np.cumsum([0] + [part.size for part in parts])
+    total = int(starts[-1])
+    places = round(share * total)
+    if places == 0 or places >= total:
+        return _per_part(parts, starts, np.arange(places))
+    table, at_risk = segment_table(laws), target == "at_risk"
+    lower, upper = np.empty(total), np.empty(total)
+    # (part, its scored customers from, to): with threads, the population cut in pieces of as many customers
+    # (parts are cut by the work of their lives, not by count), a part's pieces within it
+    cuts = [] if threads is None or total < 2 * PARALLEL_FROM else [total * k // PIECES for k in range(1, PIECES)]
+    pieces = []
+    for part, start in zip(parts, starts[:-1], strict=True):
+        within = [0] + [cut - start for cut in cuts if 0 < cut - start < part.size] + [part.size]
+        pieces += [(part, start, a, b) for a, b in zip(within[:-1], within[1:], strict=True) if b > a]
+
+    def bounds(part: Observed, start: int, a: int, b: int) -> None:
+        who = part.who[a:b] if part.who is not None else None if (a, b) == (0, len(part.made)) else np.arange(a, b)
+        rough_observed_pass(table, at_risk, BOUND_SLACK, t, part.segment, part.made, part.first, part.last,
+                            part.spend, who, lower[start + a:start + b], upper[start + a:start + b])
+
+    if threads is None:
+        for piece in pieces:
+            bounds(*piece)
+    else:
+        for done in [threads.submit(bounds, *piece) for piece in pieces]:
+            done.result()
+
+    def gathered(scored: np.ndarray, column=None) -> tuple[np.ndarray, ...] | np.ndarray:
+        """The history (or ``column``: keys) of the scored customers number ``scored`` (ascending), part by part."""
+        cuts = np.searchsorted(scored, starts)
+        mine = [(part, scored[a:b] - start) for part, a, b, start in zip(parts, cuts[:-1], cuts[1:], starts[:-1],
+                                                                       strict=True)]
+        if column is not None:
+            return np.concatenate([part.keys[part.positions(chosen)] for part, chosen in mine])
+        histories = [part.history(chosen, t) for part, chosen in mine]
+        return tuple(np.concatenate(columns) for columns in zip(*histories, strict=True))
+
+    keyed = all(part.keys is not None for part in parts)
+    chosen = _narrowed(laws, target, places, np.arange(total), lower, upper, gathered,
+                       (lambda scored: gathered(scored, "keys")) if keyed else None, total)
+    return _per_part(parts, starts, chosen)
+
+
+def _per_part(parts: list[Observed], starts: np.ndarray, chosen: np.ndarray) -> list[np.ndarray]:
+    """The customers number ``chosen`` (ascending) of ``parts`` taken in order: their positions, part by part."""
+    cuts = np.searchsorted(chosen, starts)
+    return [part.positions(chosen[a:b] - start)
+            for part, a, b, start in zip(parts, cuts[:-1], cuts[1:], starts[:-1], strict=True)]
+
+
+def _eligible_observed(target: str, parts: list[Observed]) -> list[np.ndarray]:
+    """:func:`_eligible` of the scored customers of each part: which of them (their numbers) have a score."""
+    made = [part.made[part.positions(np.arange(part.size))] for part in parts]
+    spend = [part.spend[part.positions(np.arange(part.size))] for part in parts]
+    eligible = _eligible(target, np.concatenate(made).astype(np.int64) - 1, np.concatenate(spend))
+    starts = np.cumsum([0] + [part.size for part in parts])
+    cuts = np.searchsorted(eligible, starts)
+    return [eligible[a:b] - start for a, b, start in zip(cuts[:-1], cuts[1:], starts[:-1], strict=True)]
+
+
+def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.ndarray, lower: np.ndarray,
+              upper: np.ndarray, history_of, keys_of, size: int) -> np.ndarray:
+    """The ``places`` customers with the highest scores among ``undecided`` (ascending positions), whose rough
+    bounds are ``lower`` and ``upper``: the cheap and the tight bounds of those still undecided, then exact
+    scores; ``history_of(positions)`` gives their history, ``keys_of(positions)`` their keys (None: ties go
+    by position). Returns the chosen positions, ascending, out of ``size``."""
+    table, at_risk = segment_table(laws), target == "at_risk"
     chosen = []
     for sharper in (cheap_pass, tight_pass, None):
         sure, maybe = _split(lower, upper, _kth_largest(lower, places), _kth_largest(upper, places + 1))
@@ -98,14 +222,14 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
         undecided, lower, upper = undecided[maybe], lower[maybe], upper[maybe]
         if places == 0 or places >= undecided.size or sharper is None:
             break
-        sharper(table, at_risk, BOUND_SLACK, *history, undecided, lower, upper, SHARPEN)
+        sharper(table, at_risk, BOUND_SLACK, *history_of(undecided), None, lower, upper, SHARPEN)
     if 0 < places < undecided.size:
-        exact = _distinct_scores(laws, [column[undecided] for column in history], target)
-        tie_break = undecided if keys is None else keys[undecided]
+        exact = _distinct_scores(laws, list(history_of(undecided)), target)
+        tie_break = undecided if keys_of is None else keys_of(undecided)
         undecided = undecided[np.lexsort((tie_break, -exact))[:places]]
     if places:
         chosen.append(undecided)
-    picked = np.zeros(len(segment), dtype=bool)      # (in order without sorting them)
+    picked = np.zeros(size, dtype=bool)      # (in order without sorting them)
     for part in chosen:
         picked[part] = True
     return np.flatnonzero(picked)
