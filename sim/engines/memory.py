@@ -23,9 +23,10 @@ PEAK_BYTES_PER_CUSTOMER_WITH_PROGRAM = 420
 #: Peak bytes per customer of the compiled program engine with targeted-offer rounds, which holds every
 #: customer's columns and state to resume from (:data:`sim.engines.program_lifetimes.RESUME`; the rate
 #: factors by tier and the 12-month ring of members only) at once, and the ranking's temporaries at a round.
-#: Measured with every lever on (bench/bench_engine.py --lever-sizes 250000 1000000): 327 bytes more per
-#: customer from 0.32M to 1.27M customers with 60% of them members, 381 from 0.34M to 1.36M with all.
-PEAK_BYTES_PER_CUSTOMER_WITH_ROUNDS = 390
+#: Measured with every lever on (bench/bench_engine.py --lever-sizes 250000 1000000): 269 bytes more per
+#: customer from 0.32M to 1.27M customers with 60% of them members, 327 from 0.34M to 1.36M with all (the
+#: ranking reads the population where it lies: 327 and 381 when it gathered each round's history).
+PEAK_BYTES_PER_CUSTOMER_WITH_ROUNDS = 340
 #: Peak bytes per purchase of the transaction log (its parts, the sorted table, the Parquet file's
 #: conversion): measured 115 without a program and 132 with one, as above.
 TRANSACTION_BYTES_PER_PURCHASE = 135

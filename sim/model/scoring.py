@@ -163,9 +163,11 @@ def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *,
         pieces += [(part, start, a, b) for a, b in zip(within[:-1], within[1:], strict=True) if b > a]
 
     def bounds(part: Observed, start: int, a: int, b: int) -> None:
-        who = part.who[a:b] if part.who is not None else None if (a, b) == (0, len(part.made)) else np.arange(a, b)
-        rough_observed_pass(table, at_risk, BOUND_SLACK, t, part.segment, part.made, part.first, part.last,
-                            part.spend, who, lower[start + a:start + b], upper[start + a:start + b])
+        columns = (part.segment, part.made, part.first, part.last, part.spend)
+        if part.who is None:   # (a piece of a part scored whole: its columns' piece, no indirection)
+            columns = tuple(column[a:b] for column in columns)
+        rough_observed_pass(table, at_risk, BOUND_SLACK, t, *columns, None if part.who is None else part.who[a:b],
+                            lower[start + a:start + b], upper[start + a:start + b])
 
     if threads is None:
         for piece in pieces:
