@@ -140,9 +140,9 @@ def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *,
                     threads: Executor | None = None) -> list[np.ndarray]:
     """:func:`select_targets` of the customers of ``parts`` scored at ``t`` (taken part after part; ``keys``
     break ties if the parts have them), reading each part where it lies: the first pass, over everybody,
-    computes each part's bounds from its columns (:func:`~sim.model.score_bounds.rough_observed_pass`, in
-    ``threads`` if given, a part or half a part at a time), and only the customers it leaves undecided have
-    their history gathered. Returns the positions of the chosen in each part, ascending: the choice
+    computes each part's bounds from its columns (:func:`~sim.model.score_bounds.rough_observed_pass`; given
+    ``threads``, in :data:`PIECES` pieces of as many customers, from :data:`PARALLEL_FROM` customers on), and
+    only the customers it leaves undecided have their history gathered. Returns the positions of the chosen in each part, ascending: the choice
     :func:`select_targets` makes of the parts' histories gathered (:meth:`Observed.history`)."""
     if target == "at_risk":   # the past-valuable only: their positions become the parts' scored customers
         parts = [Observed(part.segment, part.made, part.first, part.last, part.spend, part.keys, part.positions(mine))
@@ -176,27 +176,30 @@ def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *,
         for done in [threads.submit(bounds, *piece) for piece in pieces]:
             done.result()
 
-    def gathered(scored: np.ndarray, column=None) -> tuple[np.ndarray, ...] | np.ndarray:
-        """The history (or ``column``: keys) of the scored customers number ``scored`` (ascending), part by part."""
-        cuts = np.searchsorted(scored, starts)
-        mine = [(part, scored[a:b] - start) for part, a, b, start in zip(parts, cuts[:-1], cuts[1:], starts[:-1],
-                                                                       strict=True)]
-        if column is not None:
-            return np.concatenate([part.keys[part.positions(chosen)] for part, chosen in mine])
-        histories = [part.history(chosen, t) for part, chosen in mine]
+    def history_of(scored: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The history of the scored customers number ``scored`` (ascending), gathered part by part."""
+        histories = [part.history(mine, t) for part, mine in zip(parts, _per_part(parts, starts, scored, False),
+                                                                  strict=True)]
         return tuple(np.concatenate(columns) for columns in zip(*histories, strict=True))
 
+    def keys_of(scored: np.ndarray) -> np.ndarray:
+        """The keys of the scored customers number ``scored`` (ascending), part by part."""
+        return np.concatenate([part.keys[at] for part, at in zip(parts, _per_part(parts, starts, scored), strict=True)])
+
     keyed = all(part.keys is not None for part in parts)
-    chosen = _narrowed(laws, target, places, np.arange(total), lower, upper, gathered,
-                       (lambda scored: gathered(scored, "keys")) if keyed else None, total)
+    chosen = _narrowed(laws, target, places, np.arange(total), lower, upper, history_of, keys_of if keyed else None,
+                       total)
     return _per_part(parts, starts, chosen)
 
 
-def _per_part(parts: list[Observed], starts: np.ndarray, chosen: np.ndarray) -> list[np.ndarray]:
-    """The customers number ``chosen`` (ascending) of ``parts`` taken in order: their positions, part by part."""
-    cuts = np.searchsorted(chosen, starts)
-    return [part.positions(chosen[a:b] - start)
-            for part, a, b, start in zip(parts, cuts[:-1], cuts[1:], starts[:-1], strict=True)]
+def _per_part(parts: list[Observed], starts: np.ndarray, scored: np.ndarray, positions: bool = True
+              ) -> list[np.ndarray]:
+    """The scored customers number ``scored`` (ascending; ``starts``: where each part's begin) of ``parts``
+    taken in order, part by part: their positions in the part, or with ``positions`` False their numbers
+    among its scored customers."""
+    cuts = np.searchsorted(scored, starts)
+    mine = [scored[a:b] - start for a, b, start in zip(cuts[:-1], cuts[1:], starts[:-1], strict=True)]
+    return [part.positions(numbers) for part, numbers in zip(parts, mine, strict=True)] if positions else mine
 
 
 def _eligible_observed(target: str, parts: list[Observed]) -> list[np.ndarray]:
@@ -204,9 +207,7 @@ def _eligible_observed(target: str, parts: list[Observed]) -> list[np.ndarray]:
     made = [part.made[part.positions(np.arange(part.size))] for part in parts]
     spend = [part.spend[part.positions(np.arange(part.size))] for part in parts]
     eligible = _eligible(target, np.concatenate(made).astype(np.int64) - 1, np.concatenate(spend))
-    starts = np.cumsum([0] + [part.size for part in parts])
-    cuts = np.searchsorted(eligible, starts)
-    return [eligible[a:b] - start for a, b, start in zip(cuts[:-1], cuts[1:], starts[:-1], strict=True)]
+    return _per_part(parts, np.cumsum([0] + [part.size for part in parts]), eligible, False)
 
 
 def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.ndarray, lower: np.ndarray,
