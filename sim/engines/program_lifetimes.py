@@ -328,14 +328,13 @@ class ProgramLifetimes(Lifetimes):
         drop_factor = np.ones((joined.size, tiers))
         rate, spend, segment = group["rate"][joined], group["spend_mean"][joined], group["segment"][joined]
         redeeming = redeemer[joined]
-        for level in range(tiers):
-            tier = np.full(joined.size, level, dtype=np.int8)
-            inputs = program.inputs(tier, rate, spend, segment) if program.uses_value_curves else None
-            base[:, level] = program.member_rate(yes, tier, rate, spend, segment, inputs)
+        by_tier = program.inputs_by_tier(rate, spend, segment) if program.uses_value_curves else [None] * tiers
+        for tier, inputs in enumerate(by_tier):   # (one tier for all: the same numbers as an array of it)
+            base[:, tier] = program.member_rate(yes, tier, rate, spend, segment, inputs)
             if program.has_goal_gradient:
                 strength = program.goal_gradient(tier, rate, spend, segment, inputs)
-                gradient[:, level] = np.where(redeeming, strength, 0.0)
-            drop_factor[:, level] = program.member_dropout(yes, tier, rate, spend, segment, inputs)
+                gradient[:, tier] = np.where(redeeming, strength, 0.0)
+            drop_factor[:, tier] = program.member_dropout(yes, tier, rate, spend, segment, inputs)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor)
         hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier at its tier
         hazard[joined] *= drop_factor[np.arange(joined.size), tier_at[joined]]

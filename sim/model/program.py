@@ -98,6 +98,7 @@ class Program:
         self.laws = laws
 
     # -- responses to the value offered (sim.model.response; docs/levers.md, section 3) ----------------
+    # (``tier``: each customer's, or one for all of them, which gives the same numbers as an array of it)
     def weight(self, rate: np.ndarray, segment: np.ndarray) -> np.ndarray:
         """Who reacts: each customer's reaction weight from its latent rate relative to its segment's."""
         mean = self.mean_rate[segment]
@@ -105,7 +106,7 @@ class Program:
             relative = np.where(mean > 0, np.asarray(rate, dtype=np.float64) / mean, 1.0)
         return response_model.reaction_weight(relative, self.response.heavy_buyer_damping)
 
-    def value(self, tier: np.ndarray, annual_spend: np.ndarray) -> np.ndarray:
+    def value(self, tier: np.ndarray | int, annual_spend: np.ndarray) -> np.ndarray:
         """The program value V of members holding ``tier`` who spend ``annual_spend`` a year (0 without points)."""
         points = self.points
         if points is None or points.earn_per_currency == 0:
@@ -114,14 +115,22 @@ class Program:
                                             points.reward_value, points.reward_threshold,
                                             self.response.reward_reach_years)
 
-    def inputs(self, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+    def inputs(self, tier: np.ndarray | int, rate: np.ndarray, spend_mean: np.ndarray,
                segment: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What the value curves read of each customer: its yearly spend, reaction weight and program value
         (computed once and handed to :meth:`member_rate` and :meth:`goal_gradient`)."""
         annual_spend = np.asarray(rate, dtype=np.float64) * spend_mean
         return annual_spend, self.weight(rate, segment), self.value(tier, annual_spend)
 
-    def member_rate(self, member: np.ndarray, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+    def inputs_by_tier(self, rate: np.ndarray, spend_mean: np.ndarray, segment: np.ndarray) -> list[tuple]:
+        """:meth:`inputs` of the same customers at each tier (index 0: none), their yearly spend and reaction
+        weight computed once: only the program value depends on the tier."""
+        first = self.inputs(0, rate, spend_mean, segment)
+        annual_spend, weight = first[0], first[1]
+        return [first] + [(annual_spend, weight, self.value(tier, annual_spend))
+                          for tier in range(1, len(self.tier_min) + 1)]
+
+    def member_rate(self, member: np.ndarray, tier: np.ndarray | int, rate: np.ndarray, spend_mean: np.ndarray,
                     segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray:
         """The purchase-rate factor of membership and tier (1 for non-members)."""
         response = self.response
@@ -141,7 +150,7 @@ class Program:
                 response.tier_max_lift, response.half_benefit_rate), fixed)
         return np.where(member, factor, 1.0)
 
-    def member_dropout(self, member: np.ndarray, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+    def member_dropout(self, member: np.ndarray, tier: np.ndarray | int, rate: np.ndarray, spend_mean: np.ndarray,
                        segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray:
         """The dropout multiplier of membership and tier (1 for non-members), in (0, 1] on the value curves."""
         response = self.response
@@ -169,7 +178,7 @@ class Program:
         gradient = self.response.goal_gradient
         return bool(gradient) if gradient is not None else self.response.goal_gradient_max > 0
 
-    def goal_gradient(self, tier: np.ndarray, rate: np.ndarray, spend_mean: np.ndarray,
+    def goal_gradient(self, tier: np.ndarray | int, rate: np.ndarray, spend_mean: np.ndarray,
                       segment: np.ndarray, inputs: tuple | None = None) -> np.ndarray | float:
         """The goal-gradient strength g of redeeming members: rate x (1 + g x progress)."""
         response = self.response
