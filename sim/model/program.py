@@ -145,9 +145,12 @@ class Program:
             factor = np.full(np.shape(member), 1.0 + response.member_frequency_lift)
         if len(self.tier_min):
             fixed = self.tier_rate[tier]
-            factor = factor * np.where(np.isnan(fixed), response_model.tier_rate_factor(
-                response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
-                response.tier_max_lift, response.half_benefit_rate), fixed)
+            if np.ndim(fixed) == 0 and not np.isnan(fixed):   # one tier, with a fixed lift: no curve to read
+                factor = factor * fixed
+            else:
+                factor = factor * np.where(np.isnan(fixed), response_model.tier_rate_factor(
+                    response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
+                    response.tier_max_lift, response.half_benefit_rate), fixed)
         return np.where(member, factor, 1.0)
 
     def member_dropout(self, member: np.ndarray, tier: np.ndarray | int, rate: np.ndarray, spend_mean: np.ndarray,
@@ -165,9 +168,12 @@ class Program:
             factor = np.full(np.shape(member), response.member_dropout_multiplier)
         if len(self.tier_min):
             fixed = self.tier_dropout[tier]
-            factor = factor * np.where(np.isnan(fixed), response_model.tier_dropout_factor(
-                response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
-                response.tier_max_retention, response.half_benefit_rate), fixed)
+            if np.ndim(fixed) == 0 and not np.isnan(fixed):   # one tier, with a fixed multiplier: no curve to read
+                factor = factor * fixed
+            else:
+                factor = factor * np.where(np.isnan(fixed), response_model.tier_dropout_factor(
+                    response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
+                    response.tier_max_retention, response.half_benefit_rate), fixed)
         return np.where(member, factor, 1.0)
 
     @property
