@@ -291,6 +291,7 @@ def test_selection_of_parts_is_that_of_their_histories(target: str, scored_some:
     monkeypatch.setattr(scoring, "PARALLEL_FROM", 1_000)
     gen = np.random.default_rng(31)
     t, laws = 3.0, [BGNBD, PARETO]
+    assert scoring.select_observed(laws, [], t, target=target, share=0.2) == []   # no part: nobody acquired yet
     with ThreadPoolExecutor(max_workers=2) as threads:
         for sizes in ([9_000, 3, 0, 14_000, 2_500], [30_001], [1, 2]):
             for keyed in (True, False):

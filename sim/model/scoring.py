@@ -144,6 +144,8 @@ def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *,
     ``threads``, in :data:`PIECES` pieces of as many customers, from :data:`PARALLEL_FROM` customers on), and
     only the customers it leaves undecided have their history gathered. Returns the positions of the chosen in each part, ascending: the choice
     :func:`select_targets` makes of the parts' histories gathered (:meth:`Observed.history`)."""
+    if not parts:   # nobody acquired yet
+        return []
     if target == "at_risk":   # the past-valuable only: their positions become the parts' scored customers
         parts = [Observed(part.segment, part.made, part.first, part.last, part.spend, part.keys, part.positions(mine))
                  for part, mine in zip(parts, _eligible_observed(target, parts), strict=True)]
