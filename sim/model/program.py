@@ -144,13 +144,8 @@ class Program:
         else:
             factor = np.full(np.shape(member), 1.0 + response.member_frequency_lift)
         if len(self.tier_min):
-            fixed = self.tier_rate[tier]
-            if np.ndim(fixed) == 0 and not np.isnan(fixed):   # one tier, with a fixed lift: no curve to read
-                factor = factor * fixed
-            else:
-                factor = factor * np.where(np.isnan(fixed), response_model.tier_rate_factor(
-                    response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
-                    response.tier_max_lift, response.half_benefit_rate), fixed)
+            factor = factor * self._tier_effect(self.tier_rate, response_model.tier_rate_factor,
+                                                response.tier_max_lift, tier, annual_spend, weight)
         return np.where(member, factor, 1.0)
 
     def member_dropout(self, member: np.ndarray, tier: np.ndarray | int, rate: np.ndarray, spend_mean: np.ndarray,
@@ -167,14 +162,20 @@ class Program:
         else:
             factor = np.full(np.shape(member), response.member_dropout_multiplier)
         if len(self.tier_min):
-            fixed = self.tier_dropout[tier]
-            if np.ndim(fixed) == 0 and not np.isnan(fixed):   # one tier, with a fixed multiplier: no curve to read
-                factor = factor * fixed
-            else:
-                factor = factor * np.where(np.isnan(fixed), response_model.tier_dropout_factor(
-                    response_model.tier_value(self.tier_benefit[tier], annual_spend), weight,
-                    response.tier_max_retention, response.half_benefit_rate), fixed)
+            factor = factor * self._tier_effect(self.tier_dropout, response_model.tier_dropout_factor,
+                                                response.tier_max_retention, tier, annual_spend, weight)
         return np.where(member, factor, 1.0)
+
+    def _tier_effect(self, fixed_by_tier: np.ndarray, curve, limit: float, tier: np.ndarray | int,
+                     annual_spend: np.ndarray, weight: np.ndarray) -> np.ndarray | float:
+        """A tier's factor (rate or dropout): its fixed value from ``fixed_by_tier``, or where that is NaN,
+        ``curve`` of the value of its benefits up to ``limit``. One tier for all with a fixed value reads no
+        curve (the same numbers: the fixed value times each customer's other factors)."""
+        fixed = fixed_by_tier[tier]
+        if np.ndim(fixed) == 0 and not np.isnan(fixed):
+            return fixed
+        return np.where(np.isnan(fixed), curve(response_model.tier_value(self.tier_benefit[tier], annual_spend),
+                                               weight, limit, self.response.half_benefit_rate), fixed)
 
     @property
     def has_goal_gradient(self) -> bool:
