@@ -372,10 +372,19 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         """One alive spell's membership, from ``spell_start`` to ``lifetime`` (cut at the horizon), charged
         month by month as the month ends would charge it (a program without tiers, whose month ends change
         nothing else): its whole months counted and booked in one run (``count_whole``), its first and last
-        months by their alive parts (``charge``)."""
+        months by their alive parts (``charge``). Only its first and last months are looked at: those between
+        lie wholly inside the spell (a spell of years cost a twentieth of a points program's loop month by
+        month)."""
         first, stop = -1, -1
         month = month_of(spell_start, month_start)
-        while month < months and lifetime > edge[month]:
+        if not (month < months and lifetime > edge[month]):
+            return
+        after = months   # the first month the spell does not reach (its start at or after ``lifetime``)
+        if lifetime < edge[months]:
+            after = month_of(lifetime, month_start)
+            if lifetime > edge[after]:
+                after += 1
+        while month < after:
             start, end = edge[month], edge[month + 1]
             if spell_start <= start and lifetime >= end:
                 if first < 0:
@@ -386,6 +395,10 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                 charge(month, max(0.0, finish - begin), math.exp(-delta * ((begin + finish) / 2.0)), 0, born_factor,
                        group, up)
             month += 1
+            if month < after - 1:   # the months before the last one start after the spell's start (month_of)
+                if first < 0:       # and end before its end: whole
+                    first = month
+                month = stop = after - 1
         if first >= 0:
             count_whole(first, stop, 0, born_factor, group, up)
 
