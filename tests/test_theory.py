@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from functools import cache
 from pathlib import Path
 
@@ -188,11 +189,13 @@ def _bgnbd_posterior(x: int, t_x: float, T: float, t: float, r: float, alpha: fl
     return p_alive / total, _quad(future, 0, 1, points) / total, ref + math.log(total)
 
 
+#: a + b < 1: the 2F1 of a customer without a repeat purchase can be negative (its lower parameter is)
+SMALL_BETA = {"r": 1.5, "alpha": 2.0, "a": 0.3, "b": 0.4}
 CASES = [(0, 0.0, 30.0), (1, 5.0, 38.0), (4, 30.0, 35.0), (12, 2.0, 39.0), (40, 20.0, 52.0), (40, 52.0, 52.0)]
 LARGE = [(5000, 99.9, 100.0), (2000, 95.0, 100.0), (300, 50.0, 100.0)]
 
 
-@pytest.mark.parametrize("params", [BGNBD, {"r": 1.2, "alpha": 2.0, "a": 1.0, "b": 3.0}])
+@pytest.mark.parametrize("params", [BGNBD, {"r": 1.2, "alpha": 2.0, "a": 1.0, "b": 3.0}, SMALL_BETA])
 @pytest.mark.parametrize(("x", "t_x", "T"), CASES + LARGE)
 def test_bgnbd_conditional_by_quadrature(params: dict, x: int, t_x: float, T: float) -> None:
     alive, future, log_lik = _bgnbd_posterior(x, t_x, T, 26.0, **params)
@@ -204,12 +207,69 @@ def test_bgnbd_conditional_by_quadrature(params: dict, x: int, t_x: float, T: fl
     assert theory.bgnbd_log_likelihood(x, t_x, T, **params) == pytest.approx(log_lik, abs=1e-8)
 
 
+@pytest.mark.parametrize(("a", "b"), [(0.03305, 0.1273), (0.5, 0.5), (0.2, 0.8 + 3e-6), (0.9, 0.1 - 3e-6), (0.3, 0.4)])
+def test_bgnbd_without_repeats_when_the_dropout_beta_is_u_shaped(a: float, b: float) -> None:
+    """A dropout Beta with a + b at or below 1, as a fit can give (most customers never drop, a few at
+    once): a customer without a repeat purchase at age T expects E_p[(1 - ((alpha+T)/(alpha+T+p t))^r) / p]
+    in the next t, here by QUADPACK's integration against the Beta's algebraic end-point weights, not
+    the 2F1 (negative below a + b = 1, where its logarithm gave NaN; its lower parameter is 0 at 1)."""
+    r, alpha, t = 2.087, 0.03533, 0.5
+
+    def by_quadrature(T: float) -> float:
+        def future(p: float) -> float:
+            return -math.expm1(r * math.log1p(-p * t / (alpha + T + p * t))) / p if p > 0 else r * t / (alpha + T)
+
+        value = integrate.quad(future, 0, 1, weight="alg", wvar=(a - 1, b - 1), epsabs=0.0, epsrel=1e-12)[0]
+        return value / math.exp(betaln(a, b))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for T in (0.0, 0.6145, 3.0):
+            got = theory.bgnbd_conditional_expected_purchases(t, 0, 0.0, T, r, alpha, a, b)
+            assert got == pytest.approx(by_quadrature(T), rel=1e-9)
+        assert theory.bgnbd_expected_repeat_purchases(t, r, alpha, a, b) == pytest.approx(by_quadrature(0.0), rel=1e-9)
+        mixed = theory.bgnbd_conditional_expected_purchases(t, np.array([0, 2, 0]), np.array([0.0, 0.3, 0.0]),
+                                                            np.array([0.6145, 0.6145, 3.0]), r, alpha, a, b)
+        assert mixed[0] == pytest.approx(by_quadrature(0.6145), rel=1e-9)
+        assert mixed[2] == pytest.approx(by_quadrature(3.0), rel=1e-9)
+        assert mixed[1] == theory.bgnbd_conditional_expected_purchases(t, 2, 0.3, 0.6145, r, alpha, a, b)
+
+
 PARETO_CASES = [  # alpha < beta, alpha > beta and alpha == beta take different 2F1 branches
     PARETO,
     {"r": 0.7, "alpha": 0.5, "s": 2.5, "beta": 40.0},
     {"r": 2.0, "alpha": 40.0, "s": 0.3, "beta": 0.5},
     {"r": 1.0, "alpha": 5.0, "s": 1.5, "beta": 5.0},
 ]
+
+
+#: Customers who bought just before T: P(dead) is small, and its complement near 1
+RECENT = [(15, 2.38000150860567, 2.380015105133684), (3, 10.0, 10.001), (40, 52.0 - 1e-4, 52.0), (2, 1.0, 30.0)]
+
+
+@pytest.mark.parametrize("params", [*PARETO_CASES, {"r": 1.0, "alpha": 1 / 6, "s": 100.0, "beta": 200.0}])
+@pytest.mark.parametrize(("x", "t_x", "T"), RECENT)
+def test_probability_dead_keeps_its_precision_when_small(params: dict, x: int, t_x: float, T: float) -> None:
+    """P(dead) = 1 - P(alive) to a relative 1e-9 even where it is 1e-6 or less (the at_risk score): Pareto/NBD's
+    dead-to-alive odds s int_{t_x}^T ((alpha+y)/(alpha+T))^-(r+x) ((beta+y)/(beta+T))^-s / (beta+y) dy by
+    quadrature; BG/NBD's odds a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x) (eq. (5) of [FHL05a])."""
+    r, alpha, s, beta = params.values()
+
+    def ratio(y: float) -> float:
+        return math.exp(-(r + x) * math.log((alpha + y) / (alpha + T)) - s * math.log((beta + y) / (beta + T))) / (beta + y)
+
+    odds = s * _quad(ratio, t_x, T)
+    got = theory.paretonbd_probability_dead(x, t_x, T, **params)
+    # (with s = 100 the 2F1 has an upper parameter of 101 at z near 0.95, which scipy gives to about 1e-10: a
+    # difference of two of them over a span of 0.001 keeps 1e-8)
+    assert got == pytest.approx(odds / (1.0 + odds), rel=1e-9 if s < 100 else 1e-7)
+    assert got + theory.paretonbd_probability_alive(x, t_x, T, **params) == pytest.approx(1.0, abs=1e-12)
+    a, b = 0.8, 2.4
+    odds = a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    got = theory.bgnbd_probability_dead(x, t_x, T, r, alpha, a, b)
+    assert got == pytest.approx(odds / (1.0 + odds), rel=1e-12)
+    assert got + theory.bgnbd_probability_alive(x, t_x, T, r, alpha, a, b) == pytest.approx(1.0, abs=1e-12)
+    assert theory.bgnbd_probability_dead(0, 0.0, T, r, alpha, a, b) == 0.0
 
 
 @pytest.mark.parametrize("params", PARETO_CASES)

@@ -376,13 +376,13 @@ def _scores(laws: list[SegmentLaws], segment: np.ndarray, x: np.ndarray, t_x: np
         if law.dropout is not None:
             a, b = beta_parameters(law.dropout)
             if target == "at_risk":
-                score[chosen] = 1.0 - theory.bgnbd_probability_alive(cx, ct_x, cT, r, alpha, a, b)
+                score[chosen] = theory.bgnbd_probability_dead(cx, ct_x, cT, r, alpha, a, b)
                 continue
             purchases = theory.bgnbd_conditional_expected_purchases(SCORING_WINDOW, cx, ct_x, cT, r, alpha, a, b)
         else:
             s, beta = gamma_parameters(law.hazard)
             if target == "at_risk":
-                score[chosen] = 1.0 - theory.paretonbd_probability_alive(cx, ct_x, cT, r, alpha, s, beta)
+                score[chosen] = theory.paretonbd_probability_dead(cx, ct_x, cT, r, alpha, s, beta)
                 continue
             purchases = theory.paretonbd_conditional_expected_purchases(SCORING_WINDOW, cx, ct_x, cT, r, alpha,
                                                                         s, beta)

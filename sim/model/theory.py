@@ -47,6 +47,7 @@ ArrayLike = npt.ArrayLike
 Floats = npt.NDArray[np.float64]
 FloatOrArray = float | Floats
 _A_STEP = 1e-5  # half-width of the interpolation bracket around the removable singularity a == 1
+_LN2 = float(np.log(2.0))
 
 
 def _arr(v: ArrayLike) -> Floats:
@@ -70,6 +71,13 @@ def _expm1_ratio(u: Floats, k: Floats) -> Floats:
     with np.errstate(invalid="ignore"):
         ratio = -np.expm1(-safe_k * u) / safe_k
     return np.where(k == 0, u, ratio)
+
+
+def _log1mexp(u: Floats) -> Floats:
+    """ln(1 - e^u) for u <= 0 (-inf at 0), precise near 0 too (Maechler 2012): ln(-expm1(u)) above -ln 2,
+    where 1 - e^u would cancel, log1p(-e^u) below."""
+    with np.errstate(divide="ignore"):
+        return np.where(u > -_LN2, np.log(-np.expm1(np.minimum(u, 0.0))), np.log1p(-np.exp(u)))
 
 
 def _around_a_one(f: Callable[[float], Floats], a: float) -> Floats:
@@ -107,6 +115,16 @@ def bgnbd_probability_alive(
     return _out(expit(-_bgnbd_log_odds_dead(x, t_x, T, r, alpha, a, b)))
 
 
+def bgnbd_probability_dead(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, r: float, alpha: float, a: float, b: float
+) -> FloatOrArray:
+    """P(customer dropped out by T | x, t_x, T) under BG/NBD: 1 - :func:`bgnbd_probability_alive`, as the
+    logistic of the log-odds of "dead", so that a small probability keeps its relative precision (one minus
+    a P(alive) near 1 keeps only the digits P(alive) lacks). 0 when ``x == 0``."""
+    _positive(r=r, alpha=alpha, a=a, b=b)
+    return _out(expit(_bgnbd_log_odds_dead(x, t_x, T, r, alpha, a, b)))
+
+
 def _bgnbd_bracket(
     t: ArrayLike, x: ArrayLike, T: ArrayLike, r: float, alpha: float, a: float, b: float
 ) -> Floats:
@@ -115,12 +133,34 @@ def _bgnbd_bracket(
     Euler's transformation 2F1(A,B;C;z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z) turns the 2F1 with
     large parameters (divergent like (1-z)^(a-1-r-x) as z -> 1) into
     (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), whose upper parameters do not grow with x.
+
+    That 2F1 is positive but where a + b + x - 1 < 0 (no repeat purchase yet, a + b < 1: the original
+    2F1's lower parameter is negative and the series can sum to a negative value, while the bracket stays
+    positive). There the bracket is 1 - (1-z)^(a-1) F >= 1, taken directly (no cancellation to avoid), not
+    through the logarithm of F. a + b + x - 1 == 0 (a + b == 1, no repeat purchase) is a removable
+    singularity, bridged as a == 1 is: linear interpolation in b across it, for those within _A_STEP of it.
     """
     t, x, T = np.broadcast_arrays(_arr(t), _arr(x), _arr(T))
+    near = np.abs(a + b + x - 1.0) < _A_STEP
+    if not near.any() or 1.0 - a - _A_STEP <= 0.0:
+        return _bgnbd_bracket_at(t, x, T, r, alpha, a, b)
+    out = np.array(_bgnbd_bracket_at(t, np.where(near, 1.0, x), T, r, alpha, a, b), dtype=np.float64)
+    lo, hi = (_bgnbd_bracket_at(t[near], x[near], T[near], r, alpha, a, 1.0 - a + step)   # (x == 0 for them all)
+              for step in (-_A_STEP, _A_STEP))
+    out[near] = lo + (a + b - 1.0 + _A_STEP) / (2 * _A_STEP) * (hi - lo)
+    return out
+
+
+def _bgnbd_bracket_at(t: Floats, x: Floats, T: Floats, r: float, alpha: float, a: float, b: float) -> Floats:
+    """:func:`_bgnbd_bracket` of arrays of one shape, away from a + b + x - 1 == 0."""
     z = t / (alpha + T + t)
     c = a + b + x - 1
-    log_term = (a - 1) * np.log1p(-z) + np.log(_distinct_hyp2f1(a + b - 1 - r, a - 1, c, z))
-    return c / (a - 1) * -np.expm1(log_term)
+    hyp = _distinct_hyp2f1(a + b - 1 - r, a - 1, c, z)
+    positive = hyp > 0
+    log_term = (a - 1) * np.log1p(-z) + np.log(np.where(positive, hyp, 1.0))
+    with np.errstate(over="ignore", invalid="ignore"):   # (1-z)^(a-1) F of the others: unused
+        direct = 1.0 - np.exp((a - 1) * np.log1p(-z)) * hyp
+    return c / (a - 1) * np.where(positive, -np.expm1(log_term), direct)
 
 
 def _distinct_hyp2f1(a: float, b: float, c: Floats, z: Floats) -> Floats:
@@ -204,8 +244,9 @@ def paretonbd_expected_repeat_purchases(
 
 def _paretonbd_log_parts(
     x: ArrayLike, t_x: ArrayLike, T: ArrayLike, r: float, alpha: float, s: float, beta: float
-) -> tuple[Floats, Floats, Floats]:
-    """(ln Gamma(r+x) alpha^r beta^s / Gamma(r), ln of the alive-at-T term, ln of the whole bracket).
+) -> tuple[Floats, Floats, Floats, Floats]:
+    """(ln Gamma(r+x) alpha^r beta^s / Gamma(r), ln of the alive-at-T term, ln of the whole bracket, ln of
+    its dead-before-T term).
 
     The likelihood is ``A1 [(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0]`` ([FH05]), with
     ``s/(r+s+x) A0 = s int_{t_x}^T (alpha+y)^-(r+x) (beta+y)^-(s+1) dy = s/(r+s+x) [G(t_x) - G(T)]``
@@ -219,17 +260,21 @@ def _paretonbd_log_parts(
     upper = r + x if alpha >= beta else np.full_like(x, s + 1.0)
     hi, diff = max(alpha, beta), abs(alpha - beta)
 
-    def log_g(y: Floats) -> Floats:
+    def log_h(y: Floats) -> Floats:
         z = diff / (hi + y)
-        log_h = np.log(hyp2f1(1.0, upper, rsx + 1.0, z)) + (0.0 if alpha >= beta else np.log1p(-z))
-        return -(r + x) * np.log(alpha + y) - s * np.log(beta + y) + log_h
+        return np.log(hyp2f1(1.0, upper, rsx + 1.0, z)) + (0.0 if alpha >= beta else np.log1p(-z))
 
     log_a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     log_alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-    lg_tx, lg_T = log_g(t_x), log_g(T)
+    h_tx = log_h(t_x)
+    lg_tx = -(r + x) * np.log(alpha + t_x) - s * np.log(beta + t_x) + h_tx
+    # ln G(T) - ln G(t_x) from the differences of its terms, not of two large logarithms: a customer who
+    # bought just before T has a small P(dead) that keeps its relative precision
+    span = T - t_x
+    fall = -(r + x) * np.log1p(span / (alpha + t_x)) - s * np.log1p(span / (beta + t_x)) + (log_h(T) - h_tx)
     with np.errstate(divide="ignore"):  # t_x == T: the dead-before-T term is exactly 0
-        log_dead = np.log(s / rsx) + lg_tx + np.log1p(-np.exp(np.minimum(lg_T - lg_tx, 0.0)))
-    return log_a1, log_alive, np.logaddexp(log_alive, log_dead)
+        log_dead = np.log(s / rsx) + lg_tx + _log1mexp(np.minimum(fall, 0.0))
+    return log_a1, log_alive, np.logaddexp(log_alive, log_dead), log_dead
 
 
 def paretonbd_log_likelihood(
@@ -241,7 +286,7 @@ def paretonbd_log_likelihood(
     at r=0.553, alpha=10.578, s=0.606, beta=11.669 sums to -9595.0.
     """
     _positive(r=r, alpha=alpha, s=s, beta=beta)
-    log_a1, _, log_bracket = _paretonbd_log_parts(x, t_x, T, r, alpha, s, beta)
+    log_a1, _, log_bracket, _ = _paretonbd_log_parts(x, t_x, T, r, alpha, s, beta)
     return _out(log_a1 + log_bracket)
 
 
@@ -254,8 +299,19 @@ def paretonbd_probability_alive(
     [(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0]``. Dimensionless, in (0, 1].
     """
     _positive(r=r, alpha=alpha, s=s, beta=beta)
-    _, log_alive, log_bracket = _paretonbd_log_parts(x, t_x, T, r, alpha, s, beta)
+    _, log_alive, log_bracket, _ = _paretonbd_log_parts(x, t_x, T, r, alpha, s, beta)
     return _out(np.exp(np.minimum(log_alive - log_bracket, 0.0)))
+
+
+def paretonbd_probability_dead(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, r: float, alpha: float, s: float, beta: float
+) -> FloatOrArray:
+    """P(customer dropped out by T | x, t_x, T) under Pareto/NBD: 1 - :func:`paretonbd_probability_alive`,
+    as the share of the likelihood due to "dropped out before T", so that a small probability keeps its
+    relative precision. 0 when ``t_x == T``."""
+    _positive(r=r, alpha=alpha, s=s, beta=beta)
+    _, _, log_bracket, log_dead = _paretonbd_log_parts(x, t_x, T, r, alpha, s, beta)
+    return _out(np.exp(np.minimum(log_dead - log_bracket, 0.0)))
 
 
 def paretonbd_conditional_expected_purchases(
