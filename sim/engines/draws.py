@@ -72,8 +72,17 @@ class Draws:
 
     @staticmethod
     def lifetime_end(keys: np.ndarray, arrival: np.ndarray, hazard: np.ndarray) -> np.ndarray:
-        """When a customer arriving at ``arrival`` drops out under ``hazard`` (inf if the hazard is 0)."""
-        return arrival + rng.exponential(keys, Purpose.LIFETIME, 0) / hazard
+        """When a customer arriving at ``arrival`` drops out under ``hazard``: inf if the hazard is 0, without
+        a draw (a segment whose dropout comes per purchase has none; each draw is keyed, so those skipped
+        move no other)."""
+        dropping = hazard > 0
+        if dropping.all():
+            return arrival + rng.exponential(keys, Purpose.LIFETIME, 0) / hazard
+        end = np.full(len(keys), np.inf)
+        at = np.flatnonzero(dropping)
+        if at.size:
+            end[at] = arrival[at] + rng.exponential(keys[at], Purpose.LIFETIME, 0) / hazard[at]
+        return end
 
     @staticmethod
     def referral_after(keys: np.ndarray, number: np.ndarray | int, t: np.ndarray, rate: np.ndarray) -> np.ndarray:
