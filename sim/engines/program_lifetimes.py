@@ -548,6 +548,14 @@ class ProgramLifetimes(Lifetimes):
         if not count:
             return
 
+        depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
+        valid = offer.valid_days / DAYS_PER_YEAR
+        # the parts' offers in the threads (each part's customers are its own) while the main thread books the
+        # messages: neither reads what the other writes
+        offers = [threads.submit(program_loops.call, program_loops.give_offers, self._customers(part), self.rules,
+                                 self.calendar, self._state(part), ids, t, depth_at, valid)
+                  for part, ids in zip(parts, picked, strict=True) if ids.size]
+
         def gather(name: str) -> np.ndarray:
             """A column of the chosen customers, part after part."""
             return np.concatenate([part[name][ids] for part, ids in zip(parts, picked, strict=True)])
@@ -556,14 +564,6 @@ class ProgramLifetimes(Lifetimes):
             month = int(months_of(np.array([t]), self.month_start)[0])
             self.ledger.record_cost("message_cost", month, gather("cohort"), np.full(count, t), gather("arrival"),
                                     np.full(count, offer.message_cost), parent=gather("parent_cohort"))
-        depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
-        valid = offer.valid_days / DAYS_PER_YEAR
-        offers = []   # the parts' offers in the threads (each part's customers are its own)
-        for part, ids in zip(parts, picked, strict=True):
-            ids = ids[part["death"][ids] > t]   # the offer reaches those alive (``ids`` ascending)
-            if ids.size:
-                offers.append(threads.submit(program_loops.call, program_loops.give_offers, self._customers(part),
-                                             self.rules, self.calendar, self._state(part), ids, t, depth_at, valid))
         for offer_given in offers:
             offer_given.result()
         self.events += count

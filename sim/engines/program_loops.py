@@ -758,16 +758,17 @@ def _give(offer_until, coupon_at, t, depth_at, valid):
 
 @numba.njit(**OPTIONS)
 def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
-    """A targeted offer at ``t`` to the customers ``ids`` (ascending) of a slice stopped before ``t``
-    (:func:`program_lives`'s arguments): a coupon of the depth at index ``depth_at`` in the calendar's depths,
-    valid ``valid`` years (a held one keeps the better terms), the pending purchase moved by the time change
-    to the new rate (the deadline follows when it resumes): as the calendar engine's round does."""
+    """A targeted offer at ``t`` to those alive of the customers ``ids`` (ascending; chosen, alive or not) of
+    a slice stopped before ``t`` (:func:`program_lives`'s arguments): a coupon of the depth at index
+    ``depth_at`` in the calendar's depths, valid ``valid`` years (a held one keeps the better terms), the
+    pending purchase moved by the time change to the new rate (the deadline follows when it resumes): as the
+    calendar engine's round does."""
     segment, member, base, gradient, drop_factor = customers[1], customers[7], customers[9], customers[10], \
         customers[12]
     threshold = program[0]
     change_open, change_depth, change_dip, uplifts, habituation = calendar[1], calendar[2], calendar[3], calendar[5], \
         calendar[6]
-    made, balance, resume = state[1], state[2], state[5]
+    death, made, balance, resume = state[0], state[1], state[2], state[5]
     pending_at, mult_at, tier_of = resume[1], resume[2], resume[4]
     change_of, discounted_of, offer_until_of, coupon_of = resume[7], resume[8], resume[10], resume[11]
     worn = len(habituation) - 1
@@ -777,6 +778,8 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
             if member[seen]:
                 row += 1
             seen += 1
+        if not death[i] > t:   # the offer reaches the alive only
+            continue
         coupon, until = _give(offer_until_of[i], np.intp(coupon_of[i]), t, depth_at, valid)
         offer_until_of[i], coupon_of[i] = until, coupon
         pending = pending_at[i]
