@@ -157,9 +157,10 @@ def _bgnbd_bracket_at(t: Floats, x: Floats, T: Floats, r: float, alpha: float, a
     c = a + b + x - 1
     hyp = _distinct_hyp2f1(a + b - 1 - r, a - 1, c, z)
     positive = hyp > 0
-    log_term = (a - 1) * np.log1p(-z) + np.log(np.where(positive, hyp, 1.0))
+    log_scale = (a - 1) * np.log1p(-z)   # ln (1-z)^(a-1)
+    log_term = log_scale + np.log(np.where(positive, hyp, 1.0))
     with np.errstate(over="ignore", invalid="ignore"):   # (1-z)^(a-1) F of the others: unused
-        direct = 1.0 - np.exp((a - 1) * np.log1p(-z)) * hyp
+        direct = 1.0 - np.exp(log_scale) * hyp
     return c / (a - 1) * np.where(positive, -np.expm1(log_term), direct)
 
 
