@@ -142,8 +142,9 @@ def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *,
     break ties if the parts have them), reading each part where it lies: the first pass, over everybody,
     computes each part's bounds from its columns (:func:`~sim.model.score_bounds.rough_observed_pass`; given
     ``threads``, in :data:`PIECES` pieces of as many customers, from :data:`PARALLEL_FROM` customers on), and
-    only the customers it leaves undecided have their history gathered. Returns the positions of the chosen in each part, ascending: the choice
-    :func:`select_targets` makes of the parts' histories gathered (:meth:`Observed.history`)."""
+    only the customers it leaves undecided have their history gathered. Returns the positions of the chosen
+    in each part, ascending: the choice :func:`select_targets` makes of the parts' histories gathered
+    (:meth:`Observed.history`)."""
     if not parts:   # nobody acquired yet
         return []
     if target == "at_risk":   # the past-valuable only: their positions become the parts' scored customers
