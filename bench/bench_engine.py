@@ -4,10 +4,14 @@ Each measurement runs in a fresh subprocess so that the figures are whole-proces
 loading, simulation, results tables) and peak memory is that process's own. On a shared machine, repeat
 (--repeat N: the plan is run N times over, in turns) and read the best wall time; the process's CPU time
 is reported beside it. "x naive" is customers/s over the naive simpy script's, best against best, and with
-repeats also turn by turn (each run against the naive run of its turn, minutes apart at most). Prints a
-table and writes bench/out/bench_engine.json (every run's figures, in the order taken).
+repeats also turn by turn (each run against the naive run of its turn, minutes apart at most). There are
+two naive scripts, one simpy process per customer each: ``naive``, the no-policy model of one BG/NBD segment
+(the plain baseline of every row), and ``naive-points``, the points scenario's own model (both segments,
+referrals, enrollment, points with the goal gradient, redemption and expiry, member costs; its agreement with
+the engine is tested in tests/test_bench_naive.py), the baseline of the points rows. Prints a table and
+writes bench/out/bench_engine.json (every run's figures, in the order taken).
 
-    .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, naive simpy at 20k,
+    .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, the naive scripts at 20k,
                                                            # the CDNOW example at 10M, a points program
                                                            # at 2M, every lever at 1M
     .venv/bin/python bench/bench_engine.py --repeat 3      # best of 3 of each, taken in turns
@@ -147,10 +151,173 @@ def child_naive(customers: int) -> dict:
             "events": purchases[0]}
 
 
+def naive_points_model(customers: int) -> dict:
+    """The points scenario's parameters as the naive points script reads them (:func:`child_naive_points`):
+    computed here by the package (the segments' laws, the enrollment curve's intercepts, the response
+    defaults), outside the script's timing, so that the script simulates the model and does not derive it."""
+    from sim.model.population import segment_laws
+    from sim.model.program import Program
+    from sim.schema import Scenario
+
+    scenario = Scenario.model_validate(scenario_dict(customers, points=True))
+    laws = segment_laws(scenario)
+    program = Program(scenario, laws)
+    policy, mix = scenario.policy, scenario.segment_mix(scenario.acquisition[0])
+    response = scenario.response
+    assert None in (response.member_frequency_lift, response.member_dropout_multiplier, response.goal_gradient) \
+        and not policy.tiers and not policy.discounts and policy.referral is None, "the script's model: value curves"
+
+    def gamma(law) -> dict:
+        return {"mean": law.mean, "shape": law.shape}
+
+    segments = [{"share": mix.get(law.name, 0.0), "rate": gamma(law.purchase_rate),
+                 "beta": None if law.dropout is None else [law.dropout.a, law.dropout.b],
+                 "hazard": None if law.hazard is None else gamma(law.hazard),
+                 "spend": {"mean": law.spend.mean, "p": law.spend.p, "q": law.spend.q,
+                           "growth": law.spend.growth_per_year},
+                 "referral": gamma(law.referral_rate), "referral_segment": law.referral_segment,
+                 "intercept": program.enrollment_intercept[index]}
+                for index, law in enumerate(laws)]
+    assert all(law.dropout is None or law.dropout.a is not None for law in laws)
+    points, costs = policy.points, policy.costs
+    return {
+        "customers": customers, "horizon": scenario.horizon_years, "segments": segments,
+        "join": {"probability": policy.enrollment.probability, "selection": policy.enrollment.self_selection},
+        "response": {name: getattr(response, name) for name in (
+            "heavy_buyer_damping", "reward_reach_years", "half_reward_rate", "member_max_lift",
+            "member_max_retention", "goal_gradient_max")},
+        "points": {name: getattr(points, name) for name in (
+            "earn_per_currency", "reward_threshold", "reward_value", "reward_cost_ratio", "redeemer_share",
+            "expiry_months_inactive")},
+        "economics": {"gross_margin": scenario.economics.gross_margin,
+                      "cost_to_serve": scenario.economics.cost_to_serve_per_order,
+                      "cac": scenario.acquisition[0].cac, "fixed_per_month": costs.fixed_per_month,
+                      "per_member_per_year": costs.per_member_per_year, "months": scenario.horizon_months},
+    }
+
+
+def child_naive_points(model: dict, seed: int = 1) -> dict:
+    """The points program's model (the benchmark's points scenario: the retail mix with its referrals,
+    enrollment with self-selection, points with the goal gradient, redemption and expiry, member and fixed
+    costs) as a throwaway script would simulate it: one simpy process per customer, plain floats, draws from
+    one numpy Generator, totals summed as it goes. ``model``: :func:`naive_points_model`. The responses are
+    the value curves of docs/levers.md (section 3), at the customer's own rate and order value."""
+    import math
+
+    import numpy as np
+    import simpy
+
+    start = time.perf_counter()
+    gen = np.random.default_rng(seed)
+    env = simpy.Environment()
+    horizon, segments, join = model["horizon"], model["segments"], model["join"]
+    response, points, economics = model["response"], model["points"], model["economics"]
+    threshold, earn = points["reward_threshold"], points["earn_per_currency"]
+    expiry = points["expiry_months_inactive"] / 12.0
+    totals = dict.fromkeys(("customers_acquired", "referred_customers", "purchases", "gross_revenue",
+                            "reward_cost", "points_earned", "points_redeemed", "points_expired", "member_cost",
+                            "members_acquired", "events"), 0.0)
+
+    def trait(law: dict) -> float:
+        return law["mean"] if law["shape"] is None else gen.gamma(law["shape"], law["mean"] / law["shape"])
+
+    def customer(segment: int, referred: bool):
+        seg = segments[segment]
+        born = env.now
+        rate, spend = trait(seg["rate"]), seg["spend"]
+        dropout_p = 0.0 if seg["beta"] is None else gen.beta(*seg["beta"])
+        hazard = 0.0 if seg["hazard"] is None else trait(seg["hazard"])
+        spend_mean = spend["mean"] * (spend["q"] - 1.0) / gen.standard_gamma(spend["q"])
+        within, growth = spend["p"], 1.0 + spend["growth"]
+        referral_rate = trait(seg["referral"])
+        mean_rate = seg["rate"]["mean"]
+        joining = join["probability"] if seg["intercept"] is None else \
+            1.0 / (1.0 + math.exp(-(seg["intercept"] + join["selection"] * math.log(rate / mean_rate))))
+        member = gen.random() < joining
+        redeemer = gen.random() < points["redeemer_share"]
+        lift, gradient, retention = 1.0, 0.0, 1.0
+        if member:   # the value offered at the customer's own pace, and how much this customer reacts to it
+            x = rate / mean_rate
+            weight = (1.0 + response["heavy_buyer_damping"]) / (1.0 + response["heavy_buyer_damping"] * x * x)
+            reach = max(0.0, 1.0 - threshold / (rate * spend_mean * earn) / response["reward_reach_years"])
+            value = earn * points["reward_value"] / threshold * reach
+            share = value / (value + response["half_reward_rate"])
+            lift = 1.0 + response["member_max_lift"] * weight * share
+            gradient = response["goal_gradient_max"] * weight * share if redeemer else 0.0
+            retention = 1.0 / (1.0 + response["member_max_retention"] * weight * share)
+        drop = min(1.0, dropout_p * retention)
+        death = born + gen.exponential(1.0 / (hazard * retention)) if hazard > 0 else math.inf
+        referral_at = born + gen.exponential(1.0 / referral_rate) if referral_rate > 0 else math.inf
+        balance, made, revenue, earned, redeemed, expired, events = 0, 0, 0.0, 0, 0, 0, 0
+        now, last, alive = born, born, True
+        purchase_at = born   # the acquisition purchase
+        while True:
+            expires = last + expiry if balance else math.inf
+            when = min(purchase_at, referral_at, death, expires) if alive else expires   # gone: points still expire
+            if when >= horizon:
+                break
+            if when > now:
+                yield env.timeout(when - now)
+            now = when
+            events += 1
+            if when == expires:
+                expired += balance
+                balance = 0
+                purchase_at = now + gen.exponential(1.0 / (rate * lift))   # the goal gradient gone: at the new rate
+            elif when == purchase_at:
+                value = spend_mean * gen.standard_gamma(within) / within * growth ** (now - born)
+                revenue += value
+                if member:
+                    if redeemer and balance >= threshold:
+                        rewards = balance // threshold
+                        balance -= rewards * threshold
+                        redeemed += rewards * threshold
+                    gained = math.floor(value * earn)
+                    balance += gained
+                    earned += gained
+                last, made = now, made + 1
+                if made > 1 and gen.random() < drop:
+                    death = now   # BG/NBD: a coin after each repeat purchase
+                else:
+                    pulled = lift * (1.0 + gradient * min(balance / threshold, 1.0))
+                    purchase_at = now + gen.exponential(1.0 / (rate * pulled))
+            elif when == referral_at:
+                env.process(customer(seg["referral_segment"], True))
+                referral_at = now + gen.exponential(1.0 / referral_rate)
+            if alive and death <= now:
+                alive = False
+        for name, amount in (("customers_acquired", 1), ("referred_customers", referred), ("purchases", made),
+                             ("members_acquired", member), ("gross_revenue", revenue), ("points_earned", earned),
+                             ("points_redeemed", redeemed), ("points_expired", expired), ("events", events)):
+            totals[name] += amount
+        if member:   # for its time alive
+            totals["member_cost"] += (min(death, horizon) - born) * economics["per_member_per_year"]
+
+    shares = [seg["share"] for seg in segments]
+    counts = [math.floor(share * model["customers"]) for share in shares]
+    counts[int(np.argmax(shares))] += model["customers"] - sum(counts)
+    for segment, count in enumerate(counts):
+        for _ in range(count):
+            env.process(customer(segment, False))
+    env.run(until=horizon)
+    totals["reward_cost"] = totals["points_redeemed"] / threshold * points["reward_value"] * points["reward_cost_ratio"]
+    totals["profit"] = (economics["gross_margin"] * totals["gross_revenue"]
+                        - economics["cost_to_serve"] * totals["purchases"] - totals["reward_cost"]
+                        - totals["member_cost"] - economics["fixed_per_month"] * economics["months"]
+                        - economics["cac"] * model["customers"])
+    return {"simulate_s": time.perf_counter() - start, "purchases": totals["purchases"],
+            "customers": totals["customers_acquired"], "events": totals.pop("events"), "totals": totals}
+
+
 def measure(kind: str, customers: int) -> dict:
+    model = ""   # the naive points script's parameters, from the package in a process of its own (untimed), so
+    # that this one's memory stays small: a child's peak memory starts from its parent's
+    if kind == "naive-points":
+        model = subprocess.run([sys.executable, __file__, "--child", "naive-model", str(customers)],
+                               capture_output=True, text=True, check=True).stdout
     start = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(customers)], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, input=model)
     wall = time.perf_counter() - start
     figures = json.loads(out.stdout)
     figures.update(kind=kind, wall_s=wall, customers_per_s=figures["customers"] / wall,
@@ -187,9 +354,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, customers = args.child[0], int(args.child[1])
+        if kind == "naive-model":
+            print(json.dumps(naive_points_model(customers)))
+            return
         child = {"fast": child_fast, "levers": lambda n: child_fast(n, levers=True),
                  "points": lambda n: child_fast(n, points=True), "naive": child_naive,
-                 "cdnow": child_cdnow}[kind]
+                 "naive-points": lambda n: child_naive_points(json.load(sys.stdin)), "cdnow": child_cdnow}[kind]
         figures = child(customers)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         figures.update(peak_rss_bytes=usage.ru_maxrss * 1024, cpu_s=usage.ru_utime + usage.ru_stime)
@@ -198,26 +368,37 @@ def main() -> None:
     # The package's bytecode, as an installed package has it: a machine that sets PYTHONDONTWRITEBYTECODE
     # would otherwise compile every module again in every child (0.04-0.06 s a process here).
     compileall.compile_dir(HERE.parent / "sim", quiet=1)
-    plan = ([("naive", args.naive_size)] if args.naive_size else []) + [("fast", n) for n in args.sizes] \
-        + [("cdnow", n) for n in args.cdnow_sizes] + [("points", n) for n in args.points_sizes] \
-        + [("levers", n) for n in args.lever_sizes]
+    naive_plan = [("naive", args.naive_size)] if args.naive_size else []
+    if args.naive_size and args.points_sizes:
+        naive_plan.append(("naive-points", args.naive_size))
+    plan = naive_plan + [("fast", n) for n in args.sizes] + [("cdnow", n) for n in args.cdnow_sizes] \
+        + [("points", n) for n in args.points_sizes] + [("levers", n) for n in args.lever_sizes]
     measured = interleaved(args.repeat, plan)
-    naive = measured[0] if args.naive_size else None
-    best_naive = min(naive, key=lambda run: run["wall_s"]) if naive else None
-    print(f"{'engine':6} {'customers':>11} {'wall s':>8} {'cpu s':>7} {'sim s':>7} {'customers/s':>12} "
+    scripts = {runs[0]["kind"]: runs for runs in measured[:len(naive_plan)]}
+    print(f"{'engine':12} {'customers':>11} {'wall s':>8} {'cpu s':>7} {'sim s':>7} {'customers/s':>12} "
           f"{'events/s':>11} {'purchases/s':>12} {'peak MiB':>9} {'B/customer':>10} {'x naive':>8}")
     for runs in measured:
         r = min(runs, key=lambda run: run["wall_s"])   # the best of the runs
+        # against the naive script of the same model where there is one (the points program), else the plain one
+        naive = scripts.get("naive-points" if r["kind"] in ("points", "naive-points") else "naive")
+        best_naive = min(naive, key=lambda run: run["wall_s"]) if naive else None
         ratio = f"{r['customers_per_s'] / best_naive['customers_per_s']:>8.1f}" if naive else ""
-        print(f"{r['kind']:6} {r['customers']:>11,.0f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} {r['simulate_s']:>7.2f} "
+        print(f"{r['kind']:12} {r['customers']:>11,.0f} {r['wall_s']:>8.2f} {r['cpu_s']:>7.2f} {r['simulate_s']:>7.2f} "
               f"{r['customers_per_s']:>12,.0f} {r['events_per_s']:>11,.0f} {r['purchases_per_s']:>12,.0f} "
               f"{r['peak_rss_bytes'] / 2**20:>9,.0f} {r['bytes_per_customer']:>10,.0f} {ratio}")
         if len(runs) > 1:
             walls = ", ".join(f"{run['wall_s']:.2f}" for run in runs)
-            print(f"{'':6} {'':>11} walls in the order taken: {walls}")
-            if naive and runs is not naive:
-                turns = ", ".join(f"{ratio:.1f}" for ratio in times_naive(runs, naive))
-                print(f"{'':6} {'':>11} x naive turn by turn: {turns}")
+            print(f"{'':12} {'':>11} walls in the order taken: {walls}")
+        for name, script in scripts.items():
+            if runs is script or (r["kind"] != "points" and script is not naive):
+                continue
+            best = min(script, key=lambda run: run["wall_s"])["customers_per_s"]
+            turns = ", ".join(f"{ratio:.1f}" for ratio in times_naive(runs, script))
+            print(f"{'':12} {'':>11} x {name}: {r['customers_per_s'] / best:.1f} best against best; "
+                  f"turn by turn {turns}")
+        if r["kind"] == "naive-points":   # the same model: its totals against the engine's, per customer acquired
+            print(f"{'':12} {'':>11} purchases per customer acquired {r['purchases'] / r['customers']:.3f} "
+                  f"(tests/test_bench_naive.py checks it simulates the engine's model)")
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     (out / "bench_engine.json").write_text(json.dumps([run for runs in measured for run in runs], indent=2) + "\n")
