@@ -275,12 +275,15 @@ class ProgramLifetimes(Lifetimes):
         return ledger
 
     def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray],
-               opening: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+               opening: dict[str, np.ndarray] | None = None, member: np.ndarray | None = None,
+               by_tier: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Customers from the queue into ``columns``, as the calendar engine adds them: membership and
         redeemers drawn, the hazard and dropout chance under the membership's multiplier, the rate factors
         of membership and the goal gradient (from the columns' float32 traits, as the calendar engine holds
         them). ``opening``: the existing customers' state at the start (:meth:`_enter_base`), else new
-        customers."""
+        customers. ``member`` and ``by_tier``: their membership (:meth:`_members`), already booked, and the
+        rows for the members' factors (:data:`BY_TIER`), as :meth:`_join` gives them to enter slices in
+        threads; else drawn, booked and allocated here."""
         n = len(newcomers["key"])
         group = {name: column[:n] for name, column in columns.items()}
         for name in ARRIVAL_COLUMNS[:-1]:
@@ -290,14 +293,14 @@ class ProgramLifetimes(Lifetimes):
             assert np.array_equal(newcomers["start"], newcomers["arrival"]) and not newcomers["history"].any()
             for name in OPENING:
                 group.pop(name, None)
-        program, keys, segments = self.program, newcomers["key"], newcomers["segment"]
-        raw_rate, raw_spend = newcomers["rate"], newcomers["spend_mean"]
+        program, keys = self.program, newcomers["key"]
+        raw_spend = newcomers["spend_mean"]
+        if member is None:
+            member = self._members(newcomers, opening)
+            if opening is None:
+                self._book_members(newcomers["arrival"], member)
+        group["member"][:] = member
         member = group["member"]
-        joining = rng.uniform(keys, Purpose.ENROLLMENT, 0)
-        counts = np.bincount(segments, minlength=len(self.laws))
-        for segment in np.flatnonzero(counts):   # (a slice of one segment needs no mask)
-            at = slice(None) if counts[segment] == n else segments == segment
-            member[at] = joining[at] < program.join_probability(int(segment), raw_rate[at])
         redeemer = group["redeemer"]
         if program.points is not None:
             redeemer[:] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
@@ -306,8 +309,6 @@ class ProgramLifetimes(Lifetimes):
         tier_at = np.zeros(n, dtype=np.int8)
         if opening is not None:   # a points balance means a member of the program already running; tiers from the trailing year
             balance = opening["points_balance"]
-            if program.points is not None and balance is not None:
-                member |= balance > 0
             points_at = (np.zeros(n, dtype=np.int64) if program.points is None or balance is None
                          else (balance * member).astype(np.int64))
             ring_at = np.zeros(n, dtype=np.float32)
@@ -324,8 +325,10 @@ class ProgramLifetimes(Lifetimes):
             group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
                                          * program.referral_factor(member, raw_spend)).astype(np.float32)
         tiers = len(program.tier_min) + 1   # the members' factors by tier, in the customers' order
-        base, gradient = np.ones((joined.size, tiers)), np.zeros((joined.size, tiers))
-        drop_factor = np.ones((joined.size, tiers))
+        if by_tier is None:
+            by_tier = {name: np.empty((joined.size, tiers)) for name in BY_TIER}
+        base, gradient, drop_factor = (by_tier[name] for name in BY_TIER)
+        assert base.shape == (joined.size, tiers), (base.shape, joined.size)
         rate, spend, segment = group["rate"][joined], group["spend_mean"][joined], group["segment"][joined]
         redeeming = redeemer[joined]
         by_tier = program.inputs_by_tier(rate, spend, segment) if program.uses_value_curves else [None] * tiers
@@ -334,6 +337,8 @@ class ProgramLifetimes(Lifetimes):
             if program.has_goal_gradient:
                 strength = program.goal_gradient(tier, rate, spend, segment, inputs)
                 gradient[:, tier] = np.where(redeeming, strength, 0.0)
+            else:
+                gradient[:, tier] = 0.0
             drop_factor[:, tier] = program.member_dropout(yes, tier, rate, spend, segment, inputs)
         group.update(base=base, gradient=gradient, drop_factor=drop_factor)
         hazard = newcomers["hazard"].astype(np.float64)   # times the membership's multiplier at its tier
@@ -343,12 +348,30 @@ class ProgramLifetimes(Lifetimes):
             group["death"][~opening["alive"]] = -np.inf   # gone before the start
         group["arrival_discount"][:] = self.ledger.discount(group["arrival"])
         group["hazard"][:] = newcomers["hazard"]
-        if opening is None:
-            joined = months_of(np.ascontiguousarray(group["arrival"][member]), self.month_start)
-            self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
-        else:
+        if opening is not None:
             self.points_change[0] += float(group["points_at"].sum())
         return group
+
+    def _members(self, newcomers: dict[str, np.ndarray], opening: dict[str, np.ndarray] | None = None
+                 ) -> np.ndarray:
+        """Which of ``newcomers`` are members: the enrollment draw against the join probability of their
+        segment and purchase rate; an existing customer (``opening``) holding points is one already."""
+        program, keys, segments, raw_rate = self.program, newcomers["key"], newcomers["segment"], newcomers["rate"]
+        n = len(keys)
+        member = np.empty(n, dtype=np.bool_)
+        joining = rng.uniform(keys, Purpose.ENROLLMENT, 0)
+        counts = np.bincount(segments, minlength=len(self.laws))
+        for segment in np.flatnonzero(counts):   # (a slice of one segment needs no mask)
+            at = slice(None) if counts[segment] == n else segments == segment
+            member[at] = joining[at] < program.join_probability(int(segment), raw_rate[at])
+        if opening is not None and program.points is not None and opening["points_balance"] is not None:
+            member |= opening["points_balance"] > 0
+        return member
+
+    def _book_members(self, arrival: np.ndarray, member: np.ndarray) -> None:
+        """New members on the ledger, by the month of their arrival."""
+        joined = months_of(np.ascontiguousarray(arrival[member]), self.month_start)
+        self.ledger.record_member_arrivals(np.bincount(joined, minlength=self.months).astype(np.int64))
 
     def _existing(self) -> dict[str, np.ndarray]:
         """The existing customers are simulated apart, first (:meth:`_enter_base`): nothing waits in the queue."""
@@ -409,7 +432,7 @@ class ProgramLifetimes(Lifetimes):
         with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
             if self.base:
                 self._enter_base()
-            self._join()
+            self._join(threads)
             self._compact()
             for target_round in rounds:
                 self._advance(target_round.time, threads, arrivals=target_round.time == 0)
@@ -462,23 +485,47 @@ class ProgramLifetimes(Lifetimes):
             parts.append(part)
         return parts
 
-    def _join(self) -> list:
+    def _join(self, threads=None) -> list:
         """Everyone waiting in the queue (acquisition batches, referred customers) joins the population, as
-        one group: one set of columns filled slice by slice."""
+        one group: one set of columns filled slice by slice. The slices are taken from the queue and their
+        membership drawn and booked here, in order; given ``threads``, each is entered there
+        (:meth:`_enter`) while the next is taken (each writes only its own customers' columns and its
+        members' rows)."""
         total = sum(item.count - item.taken if isinstance(item, _Batch) else len(item["key"]) for item in self.queue)
         if not total:
             return []
-        columns, pieces, at = self._fresh_columns(total, new=True), [], 0
+        columns, at = self._fresh_columns(total, new=True), 0
+        tiers = len(self.program.tier_min) + 1
+        # the members' rows, in order: as many as customers, those past the last member never written (so
+        # never in memory)
+        by_tier = {name: np.empty((total, tiers)) for name in BY_TIER}
+        members, entering = 0, []
         while (newcomers := self._dequeue(SLOTS)) is not None:
             size = len(newcomers["key"])
-            pieces.append(self._enter(newcomers, {name: column[at:at + size] for name, column in columns.items()}))
+            member = self._members(newcomers)
+            self._book_members(newcomers["arrival"], member)
+            count = int(np.count_nonzero(member))
+            slice_of = ({name: column[at:at + size] for name, column in columns.items()}, None, member,
+                        {name: rows[members:members + count] for name, rows in by_tier.items()})
+            if threads is None:
+                self._enter(newcomers, *slice_of)
+            else:
+                if len(entering) >= 2:   # (at most two slices taken ahead of those entered)
+                    entering[-2].result()
+                entering.append(threads.submit(self._enter_quietly, newcomers, *slice_of))
             at += size
+            members += count
         assert at == total, (at, total)
+        for entered in entering:
+            entered.result()
         group = dict(columns)
-        for name in pieces[0]:
-            if name not in columns:   # what _enter adds beside the columns
-                group[name] = pieces[0][name] if len(pieces) == 1 else np.concatenate([piece[name] for piece in pieces])
+        group.update({name: rows[:members] for name, rows in by_tier.items()})
         return self._add_parts(group, group["arrival"])   # new customers: their first purchase at arrival
+
+    def _enter_quietly(self, *args) -> dict[str, np.ndarray]:
+        """:meth:`_enter` in a thread, which does not inherit the caller's :func:`numpy.errstate`."""
+        with np.errstate(divide="ignore", over="ignore"):
+            return self._enter(*args)
 
     def _compact(self) -> None:
         """Merges the latest groups while the last holds at least half as many customers as the one before,
@@ -511,7 +558,7 @@ class ProgramLifetimes(Lifetimes):
                 left = {name: np.concatenate([rows[name] for rows, _, _ in drawn]) for name in drawn[0][0]}
                 self._bring(left, np.arange(len(left["key"])), np.concatenate([number for _, number, _ in drawn]),
                             np.concatenate([born for _, _, born in drawn]))
-            todo = self._join()
+            todo = self._join(threads)
         self._compact()
 
     def _advance_part(self, part: dict, until: float, arrivals: bool) -> tuple:
