@@ -174,6 +174,22 @@ def test_the_allocator_finds_glibc_without_starting_processes(monkeypatch: pytes
     assert allocator.keep_freed_memory.__wrapped__() == (platform.libc_ver()[0] == "glibc")
 
 
+def test_numpy_huge_page_hint_off_unless_the_user_chose_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    multiarray = np._core.multiarray if int(np.__version__.split(".")[0]) >= 2 else np.core.multiarray
+    if not hasattr(multiarray, "_get_madvise_hugepage"):
+        pytest.skip("this numpy has no switch for its huge-page hint")
+    before = multiarray._set_madvise_hugepage(True)
+    try:
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+        allocator._no_huge_page_hint()
+        assert multiarray._get_madvise_hugepage()       # the user's choice stands
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
+        allocator._no_huge_page_hint()
+        assert not multiarray._get_madvise_hugepage()
+    finally:
+        multiarray._set_madvise_hugepage(before)
+
+
 RUN = textwrap.dedent("""
     import json, sys
     from pathlib import Path
