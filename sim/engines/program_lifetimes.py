@@ -427,6 +427,7 @@ class ProgramLifetimes(Lifetimes):
 
         keep_freed_memory()
         self.groups: list[list[dict]] = []
+        self.messages: tuple | None = None   # the last round's message cost, until booked (:meth:`_book_messages`)
         # in the calendar engine's order of rounds at the same time: offer by offer, round by round
         rounds = sorted(self.program.target_rounds, key=lambda target_round: target_round.time)
         with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
@@ -438,6 +439,7 @@ class ProgramLifetimes(Lifetimes):
                 self._advance(target_round.time, threads, arrivals=target_round.time == 0)
                 self._round(target_round, threads)
             self._advance(np.inf, threads)
+        assert self.messages is None, "every round's message cost is booked by the advance after it"
         self.ledger.close()
         return self.ledger
 
@@ -546,11 +548,12 @@ class ProgramLifetimes(Lifetimes):
 
     def _advance(self, until: float, threads, arrivals: bool = False) -> None:
         """Every customer to ``until`` (inf: the horizon), the customers referred before it too: each part's
-        loop and referrals in a thread, the sums booked part by part in a fixed order, the referred customers
-        joining after them; then the groups compacted."""
+        loop and referrals in a thread (the last round's message cost booked meanwhile), the sums booked part
+        by part in a fixed order, the referred customers joining after them; then the groups compacted."""
         todo = list(self.population)
         while todo:
             futures = [threads.submit(self._advance_part, part, until, arrivals) for part in todo]
+            self._book_messages()
             results = [future.result() for future in futures]
             self._book([sums for sums, _ in results])
             if self.has_referrals:
@@ -597,23 +600,34 @@ class ProgramLifetimes(Lifetimes):
 
         depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
         valid = offer.valid_days / DAYS_PER_YEAR
-        # the parts' offers in the threads (each part's customers are its own) while the main thread books the
-        # messages: neither reads what the other writes
+        # the parts' offers in the threads (each part's customers are its own)
         offers = [threads.submit(program_loops.call, program_loops.give_offers, self._customers(part), self.rules,
                                  self.calendar, self._state(part), ids, t, depth_at, valid)
                   for part, ids in zip(parts, picked, strict=True) if ids.size]
+        if offer.message_cost:   # booked by the next advance, while its threads run (:meth:`_book_messages`)
+            self.messages = (parts, picked, t, offer.message_cost)
+        for offer_given in offers:
+            offer_given.result()
+        self.events += count
+
+    def _book_messages(self) -> None:
+        """The message cost of the customers chosen at the last round, if not booked yet. :meth:`_advance`
+        books it once its threads have taken everyone on from the round: it reads the chosen customers'
+        cohort, parent cohort and arrival, which the loops leave alone, and adds to the ledger before the
+        advance's sums, as if booked at the round."""
+        if self.messages is None:
+            return
+        parts, picked, t, cost = self.messages
+        self.messages = None
 
         def gather(name: str) -> np.ndarray:
             """A column of the chosen customers, part after part."""
             return np.concatenate([part[name][ids] for part, ids in zip(parts, picked, strict=True)])
 
-        if offer.message_cost:
-            month = int(months_of(np.array([t]), self.month_start)[0])
-            self.ledger.record_cost("message_cost", month, gather("cohort"), np.full(count, t), gather("arrival"),
-                                    np.full(count, offer.message_cost), parent=gather("parent_cohort"))
-        for offer_given in offers:
-            offer_given.result()
-        self.events += count
+        count = sum(ids.size for ids in picked)
+        month = int(months_of(np.array([t]), self.month_start)[0])
+        self.ledger.record_cost("message_cost", month, gather("cohort"), np.full(count, t), gather("arrival"),
+                                np.full(count, cost), parent=gather("parent_cohort"))
 
     def _customers(self, group: dict) -> tuple:
         """The customers' columns as :func:`~sim.engines.program_loops.program_lives` reads them."""
