@@ -92,8 +92,9 @@ def test_selection_equals_scoring_everybody(laws: list[SegmentLaws], target: str
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_first_pass_in_two_threads_chooses_the_same(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With threads the first pass runs in two halves at once (from PARALLEL_FROM customers on, here 2,000):
-    the same customers are chosen, the exact top share of everybody's scores."""
+    """With threads the first pass, and the passes that find the thresholds and split the customers, run in two
+    halves at once (from PARALLEL_FROM customers on, here 2,000): the same customers are chosen, the exact top
+    share of everybody's scores."""
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(scoring, "PARALLEL_FROM", 2_000)
@@ -245,10 +246,13 @@ def test_bounds_hold_for_bgnbd_and_pareto_at_40000() -> None:
 
 
 @pytest.mark.parametrize("customers", [20_000, 100_003])
-def test_kth_largest_is_partitions(customers: int) -> None:
+def test_kth_largest_is_partitions(customers: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The k-th largest from the sample bracket equals np.partition's on shuffled, sorted, reversed, heavily
     tied and infinite values, and on values periodic with the sample's stride (the sample misses the
-    k-th largest's neighbourhood: the fallback)."""
+    k-th largest's neighbourhood: the fallback); with threads too, the bracket's pass in two halves."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(scoring, "PARALLEL_FROM", 1_000)
     gen = np.random.default_rng(9)
     stride = customers // scoring.THRESHOLD_SAMPLE
     periodic = np.where(np.arange(customers) % stride == 0, 1e6, gen.random(customers))
@@ -256,9 +260,12 @@ def test_kth_largest_is_partitions(customers: int) -> None:
     tied[::7] = -np.inf
     cases = [gen.random(customers), np.sort(gen.random(customers)), np.sort(gen.random(customers))[::-1],
              tied, periodic, np.full(customers, 2.5), np.where(gen.random(customers) < 0.9, -np.inf, np.inf)]
-    for values in cases:
-        for k in (1, 2, customers // 100, customers // 5, customers // 2, customers - 1, customers):
-            assert scoring._kth_largest(values, k) == np.partition(values, customers - k)[customers - k]
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        for values in cases:
+            for k in (1, 2, customers // 100, customers // 5, customers // 2, customers - 1, customers):
+                expected = np.partition(values, customers - k)[customers - k]
+                assert scoring._kth_largest(values, k) == expected
+                assert scoring._kth_largest(values, k, threads) == expected
 
 
 def observed_parts(gen: np.random.Generator, sizes: list[int], t: float, *, keyed: bool,

@@ -72,7 +72,8 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     :func:`score_customers` score among those with a score (ties broken deterministically: by the customers'
     ``keys``, the lower first, if given, so that the choice does not depend on the order the customers come
     in; else by their positions, the lower first). With ``threads`` (an executor of threads), the first
-    pass, over everybody, runs in two halves at once (each customer's bounds are its own: the same choice).
+    pass, over everybody, runs in two halves at once (each customer's bounds are its own: the same choice),
+    and so do the passes over many customers that find the thresholds and split them (:func:`_narrowed`).
 
     Passes of bounds (:func:`~sim.model.score_bounds.score_bounds`) narrow the customers down: those whose lower bound beats the
     (k+1)-th highest upper bound are in, those whose upper bound falls short of the k-th highest lower bound
@@ -99,7 +100,7 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
             half_done.result()
     return _narrowed(laws, target, places, undecided, lower, upper,
                      lambda positions: tuple(column[positions] for column in history),
-                     None if keys is None else lambda positions: keys[positions], len(segment))
+                     None if keys is None else lambda positions: keys[positions], len(segment), threads)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *,
 
     keyed = all(part.keys is not None for part in parts)
     chosen = _narrowed(laws, target, places, np.arange(total), lower, upper, history_of, keys_of if keyed else None,
-                       total)
+                       total, threads)
     return _per_part(parts, starts, chosen)
 
 
@@ -214,15 +215,17 @@ def _eligible_observed(target: str, parts: list[Observed]) -> list[np.ndarray]:
 
 
 def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.ndarray, lower: np.ndarray,
-              upper: np.ndarray, history_of, keys_of, size: int) -> np.ndarray:
+              upper: np.ndarray, history_of, keys_of, size: int, threads: Executor | None = None) -> np.ndarray:
     """The ``places`` customers with the highest scores among ``undecided`` (ascending positions), whose rough
     bounds are ``lower`` and ``upper``: the cheap and the tight bounds of those still undecided, then exact
     scores; ``history_of(positions)`` gives their history, ``keys_of(positions)`` their keys (None: ties go
-    by position). Returns the chosen positions, ascending, out of ``size``."""
+    by position). Returns the chosen positions, ascending, out of ``size``. With ``threads``, the passes over
+    many customers that find the thresholds and split them run in halves at once (the same results)."""
     table, at_risk = segment_table(laws), target == "at_risk"
     chosen = []
     for sharper in (cheap_pass, tight_pass, None):
-        sure, maybe = _split(lower, upper, _kth_largest(lower, places), _kth_largest(upper, places + 1))
+        sure, maybe = _split_halves(lower, upper, _kth_largest(lower, places, threads),
+                                    _kth_largest(upper, places + 1, threads), threads)
         chosen.append(undecided[sure])
         places -= sure.size
         undecided, lower, upper = undecided[maybe], lower[maybe], upper[maybe]
@@ -258,16 +261,23 @@ def _distinct_scores(laws: list[SegmentLaws], history: list[np.ndarray], target:
     return score
 
 
-def _kth_largest(values: np.ndarray, k: int) -> float:
+def _kth_largest(values: np.ndarray, k: int, threads: Executor | None = None) -> float:
     """The k-th largest of ``values`` (1 <= k <= len), as ``np.partition`` would give it, partitioning only
     the values near it: the order statistics of an evenly spaced sample bracket it (:func:`_sample_bracket`),
-    one pass counts the values above the bracket and gathers those in it, and if the count shows that the
-    k-th largest is not in the bracket (the sample was unrepresentative) all values are partitioned."""
+    one pass counts the values above the bracket and gathers those in it (given ``threads``, over many
+    values, in two halves at once), and if the count shows that the k-th largest is not in the bracket (the
+    sample was unrepresentative) all values are partitioned."""
     n = values.size
     if n <= 4 * THRESHOLD_SAMPLE:
         return np.partition(values, n - k)[n - k]
     low, high = _sample_bracket(values, k)
-    above, at_high, near, at_low = _bracket(values, low, high)
+    if threads is None or n < 2 * PARALLEL_FROM:
+        above, at_high, near, at_low = _bracket(values, low, high)
+    else:   # counts add up, and the k-th largest of those near does not depend on their order
+        halves = [threads.submit(_bracket, values[cut], low, high) for cut in _halves(n)]
+        counted = [half.result() for half in halves]
+        above, at_high, at_low = (sum(half[at] for half in counted) for at in (0, 1, 3))
+        near = np.concatenate([half[2] for half in counted])
     if above < k <= above + at_high:
         return high
     rank = k - above - at_high           # of the k-th largest among those below ``high``
@@ -314,6 +324,23 @@ def _bracket(values, low, high):
             near[between] = value
             between += 1
     return above, at_high, near[:between], at_low
+
+
+def _halves(n: int) -> tuple[slice, slice]:
+    """The first and the second half of ``n`` positions."""
+    return slice(0, n // 2), slice(n // 2, n)
+
+
+def _split_halves(lower: np.ndarray, upper: np.ndarray, kth_lower: float, next_upper: float,
+                  threads: Executor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_split`, given ``threads`` and many customers in two halves at once (the same positions)."""
+    if threads is None or lower.size < 2 * PARALLEL_FROM:
+        return _split(lower, upper, kth_lower, next_upper)
+    cuts = _halves(lower.size)
+    halves = [threads.submit(_split, lower[cut], upper[cut], kth_lower, next_upper) for cut in cuts]
+    split = [half.result() for half in halves]
+    return tuple(np.concatenate([part[which] + cut.start for part, cut in zip(split, cuts, strict=True)])
+                 for which in (0, 1))
 
 
 @numba.njit(**OPTIONS)
