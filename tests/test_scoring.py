@@ -93,11 +93,13 @@ def test_selection_equals_scoring_everybody(laws: list[SegmentLaws], target: str
 @pytest.mark.parametrize("target", TARGETS)
 def test_first_pass_in_two_threads_chooses_the_same(target: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With threads the first pass, and the passes that find the thresholds and split the customers, run in two
-    halves at once (from PARALLEL_FROM customers on, here 2,000): the same customers are chosen, the exact top
-    share of everybody's scores."""
+    halves at once (from PARALLEL_FROM customers on, here 2,000), and so do the cheap and tight passes (from
+    SHARPEN_PARALLEL_FROM, here 100): the same customers are chosen, the exact top share of everybody's
+    scores."""
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(scoring, "PARALLEL_FROM", 2_000)
+    monkeypatch.setattr(scoring, "SHARPEN_PARALLEL_FROM", 100)
     gen = np.random.default_rng(23)
     customers = 30_001
     history = histories(gen, customers, 2)
@@ -296,6 +298,7 @@ def test_selection_of_parts_is_that_of_their_histories(target: str, scored_some:
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(scoring, "PARALLEL_FROM", 1_000)
+    monkeypatch.setattr(scoring, "SHARPEN_PARALLEL_FROM", 100)
     gen = np.random.default_rng(31)
     t, laws = 3.0, [BGNBD, PARETO]
     assert scoring.select_observed(laws, [], t, target=target, share=0.2) == []   # no part: nobody acquired yet

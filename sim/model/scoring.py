@@ -63,6 +63,9 @@ DISTINCT_FROM = 1024
 PARALLEL_FROM = 50_000
 #: Pieces of as many customers each that :func:`select_observed` cuts the first pass into, given threads.
 PIECES = 4
+#: Customers still undecided from which the cheap and the tight passes (their histories gathered, then a
+#: bound pass) run in two halves at once, given threads.
+SHARPEN_PARALLEL_FROM = 5_000
 
 
 def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.ndarray, recency: np.ndarray,
@@ -231,7 +234,15 @@ def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.n
         undecided, lower, upper = undecided[maybe], lower[maybe], upper[maybe]
         if places == 0 or places >= undecided.size or sharper is None:
             break
-        sharper(table, at_risk, BOUND_SLACK, *history_of(undecided), None, lower, upper, SHARPEN)
+        if threads is None or undecided.size < 2 * SHARPEN_PARALLEL_FROM:
+            sharper(table, at_risk, BOUND_SLACK, *history_of(undecided), None, lower, upper, SHARPEN)
+        else:   # each customer's bounds are its own
+            def sharpen(cut: slice, sharper=sharper, undecided=undecided, lower=lower, upper=upper) -> None:
+                sharper(table, at_risk, BOUND_SLACK, *history_of(undecided[cut]), None, lower[cut], upper[cut],
+                        SHARPEN)
+
+            for half in [threads.submit(sharpen, cut) for cut in _halves(undecided.size)]:
+                half.result()
     if 0 < places < undecided.size:
         exact = _distinct_scores(laws, list(history_of(undecided)), target)
         tie_break = undecided if keys_of is None else keys_of(undecided)
