@@ -440,6 +440,7 @@ class ProgramLifetimes(Lifetimes):
                 self._round(target_round, threads)
             self._advance(np.inf, threads)
         assert self.messages is None, "every round's message cost is booked by the advance after it"
+        assert not any("offer_due" in part for part in self.population), "every offer is given by the advance after it"
         self.ledger.close()
         return self.ledger
 
@@ -568,7 +569,12 @@ class ProgramLifetimes(Lifetimes):
         """A part's customers to ``until`` (:meth:`_live`), then, with referrals, those of their referrals due
         before it and not drawn yet (from the part's floor on), over their alive spells as they stand (an
         alive customer's last spell goes on past ``until``): its sums, and its referrers' key, segment,
-        cohort and membership, each referral's number and time."""
+        cohort and membership, each referral's number and time. The offer of the round before, if the part's
+        customers have one due, is given first, in the same thread (each part's customers are its own)."""
+        due = part.pop("offer_due", None)
+        if due is not None:
+            program_loops.call(program_loops.give_offers, self._customers(part), self.rules, self.calendar,
+                               self._state(part), *due)
         sums = self._live(part, until, arrivals)
         if not self.has_referrals:
             return sums, None
@@ -584,7 +590,9 @@ class ProgramLifetimes(Lifetimes):
         """A targeted-offer round at its time t, as the calendar engine's: everyone acquired so far (before t;
         at 0, those arriving then, who have just bought) scored from its observable history, the message
         cost of the chosen booked, the offer to those alive, their pending purchases moved (time change; their
-        deadlines follow from the coupon when they resume). The first pass of the ranking runs in ``threads``."""
+        deadlines follow from the coupon when they resume). The ranking's passes over many customers run in
+        ``threads``; the offers and the message cost are left to the next advance, which gives and books them
+        as the round would have, before anything else happens to the customers and the ledger."""
         from sim.model.scoring import Observed, select_observed
 
         t, offer = target_round.time, target_round.offer
@@ -600,14 +608,11 @@ class ProgramLifetimes(Lifetimes):
 
         depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
         valid = offer.valid_days / DAYS_PER_YEAR
-        # the parts' offers in the threads (each part's customers are its own)
-        offers = [threads.submit(program_loops.call, program_loops.give_offers, self._customers(part), self.rules,
-                                 self.calendar, self._state(part), ids, t, depth_at, valid)
-                  for part, ids in zip(parts, picked, strict=True) if ids.size]
+        for part, ids in zip(parts, picked, strict=True):   # given by the next advance (:meth:`_advance_part`)
+            if ids.size:
+                part["offer_due"] = (ids, t, depth_at, valid)
         if offer.message_cost:   # booked by the next advance, while its threads run (:meth:`_book_messages`)
             self.messages = (parts, picked, t, offer.message_cost)
-        for offer_given in offers:
-            offer_given.result()
         self.events += count
 
     def _book_messages(self) -> None:
