@@ -276,12 +276,12 @@ class ProgramLifetimes(Lifetimes):
 
     def _enter(self, newcomers: dict[str, np.ndarray], columns: dict[str, np.ndarray],
                opening: dict[str, np.ndarray] | None = None, member: np.ndarray | None = None,
-               by_tier: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+               rows: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Customers from the queue into ``columns``, as the calendar engine adds them: membership and
         redeemers drawn, the hazard and dropout chance under the membership's multiplier, the rate factors
         of membership and the goal gradient (from the columns' float32 traits, as the calendar engine holds
         them). ``opening``: the existing customers' state at the start (:meth:`_enter_base`), else new
-        customers. ``member`` and ``by_tier``: their membership (:meth:`_members`), already booked, and the
+        customers. ``member`` and ``rows``: their membership (:meth:`_members`), already booked, and the
         rows for the members' factors (:data:`BY_TIER`), as :meth:`_join` gives them to enter slices in
         threads; else drawn, booked and allocated here."""
         n = len(newcomers["key"])
@@ -325,9 +325,9 @@ class ProgramLifetimes(Lifetimes):
             group["referral_rate"][:] = (newcomers["referral_rate"].astype(np.float32)
                                          * program.referral_factor(member, raw_spend)).astype(np.float32)
         tiers = len(program.tier_min) + 1   # the members' factors by tier, in the customers' order
-        if by_tier is None:
-            by_tier = {name: np.empty((joined.size, tiers)) for name in BY_TIER}
-        base, gradient, drop_factor = (by_tier[name] for name in BY_TIER)
+        if rows is None:
+            rows = {name: np.empty((joined.size, tiers)) for name in BY_TIER}
+        base, gradient, drop_factor = (rows[name] for name in BY_TIER)
         assert base.shape == (joined.size, tiers), (base.shape, joined.size)
         rate, spend, segment = group["rate"][joined], group["spend_mean"][joined], group["segment"][joined]
         redeeming = redeemer[joined]
@@ -499,8 +499,8 @@ class ProgramLifetimes(Lifetimes):
             return []
         columns, at = self._fresh_columns(total, new=True), 0
         tiers = len(self.program.tier_min) + 1
-        # the members' rows, in order: as many as customers, those past the last member never written (so
-        # never in memory)
+        # the members' rows, in order: as many as customers (those past the last member are never written:
+        # fresh memory takes none until it is)
         by_tier = {name: np.empty((total, tiers)) for name in BY_TIER}
         members, entering = 0, []
         while (newcomers := self._dequeue(SLOTS)) is not None:

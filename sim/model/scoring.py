@@ -223,7 +223,8 @@ def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.n
     bounds are ``lower`` and ``upper``: the cheap and the tight bounds of those still undecided, then exact
     scores; ``history_of(positions)`` gives their history, ``keys_of(positions)`` their keys (None: ties go
     by position). Returns the chosen positions, ascending, out of ``size``. With ``threads``, the passes over
-    many customers that find the thresholds and split them run in halves at once (the same results)."""
+    many customers that find the thresholds and split them, and the cheap and tight passes from
+    :data:`SHARPEN_PARALLEL_FROM` customers, run in halves at once (the same results)."""
     table, at_risk = segment_table(laws), target == "at_risk"
     chosen = []
     for sharper in (cheap_pass, tight_pass, None):
