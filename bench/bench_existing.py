@@ -6,7 +6,7 @@ runs in a fresh subprocess (whole-process figures: imports, reading and checking
 posterior traits, simulating 12 months, the result tables; peak memory is that process's own):
 
 - ``plain``: no program (the engine without a program), the table's segment;
-- ``program``: every lever of bench/bench_engine.py on (the calendar engine);
+- ``program``: every lever of bench/bench_engine.py on (the compiled program engine, with its rounds);
 - ``simulated``: ``existing_customers: {count, history_months: 24}``, histories simulated, no program.
 
     .venv/bin/python bench/bench_existing.py                   # 1M customers

@@ -33,12 +33,14 @@ TRANSACTION_BYTES_PER_PURCHASE = 135
 #: A referred customer waiting in the queue of the engine without a program (sim.engines.lifetimes.ARRIVAL_COLUMNS).
 QUEUED_BYTES_PER_CUSTOMER = 80
 #: An existing customer (``existing_customers``) without a program: its table row, the posterior draws and
-#: its place in the queue, all held at the start. Measured 415 bytes more per customer from 0.25M to 1M
-#: (bench/bench_existing.py).
-EXISTING_BYTES_PER_CUSTOMER = 450
+#: its place in the queue, all held at the start. Measured 440 to 475 bytes more per customer from 0.25M to
+#: 1M (bench/bench_existing.py, 2026-12-04; 415 on 2026-12-02).
+EXISTING_BYTES_PER_CUSTOMER = 480
 #: What an existing customer costs the engine with a program beyond a new one's peak: its table row and
-#: its drawn traits and state, held while the population is built. Measured 734 bytes per customer in all
-#: from 0.25M to 1M (bench/bench_existing.py), against the 420 of a new customer.
+#: its drawn traits and state, held while the population is built. Measured 540 bytes per customer in all
+#: from 0.25M to 1M with every lever (bench/bench_existing.py, 2026-12-04, the compiled engine with rounds;
+#: 734 on the calendar engine, 2026-12-02), against the 340 charged for a new customer held between rounds
+#: and the 420 of a new customer on the calendar engine.
 EXISTING_EXTRA_BYTES_WITH_PROGRAM = 330
 _MEMORY_SHARE = 0.7
 
