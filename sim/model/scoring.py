@@ -91,16 +91,9 @@ def select_targets(laws: list[SegmentLaws], segment: np.ndarray, repeats: np.nda
     table, at_risk = segment_table(laws), target == "at_risk"
     who = None if undecided.size == len(segment) else undecided      # (everybody: no indirection)
     lower, upper = np.empty(undecided.size), np.empty(undecided.size)
-    if threads is None or undecided.size < 2 * PARALLEL_FROM:
-        rough_pass(table, at_risk, BOUND_SLACK, *history, who, lower, upper, FRESH)
-    else:
-        half = undecided.size // 2
-        halves = [threads.submit(rough_pass, table, at_risk, BOUND_SLACK,
-                                 *(history if who is not None else (column[cut] for column in history)),
-                                 None if who is None else who[cut], lower[cut], upper[cut], FRESH)
-                  for cut in (slice(0, half), slice(half, None))]
-        for half_done in halves:
-            half_done.result()
+    _by_halves(threads, undecided.size, PARALLEL_FROM, lambda cut: rough_pass(
+        table, at_risk, BOUND_SLACK, *(history if who is not None else (column[cut] for column in history)),
+        None if who is None else who[cut], lower[cut], upper[cut], FRESH))
     return _narrowed(laws, target, places, undecided, lower, upper,
                      lambda positions: tuple(column[positions] for column in history),
                      None if keys is None else lambda positions: keys[positions], len(segment), threads)
@@ -228,22 +221,25 @@ def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.n
     table, at_risk = segment_table(laws), target == "at_risk"
     chosen = []
     for sharper in (cheap_pass, tight_pass, None):
-        sure, maybe = _split_halves(lower, upper, _kth_largest(lower, places, threads),
-                                    _kth_largest(upper, places + 1, threads), threads)
+        kth_lower, next_upper = _kth_largest(lower, places, threads), _kth_largest(upper, places + 1, threads)
+
+        def split(cut: slice, lower=lower, upper=upper, kth_lower=kth_lower, next_upper=next_upper) -> tuple:
+            """:func:`_split` of the customers in ``cut``, their positions in the whole."""
+            found = _split(lower[cut], upper[cut], kth_lower, next_upper)
+            return tuple(positions + cut.start for positions in found) if cut.start else found
+
+        halves = _by_halves(threads, lower.size, PARALLEL_FROM, split)
+        sure, maybe = (_joined([half[which] for half in halves]) for which in (0, 1))
         chosen.append(undecided[sure])
         places -= sure.size
         undecided, lower, upper = undecided[maybe], lower[maybe], upper[maybe]
         if places == 0 or places >= undecided.size or sharper is None:
             break
-        if threads is None or undecided.size < 2 * SHARPEN_PARALLEL_FROM:
-            sharper(table, at_risk, BOUND_SLACK, *history_of(undecided), None, lower, upper, SHARPEN)
-        else:   # each customer's bounds are its own
-            def sharpen(cut: slice, sharper=sharper, undecided=undecided, lower=lower, upper=upper) -> None:
-                sharper(table, at_risk, BOUND_SLACK, *history_of(undecided[cut]), None, lower[cut], upper[cut],
-                        SHARPEN)
+        def sharpen(cut: slice, sharper=sharper, undecided=undecided, lower=lower, upper=upper) -> None:
+            """The sharper bounds of the customers in ``cut`` (each customer's are its own)."""
+            sharper(table, at_risk, BOUND_SLACK, *history_of(undecided[cut]), None, lower[cut], upper[cut], SHARPEN)
 
-            for half in [threads.submit(sharpen, cut) for cut in _halves(undecided.size)]:
-                half.result()
+        _by_halves(threads, undecided.size, SHARPEN_PARALLEL_FROM, sharpen)
     if 0 < places < undecided.size:
         exact = _distinct_scores(laws, list(history_of(undecided)), target)
         tie_break = undecided if keys_of is None else keys_of(undecided)
@@ -283,13 +279,10 @@ def _kth_largest(values: np.ndarray, k: int, threads: Executor | None = None) ->
     if n <= 4 * THRESHOLD_SAMPLE:
         return np.partition(values, n - k)[n - k]
     low, high = _sample_bracket(values, k)
-    if threads is None or n < 2 * PARALLEL_FROM:
-        above, at_high, near, at_low = _bracket(values, low, high)
-    else:   # counts add up, and the k-th largest of those near does not depend on their order
-        halves = [threads.submit(_bracket, values[cut], low, high) for cut in _halves(n)]
-        counted = [half.result() for half in halves]
-        above, at_high, at_low = (sum(half[at] for half in counted) for at in (0, 1, 3))
-        near = np.concatenate([half[2] for half in counted])
+    # (counts add up, and the k-th largest of those near does not depend on their order)
+    counted = _by_halves(threads, n, PARALLEL_FROM, lambda cut: _bracket(values[cut], low, high))
+    above, at_high, at_low = (sum(half[at] for half in counted) for at in (0, 1, 3))
+    near = _joined([half[2] for half in counted])
     if above < k <= above + at_high:
         return high
     rank = k - above - at_high           # of the k-th largest among those below ``high``
@@ -338,21 +331,19 @@ def _bracket(values, low, high):
     return above, at_high, near[:between], at_low
 
 
-def _halves(n: int) -> tuple[slice, slice]:
-    """The first and the second half of ``n`` positions."""
-    return slice(0, n // 2), slice(n // 2, n)
+def _by_halves(threads: Executor | None, size: int, smallest: int, work) -> list:
+    """``work(cut)`` of the slice of ``size`` positions it is handed: of all of them in one call, or, given
+    ``threads`` and at least twice ``smallest`` positions, of each half at once. Returns the calls' results,
+    in the order of the positions."""
+    if threads is None or size < 2 * smallest:
+        return [work(slice(0, size))]
+    halves = [threads.submit(work, cut) for cut in (slice(0, size // 2), slice(size // 2, size))]
+    return [half.result() for half in halves]
 
 
-def _split_halves(lower: np.ndarray, upper: np.ndarray, kth_lower: float, next_upper: float,
-                  threads: Executor | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_split`, given ``threads`` and many customers in two halves at once (the same positions)."""
-    if threads is None or lower.size < 2 * PARALLEL_FROM:
-        return _split(lower, upper, kth_lower, next_upper)
-    cuts = _halves(lower.size)
-    halves = [threads.submit(_split, lower[cut], upper[cut], kth_lower, next_upper) for cut in cuts]
-    split = [half.result() for half in halves]
-    return tuple(np.concatenate([part[which] + cut.start for part, cut in zip(split, cuts, strict=True)])
-                 for which in (0, 1))
+def _joined(pieces: list[np.ndarray]) -> np.ndarray:
+    """The arrays ``pieces`` one after the other (the one itself, not a copy, if it is alone)."""
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 @numba.njit(**OPTIONS)
