@@ -488,12 +488,11 @@ class ProgramLifetimes(Lifetimes):
             parts.append(part)
         return parts
 
-    def _join(self, threads=None) -> list:
+    def _join(self, threads) -> list:
         """Everyone waiting in the queue (acquisition batches, referred customers) joins the population, as
         one group: one set of columns filled slice by slice. The slices are taken from the queue and their
-        membership drawn and booked here, in order; given ``threads``, each is entered there
-        (:meth:`_enter`) while the next is taken (each writes only its own customers' columns and its
-        members' rows)."""
+        membership drawn and booked here, in order; each is entered in ``threads`` (:meth:`_enter`) while
+        the next is taken (each writes only its own customers' columns and its members' rows)."""
         total = sum(item.count - item.taken if isinstance(item, _Batch) else len(item["key"]) for item in self.queue)
         if not total:
             return []
@@ -510,12 +509,9 @@ class ProgramLifetimes(Lifetimes):
             count = int(np.count_nonzero(member))
             slice_of = ({name: column[at:at + size] for name, column in columns.items()}, None, member,
                         {name: rows[members:members + count] for name, rows in by_tier.items()})
-            if threads is None:
-                self._enter(newcomers, *slice_of)
-            else:
-                if len(entering) >= 2:   # (at most two slices taken ahead of those entered)
-                    entering[-2].result()
-                entering.append(threads.submit(self._enter_quietly, newcomers, *slice_of))
+            if len(entering) >= 2:   # (at most two slices taken ahead of those entered)
+                entering[-2].result()
+            entering.append(threads.submit(self._enter_quietly, newcomers, *slice_of))
             at += size
             members += count
         assert at == total, (at, total)
