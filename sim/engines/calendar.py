@@ -144,7 +144,7 @@ class Engine:
         bonus = None
         program = self.program
         segment = int(traits["segment"][0])
-        member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
+        member = program.joins(keys, segment, traits["rate"])
         members = int(np.count_nonzero(member))
         traits["member"] = member
         if program.points is not None:
@@ -200,7 +200,7 @@ class Engine:
         alive, pending = traits.pop("alive"), traits.pop("pending")
         made, first, last = traits.pop("made"), traits.pop("first_purchase"), traits.pop("last_purchase")
         count, zero = base.size, np.zeros(base.size)
-        member = rng.uniform(keys, Purpose.ENROLLMENT, 0) < program.join_probability(segment, traits["rate"])
+        member = program.joins(keys, segment, traits["rate"])
         if program.points is not None:
             traits["redeemer"] = rng.uniform(keys, Purpose.REDEEMER, 0) < program.points.redeemer_share
             if base.points_balance is not None:   # a balance means a member of the program already running

@@ -359,11 +359,10 @@ class ProgramLifetimes(Lifetimes):
         program, keys, segments, raw_rate = self.program, newcomers["key"], newcomers["segment"], newcomers["rate"]
         n = len(keys)
         member = np.empty(n, dtype=np.bool_)
-        joining = rng.uniform(keys, Purpose.ENROLLMENT, 0)
         counts = np.bincount(segments, minlength=len(self.laws))
         for segment in np.flatnonzero(counts):   # (a slice of one segment needs no mask)
             at = slice(None) if counts[segment] == n else segments == segment
-            member[at] = joining[at] < program.join_probability(int(segment), raw_rate[at])
+            member[at] = program.joins(keys[at], int(segment), raw_rate[at])
         if opening is not None and program.points is not None and opening["points_balance"] is not None:
             member |= opening["points_balance"] > 0
         return member

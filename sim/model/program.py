@@ -16,8 +16,10 @@ import numpy as np
 
 from sim.model import response as response_model
 from sim.model.population import SegmentLaws
+from sim.random import streams as rng
 from sim.random.compiled import OPTIONS
 from sim.random.quantile_cache import gamma_quantiles
+from sim.random.streams import Purpose
 from sim.schema import Scenario
 from sim.schema.policy import BlanketDiscount, TargetedOffer, WinbackOffer
 from sim.schema.units import DAYS_PER_YEAR
@@ -249,6 +251,11 @@ class Program:
             return np.full(len(rate), enrollment.probability)
         mean = self.laws[segment].purchase_rate.mean
         return join_curve(rate, mean, intercept, enrollment.self_selection)
+
+    def joins(self, keys: np.ndarray, segment: int, rate: np.ndarray) -> np.ndarray:
+        """Which new customers of ``segment`` with latent purchase rates ``rate`` join: each one's enrollment
+        draw (keyed by ``keys``, the same in every engine but the reference) against :meth:`join_probability`."""
+        return rng.uniform(keys, Purpose.ENROLLMENT, 0) < self.join_probability(segment, rate)
 
 
 def _enrollment_intercept(law: SegmentLaws, probability: float, self_selection: float) -> float | None:
