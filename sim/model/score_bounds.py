@@ -75,21 +75,32 @@ def _bound_pass(table, precision, at_risk, slack, segment, x, t_x, T, spend, who
     bounds they hold (:data:`SHARPEN`). NaN bounds are taken as infinite."""
     for i in range(lower.size):
         j = i if who is None else who[i]
-        low, high = _customer_bounds(table[segment[j]], precision, at_risk, x[j], t_x[j], T[j], spend[j])
-        _keep(lower, upper, i, low, high, slack, mode)
+        low, high = _customer_bounds(_law(table, segment[j]), precision, at_risk, x[j], t_x[j], T[j], spend[j])
+        lower[i], upper[i] = _kept(lower[i], upper[i], low, high, slack, mode)
 
 
 @numba.njit(inline="always", **OPTIONS)
-def _keep(lower, upper, i, low, high, slack, mode):
-    """Bounds ``low``, ``high`` widened by the relative ``slack`` into ``lower[i]``, ``upper[i]``, replacing
-    (``mode`` :data:`FRESH`) or intersecting (:data:`SHARPEN`) those held; NaN bounds are taken as infinite."""
+def _kept(held_low, held_high, low, high, slack, mode):
+    """Bounds ``low``, ``high`` widened by the relative ``slack``, replacing (``mode`` :data:`FRESH`) or
+    intersecting (:data:`SHARPEN`) those held, ``held_low`` and ``held_high``; NaN bounds are taken as
+    infinite. (Numbers in, numbers out: a function handed the arrays would count references to them, with
+    two atomic instructions per array and customer.)"""
     low, high = low - slack * abs(low), high + slack * abs(high)
     if mode == FRESH:
-        lower[i], upper[i] = -math.inf, math.inf
-    if low > lower[i]:
-        lower[i] = low
-    if high < upper[i]:
-        upper[i] = high
+        held_low, held_high = -math.inf, math.inf
+    if low > held_low:
+        held_low = low
+    if high < held_high:
+        held_high = high
+    return held_low, held_high
+
+
+@numba.njit(inline="always", **OPTIONS)
+def _law(table, row):
+    """Row ``row`` of :func:`segment_table` as a tuple of its numbers (a view of the row would be
+    reference-counted, atomically, once per customer)."""
+    return (table[row, 0], table[row, 1], table[row, 2], table[row, 3], table[row, 4], table[row, 5],
+            table[row, 6], table[row, 7], table[row, 8], table[row, 9], table[row, 10], table[row, 11])
 
 
 @numba.njit(**OPTIONS)
@@ -104,8 +115,9 @@ def rough_observed_pass(table, at_risk, slack, t, segment, made, first, last, sp
         purchases = np.int64(made[j])
         repeats = purchases - 1 if purchases > 1 else np.int64(0)
         recency = last[j] - first[j] if purchases > 0 else 0.0
-        low, high = _customer_bounds(table[segment[j]], ROUGH, at_risk, repeats, recency, t - first[j], spend[j])
-        _keep(lower, upper, i, low, high, slack, FRESH)
+        low, high = _customer_bounds(_law(table, segment[j]), ROUGH, at_risk, repeats, recency, t - first[j],
+                                     spend[j])
+        lower[i], upper[i] = _kept(lower[i], upper[i], low, high, slack, FRESH)
 
 
 @numba.njit(**OPTIONS)
@@ -128,7 +140,7 @@ def tight_pass(table, at_risk, slack, segment, x, t_x, T, spend, who, lower, upp
 
 @numba.njit(inline="always", **OPTIONS)
 def _customer_bounds(law, precision, at_risk, x, t_x, T, spend):
-    """(lower, upper) bound of one customer's score; ``law`` a row of :func:`segment_table`."""
+    """(lower, upper) bound of one customer's score; ``law`` a row of :func:`segment_table` (:func:`_law`)."""
     kind, r, alpha, w = law[KIND], law[R], law[ALPHA], SCORING_WINDOW
     value = _order_value(law, x, spend)
     if kind == NO_PURCHASES:
