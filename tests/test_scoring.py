@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sim.model import scoring
 from sim.model.population import SegmentLaws
-from sim.model.score_bounds import score_bounds
+from sim.model.score_bounds import rough_observed_pass, score_bounds, segment_table
 from sim.model.scoring import BOUND_SLACK, score_customers, select_targets
 from sim.schema import BetaLaw, GammaLaw, SpendLaw
 
@@ -66,6 +66,17 @@ def scoring_everybody(laws, history, *, target: str, share: float, keys: np.ndar
     count = round(share * eligible.size)
     tie_break = eligible if keys is None else keys[eligible]
     return np.sort(eligible[np.lexsort((tie_break, -score[eligible]))[:count]])
+
+
+def quick_bounds(laws, segment, repeats, recency, age, spend) -> tuple[np.ndarray, np.ndarray]:
+    """The first pass's bounds of customers it spares the rough bounds (``below`` above every quick upper
+    bound): 0 and the quick upper bound of each ``top_predicted_clv`` score, read as a round at 0 reads
+    customers who arrived ``age`` years before it (their age to the bit)."""
+    lower, upper = np.empty(len(segment)), np.empty(len(segment))
+    first = -np.asarray(age, dtype=np.float64)
+    rough_observed_pass(segment_table(laws), False, BOUND_SLACK, 0.0, segment, (repeats + 1).astype(np.uint64), first,
+                        first + recency, spend.astype(np.float64), None, lower, upper, np.inf)
+    return lower, upper
 
 
 def assert_same_choice(laws, history, *, target: str, share: float, keys: np.ndarray | None = None) -> np.ndarray:
@@ -226,6 +237,9 @@ def test_random_populations_match_scoring_everybody(laws, seed, customers, share
                                     precision=precision)
         slack = BOUND_SLACK * np.abs(score[eligible])
         assert np.all(lower <= score[eligible] + slack) and np.all(score[eligible] <= upper + slack)
+    if target == "top_predicted_clv":
+        lower, upper = quick_bounds(laws, *history)
+        assert np.all(lower == 0.0) and np.all(score <= upper + BOUND_SLACK * np.abs(score))
 
 
 def test_bounds_hold_for_bgnbd_and_pareto_at_40000() -> None:
@@ -245,6 +259,10 @@ def test_bounds_hold_for_bgnbd_and_pareto_at_40000() -> None:
             assert np.all(lower <= score[eligible] + slack) and np.all(score[eligible] <= upper + slack)
             widths.append(upper - lower)
         assert np.all(np.diff(np.median(widths, axis=1)) <= 0)
+    score = score_customers(laws, *history, target="top_predicted_clv")
+    lower, upper = quick_bounds(laws, *history)   # what the first pass spares most customers: 0 and a quick bound
+    assert np.all(lower == 0.0) and np.all(score <= upper + BOUND_SLACK * score)
+    assert np.median(upper / np.maximum(score, 1e-300)) < 10.0   # not so loose as to spare nobody
 
 
 @pytest.mark.parametrize("customers", [20_000, 100_003])

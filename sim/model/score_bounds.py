@@ -104,13 +104,32 @@ def _law(table, row):
 
 
 @numba.njit(**OPTIONS)
-def rough_observed_pass(table, at_risk, slack, t, segment, made, first, last, spend, who, lower, upper):
+def rough_observed_pass(table, at_risk, slack, t, segment, made, first, last, spend, who, lower, upper, below):
     """:func:`rough_pass` of the customers ``who[i]`` (``i`` if ``who`` is None) from what a round at ``t``
     reads of them where they are (:class:`sim.model.scoring.Observed`): purchases ``made`` so far (the first
     included), the times of the ``first`` and ``last`` purchases (the last read only after a purchase), repeat
     ``spend``. Their repeats, recency and age are those of :meth:`~sim.model.scoring.Observed.history`, to the
-    bit, so the bounds are :func:`rough_pass`'s of the gathered history; nothing is gathered."""
-    for i in range(lower.size):
+    bit, so the bounds are :func:`rough_pass`'s of the gathered history; nothing is gathered.
+
+    ``below`` (-inf: none) spares most customers the rough bounds when it lies under the threshold they are
+    wanted for: a ``top_predicted_clv`` customer whose :func:`quick_upper` bound, widened by the slack, falls
+    under ``below`` gets that bound as its upper bound and 0 as its lower bound (those scores are not
+    negative). Valid bounds either way: which customers they leave undecided may change, not the choice."""
+    quick_on = below > -math.inf and not at_risk
+    rough = np.empty(lower.size if quick_on else 0, np.int64)   # the customers who need the rough bounds
+    count = 0
+    if quick_on:   # the quick bounds of everybody first: a loop without a branch, which runs ~5x faster than
+        for i in range(lower.size):   # the rough bounds, and loses that if it must choose per customer
+            j = i if who is None else who[i]
+            purchases = np.int64(made[j])
+            repeats = purchases - 1 if purchases > 1 else np.int64(0)
+            quick = quick_upper(_law(table, segment[j]), repeats, t - first[j], spend[j])
+            quick += slack * abs(quick)
+            lower[i], upper[i] = 0.0, quick
+            rough[count] = i
+            count += not quick < below
+    for at in range(count if quick_on else lower.size):
+        i = rough[at] if quick_on else at
         j = i if who is None else who[i]
         purchases = np.int64(made[j])
         repeats = purchases - 1 if purchases > 1 else np.int64(0)
@@ -118,6 +137,17 @@ def rough_observed_pass(table, at_risk, slack, t, segment, made, first, last, sp
         low, high = _customer_bounds(_law(table, segment[j]), ROUGH, at_risk, repeats, recency, t - first[j],
                                      spend[j])
         lower[i], upper[i] = _kept(lower[i], upper[i], low, high, slack, FRESH)
+
+
+@numba.njit(inline="always", **OPTIONS)
+def quick_upper(law, x, T, spend):
+    """An upper bound of a customer's ``top_predicted_clv`` score (``law`` a row of :func:`segment_table`,
+    :func:`_law`) for two divisions: (r + x) w / (alpha + T), the expected purchases in the window at the
+    posterior mean rate with no dropout, times the expected order value. Every kind's score is at most that:
+    P(alive) <= 1, and 1 - e^-y <= y bounds the BG/NBD expected purchases of the alive, int_0^w (B / (B +
+    v))^s dv <= w the Pareto/NBD ones, 1 - (1 + z)^-r <= r z those of one repeat (x = 0), and a segment
+    without purchases (alpha inf) scores 0."""
+    return (law[R] + x) * SCORING_WINDOW / (law[ALPHA] + T) * _order_value(law, x, spend)
 
 
 @numba.njit(**OPTIONS)
