@@ -336,3 +336,30 @@ def test_selection_of_parts_is_that_of_their_histories(target: str, scored_some:
                         for part, mine, start, end in zip(parts, picked, starts[:-1], starts[1:], strict=True):
                             np.testing.assert_array_equal(
                                 mine, part.positions(expected[(expected >= start) & (expected < end)] - start))
+
+
+def test_quick_bounds_spare_most_customers_at_a_small_share() -> None:
+    """The first pass takes the quick upper bound alone for the customers under the likely threshold when
+    enough of them are (a top share of 10%: most), and no quick bounds when few would be (a top share of
+    90%): the threshold is then -inf. Either way the choice is that of the histories gathered."""
+    gen = np.random.default_rng(5)
+    t, laws = 3.0, [BGNBD, PARETO]
+    parts = observed_parts(gen, [20_000, 15_000], t, keyed=True, scored_some=False)
+    starts = np.cumsum([0] + [part.size for part in parts])
+    history = [np.concatenate(column) for column in
+               zip(*(part.history(np.arange(part.size), t) for part in parts), strict=True)]
+    keys = np.concatenate([part.keys for part in parts])
+    table = segment_table(laws)
+    for share, quick in ((0.1, True), (0.9, False)):
+        places = round(share * starts[-1])
+        below = scoring._likely_threshold(table, parts, starts, t, places)
+        assert np.isfinite(below) == quick
+        score = np.sort(score_customers(laws, *history, target="top_predicted_clv"))
+        assert below < score[-places]   # under the k-th highest score, as it is meant to be
+        if quick:
+            _, upper = quick_bounds(laws, *history)
+            assert np.mean(upper < below) > 0.5
+        expected = assert_same_choice(laws, history, target="top_predicted_clv", share=share, keys=keys)
+        picked = scoring.select_observed(laws, parts, t, target="top_predicted_clv", share=share)
+        np.testing.assert_array_equal(np.concatenate([mine + start for mine, start in zip(picked, starts)]),
+                                      expected)
