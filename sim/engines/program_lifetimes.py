@@ -426,7 +426,6 @@ class ProgramLifetimes(Lifetimes):
 
         keep_freed_memory()
         self.groups: list[list[dict]] = []
-        self.messages: tuple | None = None   # the last round's message cost, until booked (:meth:`_book_messages`)
         # in the calendar engine's order of rounds at the same time: offer by offer, round by round
         rounds = sorted(self.program.target_rounds, key=lambda target_round: target_round.time)
         with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
@@ -438,7 +437,6 @@ class ProgramLifetimes(Lifetimes):
                 self._advance(target_round.time, threads, arrivals=target_round.time == 0)
                 self._round(target_round, threads)
             self._advance(np.inf, threads)
-        assert self.messages is None, "every round's message cost is booked by the advance after it"
         assert not any("offer_due" in part for part in self.population), "every offer is given by the advance after it"
         self.ledger.close()
         return self.ledger
@@ -549,7 +547,6 @@ class ProgramLifetimes(Lifetimes):
         todo = list(self.population)
         while todo:
             futures = [threads.submit(self._advance_part, part, until, arrivals) for part in todo]
-            self._book_messages()
             results = [future.result() for future in futures]
             self._book([sums for sums, _ in results])
             if self.has_referrals:
@@ -565,12 +562,14 @@ class ProgramLifetimes(Lifetimes):
         before it and not drawn yet (from the part's floor on), over their alive spells as they stand (an
         alive customer's last spell goes on past ``until``): its sums, and its referrers' key, segment,
         cohort and membership, each referral's number and time. The offer of the round before, if the part's
-        customers have one due, is given first, in the same thread (each part's customers are its own)."""
+        customers have one due, is given first, in the same thread (each part's customers are its own), and
+        its message cost goes to the part's sums."""
+        accounts = self._accounts()
         due = part.pop("offer_due", None)
         if due is not None:
             program_loops.call(program_loops.give_offers, self._customers(part), self.rules, self.calendar,
-                               self._state(part), *due)
-        sums = self._live(part, until, arrivals)
+                               self._state(part), *due, accounts[:2])
+        sums = self._live(part, until, arrivals, accounts)
         if not self.has_referrals:
             return sums, None
         cutoff = min(until, self.horizon)
@@ -586,8 +585,9 @@ class ProgramLifetimes(Lifetimes):
         at 0, those arriving then, who have just bought) scored from its observable history, the message
         cost of the chosen booked, the offer to those alive, their pending purchases moved (time change; their
         deadlines follow from the coupon when they resume). The ranking's passes over many customers run in
-        ``threads``; the offers and the message cost are left to the next advance, which gives and books them
-        as the round would have, before anything else happens to the customers and the ledger."""
+        ``threads``; the offers and the message cost are left to the next advance, which gives them and books
+        the cost in each part's thread (:func:`~sim.engines.program_loops.give_offers`) before anything else
+        happens to the part's customers, as the round would have."""
         from sim.model.scoring import Observed, select_observed
 
         t, offer = target_round.time, target_round.offer
@@ -603,31 +603,12 @@ class ProgramLifetimes(Lifetimes):
 
         depth_at = int(np.searchsorted(self.calendar[4], offer.depth))
         valid = offer.valid_days / DAYS_PER_YEAR
+        month = int(months_of(np.array([t]), self.month_start)[0])
+        message = (float(offer.message_cost), month, float(self.ledger.discount(np.array([t]))[0]))
         for part, ids in zip(parts, picked, strict=True):   # given by the next advance (:meth:`_advance_part`)
             if ids.size:
-                part["offer_due"] = (ids, t, depth_at, valid)
-        if offer.message_cost:   # booked by the next advance, while its threads run (:meth:`_book_messages`)
-            self.messages = (parts, picked, t, offer.message_cost)
+                part["offer_due"] = (ids, t, depth_at, valid, message)
         self.events += count
-
-    def _book_messages(self) -> None:
-        """The message cost of the customers chosen at the last round, if not booked yet. :meth:`_advance`
-        books it once its threads have taken everyone on from the round: it reads the chosen customers'
-        cohort, parent cohort and arrival, which the loops leave alone, and adds to the ledger before the
-        advance's sums, as if booked at the round."""
-        if self.messages is None:
-            return
-        parts, picked, t, cost = self.messages
-        self.messages = None
-
-        def gather(name: str) -> np.ndarray:
-            """A column of the chosen customers, part after part."""
-            return np.concatenate([part[name][ids] for part, ids in zip(parts, picked, strict=True)])
-
-        count = sum(ids.size for ids in picked)
-        month = int(months_of(np.array([t]), self.month_start)[0])
-        self.ledger.record_cost("message_cost", month, gather("cohort"), np.full(count, t), gather("arrival"),
-                                np.full(count, cost), parent=gather("parent_cohort"))
 
     def _customers(self, group: dict) -> tuple:
         """The customers' columns as :func:`~sim.engines.program_loops.program_lives` reads them."""
@@ -651,20 +632,26 @@ class ProgramLifetimes(Lifetimes):
             bonus = np.where(parents["member"], referral.referrer_bonus + referral.referee_bonus, 0.0)
             self.ledger.record_referral_bonuses(month, cohort, born, bonus)
 
-    def _live(self, group: dict, until: float = np.inf, arrivals: bool = False) -> tuple:
+    def _accounts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Empty monthly, cohort and member sums, as :func:`~sim.engines.program_loops.program_lives` adds to them."""
+        return (np.zeros((len(program_loops.MONTHLY), self.months)),
+                np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"]))),
+                np.zeros(len(program_loops.MEMBER)))
+
+    def _live(self, group: dict, until: float = np.inf, arrivals: bool = False, accounts: tuple | None = None
+              ) -> tuple:
         """The compiled loop over the customers of ``group`` from where they stand to ``until`` (default: the
-        horizon): returns its monthly, cohort and member sums and, for lives run whole, the alive spells
-        that reactivations began (:meth:`_spells`). A group that keeps its ``resume`` state (targeted-offer
-        rounds) goes on from where the previous call stopped."""
+        horizon): returns its monthly, cohort and member sums (added to ``accounts`` if given, else fresh:
+        :meth:`_accounts`) and, for lives run whole, the alive spells that reactivations began
+        (:meth:`_spells`). A group that keeps its ``resume`` state (targeted-offer rounds) goes on from where
+        the previous call stopped."""
         customers = self._customers(group)
         resume, spells = group.get("resume"), group.get("spells")
         whole = resume is None
         if whole:   # a slice's lives, whole
             resume = resume_state(group["member"], tiers=len(self.program.tier_min) > 0)
             spells = spell_lists()
-        sums = np.zeros((len(program_loops.MONTHLY), self.months))
-        cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
-        member_sums = np.zeros(len(program_loops.MEMBER))
+        sums, cohort_sums, member_sums = self._accounts() if accounts is None else accounts
         state = (group["death"], group["made"], group["points"], group["first_end"], spells, tuple(resume.values()))
         program_loops.call(program_loops.program_lives, customers, self.rules, self.calendar, self.offers, state,
                            self.order_values, self.economics, (sums, cohort_sums, member_sums), until, arrivals)

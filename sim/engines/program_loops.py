@@ -757,14 +757,18 @@ def _give(offer_until, coupon_at, t, depth_at, valid):
 
 
 @numba.njit(**OPTIONS)
-def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
+def give_offers(customers, program, calendar, state, ids, t, depth_at, valid, message, accounts):
     """A targeted offer at ``t`` to those alive of the customers ``ids`` (ascending; chosen, alive or not) of
     a slice stopped before ``t`` (:func:`program_lives`'s arguments): a coupon of the depth at index
     ``depth_at`` in the calendar's depths, valid ``valid`` years (a held one keeps the better terms), the
     pending purchase moved by the time change to the new rate (the deadline follows when it resumes): as the
-    calendar engine's round does."""
-    segment, member, base, gradient, drop_factor = customers[1], customers[7], customers[9], customers[10], \
-        customers[12]
+    calendar engine's round does. ``message`` = (cost per chosen customer, month of ``t``, discount factor
+    of ``t`` from the start): the message cost of every chosen customer, alive or not, added to ``accounts``
+    (:func:`program_lives`'s monthly and cohort sums) as the ledger's ``record_cost`` books it."""
+    cohort, parent, segment, member, base, gradient, drop_factor, arrival_discount = customers[2], customers[3], \
+        customers[1], customers[7], customers[9], customers[10], customers[12], customers[13]
+    cost, month, from_start = message
+    sums, cohort_sums = accounts[0], accounts[1]
     threshold = program[0]
     change_open, change_depth, change_dip, uplifts, habituation = calendar[1], calendar[2], calendar[3], calendar[5], \
         calendar[6]
@@ -778,6 +782,13 @@ def give_offers(customers, program, calendar, state, ids, t, depth_at, valid):
             if member[seen]:
                 row += 1
             seen += 1
+        if cost > 0:
+            sums[15, month] += cost
+            sums[3, month] -= from_start * cost
+            share = from_start / arrival_discount[i] * cost   # discounted to the customer's acquisition
+            cohort_sums[5, cohort[i]] += share
+            if parent[i] >= 0:
+                cohort_sums[3, parent[i]] -= share
         if not death[i] > t:   # the offer reaches the alive only
             continue
         coupon, until = _give(offer_until_of[i], np.intp(coupon_of[i]), t, depth_at, valid)
