@@ -169,20 +169,32 @@ def round_referrals(key, arrival, rate, death, first_end, spell, spells, floor, 
     horizon. Those who may refer: a positive rate, arrived before the cutoff, alive after the floor or won
     back. Returns each referral's referrer (its index in the part), number and time.
 
-    ``next_at`` (-inf at first), per customer, is written where the draws of a customer without a
-    reactivation stopped: its first referral time at or after the cutoff. Its draws are redone from its
-    arrival (for the referral numbers) only when that time falls before the next cutoff; otherwise it refers
-    nobody in the round, and nothing is drawn (most customers at most rounds: one logarithm each saved)."""
+    ``next_at`` (-inf at first), per customer, is written where its draws stopped: the first referral time
+    at or after the cutoff in its open spell (the first without a reactivation). Its draws are redone from
+    its arrival (for the referral numbers) only when that time falls before the next cutoff, or when a
+    reactivation began its open spell since the last call; otherwise it refers nobody in the round, and
+    nothing is drawn (most customers at most rounds: one logarithm each saved, a few for each spell of the
+    won back). It is inf for a customer who refers nobody any more without a reactivation (no referral rate,
+    or gone before the floor): the pass reads nothing else of a customer whose ``next_at`` is at or after the
+    cutoff."""
     owner, starts, before, ends = spells
     order = np.argsort(owner, kind="mergesort")   # each customer's later spells, in the order they began
+    owners = owner[order]   # (read in order: no load waits on another's at every customer)
+    spelled = len(order)
     size = max(64, len(key) // 64)
     parent, number, born = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
     count, at = 0, 0
     for i in range(len(key)):
-        while at < len(order) and owner[order[at]] < i:
+        while at < spelled and owners[at] < i:
             at += 1
-        later = at < len(order) and owner[order[at]] == i
+        later = at < spelled and owners[at] == i
+        if not later and next_at[i] >= cutoff:   # no referral before the cutoff (or none any more)
+            continue
+        if later and starts[spell[i]] < floor and next_at[i] >= min(death[i], cutoff, horizon):
+            continue   # its open spell began before the last call, which left its next referral there
         if not (rate[i] > 0 and arrival[i] < cutoff and (death[i] > floor or later)):
+            if not later and (not rate[i] > 0 or not death[i] > floor):   # for good, but for a reactivation
+                next_at[i] = INF
             continue
         if not later and next_at[i] >= min(death[i], cutoff, horizon):   # its next referral comes later
             continue
@@ -206,11 +218,10 @@ def round_referrals(key, arrival, rate, death, first_end, spell, spells, floor, 
                     count += 1
                 made += 1
                 when = when + exponential(k, step, np.uint64(made)) / own_rate
-            if not later:
-                next_at[i] = when
             j += 1
-            if j >= len(order) or owner[order[j]] != i:
+            if j >= spelled or owners[j] != i:
                 break
+        next_at[i] = when   # (that of its open spell, the last)
     return parent[:count].copy(), number[:count].copy(), born[:count].copy()
 
 
