@@ -16,6 +16,7 @@ On a machine whose speed drifts within minutes, the interleaved ratio is the fig
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import tempfile
 import time
@@ -85,6 +86,12 @@ def replay(module, calls: list[tuple]) -> tuple[float, list[tuple]]:
     module of the engine without a program): CPU seconds of this thread, and the accounts the calls booked."""
     copies = [copied(args) for args in calls]
     plain = not hasattr(module, "program_lives")
+    if not plain and "targeted" not in inspect.signature(module.program_lives.py_func).parameters:
+        # a loop from before it gave the targeted offers itself (a separate pass did): the calls without any
+        if any(len(args[10][0]) for args in copies):
+            raise SystemExit("that revision's loop does not give targeted offers (give_offers did, apart): "
+                             "compare a scenario without targeted offers, or a revision whose program_lives takes them")
+        copies = [args[:10] for args in copies]
     start = time.thread_time()
     for args in copies:
         if plain:

@@ -50,6 +50,8 @@ OPENING = ("start", "history", "last_at", "points_at", "tier_at", "ring_at")
 NONE = {"start": np.empty(0), "history": np.empty(0, dtype=np.uint64), "last_at": np.empty(0),
         "points_at": np.empty(0, dtype=np.int64), "tier_at": np.empty(0, dtype=np.int8),
         "ring_at": np.empty(0, dtype=np.float32)}
+#: No targeted offer to give (:func:`~sim.engines.program_loops.program_lives`'s ``targeted``).
+NO_OFFER = (np.empty(0, dtype=np.int64), 0.0, 0, 0.0, (0.0, 0, 1.0))
 #: Per member (in the customers' order) and tier (index 0: no tier), kept beside the columns: the
 #: purchase-rate factor of membership and tier, the goal-gradient strength, and the multiplier of the dropout
 #: hazard and of the per-purchase dropout chance (a non-member's are 1, 0 and 1).
@@ -562,14 +564,9 @@ class ProgramLifetimes(Lifetimes):
         before it and not drawn yet (from the part's floor on), over their alive spells as they stand (an
         alive customer's last spell goes on past ``until``): its sums, and its referrers' key, segment,
         cohort and membership, each referral's number and time. The offer of the round before, if the part's
-        customers have one due, is given first, in the same thread (each part's customers are its own), and
-        its message cost goes to the part's sums."""
-        accounts = self._accounts()
-        due = part.pop("offer_due", None)
-        if due is not None:
-            program_loops.call(program_loops.give_offers, self._customers(part), self.rules, self.calendar,
-                               self._state(part), *due, accounts[:2])
-        sums = self._live(part, until, arrivals, accounts)
+        customers have one due, is given by the loop as they resume, its message cost booked in the part's
+        sums."""
+        sums = self._live(part, until, arrivals, part.pop("offer_due", NO_OFFER))
         if not self.has_referrals:
             return sums, None
         cutoff = min(until, self.horizon)
@@ -585,9 +582,9 @@ class ProgramLifetimes(Lifetimes):
         at 0, those arriving then, who have just bought) scored from its observable history, the message
         cost of the chosen booked, the offer to those alive, their pending purchases moved (time change; their
         deadlines follow from the coupon when they resume). The ranking's passes over many customers run in
-        ``threads``; the offers and the message cost are left to the next advance, which gives them and books
-        the cost in each part's thread (:func:`~sim.engines.program_loops.give_offers`) before anything else
-        happens to the part's customers, as the round would have."""
+        ``threads``; the offers and the message cost are left to the next advance, whose loop gives them and
+        books the cost as each chosen customer resumes, before anything else happens to it, as the round
+        would have (:func:`~sim.engines.program_loops.program_lives`'s ``targeted``)."""
         from sim.model.scoring import Observed, select_observed
 
         t, offer = target_round.time, target_round.offer
@@ -607,7 +604,7 @@ class ProgramLifetimes(Lifetimes):
         message = (float(offer.message_cost), month, float(self.ledger.discount(np.array([t]))[0]))
         for part, ids in zip(parts, picked, strict=True):   # given by the next advance (:meth:`_advance_part`)
             if ids.size:
-                part["offer_due"] = (ids, t, depth_at, valid, message)
+                part["offer_due"] = (np.asarray(ids, dtype=np.int64), float(t), depth_at, valid, message)
         self.events += count
 
     def _customers(self, group: dict) -> tuple:
@@ -632,29 +629,26 @@ class ProgramLifetimes(Lifetimes):
             bonus = np.where(parents["member"], referral.referrer_bonus + referral.referee_bonus, 0.0)
             self.ledger.record_referral_bonuses(month, cohort, born, bonus)
 
-    def _accounts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Empty monthly, cohort and member sums, as :func:`~sim.engines.program_loops.program_lives` adds to them."""
-        return (np.zeros((len(program_loops.MONTHLY), self.months)),
-                np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"]))),
-                np.zeros(len(program_loops.MEMBER)))
-
-    def _live(self, group: dict, until: float = np.inf, arrivals: bool = False, accounts: tuple | None = None
+    def _live(self, group: dict, until: float = np.inf, arrivals: bool = False, targeted: tuple = NO_OFFER
               ) -> tuple:
         """The compiled loop over the customers of ``group`` from where they stand to ``until`` (default: the
-        horizon): returns its monthly, cohort and member sums (added to ``accounts`` if given, else fresh:
-        :meth:`_accounts`) and, for lives run whole, the alive spells that reactivations began
-        (:meth:`_spells`). A group that keeps its ``resume`` state (targeted-offer rounds) goes on from where
-        the previous call stopped."""
+        horizon), the chosen of the last round given its offer first (``targeted``: as
+        :func:`~sim.engines.program_loops.program_lives` reads it): returns its monthly, cohort and member
+        sums and, for lives run whole, the alive spells that reactivations began (:meth:`_spells`). A group
+        that keeps its ``resume`` state (targeted-offer rounds) goes on from where the previous call stopped."""
         customers = self._customers(group)
         resume, spells = group.get("resume"), group.get("spells")
         whole = resume is None
         if whole:   # a slice's lives, whole
             resume = resume_state(group["member"], tiers=len(self.program.tier_min) > 0)
             spells = spell_lists()
-        sums, cohort_sums, member_sums = self._accounts() if accounts is None else accounts
+        sums = np.zeros((len(program_loops.MONTHLY), self.months))
+        cohort_sums = np.zeros((len(program_loops.COHORT), len(self.ledger.cohort["customers"])))
+        member_sums = np.zeros(len(program_loops.MEMBER))
         state = (group["death"], group["made"], group["points"], group["first_end"], spells, tuple(resume.values()))
         program_loops.call(program_loops.program_lives, customers, self.rules, self.calendar, self.offers, state,
-                           self.order_values, self.economics, (sums, cohort_sums, member_sums), until, arrivals)
+                           self.order_values, self.economics, (sums, cohort_sums, member_sums), until, arrivals,
+                           targeted)
         if not whole:
             return sums, cohort_sums, member_sums, None
         owner, start, lives, end = spell_arrays(spells)

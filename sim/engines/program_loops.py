@@ -234,9 +234,11 @@ def _grown(values, size):
 
 
 @numba.njit(**OPTIONS)
-def program_lives(customers, program, calendar, offers, state, order_values, economics, accounts, until, arrivals):
+def program_lives(customers, program, calendar, offers, state, order_values, economics, accounts, until, arrivals,
+                  targeted):
     """Every customer of the slice from where it stands (its arrival, the first time) up to ``until`` or
-    the horizon under a program.
+    the horizon under a program, the chosen of the targeted-offer round where they stopped given its offer
+    first (``targeted``, below).
 
     ``customers`` = (key, segment, cohort, parent cohort, spend mean, purchase rate, arrival, member,
     redeemer, base multiplier, goal-gradient strength, dropout chance, dropout multiplier, arrival discount,
@@ -296,6 +298,14 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
     the end) is booked when it reaches the horizon, or as soon as it is gone for good (no purchase pending, no
     win-back offer to come, no month end to close, no deadline before the horizon): no round can change it
     then, and later calls pass it by.
+
+    ``targeted`` = (chosen, t, depth index, validity, message): the customers ``chosen`` (positions in the
+    slice, ascending; empty: none) at the targeted-offer round at ``t`` where the last call stopped them.
+    Each alive one is given the offer as it resumes, before anything else: a coupon of the depth at the
+    index in ``depths``, valid ``validity`` years (a held one keeps the better terms), its pending purchase
+    moved by the time change to the new rate, as the calendar engine's round does. ``message`` = (cost per
+    chosen customer, month of ``t``, discount factor of ``t`` from the start): every chosen customer's
+    message cost, alive or not, on the month and its cohort as the ledger's ``record_cost`` books it.
     """
     key, segment, cohort, parent, spend_mean, rate, arrival, member, redeemer, base, gradient, chance, \
         drop_factor, arrival_discount, hazard, opening = customers
@@ -413,10 +423,23 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         if first >= 0:
             count_whole(first, stop, 0, born_factor, group, up)
 
+    chosen_ids, offer_t, offer_depth, offer_valid, chosen_message = targeted
+    chosen_cost, chosen_month, chosen_from_start = chosen_message
+    cursor = 0   # the next of the chosen (ascending)
     row = -1   # the customer's row in the members' arrays (by tier, ring)
     for i in range(len(key)):
         if member[i]:
             row += 1
+        chosen = cursor < len(chosen_ids) and chosen_ids[cursor] == i
+        if chosen:
+            cursor += 1
+            if chosen_cost > 0:   # every chosen customer's, alive or not, as the ledger's record_cost books it
+                sums[15, chosen_month] += chosen_cost
+                sums[3, chosen_month] -= chosen_from_start * chosen_cost
+                share = chosen_from_start / arrival_discount[i] * chosen_cost   # to its acquisition
+                cohort_sums[5, cohort[i]] += share
+                if parent[i] >= 0:
+                    cohort_sums[3, parent[i]] -= share
         if started[i] == 2:   # finished
             continue
         k, s, group, up = key[i], segment[i], cohort[i], parent[i]
@@ -481,6 +504,19 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             repeat_spend = repeat_of[i]
             winback_at = winback_of[i]
             pending = pending_at[i]
+            if chosen and lifetime > offer_t:   # the round's offer reaches the alive only
+                coupon_at, offer_until = _give(offer_until, coupon_at, offer_t, offer_depth, offer_valid)
+                if pending < INF and count > 0:   # its pending purchase moved to the new rate (time change)
+                    offered, window_at, dip = False, 0, 1.0
+                    if change > 0:
+                        offered, window_at, dip = change_open[change - 1], change_depth[change - 1], \
+                            change_dip[change - 1, s]
+                    index = _offer(offered, window_at, offer_until > offer_t, coupon_at)
+                    new = _multiplier(boost, strength, points, threshold, index >= 0, uplifts[s, max(index, 0)],
+                                      dip * habituation[min(discounted, worn)])
+                    if new != mult:
+                        pending = offer_t + (pending - offer_t) * (mult / new)
+                    mult = new
             # its deadline as the last event left it (every one after the start lies at or after 0)
             deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
             closing = closing_of[i]
@@ -765,62 +801,6 @@ def _give(offer_until, coupon_at, t, depth_at, valid):
     if offer_until > t:
         return max(coupon_at, depth_at), max(offer_until, until)
     return depth_at, until
-
-
-@numba.njit(**OPTIONS)
-def give_offers(customers, program, calendar, state, ids, t, depth_at, valid, message, accounts):
-    """A targeted offer at ``t`` to those alive of the customers ``ids`` (ascending; chosen, alive or not) of
-    a slice stopped before ``t`` (:func:`program_lives`'s arguments): a coupon of the depth at index
-    ``depth_at`` in the calendar's depths, valid ``valid`` years (a held one keeps the better terms), the
-    pending purchase moved by the time change to the new rate (the deadline follows when it resumes): as the
-    calendar engine's round does. ``message`` = (cost per chosen customer, month of ``t``, discount factor
-    of ``t`` from the start): the message cost of every chosen customer, alive or not, added to ``accounts``
-    (:func:`program_lives`'s monthly and cohort sums) as the ledger's ``record_cost`` books it."""
-    cohort, parent, segment, member, base, gradient, drop_factor, arrival_discount = customers[2], customers[3], \
-        customers[1], customers[7], customers[9], customers[10], customers[12], customers[13]
-    cost, month, from_start = message
-    sums, cohort_sums = accounts[0], accounts[1]
-    threshold = program[0]
-    change_open, change_depth, change_dip, uplifts, habituation = calendar[1], calendar[2], calendar[3], calendar[5], \
-        calendar[6]
-    death, made, balance, resume = state[0], state[1], state[2], state[5]
-    pending_at, mult_at, tier_of = resume[1], resume[2], resume[4]
-    change_of, discounted_of, offer_until_of, coupon_of = resume[7], resume[8], resume[10], resume[11]
-    worn = len(habituation) - 1
-    row, seen = -1, 0   # the row in the members' arrays of customer ``seen`` - 1, counted as ids go up
-    for i in ids:
-        while seen <= i:
-            if member[seen]:
-                row += 1
-            seen += 1
-        if cost > 0:
-            sums[15, month] += cost
-            sums[3, month] -= from_start * cost
-            share = from_start / arrival_discount[i] * cost   # discounted to the customer's acquisition
-            cohort_sums[5, cohort[i]] += share
-            if parent[i] >= 0:
-                cohort_sums[3, parent[i]] -= share
-        if not death[i] > t:   # the offer reaches the alive only
-            continue
-        coupon, until = _give(offer_until_of[i], np.intp(coupon_of[i]), t, depth_at, valid)
-        offer_until_of[i], coupon_of[i] = until, coupon
-        pending = pending_at[i]
-        if pending < INF and made[i] > 0:
-            s, tier, change = segment[i], np.intp(tier_of[i]), change_of[i]
-            # the calendar's state and the member's factors as program_lives reads them, written again: a helper
-            # shared by the two, inlined and handed the arrays, counts references to them at every call (one
-            # for the factors made the loop of every lever 11% slower, one for the calendar's state 7%)
-            offered, window_at, dip = False, 0, 1.0
-            if change > 0:
-                offered, window_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
-            index = _offer(offered, window_at, until > t, coupon)
-            boost, strength, _ = (base[row, tier], gradient[row, tier], drop_factor[row, tier]) if member[i] else NEUTRAL
-            new = _multiplier(boost, strength, balance[i], threshold, index >= 0, uplifts[s, max(index, 0)],
-                              dip * habituation[min(discounted_of[i], worn)])
-            mult = mult_at[i]
-            if new != mult:
-                pending_at[i] = t + (pending - t) * (mult / new)
-            mult_at[i] = new
 
 
 @numba.njit(**OPTIONS)
