@@ -195,7 +195,7 @@ def select_observed(laws: list[SegmentLaws], parts: list[Observed], t: float, *,
         return np.concatenate([part.keys[at] for part, at in zip(parts, _per_part(parts, starts, scored), strict=True)])
 
     keyed = all(part.keys is not None for part in parts)
-    chosen = _narrowed(laws, target, places, np.arange(total), lower, upper, history_of, keys_of if keyed else None,
+    chosen = _narrowed(laws, target, places, None, lower, upper, history_of, keys_of if keyed else None,
                        total, threads)
     return _per_part(parts, starts, chosen)
 
@@ -244,10 +244,11 @@ def _eligible_observed(target: str, parts: list[Observed]) -> list[np.ndarray]:
     return _per_part(parts, np.cumsum([0] + [part.size for part in parts]), eligible, False)
 
 
-def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.ndarray, lower: np.ndarray,
+def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.ndarray | None, lower: np.ndarray,
               upper: np.ndarray, history_of, keys_of, size: int, threads: Executor | None = None) -> np.ndarray:
-    """The ``places`` customers with the highest scores among ``undecided`` (ascending positions), whose rough
-    bounds are ``lower`` and ``upper``: the cheap and the tight bounds of those still undecided, then exact
+    """The ``places`` customers with the highest scores among ``undecided`` (ascending positions; None: all
+    ``size``, whose positions the first split gives without gathering them), whose rough bounds are ``lower``
+    and ``upper``: the cheap and the tight bounds of those still undecided, then exact
     scores; ``history_of(positions)`` gives their history, ``keys_of(positions)`` their keys (None: ties go
     by position). Returns the chosen positions, ascending, out of ``size``. With ``threads``, the passes over
     many customers that find the thresholds and split them, and the cheap and tight passes from
@@ -264,9 +265,9 @@ def _narrowed(laws: list[SegmentLaws], target: str, places: int, undecided: np.n
 
         halves = _by_halves(threads, lower.size, PARALLEL_FROM, split)
         sure, maybe = (_joined([half[which] for half in halves]) for which in (0, 1))
-        chosen.append(undecided[sure])
+        chosen.append(sure if undecided is None else undecided[sure])
         places -= sure.size
-        undecided, lower, upper = undecided[maybe], lower[maybe], upper[maybe]
+        undecided, lower, upper = maybe if undecided is None else undecided[maybe], lower[maybe], upper[maybe]
         if places == 0 or places >= undecided.size or sharper is None:
             break
         def sharpen(cut: slice, sharper=sharper, undecided=undecided, lower=lower, upper=upper) -> None:
