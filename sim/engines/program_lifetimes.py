@@ -615,10 +615,6 @@ class ProgramLifetimes(Lifetimes):
                                            BY_TIER[2], "arrival_discount", "hazard")),
                 opening)
 
-    def _state(self, group: dict) -> tuple:
-        return (group["death"], group["made"], group["points"], group["first_end"], group["spells"],
-                tuple(group["resume"].values()))
-
     def _referred(self, month: np.ndarray, cohort: np.ndarray, born: np.ndarray,
                   parents: dict[str, np.ndarray]) -> None:
         """Referred customers on the ledger, with the bonuses of a referral program paid for those whose
