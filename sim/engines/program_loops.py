@@ -97,6 +97,15 @@ def _multiplier(base, gradient, points, threshold, offered, uplift, full_price):
 
 
 @numba.njit(**OPTIONS)
+def _moved(pending, at, mult, new):
+    """A pending purchase time after the purchase rate's multiplier changes from ``mult`` to ``new`` at ``at``
+    (the time change: the remaining wait scaled by ``mult / new``)."""
+    if new != mult:
+        return at + (pending - at) * (mult / new)
+    return pending
+
+
+@numba.njit(**OPTIONS)
 def _offer(window_open, depth_at, held, coupon_at):
     """The index in the depths of the deepest discount available, as the calendar engine takes it: the
     deepest open blanket window's and a held coupon's, the deeper of the two; -1 when neither (full price)."""
@@ -449,7 +458,8 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
         rewarding = points_on and is_member
         born_factor = arrival_discount[i]
         ringed = tiers > 0 and is_member
-        if started[i] == 0:
+        resumed = started[i] == 1
+        if not resumed:
             started[i] = 1
             tier, count, points, last = np.intp(0), _ZERO, np.int64(0), -INF   # a new customer
             if ringed:   # its net spend by month over the trailing 12 months, indexed in its row (a view of
@@ -504,25 +514,20 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
             repeat_spend = repeat_of[i]
             winback_at = winback_of[i]
             pending = pending_at[i]
-            if chosen and lifetime > offer_t:   # the round's offer reaches the alive only
-                coupon_at, offer_until = _give(offer_until, coupon_at, offer_t, offer_depth, offer_valid)
-                if pending < INF and count > 0:   # its pending purchase moved to the new rate (time change)
-                    offered, window_at, dip = False, 0, 1.0
-                    if change > 0:
-                        offered, window_at, dip = change_open[change - 1], change_depth[change - 1], \
-                            change_dip[change - 1, s]
-                    index = _offer(offered, window_at, offer_until > offer_t, coupon_at)
-                    new = _multiplier(boost, strength, points, threshold, index >= 0, uplifts[s, max(index, 0)],
-                                      dip * habituation[min(discounted, worn)])
-                    if new != mult:
-                        pending = offer_t + (pending - offer_t) * (mult / new)
-                    mult = new
-            # its deadline as the last event left it (every one after the start lies at or after 0)
-            deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
             closing = closing_of[i]
         offered, depth_at, dip = False, 0, 1.0
         if change > 0:
             offered, depth_at, dip = change_open[change - 1], change_depth[change - 1], change_dip[change - 1, s]
+        if resumed:
+            if chosen and lifetime > offer_t:   # the round's offer reaches the alive only
+                coupon_at, offer_until = _give(offer_until, coupon_at, offer_t, offer_depth, offer_valid)
+                if pending < INF and count > 0:   # its pending purchase moved to the new rate (time change)
+                    index = _offer(offered, depth_at, offer_until > offer_t, coupon_at)
+                    new = _multiplier(boost, strength, points, threshold, index >= 0, uplifts[s, max(index, 0)],
+                                      dip * habituation[min(discounted, worn)])
+                    pending, mult = _moved(pending, offer_t, mult, new), new
+            # its deadline as the last event left it (every one after the start lies at or after 0)
+            deadline = max(_deadline(offer_until, winback_at, points, last, expiry), 0.0)
         finished = False
         while True:
             when = min(pending, deadline)
@@ -538,9 +543,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     index = _offer(offered, depth_at, offer_until > at, coupon_at)
                     new = _multiplier(boost, strength, points, threshold, index >= 0, uplifts[s, max(index, 0)],
                                       dip * habituation[min(discounted, worn)])
-                    if new != mult:
-                        pending = at + (pending - at) * (mult / new)
-                    mult = new
+                    pending, mult = _moved(pending, at, mult, new), new
                 continue
             if closing < months and edge[closing + 1] <= when and edge[closing + 1] < until:
                 # the month ends before ``when`` in one go, up to a calendar change before one of them or a
@@ -584,9 +587,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                                 index = _offer(offered, depth_at, offer_until > end, coupon_at)
                                 new = _multiplier(boost, strength, points, threshold, index >= 0,
                                                   uplifts[s, max(index, 0)], dip * habituation[min(discounted, worn)])
-                                if new != mult:
-                                    pending = end + (pending - end) * (mult / new)
-                                mult = new
+                                pending, mult = _moved(pending, end, mult, new), new
                             if lifetime > end and lifetime < INF:   # the hazard's time change
                                 lifetime = end + (lifetime - end) * (old_drop / drop)
                             break
@@ -742,9 +743,7 @@ def program_lives(customers, program, calendar, offers, state, order_values, eco
                     mult = new
                     pending = when + exponential(k, revive_step, np.uint64(3 * lives + 1)) / (own_rate * mult)
                 elif pending < INF and count > 0:   # the pending purchase moves by the time change
-                    if new != mult:
-                        pending = when + (pending - when) * (mult / new)
-                    mult = new
+                    pending, mult = _moved(pending, when, mult, new), new
                 deadline = _deadline(offer_until, winback_at, points, last, expiry)
                 sums[12, month] += 1.0
         death[i], made[i], balance[i], spell_of[i] = lifetime, count, points, spell
