@@ -13,9 +13,11 @@ writes bench/out/bench_engine.json (every run's figures, in the order taken).
 
     .venv/bin/python bench/bench_engine.py                 # 1M and 10M customers, the naive scripts at 20k,
                                                            # the CDNOW example at 10M, a points program
-                                                           # at 2M, every lever at 1M
+                                                           # at 2M, every lever at 1M and 4M, with and
+                                                           # without the targeted offer
     .venv/bin/python bench/bench_engine.py --repeat 3      # best of 3 of each, taken in turns
-    .venv/bin/python bench/bench_engine.py --sizes 100000 --cdnow-sizes --lever-sizes 100000  # quick
+    .venv/bin/python bench/bench_engine.py --sizes 100000 --cdnow-sizes --lever-sizes 100000 \
+        --untargeted-sizes                                 # quick
 """
 
 from __future__ import annotations
@@ -72,10 +74,14 @@ POLICY = {
 #: A plain points program (the levers each customer meets on its own): membership, points with expiry,
 #: member and fixed costs.
 POINTS_POLICY = {key: POLICY[key] for key in ("enrollment", "points", "costs")}
+#: Every lever but the targeted offer: no round ranks the customers against each other, so each one's life
+#: runs in one go. Beside the every-lever rows, what the quarterly rankings cost.
+UNTARGETED_POLICY = {**POLICY, "discounts": [offer for offer in POLICY["discounts"] if offer["kind"] != "targeted"]}
 
 
-def scenario_dict(customers: int, levers: bool = False, points: bool = False) -> dict:
-    extra = {"policy": POLICY} if levers else {"policy": POINTS_POLICY} if points else {}
+def scenario_dict(customers: int, levers: bool = False, points: bool = False, targeted: bool = True) -> dict:
+    extra = ({"policy": POLICY if targeted else UNTARGETED_POLICY} if levers else {"policy": POINTS_POLICY} if points
+             else {})
     return {
         **extra,
         "name": f"bench-{customers}",
@@ -89,12 +95,12 @@ def scenario_dict(customers: int, levers: bool = False, points: bool = False) ->
     }
 
 
-def child_fast(customers: int, levers: bool = False, points: bool = False) -> dict:
+def child_fast(customers: int, levers: bool = False, points: bool = False, targeted: bool = True) -> dict:
     """Runs inside the subprocess: the fast engine on the retail mix (timed from its imports to its last table)."""
     start = time.perf_counter()
     from sim.schema import Scenario
 
-    return _run_timed(start, Scenario.model_validate(scenario_dict(customers, levers, points)))
+    return _run_timed(start, Scenario.model_validate(scenario_dict(customers, levers, points, targeted)))
 
 
 def child_cdnow(customers: int) -> dict:
@@ -345,7 +351,9 @@ def times_naive(runs: list[dict], naive: list[dict]) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
-    parser.add_argument("--lever-sizes", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--lever-sizes", type=int, nargs="*", default=[1_000_000, 4_000_000])
+    parser.add_argument("--untargeted-sizes", type=int, nargs="*", default=[1_000_000, 4_000_000],
+                        help="every lever but the targeted offer (no ranking rounds)")
     parser.add_argument("--points-sizes", type=int, nargs="*", default=[2_000_000])
     parser.add_argument("--cdnow-sizes", type=int, nargs="*", default=[10_000_000])
     parser.add_argument("--naive-size", type=int, default=20_000)
@@ -358,6 +366,7 @@ def main() -> None:
             print(json.dumps(naive_points_model(customers)))
             return
         child = {"fast": child_fast, "levers": lambda n: child_fast(n, levers=True),
+                 "untargeted": lambda n: child_fast(n, levers=True, targeted=False),
                  "points": lambda n: child_fast(n, points=True), "naive": child_naive,
                  "naive-points": lambda n: child_naive_points(json.load(sys.stdin)), "cdnow": child_cdnow}[kind]
         figures = child(customers)
@@ -372,7 +381,8 @@ def main() -> None:
     if args.naive_size and args.points_sizes:
         naive_plan.append(("naive-points", args.naive_size))
     plan = naive_plan + [("fast", n) for n in args.sizes] + [("cdnow", n) for n in args.cdnow_sizes] \
-        + [("points", n) for n in args.points_sizes] + [("levers", n) for n in args.lever_sizes]
+        + [("points", n) for n in args.points_sizes] + [("levers", n) for n in args.lever_sizes] \
+        + [("untargeted", n) for n in args.untargeted_sizes]
     measured = interleaved(args.repeat, plan)
     scripts = {runs[0]["kind"]: runs for runs in measured[:len(naive_plan)]}
     print(f"{'engine':12} {'customers':>11} {'wall s':>8} {'cpu s':>7} {'sim s':>7} {'customers/s':>12} "
