@@ -32,6 +32,37 @@ os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")   # see the module docstr
 import numba
 import numpy as np
 
+
+def _without_blas_check() -> None:
+    """numba's array functions look for a BLAS when their module is first imported (at numba's first
+    compilation or loading of compiled code in a process), by importing scipy.linalg: about 0.13 s of a
+    process's start on the development machines, on the main thread before the first customer of a program
+    with targeted offers. Only its ``np.dot`` of two vectors inside compiled code would use the BLAS, and none
+    of ours calls it: that module's check is answered "none" (the inner product then runs numba's own loop).
+    numba's linear algebra still finds scipy when it is compiled (it asks ``ensure_blas`` itself). A numba
+    without these names is left as it is."""
+    import sys
+
+    if "numba.np.arraymath" in sys.modules:
+        return
+    try:
+        from numba.np import linalg
+    except ImportError:
+        return
+    check = getattr(linalg, "ensure_blas", None)
+    if check is None:
+        return
+
+    def ensure_blas() -> None:
+        if sys._getframe(1).f_code.co_name == "_check_blas":   # numba.np.arraymath's look at its import
+            raise ImportError("not looked for: see sim.random.compiled._without_blas_check")
+        check()
+
+    linalg.ensure_blas = ensure_blas
+
+
+_without_blas_check()
+
 #: The Gamma table (:class:`sim.random.gamma_table.MeanOneGamma`): 2^CELL_BITS cells of equal probability.
 CELL_BITS = 12
 CELLS = 1 << CELL_BITS
