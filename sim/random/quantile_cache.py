@@ -3,7 +3,7 @@
 
 A table's cell edges are scipy's ``gammaincinv`` at i/4096 (about 2 ms a shape), and the enrollment curve's
 intercept averages over the quantiles at (i + 1/2)/4096; but importing ``scipy.special`` for them costs
-0.05-0.2 s (the less when numba has imported scipy.linalg, whose modules it shares), much of a small run's
+0.05-0.2 s (the less when scipy.linalg, whose modules it shares, is imported already), much of a small run's
 process. So the quantiles of a shape are kept in a file beside numba's cache of compiled functions (this
 package's ``__pycache__``), named by the sha256 of what determines them (the shape's bits, the number of
 cells, edges or midpoints, scipy's version, the platform) and opening with the sha256 of that name and of
