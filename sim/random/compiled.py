@@ -37,10 +37,10 @@ def _without_blas_check() -> None:
     """numba's array functions look for a BLAS when their module is first imported (at numba's first
     compilation or loading of compiled code in a process), by importing scipy.linalg: about 0.13 s of a
     process's start on the development machines, on the main thread before the first customer of a program
-    with targeted offers. Only its ``np.dot`` of two vectors inside compiled code would use the BLAS, and none
-    of ours calls it: that module's check is answered "none" (the inner product then runs numba's own loop).
-    numba's linear algebra still finds scipy when it is compiled (it asks ``ensure_blas`` itself). A numba
-    without these names is left as it is."""
+    with targeted offers. Only their ``np.correlate`` and ``np.convolve`` inside compiled code would use it
+    (through ``np.dot``), and none of ours calls them: that module's look is answered "none" (those two then
+    run numba's own inner product). numba's ``np.dot`` and linear algebra still find scipy when they are
+    compiled (they ask ``ensure_blas`` themselves). A numba without these names is left as it is."""
     import sys
 
     if "numba.np.arraymath" in sys.modules:
