@@ -18,7 +18,7 @@ the population, and work is proportional to events.
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -29,6 +29,7 @@ from sim.accounting.tables import ReplicationResult, replication_result, transac
 from sim.engines import loops
 from sim.engines.allocator import keep_freed_memory
 from sim.engines.draws import Draws
+from sim.engines.parts import PartExecutor
 from sim.model.acquisition import arrival_times, channel_names, cohort_index, month_batches, shards
 from sim.model.calendar import month_starts, months_of
 from sim.model.population import BatchTraits, DrawnBatch, acquisition_traits, keeps_traits, segment_laws
@@ -42,7 +43,8 @@ SLOTS = 1 << 16
 #: The referrals of customers who left are drawn once this many are waiting, or when the queue is empty.
 REFERRER_BATCH = SLOTS
 #: The loop of a slice runs in this many parts, each in a thread (numpy's work for the slices before and
-#: after runs meanwhile in the main thread; the operating system shares the cores out).
+#: after runs meanwhile in the main thread; the operating system shares the cores out), or one after the
+#: other in the main thread while a process pool's other workers keep every core busy (:mod:`sim.engines.parts`).
 PARTS = 2
 #: Slices handed to the threads ahead of the one the main thread books: the main thread's work varies
 #: from slice to slice (referrals are drawn every so often), and a slice waiting in line keeps the threads busy
@@ -185,7 +187,7 @@ class Lifetimes:
         threaded = self.transactions is None
         flight: deque[tuple] = deque()   # (parts' futures or sums, slice, its columns) of the slices handed out
         # A zero rate gives an infinite waiting time, a tiny one an overflow to infinity: both mean "never".
-        with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
+        with PartExecutor(PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
             while True:
                 if self.waiting and (self.waiting >= REFERRER_BATCH or (not self.queue and not flight)):
                     self._refer()
@@ -214,7 +216,7 @@ class Lifetimes:
         np.minimum(group["lifetime"], self.horizon, out=group["end"])
         return group
 
-    def _start(self, group: dict[str, np.ndarray], threads: ThreadPoolExecutor | None) -> list:
+    def _start(self, group: dict[str, np.ndarray], threads: Executor | None) -> list:
         """The lives of ``group`` in :data:`PARTS` parts, in ``threads`` if given: their futures, or (without
         threads) their monthly and cohort sums."""
         n = len(group["key"])

@@ -421,16 +421,15 @@ class ProgramLifetimes(Lifetimes):
         before it too), the firm ranks everyone acquired so far as the calendar engine's round does, the
         chosen get their offer; then on. simpy's calendar is not needed: the rounds are known in advance, and
         nothing else couples customers."""
-        from concurrent.futures import ThreadPoolExecutor
-
         from sim.engines.allocator import keep_freed_memory
         from sim.engines.lifetimes import PARTS
+        from sim.engines.parts import PartExecutor
 
         keep_freed_memory()
         self.groups: list[list[dict]] = []
         # in the calendar engine's order of rounds at the same time: offer by offer, round by round
         rounds = sorted(self.program.target_rounds, key=lambda target_round: target_round.time)
-        with ThreadPoolExecutor(max_workers=PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
+        with PartExecutor(PARTS) as threads, np.errstate(divide="ignore", over="ignore"):
             if self.base:
                 self._enter_base()
             self._join(threads)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -62,10 +63,11 @@ def execute(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: in
 
         warm_up()
         freeze_imports()
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=die_with_parent,
-                                   initargs=(os.getpid(),))
+        running = multiprocessing.get_context().Value("i", 0)   # units running in the workers (sim.engines.parts)
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=start_worker,
+                                   initargs=(os.getpid(), running))
         try:
-            futures = {pool.submit(function, *task): i for i, task in enumerate(tasks)}
+            futures = {pool.submit(counted, function, task): i for i, task in enumerate(tasks)}
             pending = set(futures)
             while pending:   # waking up now and then: a Ctrl-C the kernel gave another thread of this
                 # process only sets a flag, which the main thread reads when it runs (not while it waits)
@@ -86,6 +88,28 @@ def freeze_imports() -> None:
     write to their pages (copy-on-write). Reference counting still frees them; only garbage in reference
     cycles at that moment is never collected (CPython's ``gc.freeze``)."""
     gc.freeze()
+
+
+def start_worker(parent: int, running) -> None:
+    """Initializer of pool workers: :func:`die_with_parent`, and the count of units running in the pool's
+    processes shared (:func:`sim.engines.parts.share`), which :func:`counted` keeps."""
+    from sim.engines.parts import share
+
+    die_with_parent(parent)
+    share(running)
+
+
+def counted(function: Callable[..., Any], task: tuple) -> Any:
+    """``function(*task)`` in a pool worker, counted among the units running in the pool while it runs."""
+    from sim.engines import parts
+
+    with parts.running.get_lock():
+        parts.running.value += 1
+    try:
+        return function(*task)
+    finally:
+        with parts.running.get_lock():
+            parts.running.value -= 1
 
 
 def die_with_parent(parent: int) -> None:
