@@ -11,6 +11,11 @@ On a machine whose speed drifts within minutes, the interleaved ratio is the fig
     .venv/bin/python bench/bench_program_loop.py                                  # points program, 0.5M
     .venv/bin/python bench/bench_program_loop.py --levers --customers 250000 --before d7a20f6 --repeat 7
     .venv/bin/python bench/bench_program_loop.py --no-policy --customers 1000000 --before a445f3d
+    .venv/bin/python bench/bench_program_loop.py --levers --untargeted --customers 300000 --repeat 3
+
+Instructions a purchase (docs/speed.md): the same run under ``valgrind --tool=cachegrind --cache-sim=no``
+with --repeat 1 and --repeat 3 (2 replays more), the difference of their instruction counts over twice the
+purchases printed.
 """
 
 from __future__ import annotations
@@ -114,13 +119,15 @@ def largest_difference(first: list[tuple], second: list[tuple]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levers", action="store_true", help="every lever (default: a points program)")
+    parser.add_argument("--untargeted", action="store_true", help="with --levers: without the targeted offer")
     parser.add_argument("--no-policy", action="store_true", help="no policy: the loop of the engine without a program")
     parser.add_argument("--customers", type=int, default=500_000, help="customers acquired at the start")
     parser.add_argument("--repeat", type=int, default=5, help="replays of each loop; the best is shown")
     parser.add_argument("--before", help="git revision of sim/engines/program_loops.py (and of the helpers it takes "
                         "from sim/engines/loops.py) to time against")
     args = parser.parse_args()
-    kind = {} if args.no_policy else {"levers": True} if args.levers else {"points": True}
+    kind = ({} if args.no_policy else {"levers": True, "targeted": not args.untargeted} if args.levers
+            else {"points": True})
     calls = recorded_calls(Scenario.model_validate(scenario_dict(args.customers, **kind)))
     with tempfile.TemporaryDirectory() as folder:
         timed = {"after": loops if args.no_policy else program_loops}
@@ -135,11 +142,13 @@ def main() -> None:
             for name, module in timed.items():
                 seconds, booked[name] = replay(module, calls)
                 best[name] = min(best[name], seconds)
-    what = "no policy" if args.no_policy else "every lever" if args.levers else "points program"
-    print(f"{what}, {args.customers:,} customers acquired: "
-          f"{len(calls)} calls of the loop, best of {args.repeat} on one thread")
+    what = ("no policy" if args.no_policy else "every lever" + (" but the targeted offer" if args.untargeted else "")
+            if args.levers else "points program")
+    purchases = sum(float(accounts[0][0].sum()) for accounts in booked["after"])   # (row 0: purchases)
+    print(f"{what}, {args.customers:,} customers acquired: {len(calls)} calls of the loop, {purchases:,.0f} "
+          f"purchases, best of {args.repeat} on one thread")
     for name, seconds in best.items():
-        print(f"  {name:6} {seconds:.3f} s")
+        print(f"  {name:6} {seconds:.3f} s, {seconds / purchases * 1e9:.0f} ns a purchase")
     if args.before:
         difference = largest_difference(booked["before"], booked["after"])
         print(f"  speed-up {best['before'] / best['after']:.2f}x; sums differ by at most {difference:.1e} relative")
