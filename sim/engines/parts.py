@@ -14,7 +14,9 @@ again.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 #: In a pool's worker: the units running in the pool's processes (a shared integer, :func:`share`); else None.
 running = None
@@ -34,6 +36,19 @@ def share(shared) -> None:
     processes) counts the units running in the pool; parts run at once while it is at least the cores."""
     global running, _cores
     running, _cores = shared, usable_cores()
+
+
+@contextmanager
+def unit_running() -> Iterator[None]:
+    """In a pool worker: a unit (a replication, a sweep point) counted among those running in the pool while
+    it runs."""
+    with running.get_lock():
+        running.value += 1
+    try:
+        yield
+    finally:
+        with running.get_lock():
+            running.value -= 1
 
 
 def cores_taken() -> bool:

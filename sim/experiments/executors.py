@@ -101,15 +101,10 @@ def start_worker(parent: int, running) -> None:
 
 def counted(function: Callable[..., Any], task: tuple) -> Any:
     """``function(*task)`` in a pool worker, counted among the units running in the pool while it runs."""
-    from sim.engines import parts
+    from sim.engines.parts import unit_running
 
-    with parts.running.get_lock():
-        parts.running.value += 1
-    try:
+    with unit_running():
         return function(*task)
-    finally:
-        with parts.running.get_lock():
-            parts.running.value -= 1
 
 
 def die_with_parent(parent: int) -> None:
