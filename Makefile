@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check sim tests bench scripts
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_engine.py --repeat 3
 
 clean:
 	rm -rf $(VENV) results reports/demo .pytest_cache
