@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -87,3 +88,29 @@ def test_pool_workers_count_the_units_running() -> None:
     seen = [result for _, result in execute(_count_seen, [(i,) for i in range(4)], workers=2)]
     assert all(1 <= running <= 2 and cores == parts.usable_cores() for running, cores in seen), seen
     assert parts.running is None   # the parent is no pool worker
+
+
+def _units_met(units: int) -> tuple[int, bool, int]:
+    """On a Dask worker: waits (10 s at most) until ``units`` units run in the worker, then returns how many
+    it counts, whether a part would run at once, and the cores it counts them against."""
+    deadline = time.monotonic() + 10.0
+    while parts.running.value < units and time.monotonic() < deadline:
+        time.sleep(0.01)
+    seen = parts.running.value, parts.cores_taken(), parts._cores
+    time.sleep(0.5)   # still running while the other units look
+    return seen
+
+
+def test_dask_workers_count_the_units_running_in_their_threads() -> None:
+    """A worker of two threads running two units runs their parts at once (as many units as its threads);
+    one unit alone goes to threads again (where the process may use two cores)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        together = dict(execute(_units_met, [(2,), (2,)], client=client))
+        alone = dict(execute(_units_met, [(1,)], client=client))
+    cores = min(2, parts.usable_cores())
+    assert together == {0: (2, True, cores), 1: (2, True, cores)}
+    assert alone == {0: (1, cores == 1, cores)}
+    assert parts.running is None   # the client's process is no worker

@@ -8,7 +8,8 @@ own (a replication, a sweep point): with two processes on two cores, each run's 
 other process for the cores, and every hand-over to a thread and back is a wait. A pool's workers count
 the units running in all of them (:func:`share`); a part submitted while every core has a unit runs at once
 in the calling thread, and once the others have finished (the last units of a pool), it goes to a thread
-again.
+again. A Dask worker counts the units running in its own threads against its number of threads, the cores
+Dask gives it (``sim.experiments.executors.counted_on_dask``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def share(shared) -> None:
+def share(shared, cores: int | None = None) -> None:
     """In a pool worker: ``shared`` (a :func:`multiprocessing.Value` of an integer, shared by the pool's
-    processes) counts the units running in the pool; parts run at once while it is at least the cores."""
+    processes) counts the units running in the pool; parts run at once while it is at least ``cores`` (the
+    cores this process may use, if not given)."""
     global running, _cores
-    running, _cores = shared, usable_cores()
+    running, _cores = shared, cores or usable_cores()
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ def execute(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: in
     if client is not None:
         from distributed import as_completed
 
-        futures = {client.submit(function, *task, pure=False): i for i, task in enumerate(tasks)}
+        futures = {client.submit(counted_on_dask, function, task, pure=False): i for i, task in enumerate(tasks)}
         for future in as_completed(futures):
             yield futures[future], future.result()
             future.release()
@@ -105,6 +106,25 @@ def counted(function: Callable[..., Any], task: tuple) -> Any:
 
     with unit_running():
         return function(*task)
+
+
+_DASK_COUNT = threading.Lock()
+
+
+def counted_on_dask(function: Callable[..., Any], task: tuple) -> Any:
+    """``function(*task)`` on a Dask worker, counted among the units running in the worker's threads while it
+    runs: while they are as many as the worker's threads (the cores Dask gives it, ``--nthreads``; at most
+    the cores its process may use), a unit's parts run at once in its own thread instead of in two threads
+    more each (:mod:`sim.engines.parts`)."""
+    from distributed import get_worker
+
+    from sim.engines import parts
+
+    with _DASK_COUNT:
+        if parts.running is None:   # the worker's first unit
+            threads = get_worker().state.nthreads
+            parts.share(multiprocessing.Value("i", 0), min(threads, parts.usable_cores()))
+    return counted(function, task)
 
 
 def die_with_parent(parent: int) -> None:
