@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
-#: In a pool's worker: the units running in the pool's processes (a shared integer, :func:`share`); else None.
+#: In a pool's worker: the units running in the pool's processes (a shared integer, :func:`share`); in a Dask
+#: worker, those running in its threads; else None.
 running = None
 _cores = 1
 
@@ -42,8 +43,8 @@ def share(shared, cores: int | None = None) -> None:
 
 @contextmanager
 def unit_running() -> Iterator[None]:
-    """In a pool worker: a unit (a replication, a sweep point) counted among those running in the pool while
-    it runs."""
+    """In a pool or Dask worker: a unit (a replication, a sweep point) counted among those running in the pool
+    (the Dask worker) while it runs."""
     with running.get_lock():
         running.value += 1
     try:
